@@ -1,0 +1,91 @@
+#pragma once
+// emr's actor system at a glance: every atom and every actor's typed interface.
+//
+// A caller's texts travel: HTTP thread -> request actor -> batcher (one per provider)
+// -> retry supervisor (one per upstream call) -> upstream worker (detached; blocking HTTP)
+// and back; the health actor hears every attempt and pushes verdicts to the batchers.
+
+#include "actors/messages.hpp"
+
+#include <boost/json/object.hpp>
+#include <caf/allowed_unsafe_message_type.hpp>
+#include <caf/atom.hpp>
+#include <caf/replies_to.hpp>
+#include <caf/typed_actor.hpp>
+
+namespace emr::atom {
+using embed = caf::atom_constant<caf::atom("embed")>;
+using flush = caf::atom_constant<caf::atom("flush")>;
+using done = caf::atom_constant<caf::atom("done")>;
+using condition = caf::atom_constant<caf::atom("condition")>;
+using probe = caf::atom_constant<caf::atom("probe")>;
+using status = caf::atom_constant<caf::atom("status")>;
+using drain = caf::atom_constant<caf::atom("drain")>;
+using hurry = caf::atom_constant<caf::atom("hurry")>;
+using call = caf::atom_constant<caf::atom("call")>;
+using retry = caf::atom_constant<caf::atom("retry")>;
+using report = caf::atom_constant<caf::atom("report")>;
+using attach = caf::atom_constant<caf::atom("attach")>;
+using detach = caf::atom_constant<caf::atom("detach")>;
+using tick = caf::atom_constant<caf::atom("tick")>;
+} // namespace emr::atom
+
+namespace emr {
+
+/// An actor's own numbers, as it reports them when asked.
+struct status_report {
+  boost::json::object body;
+};
+
+/// UPSTREAM WORKER: owns one keep-alive HTTP client to a provider; runs detached because it blocks.
+using upstream_actor = caf::typed_actor<
+  // Posts the body, decodes a 2xx answer into vectors, and reports how the attempt went.
+  caf::replies_to<atom::call, upstream_call>::with<upstream_reply>>;
+
+/// RETRY SUPERVISOR: owns one upstream batch call from first attempt to settled outcome.
+using supervisor_actor = caf::typed_actor<
+  // INTERNAL: a backoff wait is over; make the next attempt.
+  caf::reacts_to<atom::retry>>;
+
+/// BATCHER: one per provider; merges all callers' chunks into few, full upstream calls.
+using batcher_actor = caf::typed_actor<
+  // Queues one caller's chunk; answers once the upstream call holding it settles.
+  caf::replies_to<atom::embed, chunk_request>::with<chunk_result>,
+  // INTERNAL: a hold or pause set with this generation may be over; reconsider flushing.
+  caf::reacts_to<atom::flush, std::uint64_t>,
+  // From a retry supervisor: its batch is settled.
+  caf::reacts_to<atom::done, batch_outcome>,
+  // From the health actor: the provider was sin-binned or restored.
+  caf::reacts_to<atom::condition, provider_condition>,
+  // From the health actor: send one small real call to see whether a sin-binned provider is back.
+  caf::reacts_to<atom::probe>,
+  // Stop taking chunks, flush what is queued at once, and exit once every caller is answered.
+  caf::reacts_to<atom::drain>,
+  // Shutdown: keep taking chunks but stop holding any for company; send as slots free up.
+  caf::reacts_to<atom::hurry>,
+  // A snapshot of the batcher's own numbers for /admin/stats and /metrics.
+  caf::replies_to<atom::status>::with<status_report>>;
+
+/// HEALTH: hears every upstream attempt; keeps rolling metrics and the sin-bin.
+using health_actor = caf::typed_actor<
+  // One attempt's outcome.
+  caf::reacts_to<atom::report, call_report>,
+  // A provider's batcher started: track it and push verdicts to it.
+  caf::reacts_to<atom::attach, std::string, batcher_actor>,
+  // A provider was removed.
+  caf::reacts_to<atom::detach, std::string>,
+  // INTERNAL: periodic sin-bin expiry and probe scheduling.
+  caf::reacts_to<atom::tick>,
+  // Per-provider state and metrics for /health/providers, /admin/stats and /metrics.
+  caf::replies_to<atom::status>::with<status_report>>;
+
+} // namespace emr
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(emr::chunk_request)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(emr::chunk_result)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(emr::upstream_call)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(emr::upstream_reply)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(emr::call_report)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(emr::batch_outcome)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(emr::provider_condition)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(emr::status_report)

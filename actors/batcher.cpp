@@ -1,0 +1,390 @@
+#include "actors/batcher.hpp"
+
+#include "actors/supervisor.hpp"
+
+#include <algorithm>
+#include <random>
+#include <string_view>
+
+namespace json = boost::json;
+
+namespace emr {
+
+namespace {
+
+std::int64_t ms_between(clock_time from, clock_time to) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(to - from).count();
+}
+
+failure unavailable(const provider_spec& spec, std::string message, std::int64_t retry_after_ms) {
+  return failure{503, "provider_unavailable", std::move(message), retry_after_ms, spec.name};
+}
+
+} // namespace
+
+clock_time batcher_state::now() const {
+  return self->clock().now();
+}
+
+caf::result<chunk_result> batcher_state::enqueue(chunk_request&& request) {
+  auto t = now();
+  auto answer = [](failure f) { return chunk_result{nullptr, {}, 0, std::move(f)}; };
+  if (draining)
+    return answer(failure{400, "invalid_request",
+                          "provider '" + spec.name + "' is being removed or disabled", -1, spec.name});
+  if (condition.sin_binned && t < condition.sin_bin_until)
+    return answer(unavailable(spec, "provider '" + spec.name + "' is sin-binned after repeated failures",
+                              ms_between(t, condition.sin_bin_until)));
+  if (request.texts.empty() || request.texts.size() > limits.max_texts)
+    return answer(failure{400, "invalid_request",
+                          "a chunk must hold 1 to " + std::to_string(limits.max_texts) + " texts",
+                          -1, spec.name});
+  std::size_t tokens = 0;
+  for (const auto& text : request.texts)
+    tokens += estimate_tokens(text);
+  if (limits.max_tokens > 0 && tokens > limits.max_tokens)
+    return answer(failure{400, "invalid_request",
+                          "input is longer than provider '" + spec.name + "' accepts in one call (about " +
+                            std::to_string(tokens) + " tokens, limit " +
+                            std::to_string(limits.max_tokens) + ")",
+                          -1, spec.name});
+  if (queued_texts + request.texts.size() > settings.max_queued_texts) {
+    ++rejected_overload;
+    return answer(unavailable(spec, "provider '" + spec.name + "' has too many queued texts", 1000));
+  }
+  policy.on_arrival(t);
+  ++chunks_received;
+  queued_texts += request.texts.size();
+  auto promise = self->make_response_promise<chunk_result>();
+  auto& queue = queues[std::move(request.key)];
+  queue.texts += request.texts.size();
+  queue.chunks.push_back(
+    pending_chunk{std::move(request.texts), tokens, std::move(request.request_id), promise, t});
+  pump();
+  return promise;
+}
+
+std::optional<std::pair<batch_key, std::vector<pending_chunk>>>
+batcher_state::take_batch(clock_time t, std::optional<clock_time>& recheck) {
+  // Oldest waiting key first, so one busy key cannot starve another.
+  std::vector<std::map<batch_key, key_queue>::iterator> order;
+  for (auto i = queues.begin(); i != queues.end(); ++i)
+    if (!i->second.chunks.empty())
+      order.push_back(i);
+  std::sort(order.begin(), order.end(), [](auto a, auto b) {
+    return a->second.chunks.front().arrived < b->second.chunks.front().arrived;
+  });
+  for (auto i : order) {
+    auto& queue = i->second;
+    std::size_t texts = 0, tokens = 0, n = 0;
+    for (const auto& c : queue.chunks) {
+      bool fits = texts + c.texts.size() <= limits.max_texts &&
+                  (limits.max_tokens == 0 || tokens + c.tokens <= limits.max_tokens);
+      if (!fits)
+        break;
+      texts += c.texts.size();
+      tokens += c.tokens;
+      ++n;
+    }
+    bool full = n < queue.chunks.size() || texts == limits.max_texts;
+    if (!draining && !hurrying) {
+      auto d = policy.decide(t, queue.chunks.front().arrived, full);
+      if (!d.flush_now) {
+        recheck = recheck ? std::min(*recheck, d.recheck) : d.recheck;
+        continue;
+      }
+    }
+    std::vector<pending_chunk> chunks;
+    chunks.reserve(n);
+    for (std::size_t k = 0; k < n; ++k) {
+      chunks.push_back(std::move(queue.chunks.front()));
+      queue.chunks.pop_front();
+    }
+    queue.texts -= texts;
+    queued_texts -= texts;
+    batch_key key = i->first;
+    if (queue.chunks.empty())
+      queues.erase(i);
+    return std::make_pair(std::move(key), std::move(chunks));
+  }
+  return std::nullopt;
+}
+
+void batcher_state::pump() {
+  auto t = now();
+  std::optional<clock_time> recheck;
+  while (!idle_workers.empty() && (draining || policy.can_send(t))) {
+    if (!isolated.empty()) {
+      auto [key, chunks] = std::move(isolated.front());
+      isolated.pop_front();
+      start(std::move(key), std::move(chunks), false);
+      continue;
+    }
+    auto batch = take_batch(t, recheck);
+    if (!batch)
+      break;
+    start(std::move(batch->first), std::move(batch->second), false);
+  }
+  bool waiting = queued_texts > 0 || !isolated.empty();
+  if (waiting && !draining && t < policy.paused_until())
+    arm_timer(policy.paused_until());
+  else if (recheck)
+    arm_timer(*recheck);
+  if (finished_draining())
+    self->quit();
+}
+
+void batcher_state::start(batch_key key, std::vector<pending_chunk> chunks, bool probe) {
+  auto id = next_batch_id++;
+  auto [pos, inserted] = in_flight.emplace(id, in_flight_batch{});
+  auto& batch = pos->second;
+  batch.key = std::move(key);
+  batch.chunks = std::move(chunks);
+  batch.probe = probe;
+  // Identical texts under one key are sent once; every chunk that asked maps to the same row.
+  std::unordered_map<std::string_view, std::uint32_t> row_of;
+  upstream_batch upstream{batch.key.model, batch.key.input_type, batch.key.dimensions, {}};
+  std::size_t asked = 0;
+  for (const auto& chunk : batch.chunks) {
+    auto& rows = batch.rows.emplace_back();
+    rows.reserve(chunk.texts.size());
+    for (const auto& text : chunk.texts) {
+      auto [it, fresh] = row_of.emplace(text, static_cast<std::uint32_t>(upstream.texts.size()));
+      if (fresh)
+        upstream.texts.push_back(text);
+      rows.push_back(it->second);
+    }
+    asked += chunk.texts.size();
+    batch.tokens += chunk.tokens;
+  }
+  batch.worker = idle_workers.back();
+  idle_workers.pop_back();
+  policy.on_call_started();
+  if (!probe) {
+    policy.on_flushed(batch.chunks.size());
+    ++batches_flushed;
+    chunks_flushed += batch.chunks.size();
+    texts_flushed += asked;
+    texts_sent += upstream.texts.size();
+    max_texts_per_call = std::max<std::uint64_t>(max_texts_per_call, upstream.texts.size());
+  }
+  supervisor_job job;
+  job.batch_id = id;
+  job.provider = spec.name;
+  job.call = upstream_call{adapter->encode_request(upstream), upstream.texts.size(),
+                           "emr-" + spec.name + "-" + std::to_string(id)};
+  job.worker = batch.worker;
+  job.batcher = self;
+  job.health = health;
+  job.retry = settings.retry;
+  job.attempt_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(
+    settings.upstream.connect_timeout + 2 * settings.upstream.read_timeout);
+  job.seed = std::random_device{}() ^ id;
+  job.probe = probe;
+  auto supervisor = self->spawn(retry_supervisor, std::move(job));
+  self->monitor(supervisor);
+  batch.supervisor = supervisor.address();
+}
+
+void batcher_state::settle(batch_outcome&& outcome) {
+  auto it = in_flight.find(outcome.batch_id);
+  if (it == in_flight.end())
+    return;
+  auto batch = std::move(it->second);
+  in_flight.erase(it);
+  idle_workers.push_back(batch.worker);
+  upstream_attempts += outcome.attempts;
+  policy.on_call_finished(outcome.congestion   ? call_signal::congestion
+                          : outcome.matrix ? call_signal::success
+                                           : call_signal::neutral);
+  if (batch.probe) {
+    pump();
+    return;
+  }
+  if (outcome.matrix) {
+    for (std::size_t i = 0; i < batch.chunks.size(); ++i) {
+      auto& chunk = batch.chunks[i];
+      auto share = batch.tokens == 0 ? 0
+                                     : outcome.matrix->total_tokens *
+                                         static_cast<std::int64_t>(chunk.tokens) /
+                                         static_cast<std::int64_t>(batch.tokens);
+      chunk.promise.deliver(chunk_result{outcome.matrix, std::move(batch.rows[i]), share, std::nullopt});
+    }
+  } else if (outcome.splittable && batch.chunks.size() > 1) {
+    // One caller's text may have poisoned the call: retry the halves apart until it is alone.
+    ++batches_split;
+    auto half = batch.chunks.size() / 2;
+    std::vector<pending_chunk> first(std::make_move_iterator(batch.chunks.begin()),
+                                     std::make_move_iterator(batch.chunks.begin() + half));
+    std::vector<pending_chunk> second(std::make_move_iterator(batch.chunks.begin() + half),
+                                      std::make_move_iterator(batch.chunks.end()));
+    isolated.emplace_front(batch.key, std::move(second));
+    isolated.emplace_front(batch.key, std::move(first));
+  } else {
+    ++batches_failed;
+    fail_chunks(batch.chunks, outcome.error ? *outcome.error
+                                            : failure{502, "provider_error", "upstream call failed",
+                                                      -1, spec.name});
+  }
+  pump();
+}
+
+void batcher_state::fail_chunks(std::vector<pending_chunk>& chunks, const failure& error) {
+  for (auto& chunk : chunks)
+    chunk.promise.deliver(chunk_result{nullptr, {}, 0, error});
+}
+
+void batcher_state::fail_queued(const failure& error) {
+  for (auto& [key, queue] : queues)
+    for (auto& chunk : queue.chunks)
+      chunk.promise.deliver(chunk_result{nullptr, {}, 0, error});
+  queues.clear();
+  for (auto& [key, chunks] : isolated)
+    fail_chunks(chunks, error);
+  isolated.clear();
+  queued_texts = 0;
+}
+
+void batcher_state::apply(const provider_condition& c) {
+  condition = c;
+  policy.pause_until(c.paused_until);
+  auto t = now();
+  if (c.sin_binned && t < c.sin_bin_until)
+    // Queued callers learn at once, so those with another provider can fall over to it.
+    fail_queued(unavailable(spec, "provider '" + spec.name + "' was sin-binned after repeated failures",
+                            ms_between(t, c.sin_bin_until)));
+  pump();
+}
+
+void batcher_state::run_probe() {
+  if (idle_workers.empty() || draining)
+    return;
+  std::vector<pending_chunk> chunks(1);
+  chunks.front().texts.push_back("emr health probe");
+  chunks.front().tokens = estimate_tokens(chunks.front().texts.front());
+  chunks.front().arrived = now();
+  start(batch_key{spec.model, "", 0}, std::move(chunks), true);
+}
+
+void batcher_state::arm_timer(clock_time due) {
+  if (timer_due && *timer_due <= due)
+    return;
+  timer_due = due;
+  auto delay = std::max(std::chrono::nanoseconds{0}, std::chrono::nanoseconds{due - now()});
+  self->delayed_send(self, delay, atom::flush::value, ++timer_generation);
+}
+
+bool batcher_state::finished_draining() const {
+  return draining && queued_texts == 0 && isolated.empty() && in_flight.empty();
+}
+
+json::object batcher_state::status() {
+  json::object o;
+  o["provider"] = spec.name;
+  o["type"] = to_string(spec.type);
+  o["model"] = spec.model;
+  json::array keys;
+  std::size_t queued_chunks = 0;
+  for (const auto& [key, queue] : queues) {
+    keys.push_back(json::object{{"model", key.model},
+                                {"input_type", key.input_type},
+                                {"dimensions", key.dimensions},
+                                {"queued_texts", queue.texts},
+                                {"queued_callers", queue.chunks.size()}});
+    queued_chunks += queue.chunks.size();
+  }
+  o["queues"] = std::move(keys);
+  o["queued_texts"] = queued_texts;
+  o["queued_callers"] = queued_chunks;
+  o["max_texts_per_call"] = limits.max_texts;
+  o["max_tokens_per_call"] = limits.max_tokens;
+  o["call_window"] = policy.window();
+  o["in_flight_calls"] = policy.in_flight();
+  o["live_supervisors"] = in_flight.size();
+  o["holding_for_company"] = policy.holding();
+  o["hold_gap_us"] = std::chrono::duration_cast<std::chrono::microseconds>(policy.hold_gap()).count();
+  o["flush_window_ms"] =
+    std::chrono::duration_cast<std::chrono::milliseconds>(settings.flush.window).count();
+  auto t = now();
+  o["paused_for_ms"] = t < policy.paused_until() ? ms_between(t, policy.paused_until()) : 0;
+  o["chunks_received"] = chunks_received;
+  o["batches_flushed"] = batches_flushed;
+  o["texts_flushed"] = texts_flushed;
+  o["texts_sent"] = texts_sent;
+  o["largest_call_texts"] = max_texts_per_call;
+  o["mean_texts_per_call"] =
+    batches_flushed == 0 ? 0.0 : static_cast<double>(texts_sent) / static_cast<double>(batches_flushed);
+  o["compression"] =
+    batches_flushed == 0 ? 0.0 : static_cast<double>(chunks_flushed) / static_cast<double>(batches_flushed);
+  o["upstream_attempts"] = upstream_attempts;
+  o["batches_failed"] = batches_failed;
+  o["batches_split"] = batches_split;
+  o["rejected_overload"] = rejected_overload;
+  o["mailbox_size"] = self->mailbox().size();
+  o["draining"] = draining;
+  return o;
+}
+
+batcher_actor::behavior_type batcher(batcher_actor::stateful_pointer<batcher_state> self,
+                                     provider_spec spec, batcher_settings settings,
+                                     health_actor health) {
+  auto& st = self->state;
+  st.self = self;
+  st.adapter = std::shared_ptr<const embedding_provider>{make_provider(spec)};
+  st.limits = effective_limits(spec, *st.adapter);
+  st.settings = settings;
+  st.health = health;
+  st.policy = flush_policy{settings.flush};
+  st.spec = std::move(spec);
+  for (std::size_t i = 0; i < settings.flush.max_concurrency; ++i) {
+    auto worker = self->spawn<caf::detached>(upstream_worker, st.spec, st.adapter, settings.upstream);
+    st.all_workers.push_back(worker);
+    st.idle_workers.push_back(worker);
+  }
+  self->send(health, atom::attach::value, st.spec.name, batcher_actor{self});
+  self->set_down_handler([self](caf::down_msg& msg) {
+    // A supervisor that died without settling must not leave its callers waiting. A normal
+    // exit always follows its `done`, so only abnormal ones matter here.
+    if (!msg.reason)
+      return;
+    auto& st = self->state;
+    for (auto& [id, batch] : st.in_flight)
+      if (batch.supervisor == msg.source) {
+        batch_outcome lost{id, nullptr,
+                           failure{502, "internal_error", "the upstream call's supervisor failed: " +
+                                                            self->system().render(msg.reason),
+                                   -1, st.spec.name},
+                           false, false, 0};
+        st.settle(std::move(lost));
+        return;
+      }
+  });
+  // Workers run detached and hold a thread each: they end with their batcher.
+  self->attach_functor([workers = st.all_workers] {
+    for (const auto& w : workers)
+      caf::anon_send_exit(w, caf::exit_reason::user_shutdown);
+  });
+  return {
+    [self](atom::embed, chunk_request& request) { return self->state.enqueue(std::move(request)); },
+    [self](atom::flush, std::uint64_t generation) {
+      if (generation != self->state.timer_generation)
+        return;
+      self->state.timer_due.reset();
+      self->state.pump();
+    },
+    [self](atom::done, batch_outcome& outcome) { self->state.settle(std::move(outcome)); },
+    [self](atom::condition, const provider_condition& c) { self->state.apply(c); },
+    [self](atom::probe) { self->state.run_probe(); },
+    [self](atom::drain) {
+      self->state.draining = true;
+      self->state.pump();
+    },
+    [self](atom::hurry) {
+      self->state.hurrying = true;
+      self->state.pump();
+    },
+    [self](atom::status) { return status_report{self->state.status()}; },
+  };
+}
+
+} // namespace emr

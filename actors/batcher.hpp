@@ -1,0 +1,109 @@
+#pragma once
+// The batcher: one per provider. Merges every caller's chunks, per batch key, into few, full
+// upstream calls; hands each caller exactly its own rows of the answer.
+
+#include "actors/actors.hpp"
+#include "actors/flush_policy.hpp"
+#include "actors/retry_schedule.hpp"
+#include "actors/upstream.hpp"
+
+#include <deque>
+#include <map>
+#include <unordered_map>
+
+namespace emr {
+
+struct batcher_settings {
+  flush_settings flush;
+  retry_settings retry;
+  upstream_settings upstream;
+  std::size_t max_queued_texts = 100'000;  ///< beyond this, callers get 503 instead of memory growth
+};
+
+/// A chunk waiting for, or riding in, an upstream call.
+struct pending_chunk {
+  std::vector<std::string> texts;
+  std::size_t tokens = 0;  ///< estimated
+  std::string request_id;
+  caf::typed_response_promise<chunk_result> promise;
+  clock_time arrived{};
+};
+
+/// Chunks sharing a batch key, oldest first.
+struct key_queue {
+  std::deque<pending_chunk> chunks;
+  std::size_t texts = 0;
+};
+
+/// An upstream call in progress and the callers whose rows it carries.
+struct in_flight_batch {
+  batch_key key;
+  std::vector<pending_chunk> chunks;
+  std::vector<std::vector<std::uint32_t>> rows;  ///< per chunk: matrix row of each text
+  std::size_t tokens = 0;
+  upstream_actor worker;
+  caf::actor_addr supervisor;
+  bool probe = false;
+};
+
+struct batcher_state {
+  batcher_actor::pointer self = nullptr;
+  provider_spec spec;
+  std::shared_ptr<const embedding_provider> adapter;
+  batch_limits limits;
+  batcher_settings settings;
+  health_actor health;
+  flush_policy policy{{}};
+  std::map<batch_key, key_queue> queues;
+  std::deque<std::pair<batch_key, std::vector<pending_chunk>>> isolated;  ///< halves of a rejected batch
+  std::unordered_map<std::uint64_t, in_flight_batch> in_flight;
+  std::vector<upstream_actor> idle_workers;
+  std::vector<upstream_actor> all_workers;
+  provider_condition condition;
+  bool draining = false;
+  bool hurrying = false;  ///< shutdown: no holds, but new chunks still welcome
+  std::uint64_t next_batch_id = 1;
+  std::uint64_t timer_generation = 0;
+  std::optional<clock_time> timer_due;
+  std::size_t queued_texts = 0;
+
+  // Counters reported by status().
+  std::uint64_t chunks_received = 0;
+  std::uint64_t batches_flushed = 0;
+  std::uint64_t texts_flushed = 0;     ///< texts callers asked for, across flushed batches
+  std::uint64_t texts_sent = 0;        ///< distinct texts sent upstream
+  std::uint64_t chunks_flushed = 0;
+  std::uint64_t max_texts_per_call = 0;
+  std::uint64_t upstream_attempts = 0;
+  std::uint64_t batches_failed = 0;
+  std::uint64_t batches_split = 0;
+  std::uint64_t rejected_overload = 0;
+
+  static inline const char* name = "batcher";
+
+  clock_time now() const;
+  /// Validates and queues a chunk, or answers at once when it cannot be served.
+  caf::result<chunk_result> enqueue(chunk_request&& request);
+  /// Starts every call that may start now, and arms a timer for the next decision.
+  void pump();
+  /// Takes the longest-waiting key's chunks that fit one call.
+  std::optional<std::pair<batch_key, std::vector<pending_chunk>>> take_batch(clock_time now,
+                                                                             std::optional<clock_time>& recheck);
+  void start(batch_key key, std::vector<pending_chunk> chunks, bool probe);
+  void settle(batch_outcome&& outcome);
+  void fail_chunks(std::vector<pending_chunk>& chunks, const failure& error);
+  void fail_queued(const failure& error);
+  void apply(const provider_condition& condition);
+  void run_probe();
+  void arm_timer(clock_time due);
+  bool finished_draining() const;
+  boost::json::object status();
+};
+
+/// @param spec the provider as registered
+/// @param health receives every attempt's outcome and pushes verdicts back
+batcher_actor::behavior_type batcher(batcher_actor::stateful_pointer<batcher_state> self,
+                                     provider_spec spec, batcher_settings settings,
+                                     health_actor health);
+
+} // namespace emr

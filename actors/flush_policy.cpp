@@ -1,0 +1,73 @@
+#include "actors/flush_policy.hpp"
+
+#include <algorithm>
+
+namespace emr {
+
+flush_policy::flush_policy(flush_settings settings)
+  : settings_(settings),
+    window_(std::clamp<std::size_t>(settings.initial_concurrency, 1, settings.max_concurrency)) {
+}
+
+void flush_policy::on_arrival(clock_time now) {
+  if (seen_arrival_) {
+    // A long idle spell says nothing about the next burst beyond "not dense"; capping it lets
+    // a new burst be recognised within a few arrivals.
+    auto gap = std::min<std::chrono::nanoseconds>(now - last_arrival_, settings_.window);
+    gap_ = seen_gap_ ? (gap_ + gap) / 2 : gap;
+    seen_gap_ = true;
+  }
+  seen_arrival_ = true;
+  last_arrival_ = now;
+}
+
+bool flush_policy::holding() const {
+  // Hold only when arrivals are dense enough that company is due within the linger, and when
+  // recent batches show that company does come (a lone closed-loop caller never brings any).
+  return seen_gap_ && gap_ < settings_.linger && company_ >= 0.25;
+}
+
+std::chrono::nanoseconds flush_policy::hold_gap() const {
+  return std::min<std::chrono::nanoseconds>(settings_.window,
+                                            std::max<std::chrono::nanoseconds>(settings_.linger, 4 * gap_));
+}
+
+flush_policy::decision flush_policy::decide(clock_time now, clock_time oldest, bool full) const {
+  auto window_end = oldest + settings_.window;
+  if (full || now >= window_end || !holding())
+    return {true, now};
+  auto hold_end = std::min(window_end, last_arrival_ + hold_gap());
+  if (now >= hold_end)
+    return {true, now};
+  return {false, hold_end};
+}
+
+void flush_policy::on_call_finished(call_signal signal) {
+  if (in_flight_ > 0)
+    --in_flight_;
+  switch (signal) {
+    case call_signal::success:
+      // Additive increase: one more slot per window's worth of successes.
+      if (++successes_in_window_ >= window_) {
+        successes_in_window_ = 0;
+        window_ = std::min(window_ + 1, settings_.max_concurrency);
+      }
+      break;
+    case call_signal::congestion:
+      window_ = std::max<std::size_t>(1, window_ / 2);
+      successes_in_window_ = 0;
+      break;
+    case call_signal::neutral:
+      break;
+  }
+}
+
+void flush_policy::pause_until(clock_time until) {
+  paused_until_ = std::max(paused_until_, until);
+}
+
+void flush_policy::on_flushed(std::size_t callers) {
+  company_ = 0.8 * company_ + 0.2 * (callers > 1 ? 1.0 : 0.0);
+}
+
+} // namespace emr

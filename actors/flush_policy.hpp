@@ -1,0 +1,69 @@
+#pragma once
+// When a batcher sends: AIMD on the number of concurrent upstream calls, plus a short hold
+// for company that is only paid while company actually arrives. Pure logic on an injected clock.
+
+#include "actors/messages.hpp"
+
+#include <chrono>
+#include <cstddef>
+
+namespace emr {
+
+struct flush_settings {
+  std::chrono::nanoseconds window{std::chrono::milliseconds{50}};  ///< longest wait for company
+  std::chrono::nanoseconds linger{std::chrono::milliseconds{1}};   ///< pause in arrivals that ends a hold
+  std::size_t initial_concurrency = 4;
+  std::size_t max_concurrency = 16;
+};
+
+/// How an attempt's end should move the call window.
+enum class call_signal { success, congestion, neutral };
+
+class flush_policy {
+public:
+  explicit flush_policy(flush_settings settings);
+
+  /// A chunk arrived at `now`.
+  void on_arrival(clock_time now);
+
+  /// Whether a queue whose oldest chunk arrived at `oldest` should go now; if not, when to look
+  /// again (`recheck`). Call it only while a call slot is free.
+  struct decision {
+    bool flush_now = false;
+    clock_time recheck{};
+  };
+  decision decide(clock_time now, clock_time oldest, bool full) const;
+
+  /// A call may start: a slot is free and the provider is not paused.
+  bool can_send(clock_time now) const { return in_flight_ < window_ && now >= paused_until_; }
+  void on_call_started() { ++in_flight_; }
+  void on_call_finished(call_signal signal);
+  /// The provider asked for a pause (429 with Retry-After).
+  void pause_until(clock_time until);
+  /// A batch left carrying chunks of `callers` callers: evidence of whether holding pays.
+  void on_flushed(std::size_t callers);
+
+  std::size_t window() const { return window_; }
+  std::size_t in_flight() const { return in_flight_; }
+  clock_time paused_until() const { return paused_until_; }
+  /// Whether the batcher currently waits for company before sending a partial batch.
+  bool holding() const;
+  /// How long a held batch waits after the last arrival.
+  std::chrono::nanoseconds hold_gap() const;
+  double company() const { return company_; }
+  std::chrono::nanoseconds arrival_gap() const { return gap_; }
+
+private:
+  flush_settings settings_;
+  std::size_t window_;
+  std::size_t in_flight_ = 0;
+  std::size_t successes_in_window_ = 0;
+  clock_time paused_until_{};
+  clock_time last_arrival_{};
+  bool seen_arrival_ = false;
+  bool seen_gap_ = false;
+  std::chrono::nanoseconds gap_{0};  ///< smoothed time between arrivals
+  double company_ = 1.0;             ///< smoothed share of batches that carried several callers
+};
+
+} // namespace emr

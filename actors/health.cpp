@@ -1,0 +1,213 @@
+#include "actors/health.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+namespace json = boost::json;
+
+namespace emr {
+
+std::string_view to_string(provider_state s) {
+  switch (s) {
+    case provider_state::healthy:
+      return "healthy";
+    case provider_state::degraded:
+      return "degraded";
+    case provider_state::sin_binned:
+      return "sin-binned";
+    case provider_state::paused:
+      return "paused";
+  }
+  return "unknown";
+}
+
+void provider_health::prune(clock_time now) {
+  while (!samples_.empty() && samples_.front().at + settings_.window < now)
+    samples_.pop_front();
+}
+
+void provider_health::restore() {
+  sin_binned_ = false;
+  consecutive_failures_ = 0;
+}
+
+bool provider_health::record(const call_report& report, clock_time now, bool others_serving) {
+  prune(now);
+  samples_.push_back({now, report.latency, report.outcome});
+  bool changed = false;
+  switch (report.outcome) {
+    case outcome_class::success:
+      consecutive_failures_ = 0;
+      if (sin_binned_) {
+        restore();
+        healthy_since_ = now;
+        changed = true;
+      }
+      break;
+    case outcome_class::rate_limited:
+      if (report.retry_after_ms >= 0) {
+        auto until = now + std::chrono::milliseconds{report.retry_after_ms};
+        if (until > paused_until_) {
+          paused_until_ = until;
+          changed = true;
+        }
+      }
+      break;
+    case outcome_class::caller_error:
+      break;
+    case outcome_class::server_error:
+      ++consecutive_failures_;
+      if (!sin_binned_ && others_serving && consecutive_failures_ >= settings_.failure_threshold) {
+        // Re-entries double the sentence; a long healthy spell wipes the record.
+        if (now - healthy_since_ > settings_.sin_bin_max)
+          entries_ = 0;
+        auto duration = settings_.sin_bin_base * (1 << std::min(entries_, 10));
+        ++entries_;
+        sin_binned_ = true;
+        sin_bin_until_ = now + std::min<std::chrono::nanoseconds>(duration, settings_.sin_bin_max);
+        next_probe_ = now + settings_.probe_interval;
+        changed = true;
+      }
+      break;
+  }
+  return changed;
+}
+
+bool provider_health::advance(clock_time now) {
+  prune(now);
+  if (sin_binned_ && now >= sin_bin_until_) {
+    // The sentence is served; one more failure sends it straight back (half-open).
+    sin_binned_ = false;
+    consecutive_failures_ = settings_.failure_threshold - 1;
+    healthy_since_ = now;
+    return true;
+  }
+  return false;
+}
+
+bool provider_health::probe_due(clock_time now) {
+  if (!sin_binned(now) || now < next_probe_)
+    return false;
+  next_probe_ = now + settings_.probe_interval;
+  return true;
+}
+
+provider_state provider_health::state(clock_time now) const {
+  if (sin_binned(now))
+    return provider_state::sin_binned;
+  if (now < paused_until_)
+    return provider_state::paused;
+  if (consecutive_failures_ > 0)
+    return provider_state::degraded;
+  return provider_state::healthy;
+}
+
+json::object provider_health::metrics(clock_time now) {
+  prune(now);
+  std::vector<std::int64_t> latencies;
+  latencies.reserve(samples_.size());
+  std::size_t errors = 0, successes = 0, throttled = 0;
+  for (const auto& s : samples_) {
+    latencies.push_back(s.latency.count());
+    errors += s.outcome == outcome_class::server_error;
+    successes += s.outcome == outcome_class::success;
+    throttled += s.outcome == outcome_class::rate_limited;
+  }
+  std::sort(latencies.begin(), latencies.end());
+  auto pct = [&](double p) -> double {
+    if (latencies.empty())
+      return 0.0;
+    auto i = static_cast<std::size_t>(p * static_cast<double>(latencies.size() - 1) + 0.5);
+    return static_cast<double>(latencies[i]) / 1000.0;
+  };
+  auto n = static_cast<double>(samples_.size());
+  json::object o;
+  o["state"] = to_string(state(now));
+  o["window_s"] = settings_.window.count();
+  o["requests"] = samples_.size();
+  o["errors"] = errors;
+  o["rate_limited"] = throttled;
+  o["error_rate"] = n == 0 ? 0.0 : static_cast<double>(errors) / n;
+  o["availability"] = n == 0 ? 1.0 : static_cast<double>(successes + throttled) / n;
+  o["latency_p50_ms"] = pct(0.50);
+  o["latency_p95_ms"] = pct(0.95);
+  o["latency_p99_ms"] = pct(0.99);
+  o["consecutive_failures"] = consecutive_failures_;
+  o["sin_bin_entries"] = entries_;
+  auto remaining = [&](clock_time until) {
+    return until > now ? std::chrono::duration_cast<std::chrono::milliseconds>(until - now).count()
+                       : std::int64_t{0};
+  };
+  o["sin_bin_remaining_ms"] = sin_binned(now) ? remaining(sin_bin_until_) : 0;
+  o["paused_remaining_ms"] = remaining(paused_until_);
+  return o;
+}
+
+clock_time health_state::now() const {
+  return self->clock().now();
+}
+
+void health_state::push(const std::string& provider, tracked& t) {
+  auto c = t.health.condition();
+  spdlog::info("provider {} is now {}", provider, to_string(t.health.state(now())));
+  if (t.batcher)
+    self->send(t.batcher, atom::condition::value, c);
+}
+
+void health_state::on_report(const call_report& report) {
+  auto it = providers.find(report.provider);
+  if (it == providers.end())
+    return;
+  auto t = now();
+  bool others_serving = std::any_of(providers.begin(), providers.end(), [&](const auto& p) {
+    return p.first != report.provider && p.second.health.can_serve(t);
+  });
+  if (it->second.health.record(report, t, others_serving))
+    push(it->first, it->second);
+}
+
+void health_state::on_tick() {
+  auto t = now();
+  for (auto& [provider, tracked] : providers) {
+    if (tracked.health.advance(t))
+      push(provider, tracked);
+    if (tracked.health.probe_due(t) && tracked.batcher)
+      self->send(tracked.batcher, atom::probe::value);
+  }
+}
+
+json::object health_state::status() {
+  json::object o;
+  auto t = now();
+  for (auto& [provider, tracked] : providers)
+    o[provider] = tracked.health.metrics(t);
+  return o;
+}
+
+health_actor::behavior_type health(health_actor::stateful_pointer<health_state> self,
+                                   health_settings settings) {
+  self->state.self = self;
+  self->state.settings = settings;
+  self->delayed_send(self, settings.tick, atom::tick::value);
+  return {
+    [self](atom::report, const call_report& report) { self->state.on_report(report); },
+    [self](atom::attach, const std::string& provider, batcher_actor batcher) {
+      auto& providers = self->state.providers;
+      auto it = providers.find(provider);
+      if (it == providers.end())
+        providers.emplace(provider, health_state::tracked{provider_health{self->state.settings},
+                                                          std::move(batcher)});
+      else
+        it->second.batcher = std::move(batcher);
+    },
+    [self](atom::detach, const std::string& provider) { self->state.providers.erase(provider); },
+    [self](atom::tick) {
+      self->state.on_tick();
+      self->delayed_send(self, self->state.settings.tick, atom::tick::value);
+    },
+    [self](atom::status) { return status_report{self->state.status()}; },
+  };
+}
+
+} // namespace emr

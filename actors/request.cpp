@@ -1,0 +1,192 @@
+#include "actors/request.hpp"
+
+#include <algorithm>
+
+namespace emr {
+
+namespace {
+std::atomic<std::int64_t> live_requests{0};
+std::atomic<std::uint64_t> spawned_requests{0};
+
+using self_ptr = caf::stateful_actor<request_state>*;
+
+void send_route(self_ptr self, std::size_t route_index);
+} // namespace
+
+request_state::request_state() {
+  ++live_requests;
+  ++spawned_requests;
+}
+
+request_state::~request_state() {
+  // An actor torn down without answering (system shutdown) still answers its caller.
+  if (!answered && out)
+    out->set_value(caller_outcome{{}, failure{503, "shutting_down", "emr is shutting down", 1000, {}}});
+  --live_requests;
+}
+
+std::int64_t live_request_actors() { return live_requests.load(); }
+std::uint64_t spawned_request_actors() { return spawned_requests.load(); }
+
+void request_state::finish(caller_outcome outcome) {
+  if (answered)
+    return;
+  answered = true;
+  out->set_value(std::move(outcome));
+}
+
+failure combine_failures(const std::vector<failure>& failures) {
+  if (failures.empty())
+    return failure{502, "provider_error", "no provider could serve the request", -1, {}};
+  if (failures.size() == 1)
+    return failures.front();
+  // A rate limit anywhere means "come back later" beats "broken": tell the caller when.
+  std::int64_t retry_after = -1;
+  for (const auto& f : failures)
+    if (f.status == 429)
+      retry_after = std::max(retry_after, f.retry_after_ms);
+  std::string message = "every provider failed: ";
+  for (std::size_t i = 0; i < failures.size(); ++i)
+    message += (i ? "; " : "") + failures[i].provider + ": " + failures[i].message;
+  if (retry_after >= 0)
+    return failure{429, "rate_limited", message, retry_after, {}};
+  bool all_invalid = std::all_of(failures.begin(), failures.end(),
+                                 [](const failure& f) { return f.status == 400; });
+  if (all_invalid)
+    return failure{400, "invalid_request", message, -1, {}};
+  return failure{502, "provider_error", message, -1, {}};
+}
+
+std::vector<std::vector<std::string>> split_into_chunks(const std::vector<std::string>& texts,
+                                                        const batch_limits& limits) {
+  std::vector<std::vector<std::string>> chunks;
+  std::size_t tokens = 0;
+  for (const auto& text : texts) {
+    auto t = estimate_tokens(text);
+    bool fits = !chunks.empty() && chunks.back().size() < limits.max_texts &&
+                (limits.max_tokens == 0 || tokens + t <= limits.max_tokens);
+    if (!fits) {
+      chunks.emplace_back();
+      tokens = 0;
+    }
+    chunks.back().push_back(text);
+    tokens += t;
+  }
+  return chunks;
+}
+
+namespace {
+
+std::chrono::milliseconds remaining(self_ptr self) {
+  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(self->state.deadline -
+                                                                    self->clock().now());
+  return std::max(left, std::chrono::milliseconds{1});
+}
+
+failure deadline_failure(const caller_job& job) {
+  return failure{504, "deadline_exceeded",
+                 "no answer within the " + std::to_string(job.deadline.count()) + " ms deadline", -1, {}};
+}
+
+// A route's chunks have all answered: move on according to the policy.
+void route_settled(self_ptr self, std::size_t route_index) {
+  auto& st = self->state;
+  auto& error = st.route_errors[route_index];
+  if (st.job.policy == routing_policy::any) {
+    if (!error) {
+      st.finish(caller_outcome{{std::move(st.answers[route_index])}, std::nullopt});
+      self->quit();
+      return;
+    }
+    st.failures.push_back(*error);
+    if (error->status == 504 || ++st.next_route >= st.job.routes.size()) {
+      st.finish(caller_outcome{{}, error->status == 504 ? *error : combine_failures(st.failures)});
+      self->quit();
+      return;
+    }
+    send_route(self, st.next_route);
+    return;
+  }
+  if (st.pending > 0)
+    return;
+  for (auto& e : st.route_errors)
+    if (e)
+      st.failures.push_back(*e);
+  if (st.failures.empty())
+    st.finish(caller_outcome{std::move(st.answers), std::nullopt});
+  else
+    st.finish(caller_outcome{{}, combine_failures(st.failures)});
+  self->quit();
+}
+
+void send_route(self_ptr self, std::size_t route_index) {
+  auto& st = self->state;
+  const auto& route = st.job.routes[route_index];
+  auto chunks = split_into_chunks(st.job.texts, route.limits);
+  auto& answer = st.answers[route_index];
+  answer.provider = route.name;
+  answer.model = route.model;
+  answer.chunks.resize(chunks.size());
+  auto outstanding = std::make_shared<std::size_t>(chunks.size());
+  st.pending += chunks.size();
+  batch_key key{route.model, st.job.input_type, st.job.dimensions};
+  for (std::size_t i = 0; i < chunks.size(); ++i) {
+    auto on_done = [self, route_index, outstanding] {
+      --self->state.pending;
+      if (--*outstanding == 0)
+        route_settled(self, route_index);
+    };
+    self
+      ->request(route.batcher, remaining(self), atom::embed::value,
+                chunk_request{key, std::move(chunks[i]), st.job.request_id})
+      .then(
+        [self, route_index, i, on_done](chunk_result& result) {
+          auto& st = self->state;
+          if (result.error) {
+            if (!st.route_errors[route_index])
+              st.route_errors[route_index] = std::move(result.error);
+          } else {
+            st.answers[route_index].tokens += result.tokens;
+            st.answers[route_index].chunks[i] = std::move(result);
+          }
+          on_done();
+        },
+        [self, route_index, on_done](caf::error& err) {
+          auto& st = self->state;
+          if (!st.route_errors[route_index]) {
+            if (err == caf::sec::request_timeout)
+              st.route_errors[route_index] = deadline_failure(st.job);
+            else
+              st.route_errors[route_index] =
+                failure{502, "provider_error",
+                        "provider '" + st.job.routes[route_index].name + "' is not running (" +
+                          self->system().render(err) + ")",
+                        -1, st.job.routes[route_index].name};
+          }
+          on_done();
+        });
+  }
+}
+
+} // namespace
+
+void request(self_ptr self, caller_job job, outcome_promise out) {
+  auto& st = self->state;
+  st.deadline = self->clock().now() + job.deadline;
+  st.out = std::move(out);
+  st.answers.resize(job.routes.size());
+  st.route_errors.resize(job.routes.size());
+  st.job = std::move(job);
+  if (st.job.routes.empty() || st.job.texts.empty()) {
+    st.finish(caller_outcome{{}, failure{400, "invalid_request", "nothing to embed", -1, {}}});
+    self->quit();
+    return;
+  }
+  if (st.job.policy == routing_policy::any)
+    send_route(self, 0);
+  else
+    for (std::size_t r = 0; r < st.job.routes.size(); ++r)
+      send_route(self, r);
+}
+
+} // namespace emr

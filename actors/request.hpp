@@ -1,0 +1,90 @@
+#pragma once
+// The request actor: one per in-flight caller. Splits the caller's input into chunks that fit
+// one upstream call, sends them to the providers' batchers, and assembles the answer in order.
+
+#include "actors/actors.hpp"
+
+#include <atomic>
+#include <future>
+
+namespace emr {
+
+/// A provider as a caller's request sees it.
+struct provider_route {
+  std::string name;
+  provider_type type = provider_type::voyage;
+  std::string model;
+  batch_limits limits;
+  batcher_actor batcher;
+  std::shared_ptr<const embedding_provider> adapter;
+};
+
+enum class routing_policy { any, all };
+
+/// Everything the HTTP layer learned from one caller's request.
+struct caller_job {
+  std::vector<std::string> texts;
+  std::string input_type;
+  int dimensions = 0;
+  std::vector<provider_route> routes;
+  routing_policy policy = routing_policy::any;
+  std::chrono::milliseconds deadline{60'000};
+  std::string request_id;
+};
+
+/// One provider's vectors for the caller's whole input: the chunks' rows, in input order.
+struct provider_answer {
+  std::string provider;
+  std::string model;
+  std::vector<chunk_result> chunks;
+  std::int64_t tokens = 0;
+  /// Calls f(row pointer, dims) once per caller text, in input order.
+  template <class F>
+  void for_each_vector(F&& f) const {
+    for (const auto& chunk : chunks)
+      for (auto row : chunk.rows)
+        f(chunk.matrix->row(row), chunk.matrix->dims);
+  }
+};
+
+struct caller_outcome {
+  std::vector<provider_answer> answers;  ///< any: the provider that served; all: every provider
+  std::optional<failure> error;
+};
+
+using outcome_promise = std::shared_ptr<std::promise<caller_outcome>>;
+
+/// Combines the failures of every provider tried into the one failure a caller sees.
+failure combine_failures(const std::vector<failure>& failures);
+
+/// Splits texts into chunks that respect the provider's texts and tokens per call.
+std::vector<std::vector<std::string>> split_into_chunks(const std::vector<std::string>& texts,
+                                                        const batch_limits& limits);
+
+struct request_state {
+  caller_job job;
+  outcome_promise out;
+  clock_time deadline{};
+  std::size_t next_route = 0;   ///< any: the route being tried
+  std::size_t pending = 0;      ///< chunk replies still awaited
+  std::vector<provider_answer> answers;
+  std::vector<std::optional<failure>> route_errors;
+  std::vector<failure> failures;
+  bool answered = false;
+  static inline const char* name = "request";
+
+  request_state();
+  ~request_state();
+  request_state(const request_state&) = delete;
+  request_state& operator=(const request_state&) = delete;
+  void finish(caller_outcome outcome);
+};
+
+/// Number of request actors alive right now (for stats and leak tests).
+std::int64_t live_request_actors();
+std::uint64_t spawned_request_actors();
+
+/// A one-shot actor: it quits once the caller has its answer.
+void request(caf::stateful_actor<request_state>* self, caller_job job, outcome_promise out);
+
+} // namespace emr

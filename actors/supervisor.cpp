@@ -1,0 +1,117 @@
+#include "actors/supervisor.hpp"
+
+#include <cmath>
+
+namespace emr {
+
+attempt_verdict classify(const upstream_reply& reply, std::string_view provider,
+                         std::chrono::system_clock::time_point now) {
+  attempt_verdict v;
+  auto name = std::string{provider};
+  if (reply.status >= 200 && reply.status < 300) {
+    if (reply.matrix)
+      return v;
+    // A body we cannot trust is never retried into someone's vectors, nor handed out.
+    v.outcome = outcome_class::server_error;
+    v.error = failure{502, "provider_error",
+                      "provider '" + name + "' returned an unusable answer: " + reply.error_message,
+                      -1, name};
+    return v;
+  }
+  if (reply.status == 0) {
+    v.outcome = outcome_class::server_error;
+    v.retry = true;
+    v.error = failure{502, "provider_error",
+                      "provider '" + name + "' is unreachable: " + reply.transport_error, -1, name};
+    return v;
+  }
+  v.server_wait = parse_retry_after(reply.retry_after, reply.retry_after_ms, now);
+  auto detail = "provider '" + name + "' answered " + std::to_string(reply.status) + ": " +
+                reply.error_message;
+  if (reply.status == 429) {
+    v.outcome = outcome_class::rate_limited;
+    v.retry = true;
+    v.error = failure{429, "rate_limited", detail,
+                      v.server_wait ? v.server_wait->count() : std::int64_t{1000}, name};
+    return v;
+  }
+  if (is_retryable(reply.status)) {
+    v.outcome = outcome_class::server_error;
+    v.retry = true;
+    v.error = failure{502, "provider_error", detail, -1, name};
+    return v;
+  }
+  v.outcome = outcome_class::caller_error;
+  if (reply.status == 400 || reply.status == 413 || reply.status == 422) {
+    v.splittable = true;
+    v.error = failure{400, "invalid_request", detail, -1, name};
+  } else {
+    // 401/403/404 and the like mean emr's own registration is wrong, not the caller's input.
+    v.error = failure{502, "provider_error", detail, -1, name};
+  }
+  return v;
+}
+
+std::optional<std::chrono::milliseconds>
+supervisor_state::on_reply(supervisor_actor::pointer self, const upstream_reply& reply) {
+  ++attempts;
+  auto v = classify(reply, job.provider, std::chrono::system_clock::now());
+  self->send(job.health, atom::report::value,
+             call_report{job.provider, v.outcome, reply.latency,
+                         v.server_wait ? v.server_wait->count() : -1, job.probe});
+  // Both say the provider has more work than it can take: fewer, fuller calls help.
+  if (v.outcome == outcome_class::rate_limited || reply.timed_out)
+    congestion = true;
+  if (!v.error) {
+    settle(self, batch_outcome{job.batch_id, reply.matrix, std::nullopt, false, congestion, attempts});
+    return std::nullopt;
+  }
+  if (v.retry && !job.probe)
+    if (auto wait = schedule.next_wait(attempts, v.server_wait))
+      return wait;
+  if (v.error->status == 429 && v.error->retry_after_ms < 0)
+    v.error->retry_after_ms = 1000;
+  settle(self, batch_outcome{job.batch_id, nullptr, std::move(v.error), v.splittable, congestion,
+                             attempts});
+  return std::nullopt;
+}
+
+void supervisor_state::settle(supervisor_actor::pointer self, batch_outcome outcome) {
+  self->send(job.batcher, atom::done::value, std::move(outcome));
+  self->quit();
+}
+
+namespace {
+
+void attempt(supervisor_actor::stateful_pointer<supervisor_state> self) {
+  auto& job = self->state.job;
+  self->request(job.worker, job.attempt_timeout, atom::call::value, job.call)
+    .then(
+      [self](const upstream_reply& reply) {
+        if (auto wait = self->state.on_reply(self, reply))
+          self->delayed_send(self, *wait, atom::retry::value);
+      },
+      [self](caf::error& err) {
+        upstream_reply timeout;
+        timeout.timed_out = true;
+        timeout.transport_error = "no answer within " +
+                                  std::to_string(self->state.job.attempt_timeout.count()) +
+                                  " ms (" + self->system().render(err) + ")";
+        if (auto wait = self->state.on_reply(self, timeout))
+          self->delayed_send(self, *wait, atom::retry::value);
+      });
+}
+
+} // namespace
+
+supervisor_actor::behavior_type
+retry_supervisor(supervisor_actor::stateful_pointer<supervisor_state> self, supervisor_job job) {
+  self->state.schedule = retry_schedule{job.retry, job.seed};
+  self->state.job = std::move(job);
+  attempt(self);
+  return {
+    [self](atom::retry) { attempt(self); },
+  };
+}
+
+} // namespace emr

@@ -1,0 +1,83 @@
+#include "actors/upstream.hpp"
+
+#include <httplib.h>
+
+#include <cstdlib>
+
+namespace emr {
+
+upstream_state::upstream_state() = default;
+upstream_state::~upstream_state() = default;
+
+bool split_endpoint(const std::string& url, std::string& base, std::string& path) {
+  auto scheme_end = url.find("://");
+  if (scheme_end == std::string::npos)
+    return false;
+  auto scheme = url.substr(0, scheme_end);
+  if (scheme != "http" && scheme != "https")
+    return false;
+  auto path_start = url.find('/', scheme_end + 3);
+  if (path_start == scheme_end + 3)
+    return false;
+  base = url.substr(0, path_start);
+  path = path_start == std::string::npos ? "/" : url.substr(path_start);
+  return base.size() > scheme_end + 3;
+}
+
+upstream_reply upstream_state::post(const upstream_call& call) {
+  upstream_reply reply;
+  if (!client) {
+    reply.transport_error = "provider endpoint is not a valid http(s) URL";
+    return reply;
+  }
+  httplib::Headers headers{{"X-Request-Id", call.request_id}};
+  // Read per call so a rotated key in the environment of a restarted worker takes effect.
+  if (auto key = std::getenv(api_key_env.c_str()); key && *key)
+    headers.emplace("Authorization", std::string{"Bearer "} + key);
+  auto started = std::chrono::steady_clock::now();
+  auto res = client->Post(path, headers, call.body, "application/json");
+  reply.latency = std::chrono::duration_cast<std::chrono::microseconds>(
+    std::chrono::steady_clock::now() - started);
+  if (!res) {
+    reply.transport_error = httplib::to_string(res.error());
+    reply.timed_out = res.error() == httplib::Error::Read && reply.latency >= read_timeout * 9 / 10;
+    return reply;
+  }
+  reply.status = res->status;
+  reply.retry_after = res->get_header_value("Retry-After");
+  reply.retry_after_ms = res->get_header_value("retry-after-ms");
+  if (res->status >= 200 && res->status < 300) {
+    auto decoded = adapter->decode_response(res->body, call.rows);
+    if (decoded.matrix)
+      reply.matrix = std::make_shared<const embedding_matrix>(std::move(*decoded.matrix));
+    else
+      reply.error_message = std::move(decoded.error);
+  } else {
+    reply.error_message = adapter->error_message(res->body);
+  }
+  return reply;
+}
+
+upstream_actor::behavior_type upstream_worker(upstream_actor::stateful_pointer<upstream_state> self,
+                                              provider_spec spec,
+                                              std::shared_ptr<const embedding_provider> adapter,
+                                              upstream_settings settings) {
+  auto& st = self->state;
+  st.adapter = std::move(adapter);
+  st.api_key_env = spec.api_key_env;
+  st.read_timeout = settings.read_timeout;
+  std::string base;
+  if (split_endpoint(spec.endpoint, base, st.path)) {
+    st.client = std::make_unique<httplib::Client>(base);
+    st.client->set_keep_alive(true);
+    st.client->set_connection_timeout(settings.connect_timeout);
+    st.client->set_read_timeout(settings.read_timeout);
+    st.client->set_write_timeout(settings.read_timeout);
+    st.client->set_tcp_nodelay(true);
+  }
+  return {
+    [self](atom::call, const upstream_call& call) { return self->state.post(call); },
+  };
+}
+
+} // namespace emr

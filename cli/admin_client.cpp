@@ -1,0 +1,103 @@
+#include "cli/admin_client.hpp"
+
+#include "actors/upstream.hpp"
+#include "cli/commands.hpp"
+
+#include <boost/json.hpp>
+#include <httplib.h>
+
+#include <cstdio>
+#include <iostream>
+
+namespace json = boost::json;
+
+namespace emr {
+
+void add_admin_options(CLI::App& cmd, admin_options& options) {
+  cmd.add_option("--server", options.server, "emr server URL")->capture_default_str();
+  cmd.add_option("--admin-secret", options.admin_secret, "admin secret (default: $EMR_ADMIN_SECRET)");
+  cmd.add_flag("--json", options.json, "print JSON for scripts");
+}
+
+json::value admin_call(const admin_options& options, const std::string& method, const std::string& path,
+                       const json::value* body) {
+  auto secret = options.admin_secret;
+  if (secret.empty())
+    if (auto env = std::getenv("EMR_ADMIN_SECRET"))
+      secret = env;
+  if (secret.empty())
+    throw command_failure("no admin secret: pass --admin-secret or set EMR_ADMIN_SECRET");
+  std::string base, prefix;
+  if (!split_endpoint(options.server, base, prefix))
+    throw command_failure("--server must be an http:// or https:// URL, got " + options.server);
+  if (prefix == "/")
+    prefix.clear();
+  httplib::Client client{base};
+  client.set_connection_timeout(5);
+  client.set_read_timeout(120);
+  httplib::Headers headers{{"Authorization", "Bearer " + secret}};
+  auto payload = body ? json::serialize(*body) : std::string{};
+  auto full = prefix + path;
+  httplib::Result res = [&] {
+    if (method == "GET")
+      return client.Get(full, headers);
+    if (method == "DELETE")
+      return client.Delete(full, headers);
+    if (method == "PATCH")
+      return client.Patch(full, headers, payload, "application/json");
+    return client.Post(full, headers, payload, "application/json");
+  }();
+  if (!res)
+    throw command_failure("server not reachable at " + options.server);
+  json::error_code ec;
+  auto answer = json::parse(res->body, ec);
+  if (res->status < 200 || res->status >= 300) {
+    std::string message = res->body;
+    if (!ec && answer.is_object())
+      if (auto err = answer.as_object().if_contains("error"); err && err->is_object())
+        if (auto m = err->as_object().if_contains("message"); m && m->is_string())
+          message = m->as_string().c_str();
+    throw command_failure(message + " (HTTP " + std::to_string(res->status) + ")");
+  }
+  if (ec)
+    throw command_failure("server answered something that is not JSON");
+  return answer;
+}
+
+std::string cell(const json::value& v) {
+  if (v.is_null())
+    return "-";
+  if (auto s = v.if_string())
+    return std::string{s->data(), s->size()};
+  if (auto d = v.if_double()) {
+    char buf[32];
+    std::snprintf(buf, sizeof(buf), "%.2f", *d);
+    return buf;
+  }
+  if (auto b = v.if_bool())
+    return *b ? "yes" : "no";
+  return json::serialize(v);
+}
+
+void print_table(const std::vector<std::string>& headers, const std::vector<std::vector<std::string>>& rows) {
+  std::vector<std::size_t> widths(headers.size());
+  for (std::size_t i = 0; i < headers.size(); ++i)
+    widths[i] = headers[i].size();
+  for (const auto& row : rows)
+    for (std::size_t i = 0; i < row.size() && i < widths.size(); ++i)
+      widths[i] = std::max(widths[i], row[i].size());
+  auto print_row = [&](const std::vector<std::string>& row) {
+    for (std::size_t i = 0; i < headers.size(); ++i) {
+      auto text = i < row.size() ? row[i] : "";
+      std::cout << text;
+      if (i + 1 < headers.size())
+        std::cout << std::string(widths[i] - text.size() + 2, ' ');
+    }
+    std::cout << "\n";
+  };
+  print_row(headers);
+  for (const auto& row : rows)
+    print_row(row);
+}
+
+} // namespace emr

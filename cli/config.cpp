@@ -1,0 +1,298 @@
+#include "cli/config.hpp"
+
+#include <boost/json.hpp>
+#include <toml.hpp>
+
+#include <filesystem>
+#include <algorithm>
+#include <functional>
+#include <set>
+#include <sstream>
+
+namespace json = boost::json;
+
+namespace emr {
+
+namespace {
+
+using std::chrono::duration_cast;
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+enum class kind { integer, string, boolean };
+
+struct config_key {
+  std::string_view section;
+  std::string_view key;
+  std::string_view doc;
+  kind type;
+  std::int64_t min = 0;
+  std::int64_t max = 0;
+  std::function<std::optional<std::string>(emr_config&, const toml::value&)> set;
+  std::function<json::value(const emr_config&)> get;
+};
+
+config_key integer_key(std::string_view section, std::string_view key, std::string_view doc,
+                       std::int64_t min, std::int64_t max, std::function<void(emr_config&, std::int64_t)> set,
+                       std::function<std::int64_t(const emr_config&)> get) {
+  return config_key{section, key, doc, kind::integer, min, max,
+                    [set](emr_config& c, const toml::value& v) -> std::optional<std::string> {
+                      set(c, v.as_integer());
+                      return std::nullopt;
+                    },
+                    [get](const emr_config& c) { return json::value(get(c)); }};
+}
+
+config_key string_key(std::string_view section, std::string_view key, std::string_view doc,
+                      std::function<std::optional<std::string>(emr_config&, const std::string&)> set,
+                      std::function<std::string(const emr_config&)> get) {
+  return config_key{section, key, doc, kind::string, 0, 0,
+                    [set](emr_config& c, const toml::value& v) { return set(c, v.as_string().str); },
+                    [get](const emr_config& c) { return json::value(get(c)); }};
+}
+
+std::optional<std::string> set_bind(emr_config& c, const std::string& bind) {
+  auto colon = bind.rfind(':');
+  if (colon == std::string::npos || colon == 0)
+    return "bind must be HOST:PORT";
+  int port = 0;
+  try {
+    std::size_t used = 0;
+    port = std::stoi(bind.substr(colon + 1), &used);
+    if (used != bind.size() - colon - 1)
+      return "bind must be HOST:PORT";
+  } catch (...) {
+    return "bind must be HOST:PORT";
+  }
+  if (port < 0 || port > 65535)
+    return "port must be 0 to 65535";
+  c.http.host = bind.substr(0, colon);
+  c.http.port = port;
+  return std::nullopt;
+}
+
+// The table: one line of truth per key.
+const std::vector<config_key>& keys() {
+  static const std::vector<config_key> table{
+    string_key("server", "bind", "Address and port to listen on (port 0 picks a free one).", set_bind,
+               [](const emr_config& c) { return c.http.host + ":" + std::to_string(c.http.port); }),
+    integer_key("server", "threads", "HTTP worker threads; each waiting caller holds one.", 16, 65536,
+                     [](emr_config& c, std::int64_t v) { c.http.threads = v; },
+                     [](const emr_config& c) { return static_cast<std::int64_t>(c.http.threads); }),
+    integer_key("server", "max_connections", "Open connections beyond which new ones are refused.", 16, 1'000'000,
+                     [](emr_config& c, std::int64_t v) { c.http.max_connections = v; },
+                     [](const emr_config& c) { return static_cast<std::int64_t>(c.http.max_connections); }),
+    integer_key("server", "read_timeout_s", "Longest wait for a client's bytes.", 1, 3600,
+                     [](emr_config& c, std::int64_t v) { c.http.read_timeout = seconds{v}; },
+                     [](const emr_config& c) { return c.http.read_timeout.count(); }),
+    integer_key("server", "write_timeout_s", "Longest wait for a client to take our bytes.", 1, 3600,
+                     [](emr_config& c, std::int64_t v) { c.http.write_timeout = seconds{v}; },
+                     [](const emr_config& c) { return c.http.write_timeout.count(); }),
+    integer_key("server", "keep_alive_timeout_s", "Idle keep-alive connections close after this.", 1, 3600,
+                     [](emr_config& c, std::int64_t v) { c.http.keep_alive_timeout = seconds{v}; },
+                     [](const emr_config& c) { return c.http.keep_alive_timeout.count(); }),
+    integer_key("server", "deadline_ms", "Every caller gets an answer (504 at worst) within this.", 100, 3'600'000,
+                     [](emr_config& c, std::int64_t v) { c.http.deadline = milliseconds{v}; },
+                     [](const emr_config& c) { return c.http.deadline.count(); }),
+    integer_key("server", "shutdown_timeout_s", "Longest drain on SIGTERM before exiting.", 1, 3600,
+                     [](emr_config& c, std::int64_t v) { c.shutdown_timeout = seconds{v}; },
+                     [](const emr_config& c) { return c.shutdown_timeout.count(); }),
+    integer_key("limits", "max_body_bytes", "Largest request body.", 1024, 1LL << 30,
+                     [](emr_config& c, std::int64_t v) { c.http.max_body_bytes = v; },
+                     [](const emr_config& c) { return static_cast<std::int64_t>(c.http.max_body_bytes); }),
+    integer_key("limits", "max_texts_per_request", "Most texts in one request's input.", 1, 1'000'000,
+                     [](emr_config& c, std::int64_t v) { c.http.limits.max_texts = v; },
+                     [](const emr_config& c) { return static_cast<std::int64_t>(c.http.limits.max_texts); }),
+    integer_key("limits", "max_text_bytes", "Longest single text.", 1, 1LL << 30,
+                     [](emr_config& c, std::int64_t v) { c.http.limits.max_text_bytes = v; },
+                     [](const emr_config& c) { return static_cast<std::int64_t>(c.http.limits.max_text_bytes); }),
+    integer_key("limits", "max_batch_requests", "Most sub-requests in one /v1/embeddings/batch call.", 1, 100'000,
+                     [](emr_config& c, std::int64_t v) { c.http.max_batch_requests = v; },
+                     [](const emr_config& c) { return static_cast<std::int64_t>(c.http.max_batch_requests); }),
+    integer_key("limits", "max_queued_texts", "Texts a provider may queue before callers get 503.", 1, 100'000'000,
+                     [](emr_config& c, std::int64_t v) { c.batching.max_queued_texts = v; },
+                     [](const emr_config& c) { return static_cast<std::int64_t>(c.batching.max_queued_texts); }),
+    string_key("storage", "path", "SQLite database file (created mode 0600).",
+               [](emr_config& c, const std::string& v) -> std::optional<std::string> {
+                 if (v.empty())
+                   return "path must not be empty";
+                 c.storage_path = v;
+                 return std::nullopt;
+               },
+               [](const emr_config& c) { return c.storage_path; }),
+    integer_key("batching", "window_ms", "Longest a text waits for company before it is sent.", 0, 10'000,
+                     [](emr_config& c, std::int64_t v) { c.batching.flush.window = milliseconds{v}; },
+                     [](const emr_config& c) { return duration_cast<milliseconds>(c.batching.flush.window).count(); }),
+    integer_key("batching", "linger_us", "A held batch goes once arrivals pause this long.", 0, 1'000'000,
+                     [](emr_config& c, std::int64_t v) { c.batching.flush.linger = std::chrono::microseconds{v}; },
+                     [](const emr_config& c) {
+                       return duration_cast<std::chrono::microseconds>(c.batching.flush.linger).count();
+                     }),
+    integer_key("batching", "initial_concurrency", "Concurrent upstream calls per provider at start.", 1, 1024,
+                     [](emr_config& c, std::int64_t v) { c.batching.flush.initial_concurrency = v; },
+                     [](const emr_config& c) { return static_cast<std::int64_t>(c.batching.flush.initial_concurrency); }),
+    integer_key("batching", "max_concurrency", "Most concurrent upstream calls per provider.", 1, 1024,
+                     [](emr_config& c, std::int64_t v) { c.batching.flush.max_concurrency = v; },
+                     [](const emr_config& c) { return static_cast<std::int64_t>(c.batching.flush.max_concurrency); }),
+    integer_key("retry", "max_retries", "Retries of one upstream call after its first attempt.", 0, 10,
+                     [](emr_config& c, std::int64_t v) { c.batching.retry.max_retries = static_cast<int>(v); },
+                     [](const emr_config& c) { return static_cast<std::int64_t>(c.batching.retry.max_retries); }),
+    integer_key("retry", "attempt_cap_ms", "Longest single wait between attempts.", 0, 600'000,
+                     [](emr_config& c, std::int64_t v) { c.batching.retry.attempt_cap = milliseconds{v}; },
+                     [](const emr_config& c) { return c.batching.retry.attempt_cap.count(); }),
+    integer_key("retry", "budget_ms", "Longest total wait across one call's retries.", 0, 3'600'000,
+                     [](emr_config& c, std::int64_t v) { c.batching.retry.budget = milliseconds{v}; },
+                     [](const emr_config& c) { return c.batching.retry.budget.count(); }),
+    integer_key("retry", "base_ms", "First backoff ceiling when the provider names no wait.", 1, 600'000,
+                     [](emr_config& c, std::int64_t v) { c.batching.retry.base = milliseconds{v}; },
+                     [](const emr_config& c) { return c.batching.retry.base.count(); }),
+    integer_key("upstream", "connect_timeout_s", "Longest wait to connect to a provider.", 1, 600,
+                     [](emr_config& c, std::int64_t v) { c.batching.upstream.connect_timeout = seconds{v}; },
+                     [](const emr_config& c) { return c.batching.upstream.connect_timeout.count(); }),
+    integer_key("upstream", "timeout_s", "Longest wait for a provider's answer.", 1, 3600,
+                     [](emr_config& c, std::int64_t v) { c.batching.upstream.read_timeout = seconds{v}; },
+                     [](const emr_config& c) { return c.batching.upstream.read_timeout.count(); }),
+    integer_key("health", "window_s", "Rolling window of the per-provider metrics.", 1, 86'400,
+                     [](emr_config& c, std::int64_t v) { c.health.window = seconds{v}; },
+                     [](const emr_config& c) { return c.health.window.count(); }),
+    integer_key("health", "failure_threshold", "Consecutive failures that sin-bin a provider.", 1, 1000,
+                     [](emr_config& c, std::int64_t v) { c.health.failure_threshold = static_cast<int>(v); },
+                     [](const emr_config& c) { return static_cast<std::int64_t>(c.health.failure_threshold); }),
+    integer_key("health", "sin_bin_s", "First sin-bin; doubles on each re-entry.", 1, 86'400,
+                     [](emr_config& c, std::int64_t v) { c.health.sin_bin_base = seconds{v}; },
+                     [](const emr_config& c) { return c.health.sin_bin_base.count(); }),
+    integer_key("health", "sin_bin_max_s", "Longest sin-bin.", 1, 86'400,
+                     [](emr_config& c, std::int64_t v) { c.health.sin_bin_max = seconds{v}; },
+                     [](const emr_config& c) { return c.health.sin_bin_max.count(); }),
+    integer_key("health", "probe_interval_s", "Recovery probes of a sin-binned provider.", 1, 86'400,
+                     [](emr_config& c, std::int64_t v) { c.health.probe_interval = seconds{v}; },
+                     [](const emr_config& c) { return c.health.probe_interval.count(); }),
+    integer_key("auth", "argon2_t_cost", "argon2id passes for caller keys (OWASP: 2).", 1, 100,
+                     [](emr_config& c, std::int64_t v) { c.argon2.t_cost = static_cast<std::uint32_t>(v); },
+                     [](const emr_config& c) { return static_cast<std::int64_t>(c.argon2.t_cost); }),
+    integer_key("auth", "argon2_m_cost_kib", "argon2id memory in KiB (OWASP: 19456).", 8, 4'194'304,
+                     [](emr_config& c, std::int64_t v) { c.argon2.m_cost_kib = static_cast<std::uint32_t>(v); },
+                     [](const emr_config& c) { return static_cast<std::int64_t>(c.argon2.m_cost_kib); }),
+    string_key("log", "level", "trace, debug, info, warn, error or off.",
+               [](emr_config& c, const std::string& v) -> std::optional<std::string> {
+                 static const std::set<std::string> levels{"trace", "debug", "info", "warn", "error", "off"};
+                 if (!levels.count(v))
+                   return "level must be one of trace, debug, info, warn, error, off";
+                 c.log.level = v;
+                 return std::nullopt;
+               },
+               [](const emr_config& c) { return c.log.level; }),
+    string_key("log", "format", "\"text\" or \"json\" (one object per line).",
+               [](emr_config& c, const std::string& v) -> std::optional<std::string> {
+                 if (v != "text" && v != "json")
+                   return "format must be \"text\" or \"json\"";
+                 c.log.format = v;
+                 return std::nullopt;
+               },
+               [](const emr_config& c) { return c.log.format; }),
+  };
+  return table;
+}
+
+std::string type_name(kind k) {
+  switch (k) {
+    case kind::integer:
+      return "an integer";
+    case kind::string:
+      return "a string";
+    case kind::boolean:
+      return "true or false";
+  }
+  return "a value";
+}
+
+bool has_type(const toml::value& v, kind k) {
+  switch (k) {
+    case kind::integer:
+      return v.is_integer();
+    case kind::string:
+      return v.is_string();
+    case kind::boolean:
+      return v.is_boolean();
+  }
+  return false;
+}
+
+} // namespace
+
+loaded_config load_config(const std::string& path) {
+  loaded_config out;
+  toml::value root;
+  try {
+    root = toml::parse(path);
+  } catch (const std::exception& e) {
+    out.problems.push_back(std::string{e.what()});
+    return out;
+  }
+  auto where = [&](const toml::value& v) { return path + ":" + std::to_string(v.location().line()) + ": "; };
+  for (const auto& [section, table] : root.as_table()) {
+    if (!table.is_table()) {
+      out.problems.push_back(where(table) + "'" + section + "' must be a table like [" + section + "]");
+      continue;
+    }
+    for (const auto& [key, value] : table.as_table()) {
+      auto it = std::find_if(keys().begin(), keys().end(),
+                             [&](const config_key& k) { return k.section == section && k.key == key; });
+      if (it == keys().end()) {
+        out.problems.push_back(where(value) + "unknown key '" + section + "." + key + "'");
+        continue;
+      }
+      if (!has_type(value, it->type)) {
+        out.problems.push_back(where(value) + "'" + section + "." + key + "' must be " + type_name(it->type));
+        continue;
+      }
+      if (it->type == kind::integer && (value.as_integer() < it->min || value.as_integer() > it->max)) {
+        out.problems.push_back(where(value) + "'" + section + "." + key + "' must be between " +
+                               std::to_string(it->min) + " and " + std::to_string(it->max));
+        continue;
+      }
+      if (auto problem = it->set(out.config, value))
+        out.problems.push_back(where(value) + "'" + section + "." + key + "': " + *problem);
+    }
+  }
+  return out;
+}
+
+std::string default_config_text() {
+  std::ostringstream out;
+  out << "# emr configuration. Every key is optional; the values shown are the defaults.\n"
+         "# Environment: EMR_ADMIN_SECRET (required by `emr serve`, at least 16 bytes).\n"
+         "# Provider API keys are never stored here: each provider names the environment\n"
+         "# variable that holds its key (`emr providers add --api-key-env VAR`).\n";
+  emr_config defaults;
+  std::string_view section;
+  for (const auto& k : keys()) {
+    if (k.section != section) {
+      section = k.section;
+      out << "\n[" << section << "]\n";
+    }
+    out << "# " << k.doc << "\n# " << k.key << " = " << json::serialize(k.get(defaults)) << "\n";
+  }
+  return out.str();
+}
+
+json::object config_json(const emr_config& config) {
+  json::object out;
+  for (const auto& k : keys()) {
+    auto& section = out[k.section];
+    if (!section.is_object())
+      section = json::object{};
+    section.as_object()[k.key] = k.get(config);
+  }
+  return out;
+}
+
+std::string resolve_config_path(const std::string& explicit_path) {
+  if (!explicit_path.empty())
+    return explicit_path;
+  if (std::filesystem::exists("emr.toml"))
+    return "emr.toml";
+  return {};
+}
+
+} // namespace emr

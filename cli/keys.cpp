@@ -1,0 +1,85 @@
+// `emr keys create | list | revoke | rotate`: caller keys, through the admin API.
+
+#include "cli/admin_client.hpp"
+#include "cli/commands.hpp"
+
+#include <boost/json.hpp>
+
+#include <iostream>
+
+namespace json = boost::json;
+
+namespace emr {
+
+namespace {
+
+void print_key(const admin_options& options, const json::value& answer, std::string_view verb) {
+  if (options.json) {
+    std::cout << json::serialize(answer) << "\n";
+    return;
+  }
+  const auto& o = answer.as_object();
+  std::cerr << verb << " key " << cell(o.at("id")) << " (" << cell(o.at("name"))
+            << "); store it now, it is not shown again:\n";
+  std::cout << cell(o.at("key")) << "\n";
+}
+
+} // namespace
+
+void add_keys_commands(CLI::App& app) {
+  auto keys = app.add_subcommand("keys", "Manage caller API keys");
+  keys->require_subcommand(1);
+
+  auto create = keys->add_subcommand("create", "Issue a new caller key (printed once)");
+  auto create_opts = std::make_shared<admin_options>();
+  auto name = std::make_shared<std::string>();
+  create->add_option("--name", *name, "what the key is for")->required();
+  add_admin_options(*create, *create_opts);
+  create->callback([create_opts, name] {
+    json::value body = json::object{{"name", *name}};
+    print_key(*create_opts, admin_call(*create_opts, "POST", "/admin/keys", &body), "created");
+  });
+
+  auto list = keys->add_subcommand("list", "List caller keys (never their secrets)");
+  auto list_opts = std::make_shared<admin_options>();
+  add_admin_options(*list, *list_opts);
+  list->callback([list_opts] {
+    auto answer = admin_call(*list_opts, "GET", "/admin/keys");
+    if (list_opts->json) {
+      std::cout << json::serialize(answer) << "\n";
+      return;
+    }
+    std::vector<std::vector<std::string>> rows;
+    for (const auto& k : answer.at("keys").as_array()) {
+      const auto& o = k.as_object();
+      rows.push_back({cell(o.at("id")), cell(o.at("name")), cell(o.at("public_id")), cell(o.at("created_at")),
+                      cell(o.at("last_used_at")), o.at("revoked").as_bool() ? "revoked" : "active"});
+    }
+    print_table({"ID", "NAME", "PUBLIC ID", "CREATED", "LAST USED", "STATE"}, rows);
+  });
+
+  auto revoke = keys->add_subcommand("revoke", "Revoke a key: its next request gets 401");
+  auto revoke_opts = std::make_shared<admin_options>();
+  auto revoke_id = std::make_shared<std::string>();
+  revoke->add_option("id", *revoke_id, "key id")->required();
+  add_admin_options(*revoke, *revoke_opts);
+  revoke->callback([revoke_opts, revoke_id] {
+    auto answer = admin_call(*revoke_opts, "DELETE", "/admin/keys/" + *revoke_id);
+    if (revoke_opts->json)
+      std::cout << json::serialize(answer) << "\n";
+    else
+      std::cout << "revoked key " << *revoke_id << "\n";
+  });
+
+  auto rotate = keys->add_subcommand("rotate", "Revoke a key and issue its replacement at once");
+  auto rotate_opts = std::make_shared<admin_options>();
+  auto rotate_id = std::make_shared<std::string>();
+  rotate->add_option("id", *rotate_id, "key id")->required();
+  add_admin_options(*rotate, *rotate_opts);
+  rotate->callback([rotate_opts, rotate_id] {
+    print_key(*rotate_opts, admin_call(*rotate_opts, "POST", "/admin/keys/" + *rotate_id + "/rotate"),
+              "rotated into");
+  });
+}
+
+} // namespace emr

@@ -1,0 +1,10 @@
+#pragma once
+// Process-wide logging: level and text/JSON format from [log]. Never given inputs or secrets.
+
+#include "cli/config.hpp"
+
+namespace emr {
+
+void setup_logging(const log_settings& settings);
+
+} // namespace emr

@@ -1,0 +1,146 @@
+// `emr serve`: the server in the foreground, with a graceful drain on SIGTERM/SIGINT.
+
+#include "cli/commands.hpp"
+#include "cli/config.hpp"
+#include "cli/logging.hpp"
+#include "http/provider_records.hpp"
+#include "http/server.hpp"
+#include "storage/sqlite_store.hpp"
+
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <caf/atom.hpp>
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <csignal>
+#include <cstring>
+#include <unistd.h>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <thread>
+
+namespace emr {
+
+namespace {
+
+struct serve_options {
+  std::string config_path;
+  std::string port_file;
+};
+
+void write_port_file(const std::string& path, int port) {
+  auto tmp = path + ".tmp";
+  {
+    std::ofstream out{tmp};
+    out << port << "\n";
+  }
+  std::filesystem::rename(tmp, path);
+}
+
+// Blocks the stop signals in every thread (CAF's and httplib's inherit the mask), so that one
+// dedicated thread can take them with sigwait.
+sigset_t block_stop_signals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGUSR2);  // internal: wakes the signal thread when serving ends otherwise
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  std::signal(SIGPIPE, SIG_IGN);
+  return set;
+}
+
+int serve(const serve_options& options) {
+  auto signals = block_stop_signals();
+  auto path = resolve_config_path(options.config_path);
+  loaded_config loaded;
+  if (!path.empty()) {
+    loaded = load_config(path);
+    if (!loaded.problems.empty()) {
+      for (const auto& p : loaded.problems)
+        std::cerr << p << "\n";
+      throw command_failure("configuration " + path + " has " + std::to_string(loaded.problems.size()) +
+                            " problem(s); fix them or check with `emr config validate`");
+    }
+  }
+  auto& config = loaded.config;
+  auto secret = std::getenv("EMR_ADMIN_SECRET");
+  if (!secret || !*secret)
+    throw command_failure("EMR_ADMIN_SECRET is not set; set it to the admin API's secret");
+  if (std::string_view{secret}.size() < 16)
+    throw command_failure("EMR_ADMIN_SECRET must be at least 16 bytes long");
+  setup_logging(config.log);
+
+  sqlite_store db{config.storage_path};
+  caf::actor_system_config caf_config;
+  caf::actor_system system{caf_config};
+  auto health_actor_handle = system.spawn(health, config.health);
+  provider_directory directory{system, config.batching, health_actor_handle};
+  for (const auto& record : db.providers())
+    if (record.enabled)
+      directory.start(to_spec(record));
+  caller_auth auth{db, config.argon2};
+  app a{system, db, directory, auth, config.http, secret, config_json(config)};
+  http_server server{a};
+  int port = server.bind();
+  if (port < 0)
+    throw command_failure("cannot listen on " + config.http.host + ":" + std::to_string(config.http.port));
+  if (!options.port_file.empty())
+    write_port_file(options.port_file, port);
+  spdlog::info("emr {} listening on http://{}:{} ({} providers, store {})", EMR_VERSION, config.http.host,
+               port, directory.specs().size(), config.storage_path);
+
+  std::atomic<bool> stopping{false};
+  std::jthread signal_watch{[&, shutdown_timeout = config.shutdown_timeout] {
+    int sig = 0;
+    sigwait(&signals, &sig);
+    if (sig == SIGUSR2)
+      return;
+    stopping = true;
+    spdlog::info("received {}; draining (a second signal exits at once)", strsignal(sig));
+    directory.hurry_all();
+    std::thread{[shutdown_timeout] {
+      // Either a second signal or the drain's own deadline ends the process from here.
+      sigset_t again;
+      sigemptyset(&again);
+      sigaddset(&again, SIGTERM);
+      sigaddset(&again, SIGINT);
+      timespec timeout{static_cast<time_t>(shutdown_timeout.count()), 0};
+      int code = sigtimedwait(&again, nullptr, &timeout) > 0 ? 130 : 1;
+      if (code == 1)
+        spdlog::warn("the drain took longer than {} s", shutdown_timeout.count());
+      spdlog::warn("exiting before the drain finished");
+      std::_Exit(code);
+    }}.detach();
+    // Connections already in the kernel's accept queue are callers too: let the accept loop
+    // take them before the listening socket closes.
+    std::this_thread::sleep_for(std::chrono::milliseconds{200});
+    server.stop();
+  }};
+  server.run();
+  auth.flush_last_used();
+  directory.drain_all();
+  caf::anon_send_exit(health_actor_handle, caf::exit_reason::user_shutdown);
+  // run() can also end without a signal (a failed listener); wake the watcher then.
+  if (!stopping)
+    kill(getpid(), SIGUSR2);
+  spdlog::info("drained; bye");
+  return 0;
+}
+
+} // namespace
+
+void add_serve_command(CLI::App& app) {
+  auto options = std::make_shared<serve_options>();
+  auto cmd = app.add_subcommand("serve", "Run the router in the foreground");
+  cmd->add_option("--config", options->config_path, "TOML config (default ./emr.toml if present)");
+  cmd->add_option("--port-file", options->port_file, "Write the bound port here once listening");
+  cmd->callback([options] {
+    if (int code = serve(*options); code != 0)
+      std::exit(code);
+  });
+}
+
+} // namespace emr

@@ -1,0 +1,229 @@
+// /admin/*: keys and providers lifecycle, the effective config, and the actors' own stats.
+// Store calls block, so they run here on HTTP threads and never inside an actor.
+
+#include "actors/request.hpp"
+#include "http/exchange.hpp"
+#include "http/provider_records.hpp"
+#include "http/routes.hpp"
+
+#include <boost/json.hpp>
+#include <spdlog/spdlog.h>
+
+namespace json = boost::json;
+
+namespace emr {
+
+namespace {
+
+using handler = std::function<void(const httplib::Request&, httplib::Response&)>;
+
+api_error not_found(std::string what) {
+  return api_error{404, "not_found", std::move(what), {}, {}, -1};
+}
+
+json::object key_json(const key_record& k) {
+  json::object o{{"id", k.id}, {"name", k.name}, {"public_id", k.public_id}, {"created_at", k.created_at}};
+  o["last_used_at"] = k.last_used_at ? json::value(*k.last_used_at) : json::value(nullptr);
+  o["revoked_at"] = k.revoked_at ? json::value(*k.revoked_at) : json::value(nullptr);
+  o["revoked"] = k.revoked_at.has_value();
+  return o;
+}
+
+// Wraps a handler with the admin check, JSON body checks and the store's failure answer.
+handler admin(app& a, std::function<void(const httplib::Request&, httplib::Response&)> inner) {
+  return [&a, inner = std::move(inner)](const httplib::Request& req, httplib::Response& res) {
+    request_id(req, res);
+    auto authorization = req.get_header_value("Authorization");
+    auto token = bearer_token(authorization);
+    if (token.empty() || !admin_secret_matches(a.admin_secret, token))
+      return send_error(res, api_error{401, "authentication_error", "admin secret required", {}, {}, -1});
+    if (!req.body.empty())
+      if (auto e = require_json(req))
+        return send_error(res, *e);
+    try {
+      inner(req, res);
+    } catch (const storage_error& e) {
+      spdlog::error("store failure on {} {}: {}", req.method, req.path, e.what());
+      send_error(res, api_error{500, "storage_error", "the store failed; see the server log", {}, {}, -1});
+    }
+  };
+}
+
+std::optional<json::object> json_object(const httplib::Request& req, httplib::Response& res) {
+  auto body = parse_json_body(req.body.empty() ? std::string_view{"{}"} : std::string_view{req.body});
+  if (auto e = std::get_if<api_error>(&body)) {
+    send_error(res, *e);
+    return std::nullopt;
+  }
+  return std::get<json::value>(body).as_object();
+}
+
+std::optional<std::int64_t> key_id(const httplib::Request& req) {
+  try {
+    return std::stoll(req.matches[1].str());
+  } catch (...) {
+    return std::nullopt;
+  }
+}
+
+void create_key(app& a, const httplib::Request& req, httplib::Response& res) {
+  auto body = json_object(req, res);
+  if (!body)
+    return;
+  auto name = body->if_contains("name");
+  if (!name || !name->is_string() || name->get_string().empty() || name->get_string().size() > 128)
+    return send_error(res, api_error{400, "invalid_request", "'name' must be 1 to 128 characters", "name", {}, -1});
+  auto [record, token] = a.auth.create(std::string_view{name->get_string()});
+  auto o = key_json(record);
+  o["key"] = token;
+  spdlog::info("created caller key {} ({})", record.id, record.public_id);
+  send_json(res, 201, json::serialize(o));
+}
+
+void list_keys(app& a, const httplib::Request&, httplib::Response& res) {
+  a.auth.flush_last_used();
+  json::array keys;
+  for (const auto& k : a.db.keys())
+    keys.push_back(key_json(k));
+  send_json(res, 200, json::serialize(json::object{{"keys", std::move(keys)}}));
+}
+
+void revoke_key(app& a, const httplib::Request& req, httplib::Response& res) {
+  auto id = key_id(req);
+  auto record = id ? a.db.key(*id) : std::nullopt;
+  if (!record)
+    return send_error(res, not_found("no key with id " + req.matches[1].str()));
+  a.auth.revoke(*id);
+  spdlog::info("revoked caller key {}", *id);
+  send_json(res, 200, json::serialize(key_json(*a.db.key(*id))));
+}
+
+void rotate_key(app& a, const httplib::Request& req, httplib::Response& res) {
+  auto id = key_id(req);
+  auto record = id ? a.db.key(*id) : std::nullopt;
+  if (!record)
+    return send_error(res, not_found("no key with id " + req.matches[1].str()));
+  if (record->revoked_at)
+    return send_error(res, api_error{409, "conflict", "key " + req.matches[1].str() + " is revoked", {}, {}, -1});
+  auto rotated = a.auth.rotate(*id);
+  if (!rotated)
+    return send_error(res, api_error{409, "conflict", "key " + req.matches[1].str() + " is revoked", {}, {}, -1});
+  auto o = key_json(rotated->first);
+  o["key"] = rotated->second;
+  o["replaces"] = *id;
+  spdlog::info("rotated caller key {} into {}", *id, rotated->first.id);
+  send_json(res, 200, json::serialize(o));
+}
+
+void add_provider(app& a, const httplib::Request& req, httplib::Response& res) {
+  auto body = json_object(req, res);
+  if (!body)
+    return;
+  auto parsed = provider_from_json(*body);
+  if (auto e = std::get_if<api_error>(&parsed))
+    return send_error(res, *e);
+  auto& record = std::get<provider_record>(parsed);
+  if (!a.db.add_provider(record))
+    return send_error(res, api_error{409, "conflict", "provider '" + record.name + "' exists", "name", {}, -1});
+  auto stored = a.db.provider(record.name).value_or(record);
+  a.directory.start(to_spec(stored));
+  spdlog::info("added provider {} ({} {})", stored.name, stored.type, stored.model);
+  send_json(res, 201, json::serialize(provider_json(stored)));
+}
+
+void list_providers(app& a, const httplib::Request&, httplib::Response& res) {
+  json::array list;
+  for (const auto& p : a.db.providers())
+    list.push_back(provider_json(p));
+  send_json(res, 200, json::serialize(json::object{{"providers", std::move(list)}}));
+}
+
+void update_provider(app& a, const httplib::Request& req, httplib::Response& res) {
+  auto name = req.matches[1].str();
+  auto record = a.db.provider(name);
+  if (!record)
+    return send_error(res, not_found("no provider named '" + name + "'"));
+  auto body = json_object(req, res);
+  if (!body)
+    return;
+  if (auto e = patch_provider(*record, *body))
+    return send_error(res, *e);
+  a.db.update_provider(*record);
+  if (record->enabled)
+    a.directory.replace(to_spec(*record));
+  else
+    a.directory.stop(name);
+  spdlog::info("updated provider {}", name);
+  send_json(res, 200, json::serialize(provider_json(*record)));
+}
+
+void remove_provider(app& a, const httplib::Request& req, httplib::Response& res) {
+  auto name = req.matches[1].str();
+  if (!a.db.remove_provider(name))
+    return send_error(res, not_found("no provider named '" + name + "'"));
+  a.directory.stop(name);
+  spdlog::info("removed provider {}", name);
+  send_json(res, 200, json::serialize(json::object{{"name", name}, {"removed", true}}));
+}
+
+void test_provider(app& a, const httplib::Request& req, httplib::Response& res) {
+  auto name = req.matches[1].str();
+  if (!a.db.provider(name))
+    return send_error(res, not_found("no provider named '" + name + "'"));
+  auto route = a.directory.route(name);
+  if (!route)
+    return send_error(res, api_error{400, "invalid_request", "provider '" + name + "' is disabled", {}, {}, -1});
+  caller_job job;
+  job.texts = {"emr connectivity test"};
+  job.routes = {*route};
+  job.deadline = a.settings.deadline;
+  job.request_id = res.get_header_value("X-Request-Id");
+  auto started = std::chrono::steady_clock::now();
+  auto outcome = run_job(a, std::move(job));
+  auto latency_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
+  if (outcome.error) {
+    auto e = from_failure(*outcome.error);
+    return send_json(res, 200, json::serialize(json::object{
+                                 {"provider", name}, {"ok", false}, {"status", e.status},
+                                 {"error", e.message}, {"latency_ms", latency_ms}}));
+  }
+  std::size_t dims = 0;
+  outcome.answers.front().for_each_vector([&](const float*, std::size_t d) { dims = d; });
+  send_json(res, 200, json::serialize(json::object{{"provider", name}, {"ok", true}, {"model", route->model},
+                                                   {"dimensions", dims}, {"latency_ms", latency_ms}}));
+}
+
+void stats(app& a, const httplib::Request&, httplib::Response& res) {
+  auto o = collect_stats(a);
+  o["request_actors_live"] = live_request_actors();
+  o["request_actors_spawned"] = spawned_request_actors();
+  o["actors_running"] = a.system.registry().running();
+  o["scheduler_threads"] = a.system.scheduler().num_workers();
+  o["http_threads_total"] = a.settings.threads;
+  o["http_requests_in_flight"] = a.in_flight_http.load();
+  o["requests_served"] = a.requests_served.load();
+  send_json(res, 200, json::serialize(o));
+}
+
+} // namespace
+
+void install_admin_routes(httplib::Server& server, app& a) {
+  auto bind = [&a](void (*f)(app&, const httplib::Request&, httplib::Response&)) {
+    return admin(a, [&a, f](const httplib::Request& req, httplib::Response& res) { f(a, req, res); });
+  };
+  server.Post("/admin/keys", bind(create_key));
+  server.Get("/admin/keys", bind(list_keys));
+  server.Delete(R"(/admin/keys/([^/]+))", bind(revoke_key));
+  server.Post(R"(/admin/keys/([^/]+)/rotate)", bind(rotate_key));
+  server.Post("/admin/providers", bind(add_provider));
+  server.Get("/admin/providers", bind(list_providers));
+  server.Patch(R"(/admin/providers/([^/]+))", bind(update_provider));
+  server.Delete(R"(/admin/providers/([^/]+))", bind(remove_provider));
+  server.Post(R"(/admin/providers/([^/]+)/test)", bind(test_provider));
+  server.Get("/admin/config", bind([](app& a, const httplib::Request&, httplib::Response& res) {
+    send_json(res, 200, json::serialize(a.effective_config));
+  }));
+  server.Get("/admin/stats", bind(stats));
+}
+
+} // namespace emr

@@ -1,0 +1,29 @@
+#pragma once
+// The one error shape every endpoint answers with: OpenAI's {"error":{message,type,param,code}}.
+
+#include "actors/messages.hpp"
+
+#include <cstdint>
+#include <string>
+
+namespace emr {
+
+struct api_error {
+  int status = 400;
+  std::string type = "invalid_request";
+  std::string message;
+  std::string param;  ///< offending field, empty when none
+  std::string code;   ///< machine-readable code, empty when none
+  std::int64_t retry_after_ms = -1;
+};
+
+/// `{"error":{"message":...,"type":...,"param":...|null,"code":...|null}}`
+std::string render_error(const api_error& error);
+
+/// What a caller sees for a provider-side failure.
+api_error from_failure(const failure& f);
+
+/// Retry-After header value for a wait: whole seconds, rounded up, at least 1.
+std::string retry_after_seconds(std::int64_t ms);
+
+} // namespace emr

@@ -1,0 +1,42 @@
+#pragma once
+// What every HTTP route may use: the actor system, the store, the running providers, auth.
+
+#include "actors/directory.hpp"
+#include "http/caller_auth.hpp"
+#include "http/embed_request.hpp"
+
+#include <boost/json/object.hpp>
+
+#include <atomic>
+#include <chrono>
+
+namespace emr {
+
+struct http_settings {
+  std::string host = "127.0.0.1";
+  int port = 3200;
+  std::size_t threads = 1024;      ///< each in-flight caller holds one while it waits for its batch
+  std::size_t max_connections = 4096;
+  std::size_t max_body_bytes = 16 * 1024 * 1024;
+  std::chrono::seconds read_timeout{10};
+  std::chrono::seconds write_timeout{10};
+  std::chrono::seconds keep_alive_timeout{5};
+  std::chrono::milliseconds deadline{60'000};  ///< a caller's answer, success or error, by then
+  std::size_t max_batch_requests = 256;
+  request_limits limits;
+};
+
+struct app {
+  caf::actor_system& system;
+  store& db;
+  provider_directory& directory;
+  caller_auth& auth;
+  http_settings settings;
+  std::string admin_secret;
+  boost::json::object effective_config;  ///< secrets redacted
+  std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
+  std::atomic<std::uint64_t> requests_served{0};
+  std::atomic<std::int64_t> in_flight_http{0};
+};
+
+} // namespace emr

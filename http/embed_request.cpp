@@ -1,0 +1,229 @@
+#include "http/embed_request.hpp"
+
+#include "providers/float_codec.hpp"
+
+#include <boost/json.hpp>
+
+#include <algorithm>
+#include <set>
+
+namespace json = boost::json;
+
+namespace emr {
+
+namespace {
+
+api_error bad(std::string message, std::string param = {}) {
+  return api_error{400, "invalid_request", std::move(message), std::move(param), {}, -1};
+}
+
+bool blank(std::string_view s) {
+  return std::all_of(s.begin(), s.end(), [](char c) {
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
+  });
+}
+
+std::optional<api_error> check_text(std::string_view text, std::size_t index,
+                                    const request_limits& limits) {
+  auto where = "input[" + std::to_string(index) + "]";
+  if (blank(text))
+    return bad(where + " is empty or only whitespace", "input");
+  if (text.size() > limits.max_text_bytes)
+    return bad(where + " is " + std::to_string(text.size()) + " bytes, over the limit of " +
+                 std::to_string(limits.max_text_bytes),
+               "input");
+  if (text.find('\0') != std::string_view::npos)
+    return bad(where + " contains a NUL character", "input");
+  return std::nullopt;
+}
+
+std::optional<api_error> parse_input(const json::value& input, const request_limits& limits,
+                                     std::vector<std::string>& texts) {
+  if (auto s = input.if_string()) {
+    if (auto e = check_text(*s, 0, limits))
+      return e;
+    texts.emplace_back(s->data(), s->size());
+    return std::nullopt;
+  }
+  auto arr = input.if_array();
+  if (!arr)
+    return bad("'input' must be a string or an array of strings", "input");
+  if (arr->empty())
+    return bad("'input' must not be empty", "input");
+  if (arr->size() > limits.max_texts)
+    return bad("'input' holds " + std::to_string(arr->size()) + " texts, over the limit of " +
+                 std::to_string(limits.max_texts),
+               "input");
+  texts.reserve(arr->size());
+  for (std::size_t i = 0; i < arr->size(); ++i) {
+    const auto& item = (*arr)[i];
+    auto s = item.if_string();
+    if (!s) {
+      if (item.is_int64() || item.is_uint64() || item.is_array())
+        return bad("'input' holds token ids; emr embeds text only, so send strings", "input");
+      return bad("input[" + std::to_string(i) + "] must be a string", "input");
+    }
+    if (auto e = check_text(*s, i, limits))
+      return e;
+    texts.emplace_back(s->data(), s->size());
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string> optional_string(const json::object& o, std::string_view key,
+                                           std::optional<api_error>& error) {
+  auto v = o.if_contains(key);
+  if (!v || v->is_null())
+    return std::nullopt;
+  if (auto s = v->if_string())
+    return std::string{s->data(), s->size()};
+  error = bad("'" + std::string{key} + "' must be a string", std::string{key});
+  return std::nullopt;
+}
+
+} // namespace
+
+std::variant<json::value, api_error> parse_json_body(std::string_view body) {
+  json::error_code ec;
+  json::parse_options opts;
+  opts.max_depth = 32;
+  auto v = json::parse(body, ec, {}, opts);
+  if (ec)
+    return bad("request body is not valid JSON: " + ec.message());
+  if (!v.is_object())
+    return bad("request body must be a JSON object");
+  return v;
+}
+
+std::variant<embed_request, api_error> parse_embed_request(const json::value& body,
+                                                           const request_limits& limits) {
+  auto o = body.if_object();
+  if (!o)
+    return bad("request must be a JSON object");
+  embed_request r;
+  auto input = o->if_contains("input");
+  if (!input || input->is_null())
+    return bad("'input' is required", "input");
+  if (auto e = parse_input(*input, limits, r.texts))
+    return *e;
+
+  std::optional<api_error> error;
+  r.provider = optional_string(*o, "provider", error);
+  r.model = optional_string(*o, "model", error);
+  auto policy = optional_string(*o, "policy", error);
+  auto input_type = optional_string(*o, "input_type", error);
+  auto encoding = optional_string(*o, "encoding_format", error);
+  optional_string(*o, "user", error);
+  if (auto id = o->if_contains("id")) {
+    if (auto s = id->if_string())
+      r.id.assign(s->data(), s->size());
+    else if (!id->is_null())
+      error = bad("'id' must be a string", "id");
+  }
+  if (error)
+    return *error;
+
+  if (auto list = o->if_contains("providers"); list && !list->is_null()) {
+    auto arr = list->if_array();
+    if (!arr)
+      return bad("'providers' must be an array of provider names", "providers");
+    if (arr->empty())
+      return bad("'providers' must not be empty", "providers");
+    std::set<std::string, std::less<>> seen;
+    for (const auto& p : *arr) {
+      auto s = p.if_string();
+      if (!s || s->empty())
+        return bad("'providers' must hold provider names", "providers");
+      std::string name{s->data(), s->size()};
+      if (!seen.insert(name).second)
+        return bad("provider '" + name + "' appears twice in 'providers'", "providers");
+      r.providers.push_back(std::move(name));
+    }
+  }
+  if (r.provider && !r.providers.empty())
+    return bad("give either 'provider' or 'providers', not both", "provider");
+  if (r.provider && r.provider->empty())
+    return bad("'provider' must not be empty", "provider");
+  if (!r.provider && r.providers.empty() && !r.model)
+    return bad("name a 'provider', a 'providers' list or a 'model'", "provider");
+
+  if (policy) {
+    if (*policy == "any")
+      r.policy = routing_policy::any;
+    else if (*policy == "all")
+      r.policy = routing_policy::all;
+    else
+      return bad("'policy' must be \"any\" or \"all\"", "policy");
+  }
+  if (input_type) {
+    if (*input_type != "query" && *input_type != "document")
+      return bad("'input_type' must be \"query\", \"document\" or null", "input_type");
+    r.input_type = *input_type;
+  }
+  if (encoding) {
+    if (*encoding == "base64")
+      r.encoding = vector_encoding::base64;
+    else if (*encoding != "float")
+      return bad("'encoding_format' must be \"float\" or \"base64\"", "encoding_format");
+  }
+  if (auto d = o->if_contains("dimensions"); d && !d->is_null()) {
+    if (!d->is_int64() || d->get_int64() <= 0 || d->get_int64() > 65536)
+      return bad("'dimensions' must be a positive integer", "dimensions");
+    r.dimensions = static_cast<int>(d->get_int64());
+  }
+  return r;
+}
+
+void append_embedding_response(std::string& out, const provider_answer& answer,
+                               vector_encoding encoding) {
+  out += R"({"object":"list","data":[)";
+  std::size_t index = 0;
+  answer.for_each_vector([&](const float* row, std::size_t dims) {
+    if (index != 0)
+      out.push_back(',');
+    out += R"({"object":"embedding","index":)";
+    out += std::to_string(index++);
+    out += R"(,"embedding":)";
+    if (encoding == vector_encoding::base64) {
+      out.push_back('"');
+      append_base64_floats(out, row, dims);
+      out.push_back('"');
+    } else {
+      append_json_floats(out, row, dims);
+    }
+    out.push_back('}');
+  });
+  out += R"(],"model":)";
+  out += json::serialize(json::string{answer.model});
+  out += R"(,"provider":)";
+  out += json::serialize(json::string{answer.provider});
+  auto tokens = std::to_string(answer.tokens);
+  out += R"(,"usage":{"prompt_tokens":)" + tokens + R"(,"total_tokens":)" + tokens + "}}";
+}
+
+std::string render_outcome(const caller_outcome& outcome, routing_policy policy,
+                           vector_encoding encoding) {
+  std::string out;
+  std::size_t dims_hint = 0;
+  for (const auto& a : outcome.answers)
+    for (const auto& c : a.chunks)
+      dims_hint += c.rows.size() * (c.matrix ? c.matrix->dims : 0);
+  // Decimal floats take about 12 bytes each; reserving once avoids regrowth on big answers.
+  out.reserve(256 + dims_hint * (encoding == vector_encoding::base64 ? 6 : 12));
+  if (policy == routing_policy::all) {
+    out += R"({"object":"map","results":{)";
+    for (std::size_t i = 0; i < outcome.answers.size(); ++i) {
+      if (i != 0)
+        out.push_back(',');
+      out += json::serialize(json::string{outcome.answers[i].provider});
+      out.push_back(':');
+      append_embedding_response(out, outcome.answers[i], encoding);
+    }
+    out += "}}";
+  } else {
+    append_embedding_response(out, outcome.answers.front(), encoding);
+  }
+  return out;
+}
+
+} // namespace emr

@@ -1,0 +1,172 @@
+// POST /v1/embeddings and its batch form: HTTP in, actor messages out, vectors back.
+
+#include "http/exchange.hpp"
+#include "http/routes.hpp"
+#include "http/routing.hpp"
+
+#include <boost/json.hpp>
+
+#include <future>
+
+namespace json = boost::json;
+
+namespace emr {
+
+namespace {
+
+struct prepared_job {
+  caller_job job;
+  vector_encoding encoding = vector_encoding::float_array;
+  routing_policy policy = routing_policy::any;
+};
+
+std::variant<prepared_job, api_error> prepare(app& a, const json::value& body,
+                                              const std::string& id) {
+  auto parsed = parse_embed_request(body, a.settings.limits);
+  if (auto e = std::get_if<api_error>(&parsed))
+    return *e;
+  auto& request = std::get<embed_request>(parsed);
+  auto routes = resolve_routes(request, a.directory);
+  if (auto e = std::get_if<api_error>(&routes))
+    return *e;
+  prepared_job p;
+  p.encoding = request.encoding;
+  p.policy = request.policy.value_or(routing_policy::any);
+  p.job.texts = std::move(request.texts);
+  p.job.input_type = std::move(request.input_type);
+  p.job.dimensions = request.dimensions;
+  p.job.routes = std::get<std::vector<provider_route>>(std::move(routes));
+  p.job.policy = p.policy;
+  p.job.deadline = a.settings.deadline;
+  p.job.request_id = id;
+  return p;
+}
+
+std::future<caller_outcome> spawn_job(app& a, caller_job job) {
+  auto out = std::make_shared<std::promise<caller_outcome>>();
+  auto future = out->get_future();
+  a.system.spawn(request, std::move(job), std::move(out));
+  return future;
+}
+
+caller_outcome await_job(app& a, std::future<caller_outcome>& future) {
+  // The actor's own deadline answers first; this only guards against a lost actor.
+  if (future.wait_for(a.settings.deadline + std::chrono::seconds{2}) != std::future_status::ready)
+    return caller_outcome{{}, failure{504, "deadline_exceeded", "no answer within the deadline", -1, {}}};
+  return future.get();
+}
+
+std::optional<api_error> authenticate(app& a, const httplib::Request& req) {
+  auto who = a.auth.authenticate(req.get_header_value("Authorization"));
+  if (auto e = std::get_if<api_error>(&who))
+    return *e;
+  return std::nullopt;
+}
+
+void embed(app& a, const httplib::Request& req, httplib::Response& res) {
+  auto id = request_id(req, res);
+  if (auto e = authenticate(a, req))
+    return send_error(res, *e);
+  if (auto e = require_json(req))
+    return send_error(res, *e);
+  auto body = parse_json_body(req.body);
+  if (auto e = std::get_if<api_error>(&body))
+    return send_error(res, *e);
+  auto p = prepare(a, std::get<json::value>(body), id);
+  if (auto e = std::get_if<api_error>(&p))
+    return send_error(res, *e);
+  auto& job = std::get<prepared_job>(p);
+  auto future = spawn_job(a, std::move(job.job));
+  auto outcome = await_job(a, future);
+  if (outcome.error)
+    return send_error(res, from_failure(*outcome.error));
+  ++a.requests_served;
+  send_json(res, 200, render_outcome(outcome, job.policy, job.encoding));
+}
+
+void embed_batch(app& a, const httplib::Request& req, httplib::Response& res) {
+  auto id = request_id(req, res);
+  if (auto e = authenticate(a, req))
+    return send_error(res, *e);
+  if (auto e = require_json(req))
+    return send_error(res, *e);
+  auto body = parse_json_body(req.body);
+  if (auto e = std::get_if<api_error>(&body))
+    return send_error(res, *e);
+  auto requests = std::get<json::value>(body).as_object().if_contains("requests");
+  if (!requests || !requests->is_array())
+    return send_error(res, api_error{400, "invalid_request", "'requests' must be an array", "requests", {}, -1});
+  auto& list = requests->get_array();
+  if (list.empty())
+    return send_error(res, api_error{400, "invalid_request", "'requests' must not be empty", "requests", {}, -1});
+  if (list.size() > a.settings.max_batch_requests)
+    return send_error(res, api_error{400, "invalid_request",
+                                     "'requests' holds " + std::to_string(list.size()) +
+                                       " sub-requests, over the limit of " +
+                                       std::to_string(a.settings.max_batch_requests),
+                                     "requests", {}, -1});
+  std::set<std::string, std::less<>> ids;
+  for (std::size_t i = 0; i < list.size(); ++i) {
+    auto sub_id = list[i].is_object() ? list[i].as_object().if_contains("id") : nullptr;
+    if (!sub_id || !sub_id->is_string() || sub_id->get_string().empty())
+      return send_error(res, api_error{400, "invalid_request",
+                                       "requests[" + std::to_string(i) + "] needs a string 'id'",
+                                       "requests", {}, -1});
+    if (!ids.emplace(sub_id->get_string()).second)
+      return send_error(res, api_error{400, "invalid_request",
+                                       "id '" + std::string{sub_id->get_string()} + "' appears twice",
+                                       "requests", {}, -1});
+  }
+  // Every sub-request enters the batchers before any is awaited, so they share upstream calls.
+  struct slot {
+    std::string id;
+    std::variant<prepared_job, api_error> prepared;
+    std::future<caller_outcome> future;
+  };
+  std::vector<slot> slots;
+  slots.reserve(list.size());
+  for (const auto& item : list) {
+    auto& s = slots.emplace_back();
+    s.id = item.as_object().at("id").as_string();
+    s.prepared = prepare(a, item, id + "-" + s.id);
+    if (auto p = std::get_if<prepared_job>(&s.prepared))
+      s.future = spawn_job(a, std::move(p->job));
+  }
+  std::string out = R"({"object":"batch","results":[)";
+  for (std::size_t i = 0; i < slots.size(); ++i) {
+    auto& s = slots[i];
+    if (i != 0)
+      out.push_back(',');
+    out += R"({"id":)" + json::serialize(json::string{s.id}) + ",";
+    if (auto e = std::get_if<api_error>(&s.prepared)) {
+      out += R"("status":)" + std::to_string(e->status) + "," + render_error(*e).substr(1);
+      continue;
+    }
+    auto& p = std::get<prepared_job>(s.prepared);
+    auto outcome = await_job(a, s.future);
+    if (outcome.error) {
+      auto e = from_failure(*outcome.error);
+      out += R"("status":)" + std::to_string(e.status) + "," + render_error(e).substr(1);
+      continue;
+    }
+    out += R"("status":200,"response":)" + render_outcome(outcome, p.policy, p.encoding) + "}";
+  }
+  out += "]}";
+  ++a.requests_served;
+  send_json(res, 200, std::move(out));
+}
+
+} // namespace
+
+caller_outcome run_job(app& a, caller_job job) {
+  auto future = spawn_job(a, std::move(job));
+  return await_job(a, future);
+}
+
+void install_embedding_routes(httplib::Server& server, app& a) {
+  server.Post("/v1/embeddings", [&a](const httplib::Request& req, httplib::Response& res) { embed(a, req, res); });
+  server.Post("/v1/embeddings/batch",
+              [&a](const httplib::Request& req, httplib::Response& res) { embed_batch(a, req, res); });
+}
+
+} // namespace emr

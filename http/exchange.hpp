@@ -1,0 +1,19 @@
+#pragma once
+// Small helpers every route uses to read a request and write a JSON answer.
+
+#include "http/api_error.hpp"
+
+#include <httplib.h>
+
+namespace emr {
+
+/// Writes `error` in the standard shape (with Retry-After when it carries a wait).
+void send_error(httplib::Response& res, const api_error& error);
+/// Writes a JSON body with `status`.
+void send_json(httplib::Response& res, int status, std::string body);
+/// The caller's X-Request-Id if it is sane, else a fresh one; echoed on the response.
+std::string request_id(const httplib::Request& req, httplib::Response& res);
+/// 415 unless the body is declared JSON (or not declared at all).
+std::optional<api_error> require_json(const httplib::Request& req);
+
+} // namespace emr

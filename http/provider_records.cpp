@@ -1,0 +1,136 @@
+#include "http/provider_records.hpp"
+
+#include "actors/upstream.hpp"
+
+#include <boost/json.hpp>
+
+#include <cstdlib>
+
+namespace json = boost::json;
+
+namespace emr {
+
+namespace {
+
+api_error bad(std::string message, std::string param) {
+  return api_error{400, "invalid_request", std::move(message), std::move(param), {}, -1};
+}
+
+bool valid_env_name(std::string_view name) {
+  if (name.empty() || name.size() > 128 || std::isdigit(static_cast<unsigned char>(name.front())))
+    return false;
+  for (char c : name)
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_')
+      return false;
+  return true;
+}
+
+std::optional<api_error> check(const provider_record& r) {
+  if (r.name.empty() || r.name.size() > 128)
+    return bad("'name' must be 1 to 128 characters", "name");
+  if (r.name.find('/') != std::string::npos)
+    return bad("'name' must not contain '/' (it separates provider and model)", "name");
+  auto type = parse_provider_type(r.type);
+  if (!type)
+    return bad("'type' must be one of voyage, cohere, openai, openai-compatible", "type");
+  std::string base, path;
+  if (!split_endpoint(r.endpoint, base, path))
+    return bad("'endpoint' must be an http:// or https:// URL", "endpoint");
+  if (r.model.empty())
+    return bad("'model' is required", "model");
+  if (!valid_env_name(r.api_key_env))
+    return bad("'api_key_env' must be an environment variable name", "api_key_env");
+  if (r.max_batch < 0)
+    return bad("'max_batch' must be at least 1", "max_batch");
+  auto spec = to_spec(r);
+  auto limit = make_provider(spec)->limits(r.model).max_texts;
+  if (*type != provider_type::openai_compatible && static_cast<std::size_t>(r.max_batch) > limit)
+    return bad("'max_batch' must be at most " + std::to_string(limit) + " for " + r.type, "max_batch");
+  return std::nullopt;
+}
+
+std::optional<api_error> read_string(const json::object& body, std::string_view key, std::string& out) {
+  auto v = body.if_contains(key);
+  if (!v)
+    return std::nullopt;
+  auto s = v->if_string();
+  if (!s)
+    return bad("'" + std::string{key} + "' must be a string", std::string{key});
+  out.assign(s->data(), s->size());
+  return std::nullopt;
+}
+
+std::optional<api_error> read_max_batch(const json::object& body, int& out) {
+  auto v = body.if_contains("max_batch");
+  if (!v || v->is_null())
+    return std::nullopt;
+  if (!v->is_int64() || v->get_int64() < 1 || v->get_int64() > 1'000'000)
+    return bad("'max_batch' must be a positive integer", "max_batch");
+  out = static_cast<int>(v->get_int64());
+  return std::nullopt;
+}
+
+std::optional<api_error> read_enabled(const json::object& body, bool& out) {
+  auto v = body.if_contains("enabled");
+  if (!v)
+    return std::nullopt;
+  if (!v->is_bool())
+    return bad("'enabled' must be true or false", "enabled");
+  out = v->get_bool();
+  return std::nullopt;
+}
+
+} // namespace
+
+provider_spec to_spec(const provider_record& r) {
+  return provider_spec{r.name,
+                       parse_provider_type(r.type).value_or(provider_type::voyage),
+                       r.endpoint,
+                       r.model,
+                       r.api_key_env,
+                       static_cast<std::size_t>(std::max(0, r.max_batch)),
+                       r.enabled};
+}
+
+std::variant<provider_record, api_error> provider_from_json(const json::object& body) {
+  provider_record r;
+  for (auto [key, field] : {std::pair{"name", &r.name}, std::pair{"type", &r.type},
+                            std::pair{"endpoint", &r.endpoint}, std::pair{"model", &r.model},
+                            std::pair{"api_key_env", &r.api_key_env}})
+    if (auto e = read_string(body, key, *field))
+      return *e;
+  if (auto e = read_max_batch(body, r.max_batch))
+    return *e;
+  if (auto e = read_enabled(body, r.enabled))
+    return *e;
+  if (auto e = check(r))
+    return *e;
+  return r;
+}
+
+std::optional<api_error> patch_provider(provider_record& r, const json::object& body) {
+  for (auto [key, field] : {std::pair{"endpoint", &r.endpoint}, std::pair{"model", &r.model},
+                            std::pair{"api_key_env", &r.api_key_env}})
+    if (auto e = read_string(body, key, *field))
+      return e;
+  if (auto e = read_max_batch(body, r.max_batch))
+    return e;
+  if (auto e = read_enabled(body, r.enabled))
+    return e;
+  return check(r);
+}
+
+json::object provider_json(const provider_record& r) {
+  auto key = std::getenv(r.api_key_env.c_str());
+  return json::object{{"name", r.name},
+                      {"type", r.type},
+                      {"endpoint", r.endpoint},
+                      {"model", r.model},
+                      {"api_key_env", r.api_key_env},
+                      {"api_key_set", key != nullptr && *key != '\0'},
+                      {"max_batch", r.max_batch},
+                      {"enabled", r.enabled},
+                      {"created_at", r.created_at}};
+}
+
+} // namespace emr

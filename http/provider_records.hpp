@@ -1,0 +1,25 @@
+#pragma once
+// Providers as the store keeps them, as the actors run them, and as the admin API shows them.
+
+#include "http/api_error.hpp"
+#include "providers/provider.hpp"
+#include "storage/store.hpp"
+
+#include <boost/json/object.hpp>
+
+#include <variant>
+
+namespace emr {
+
+provider_spec to_spec(const provider_record& record);
+
+/// Validates an admin request's fields into a record (type, URL, env name, max batch range).
+std::variant<provider_record, api_error> provider_from_json(const boost::json::object& body);
+
+/// Applies a PATCH (endpoint, model, max_batch, enabled) to a record, validating as on create.
+std::optional<api_error> patch_provider(provider_record& record, const boost::json::object& body);
+
+/// The admin view: never the key's value, only the variable's name and whether it is set.
+boost::json::object provider_json(const provider_record& record);
+
+} // namespace emr

@@ -1,0 +1,45 @@
+// Unauthenticated routes: liveness, per-provider health, and a public status summary.
+
+#include "http/exchange.hpp"
+#include "http/routes.hpp"
+
+#include <boost/json.hpp>
+
+namespace json = boost::json;
+
+namespace emr {
+
+namespace {
+
+std::int64_t uptime_s(const app& a) {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - a.started)
+    .count();
+}
+
+} // namespace
+
+void install_public_routes(httplib::Server& server, app& a) {
+  server.Get("/health", [&a](const httplib::Request&, httplib::Response& res) {
+    auto stats = collect_stats(a);
+    auto& health = stats["health"].as_object();
+    bool any_serving = health.empty();
+    for (const auto& [name, h] : health)
+      if (h.as_object().at("state").as_string() != "sin-binned")
+        any_serving = true;
+    send_json(res, any_serving ? 200 : 503,
+              json::serialize(json::object{{"status", any_serving ? "ok" : "unavailable"}}));
+  });
+  server.Get("/health/providers", [&a](const httplib::Request&, httplib::Response& res) {
+    auto stats = collect_stats(a);
+    send_json(res, 200, json::serialize(json::object{{"providers", std::move(stats["health"])}}));
+  });
+  server.Get("/status", [&a](const httplib::Request&, httplib::Response& res) {
+    json::object o{{"version", EMR_VERSION},
+                   {"uptime_s", uptime_s(a)},
+                   {"providers", a.directory.specs().size()},
+                   {"requests_served", a.requests_served.load()}};
+    send_json(res, 200, json::serialize(o));
+  });
+}
+
+} // namespace emr

@@ -1,0 +1,25 @@
+#pragma once
+// The HTTP surface, one installer per group of routes.
+
+#include "http/app.hpp"
+
+namespace httplib {
+class Server;
+}
+
+namespace emr {
+
+/// POST /v1/embeddings and POST /v1/embeddings/batch.
+void install_embedding_routes(httplib::Server& server, app& a);
+/// /admin/*: keys, providers, config, stats.
+void install_admin_routes(httplib::Server& server, app& a);
+/// GET /health, /health/providers, /status, /metrics.
+void install_public_routes(httplib::Server& server, app& a);
+
+/// Runs one caller job through a fresh request actor and waits for its answer.
+caller_outcome run_job(app& a, caller_job job);
+
+/// Asks every batcher and the health actor for their own numbers (through messages).
+boost::json::object collect_stats(app& a);
+
+} // namespace emr

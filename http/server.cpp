@@ -1,0 +1,103 @@
+#include "http/server.hpp"
+
+#include "http/exchange.hpp"
+#include "http/routes.hpp"
+
+#include <httplib.h>
+#include <spdlog/spdlog.h>
+#include <sys/socket.h>
+
+namespace emr {
+
+namespace {
+
+// Debian's build fixes the listen backlog at 5; a burst of connects would be dropped.
+class listening_server : public httplib::Server {
+public:
+  bool relisten(int backlog) { return ::listen(svr_sock_, backlog) == 0; }
+};
+
+} // namespace
+
+struct http_server::impl {
+  app& a;
+  listening_server server;
+  explicit impl(app& a) : a(a) {}
+};
+
+http_server::http_server(app& a) : impl_(std::make_unique<impl>(a)) {
+  auto& s = impl_->server;
+  auto& settings = a.settings;
+  auto threads = settings.threads;
+  s.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+  s.set_keep_alive_max_count(10'000);
+  s.set_keep_alive_timeout(static_cast<time_t>(settings.keep_alive_timeout.count()));
+  s.set_read_timeout(static_cast<time_t>(settings.read_timeout.count()), 0);
+  s.set_write_timeout(static_cast<time_t>(settings.write_timeout.count()), 0);
+  s.set_payload_max_length(settings.max_body_bytes);
+  s.set_tcp_nodelay(true);
+  s.set_pre_routing_handler([&a](const httplib::Request& req, httplib::Response& res) {
+    // httplib checks the size limit only against Content-Length; a chunked body has none.
+    if (req.has_header("Transfer-Encoding")) {
+      send_error(res, api_error{411, "length_required", "send a Content-Length; chunked bodies are refused", {}, {}, -1});
+      return httplib::Server::HandlerResponse::Handled;
+    }
+    (void)a;
+    return httplib::Server::HandlerResponse::Unhandled;
+  });
+  s.set_exception_handler([](const httplib::Request& req, httplib::Response& res, std::exception_ptr ep) {
+    std::string what = "unknown";
+    try {
+      std::rethrow_exception(ep);
+    } catch (const std::exception& e) {
+      what = e.what();
+    } catch (...) {
+    }
+    spdlog::error("unhandled error on {} {}: {}", req.method, req.path, what);
+    send_error(res, api_error{500, "internal_error", "internal error; see the server log", {}, {}, -1});
+  });
+  s.set_error_handler([](const httplib::Request&, httplib::Response& res) {
+    // Routes answer their own errors with bodies; this covers what httplib rejects itself.
+    if (!res.body.empty())
+      return;
+    switch (res.status) {
+      case 404:
+        send_error(res, api_error{404, "not_found", "no such endpoint", {}, {}, -1});
+        break;
+      case 413:
+        send_error(res, api_error{413, "payload_too_large", "request body is over the size limit", {}, {}, -1});
+        break;
+      case 400:
+        send_error(res, api_error{400, "invalid_request", "malformed HTTP request", {}, {}, -1});
+        break;
+      default:
+        send_error(res, api_error{res.status, "http_error", "request refused", {}, {}, -1});
+    }
+  });
+  install_embedding_routes(s, a);
+  install_admin_routes(s, a);
+  install_public_routes(s, a);
+}
+
+http_server::~http_server() = default;
+
+int http_server::bind() {
+  auto& settings = impl_->a.settings;
+  int port = settings.port == 0 ? impl_->server.bind_to_any_port(settings.host)
+                                : (impl_->server.bind_to_port(settings.host, settings.port) ? settings.port : -1);
+  if (port < 0)
+    return -1;
+  if (!impl_->server.relisten(4096))
+    spdlog::warn("could not raise the listen backlog; bursts of connections may be refused");
+  return port;
+}
+
+void http_server::run() {
+  impl_->server.listen_after_bind();
+}
+
+void http_server::stop() {
+  impl_->server.stop();
+}
+
+} // namespace emr

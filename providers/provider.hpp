@@ -1,0 +1,84 @@
+#pragma once
+// The EmbeddingProvider interface: how emr speaks to one upstream, apart from how it batches.
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace emr {
+
+/// The provider types an operator can register.
+enum class provider_type { voyage, cohere, openai, openai_compatible };
+
+std::optional<provider_type> parse_provider_type(std::string_view);
+std::string_view to_string(provider_type);
+
+/// What an operator registered, minus secrets: the key's value stays in the environment.
+struct provider_spec {
+  std::string name;
+  provider_type type = provider_type::voyage;
+  std::string endpoint;     ///< full URL of the embeddings endpoint
+  std::string model;
+  std::string api_key_env;  ///< name of the environment variable holding the key
+  std::size_t max_batch = 0;  ///< 0 = the provider's own maximum
+  bool enabled = true;
+};
+
+/// Per-call limits: a batch never exceeds either.
+struct batch_limits {
+  std::size_t max_texts = 1;
+  std::size_t max_tokens = 0;  ///< 0 = no per-call token cap
+};
+
+/// The texts of one upstream call and the parameters they share.
+struct upstream_batch {
+  std::string model;
+  std::string input_type;  ///< "", "query" or "document"
+  int dimensions = 0;      ///< 0 = the model's default
+  std::vector<std::string_view> texts;
+};
+
+/// Vectors of one upstream answer, row-major float32, one row per text sent.
+struct embedding_matrix {
+  std::size_t rows = 0;
+  std::size_t dims = 0;
+  std::vector<float> values;
+  std::int64_t total_tokens = 0;
+  const float* row(std::size_t i) const { return values.data() + i * dims; }
+};
+
+/// The result of decoding an upstream 2xx body: vectors, or why they cannot be trusted.
+struct decoded_response {
+  std::optional<embedding_matrix> matrix;
+  std::string error;  ///< set when matrix is empty
+};
+
+/// Speaks one provider's wire format. Implementations are stateless and thread-safe.
+class embedding_provider {
+public:
+  virtual ~embedding_provider() = default;
+  /// Body of the POST for this batch.
+  virtual std::string encode_request(const upstream_batch& batch) const = 0;
+  /// Decodes a 2xx body; every row must be present exactly once and dimensions must agree.
+  virtual decoded_response decode_response(std::string_view body, std::size_t expected_rows) const = 0;
+  /// The provider's own error message from an error body (its error shape), or a short excerpt.
+  virtual std::string error_message(std::string_view body) const = 0;
+  /// The largest call the provider accepts for this model.
+  virtual batch_limits limits(std::string_view model) const = 0;
+  /// Whether the model takes a dimensions parameter with this value.
+  virtual bool supports_dimensions(std::string_view model, int dimensions) const = 0;
+};
+
+/// The adapter for a registered provider (Cohere's API version follows the endpoint's path).
+std::unique_ptr<embedding_provider> make_provider(const provider_spec& spec);
+
+/// Conservative token estimate from bytes: never below what real tokenizers count for text.
+inline std::size_t estimate_tokens(std::string_view text) { return text.size() / 3 + 1; }
+
+/// Limits of a registered provider: the type's maxima, lowered by the operator's max batch.
+batch_limits effective_limits(const provider_spec& spec, const embedding_provider& provider);
+
+} // namespace emr

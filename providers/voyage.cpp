@@ -1,0 +1,118 @@
+// Voyage AI: POST /v1/embeddings (providers.md §1).
+
+#include "providers/adapters.hpp"
+#include "providers/response_reader.hpp"
+
+#include <array>
+
+namespace json = boost::json;
+
+namespace emr {
+
+namespace {
+
+struct voyage_model {
+  std::string_view name;
+  std::size_t max_tokens;
+  bool flexible_dimensions;
+};
+
+// Per-request token caps and Matryoshka support by model (providers.md §1.2, §1.4).
+constexpr std::array voyage_models{
+  voyage_model{"voyage-4-large", 120'000, true},   voyage_model{"voyage-4", 320'000, true},
+  voyage_model{"voyage-4-lite", 1'000'000, true},  voyage_model{"voyage-3-large", 120'000, true},
+  voyage_model{"voyage-3.5", 320'000, true},       voyage_model{"voyage-3.5-lite", 1'000'000, true},
+  voyage_model{"voyage-code-3", 120'000, true},    voyage_model{"voyage-finance-2", 120'000, false},
+  voyage_model{"voyage-law-2", 120'000, false},    voyage_model{"voyage-code-2", 120'000, false},
+  voyage_model{"voyage-3", 320'000, false},        voyage_model{"voyage-3-lite", 1'000'000, false},
+  voyage_model{"voyage-multilingual-2", 120'000, false},
+  voyage_model{"voyage-large-2-instruct", 120'000, false},
+  voyage_model{"voyage-large-2", 120'000, false},  voyage_model{"voyage-2", 320'000, false},
+};
+
+const voyage_model* find_model(std::string_view name) {
+  for (const auto& m : voyage_models)
+    if (m.name == name)
+      return &m;
+  return nullptr;
+}
+
+class voyage_provider final : public embedding_provider {
+public:
+  std::string encode_request(const upstream_batch& batch) const override {
+    json::object body;
+    json::array input;
+    input.reserve(batch.texts.size());
+    for (auto t : batch.texts)
+      input.emplace_back(json::string_view{t.data(), t.size()});
+    body["input"] = std::move(input);
+    body["model"] = batch.model;
+    if (!batch.input_type.empty())
+      body["input_type"] = batch.input_type;
+    if (batch.dimensions > 0)
+      body["output_dimension"] = batch.dimensions;
+    // base64 spares both sides printing and parsing decimal floats.
+    body["encoding_format"] = "base64";
+    return json::serialize(body);
+  }
+
+  decoded_response decode_response(std::string_view body, std::size_t expected_rows) const override {
+    return decode_data_list(body, expected_rows, "total_tokens");
+  }
+
+  std::string error_message(std::string_view body) const override {
+    std::string ignored;
+    if (auto v = parse_upstream_json(body, ignored))
+      if (auto detail = string_field(*v, "detail"))
+        return *detail;
+    return body_excerpt(body);
+  }
+
+  batch_limits limits(std::string_view model) const override {
+    auto m = find_model(model);
+    // Unknown (newer) models get the smallest documented cap, which every model accepts.
+    return {1000, m ? m->max_tokens : 120'000};
+  }
+
+  bool supports_dimensions(std::string_view model, int dimensions) const override {
+    auto m = find_model(model);
+    return m && m->flexible_dimensions &&
+           (dimensions == 256 || dimensions == 512 || dimensions == 1024 || dimensions == 2048);
+  }
+};
+
+} // namespace
+
+decoded_response decode_data_list(std::string_view body, std::size_t expected_rows,
+                                  std::string_view usage_key) {
+  response_reader reader{expected_rows};
+  std::string error;
+  auto v = parse_upstream_json(body, error);
+  if (!v)
+    return reader.fail(error);
+  auto obj = v->if_object();
+  auto data = obj ? obj->if_contains("data") : nullptr;
+  if (!data || !data->is_array())
+    return reader.fail("upstream response has no data list: " + body_excerpt(body));
+  for (const auto& item : data->get_array()) {
+    auto io = item.if_object();
+    auto index = io ? io->if_contains("index") : nullptr;
+    auto embedding = io ? io->if_contains("embedding") : nullptr;
+    if (!index || !index->is_int64() || !embedding)
+      return reader.fail("upstream response item lacks an index or an embedding");
+    if (!reader.add(index->get_int64(), *embedding))
+      return reader.finish(0);
+  }
+  std::int64_t tokens = 0;
+  if (auto usage = obj->if_contains("usage"))
+    if (auto uo = usage->if_object())
+      if (auto t = uo->if_contains(usage_key); t && t->is_int64())
+        tokens = t->get_int64();
+  return reader.finish(tokens);
+}
+
+std::unique_ptr<embedding_provider> make_voyage_provider() {
+  return std::make_unique<voyage_provider>();
+}
+
+} // namespace emr

@@ -1,0 +1,456 @@
+// sqlite_store: every statement is prepared and bound, so names are stored verbatim whatever
+// characters they hold.
+
+#include "storage/sqlite_store.hpp"
+
+#include "storage/migrations.hpp"
+
+#include <sqlite3.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace emr {
+
+namespace {
+
+constexpr mode_t owner_only = 0600;
+constexpr int busy_timeout_ms = 5000;
+
+std::int64_t unix_now() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+[[noreturn]] void fail(sqlite3* db, std::string_view operation) {
+  throw storage_error("sqlite_store: " + std::string(operation) + ": " + sqlite3_errmsg(db));
+}
+
+[[noreturn]] void fail_errno(std::string_view operation, const std::filesystem::path& file) {
+  throw storage_error("sqlite_store: " + std::string(operation) + " " + file.string() + ": " +
+                      std::strerror(errno));
+}
+
+/// One prepared statement, finalized on every path.
+class statement {
+public:
+  statement(sqlite3* db, std::string_view sql, std::string_view operation)
+      : db_(db), operation_(operation) {
+    if (sqlite3_prepare_v2(db, sql.data(), static_cast<int>(sql.size()), &stmt_, nullptr) !=
+        SQLITE_OK)
+      fail(db_, operation_);
+  }
+  ~statement() { sqlite3_finalize(stmt_); }
+  statement(const statement&) = delete;
+  statement& operator=(const statement&) = delete;
+
+  statement& bind(int index, std::string_view text) {
+    // A null pointer would bind SQL NULL, but an empty string_view is still an empty string.
+    // SQLITE_TRANSIENT: the caller's buffer may die before the step.
+    const char* bytes = text.data() ? text.data() : "";
+    check(sqlite3_bind_text64(stmt_, index, bytes, text.size(), SQLITE_TRANSIENT, SQLITE_UTF8));
+    return *this;
+  }
+  statement& bind(int index, std::int64_t value) {
+    check(sqlite3_bind_int64(stmt_, index, value));
+    return *this;
+  }
+
+  /// True when a row is ready, false when the statement has finished.
+  bool step() {
+    switch (sqlite3_step(stmt_)) {
+    case SQLITE_ROW:
+      return true;
+    case SQLITE_DONE:
+      return false;
+    default:
+      fail(db_, operation_);
+    }
+  }
+
+  void reset() {
+    sqlite3_reset(stmt_);
+    sqlite3_clear_bindings(stmt_);
+  }
+
+  std::string text(int column) const {
+    auto bytes = reinterpret_cast<const char*>(sqlite3_column_text(stmt_, column));
+    return bytes ? std::string(bytes, static_cast<std::size_t>(sqlite3_column_bytes(stmt_, column)))
+                 : std::string();
+  }
+  std::int64_t integer(int column) const { return sqlite3_column_int64(stmt_, column); }
+  std::optional<std::int64_t> optional_integer(int column) const {
+    if (sqlite3_column_type(stmt_, column) == SQLITE_NULL)
+      return std::nullopt;
+    return integer(column);
+  }
+
+private:
+  void check(int rc) {
+    if (rc != SQLITE_OK)
+      fail(db_, operation_);
+  }
+
+  sqlite3* db_;
+  std::string_view operation_;
+  sqlite3_stmt* stmt_ = nullptr;
+};
+
+void execute(sqlite3* db, const char* sql, std::string_view operation) {
+  if (sqlite3_exec(db, sql, nullptr, nullptr, nullptr) != SQLITE_OK)
+    fail(db, operation);
+}
+
+/// BEGIN IMMEDIATE takes the write lock up front, so a transaction that reads then writes cannot
+/// fail halfway with SQLITE_BUSY. Rolls back unless committed.
+class write_transaction {
+public:
+  write_transaction(sqlite3* db, std::string_view operation) : db_(db), operation_(operation) {
+    execute(db_, "BEGIN IMMEDIATE", operation_);
+  }
+  ~write_transaction() {
+    if (!committed_)
+      sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+  }
+  write_transaction(const write_transaction&) = delete;
+  write_transaction& operator=(const write_transaction&) = delete;
+
+  void commit() {
+    execute(db_, "COMMIT", operation_);
+    committed_ = true;
+  }
+
+private:
+  sqlite3* db_;
+  std::string_view operation_;
+  bool committed_ = false;
+};
+
+// Secrets' hashes live here: no other local user may read them, nor the WAL that holds them too.
+void create_parent_directory(const std::filesystem::path& database_file) {
+  auto parent = database_file.parent_path();
+  if (parent.empty())
+    return;
+  std::error_code ec;
+  if (std::filesystem::create_directories(parent, ec))
+    std::filesystem::permissions(parent, std::filesystem::perms::owner_all, ec);
+  if (ec)
+    throw storage_error("sqlite_store: cannot create directory " + parent.string() + ": " +
+                        ec.message());
+}
+
+void narrow_mode(int fd, const std::filesystem::path& file) {
+  struct stat st {};
+  if (::fstat(fd, &st) != 0)
+    fail_errno("cannot stat", file);
+  if (!S_ISREG(st.st_mode))
+    throw storage_error("sqlite_store: " + file.string() + " is not a regular file");
+  if ((st.st_mode & 0777) != owner_only && ::fchmod(fd, owner_only) != 0)
+    fail_errno("cannot chmod 0600", file);
+}
+
+// Created here rather than by SQLite so the file is 0600 from its first byte. SQLite gives the
+// -wal and -shm files it creates later the main file's mode.
+void create_owner_only_file(const std::filesystem::path& database_file) {
+  int fd = ::open(database_file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, owner_only);
+  if (fd < 0)
+    fail_errno("cannot open", database_file);
+  try {
+    narrow_mode(fd, database_file);
+  } catch (...) {
+    ::close(fd);
+    throw;
+  }
+  ::close(fd);
+  // Side files left by an older, looser version keep their mode otherwise.
+  for (const char* suffix : {"-wal", "-shm", "-journal"}) {
+    auto side_file = database_file.string() + suffix;
+    if (::chmod(side_file.c_str(), owner_only) != 0 && errno != ENOENT)
+      fail_errno("cannot chmod 0600", side_file);
+  }
+}
+
+std::string single_text_row(sqlite3* db, const char* sql, std::string_view operation) {
+  statement query(db, sql, operation);
+  if (!query.step())
+    throw storage_error("sqlite_store: " + std::string(operation) + ": no result");
+  return query.text(0);
+}
+
+std::int64_t recorded_schema_version(sqlite3* db) {
+  statement query(db, "SELECT coalesce(max(version), 0) FROM schema_migrations",
+                  "read schema version");
+  query.step();
+  return query.integer(0);
+}
+
+void migrate(sqlite3* db, const std::filesystem::path& database_file) {
+  execute(db,
+          "CREATE TABLE IF NOT EXISTS schema_migrations"
+          " (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)",
+          "create schema_migrations");
+  auto current = recorded_schema_version(db);
+  if (current > latest_schema_version)
+    throw storage_error("sqlite_store: " + database_file.string() + " has schema version " +
+                        std::to_string(current) + " but this emr knows only up to " +
+                        std::to_string(latest_schema_version) + "; upgrade emr");
+  for (const auto& step : migrations) {
+    if (step.version <= current)
+      continue;
+    auto operation = "apply migration " + std::to_string(step.version);
+    write_transaction transaction(db, operation);
+    // The version is re-read under the write lock: another process may have migrated meanwhile.
+    if (recorded_schema_version(db) >= step.version)
+      continue;
+    execute(db, std::string(step.sql).c_str(), operation);
+    statement record(db, "INSERT INTO schema_migrations (version, applied_at) VALUES (?1, ?2)",
+                     operation);
+    record.bind(1, step.version).bind(2, unix_now()).step();
+    transaction.commit();
+  }
+}
+
+constexpr const char* provider_columns =
+    "name, type, endpoint, model, api_key_env, max_batch, enabled, created_at";
+
+provider_record read_provider(const statement& row) {
+  provider_record p;
+  p.name = row.text(0);
+  p.type = row.text(1);
+  p.endpoint = row.text(2);
+  p.model = row.text(3);
+  p.api_key_env = row.text(4);
+  p.max_batch = static_cast<int>(row.integer(5));
+  p.enabled = row.integer(6) != 0;
+  p.created_at = row.integer(7);
+  return p;
+}
+
+constexpr const char* key_columns =
+    "id, name, public_id, secret_hash, created_at, last_used_at, revoked_at";
+
+key_record read_key(const statement& row) {
+  key_record k;
+  k.id = row.integer(0);
+  k.name = row.text(1);
+  k.public_id = row.text(2);
+  k.secret_hash = row.text(3);
+  k.created_at = row.integer(4);
+  k.last_used_at = row.optional_integer(5);
+  k.revoked_at = row.optional_integer(6);
+  return k;
+}
+
+std::optional<key_record> select_key(sqlite3* db, std::string_view where, auto bind_value,
+                                     std::string_view operation) {
+  statement query(
+      db, std::string("SELECT ") + key_columns + " FROM caller_keys WHERE " + std::string(where),
+      operation);
+  query.bind(1, bind_value);
+  if (!query.step())
+    return std::nullopt;
+  return read_key(query);
+}
+
+key_record insert_key(sqlite3* db, std::string_view name, std::string_view public_id,
+                      std::string_view secret_hash, std::string_view operation) {
+  key_record k;
+  k.name = name;
+  k.public_id = public_id;
+  k.secret_hash = secret_hash;
+  k.created_at = unix_now();
+  statement insert(db,
+                   "INSERT INTO caller_keys (name, public_id, secret_hash, created_at)"
+                   " VALUES (?1, ?2, ?3, ?4)",
+                   operation);
+  insert.bind(1, name).bind(2, public_id).bind(3, secret_hash).bind(4, k.created_at).step();
+  k.id = sqlite3_last_insert_rowid(db);
+  return k;
+}
+
+} // namespace
+
+void sqlite_store::connection_closer::operator()(sqlite3* db) const {
+  sqlite3_close_v2(db);
+}
+
+sqlite_store::sqlite_store(const std::filesystem::path& database_file)
+    : database_file_(database_file) {
+  create_parent_directory(database_file_);
+  create_owner_only_file(database_file_);
+  sqlite3* raw = nullptr;
+  int rc =
+      sqlite3_open_v2(database_file_.c_str(), &raw,
+                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE, nullptr);
+  db_.reset(raw); // sqlite hands back a handle even on failure, and it must be closed
+  if (rc != SQLITE_OK)
+    throw storage_error("sqlite_store: cannot open " + database_file_.string() + ": " +
+                        (raw ? sqlite3_errmsg(raw) : sqlite3_errstr(rc)));
+  sqlite3_busy_timeout(db_.get(), busy_timeout_ms);
+  auto journal_mode = single_text_row(db_.get(), "PRAGMA journal_mode=WAL", "enable WAL");
+  if (journal_mode != "wal")
+    throw storage_error("sqlite_store: " + database_file_.string() +
+                        " refuses WAL journaling (got '" + journal_mode + "')");
+  // FULL fsyncs the WAL on every commit: an acknowledged key change survives power loss too.
+  execute(db_.get(), "PRAGMA synchronous=FULL", "set synchronous");
+  execute(db_.get(), "PRAGMA foreign_keys=ON", "enable foreign keys");
+  migrate(db_.get(), database_file_);
+}
+
+sqlite_store::~sqlite_store() = default;
+
+bool sqlite_store::add_provider(const provider_record& p) {
+  std::lock_guard lock(mutex_);
+  statement insert(db_.get(),
+                   std::string("INSERT INTO providers (") + provider_columns +
+                       ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (name) DO NOTHING",
+                   "add provider");
+  insert.bind(1, p.name)
+      .bind(2, p.type)
+      .bind(3, p.endpoint)
+      .bind(4, p.model)
+      .bind(5, p.api_key_env)
+      .bind(6, std::int64_t{p.max_batch})
+      .bind(7, std::int64_t{p.enabled ? 1 : 0})
+      .bind(8, p.created_at != 0 ? p.created_at : unix_now())
+      .step();
+  return sqlite3_changes(db_.get()) == 1;
+}
+
+std::vector<provider_record> sqlite_store::providers() {
+  std::lock_guard lock(mutex_);
+  statement query(db_.get(),
+                  std::string("SELECT ") + provider_columns + " FROM providers ORDER BY name",
+                  "list providers");
+  std::vector<provider_record> result;
+  while (query.step())
+    result.push_back(read_provider(query));
+  return result;
+}
+
+std::optional<provider_record> sqlite_store::provider(std::string_view name) {
+  std::lock_guard lock(mutex_);
+  statement query(db_.get(),
+                  std::string("SELECT ") + provider_columns + " FROM providers WHERE name = ?1",
+                  "read provider");
+  query.bind(1, name);
+  if (!query.step())
+    return std::nullopt;
+  return read_provider(query);
+}
+
+bool sqlite_store::update_provider(const provider_record& p) {
+  std::lock_guard lock(mutex_);
+  statement update(db_.get(),
+                   "UPDATE providers SET type = ?2, endpoint = ?3, model = ?4, api_key_env = ?5,"
+                   " max_batch = ?6, enabled = ?7 WHERE name = ?1",
+                   "update provider");
+  update.bind(1, p.name)
+      .bind(2, p.type)
+      .bind(3, p.endpoint)
+      .bind(4, p.model)
+      .bind(5, p.api_key_env)
+      .bind(6, std::int64_t{p.max_batch})
+      .bind(7, std::int64_t{p.enabled ? 1 : 0})
+      .step();
+  return sqlite3_changes(db_.get()) == 1;
+}
+
+bool sqlite_store::remove_provider(std::string_view name) {
+  std::lock_guard lock(mutex_);
+  statement remove(db_.get(), "DELETE FROM providers WHERE name = ?1", "remove provider");
+  remove.bind(1, name).step();
+  return sqlite3_changes(db_.get()) == 1;
+}
+
+key_record sqlite_store::create_key(std::string_view name, std::string_view public_id,
+                                    std::string_view secret_hash) {
+  std::lock_guard lock(mutex_);
+  return insert_key(db_.get(), name, public_id, secret_hash, "create key");
+}
+
+std::vector<key_record> sqlite_store::keys() {
+  std::lock_guard lock(mutex_);
+  statement query(db_.get(), std::string("SELECT ") + key_columns + " FROM caller_keys ORDER BY id",
+                  "list keys");
+  std::vector<key_record> result;
+  while (query.step())
+    result.push_back(read_key(query));
+  return result;
+}
+
+std::optional<key_record> sqlite_store::key_by_public_id(std::string_view public_id) {
+  std::lock_guard lock(mutex_);
+  return select_key(db_.get(), "public_id = ?1", public_id, "read key by public id");
+}
+
+std::optional<key_record> sqlite_store::key(std::int64_t id) {
+  std::lock_guard lock(mutex_);
+  return select_key(db_.get(), "id = ?1", id, "read key");
+}
+
+bool sqlite_store::revoke_key(std::int64_t id) {
+  std::lock_guard lock(mutex_);
+  statement revoke(db_.get(),
+                   "UPDATE caller_keys SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
+                   "revoke key");
+  revoke.bind(1, id).bind(2, unix_now()).step();
+  return sqlite3_changes(db_.get()) == 1;
+}
+
+std::optional<key_record> sqlite_store::rotate_key(std::int64_t id, std::string_view new_public_id,
+                                                   std::string_view new_secret_hash) {
+  std::lock_guard lock(mutex_);
+  constexpr std::string_view operation = "rotate key";
+  write_transaction transaction(db_.get(), operation);
+  auto old_key = select_key(db_.get(), "id = ?1", id, operation);
+  if (!old_key || old_key->revoked_at)
+    return std::nullopt;
+  statement revoke(db_.get(), "UPDATE caller_keys SET revoked_at = ?2 WHERE id = ?1", operation);
+  revoke.bind(1, id).bind(2, unix_now()).step();
+  auto new_key = insert_key(db_.get(), old_key->name, new_public_id, new_secret_hash, operation);
+  transaction.commit();
+  return new_key;
+}
+
+void sqlite_store::touch_keys(
+    const std::vector<std::pair<std::int64_t, std::int64_t>>& id_and_time) {
+  if (id_and_time.empty())
+    return;
+  std::lock_guard lock(mutex_);
+  constexpr std::string_view operation = "touch keys";
+  write_transaction transaction(db_.get(), operation);
+  statement touch(db_.get(),
+                  "UPDATE caller_keys SET last_used_at = ?2"
+                  " WHERE id = ?1 AND (last_used_at IS NULL OR last_used_at < ?2)",
+                  operation);
+  for (const auto& [id, time] : id_and_time) {
+    touch.bind(1, id).bind(2, time).step();
+    touch.reset();
+  }
+  transaction.commit();
+}
+
+std::int64_t sqlite_store::schema_version() {
+  std::lock_guard lock(mutex_);
+  return recorded_schema_version(db_.get());
+}
+
+std::string sqlite_store::integrity_check() {
+  std::lock_guard lock(mutex_);
+  statement check(db_.get(), "PRAGMA integrity_check", "integrity check");
+  std::string report;
+  while (check.step()) {
+    if (!report.empty())
+      report += '\n';
+    report += check.text(0);
+  }
+  return report;
+}
+
+} // namespace emr

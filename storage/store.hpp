@@ -1,0 +1,94 @@
+#pragma once
+// The storage interface: what emr persists (providers and caller keys), apart from how.
+
+#include <cstdint>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace emr {
+
+/// An I/O failure, a corrupt database or a schema this build cannot read.
+class storage_error : public std::runtime_error {
+public:
+  using std::runtime_error::runtime_error;
+};
+
+/// A provider as an operator registered it. The API key's value stays in the environment.
+struct provider_record {
+  std::string name;
+  std::string type;
+  std::string endpoint;
+  std::string model;
+  std::string api_key_env;
+  int max_batch = 0; ///< 0 = the type's default
+  bool enabled = true;
+  std::int64_t created_at = 0; ///< unix seconds; add_provider stamps the current time when 0
+
+  friend bool operator==(const provider_record&, const provider_record&) = default;
+};
+
+/// A caller API key. Only the argon2id hash of its secret is ever stored.
+struct key_record {
+  std::int64_t id = 0;
+  std::string name;
+  std::string public_id;
+  std::string secret_hash;     ///< PHC-encoded argon2id string
+  std::int64_t created_at = 0; ///< unix seconds
+  std::optional<std::int64_t> last_used_at;
+  std::optional<std::int64_t> revoked_at;
+
+  friend bool operator==(const key_record&, const key_record&) = default;
+};
+
+/// Durable state of one emr server. Every method is thread-safe and may block on disk, so call
+/// them from HTTP handler threads, never from actor threads. Failures throw storage_error.
+class store {
+public:
+  virtual ~store() = default;
+
+  // -- providers ------------------------------------------------------------
+
+  /// False when a provider with that name already exists.
+  virtual bool add_provider(const provider_record&) = 0;
+  /// Ordered by name.
+  virtual std::vector<provider_record> providers() = 0;
+  virtual std::optional<provider_record> provider(std::string_view name) = 0;
+  /// Replaces everything but name and created_at; false when no provider has that name.
+  virtual bool update_provider(const provider_record&) = 0;
+  /// False when no provider has that name.
+  virtual bool remove_provider(std::string_view name) = 0;
+
+  // -- caller keys ----------------------------------------------------------
+
+  /// Fills id and created_at. A public_id that already exists throws storage_error.
+  virtual key_record create_key(std::string_view name, std::string_view public_id,
+                                std::string_view secret_hash) = 0;
+  /// Revoked keys included, ordered by id.
+  virtual std::vector<key_record> keys() = 0;
+  /// Revoked keys are returned too: the caller decides what revoked_at means.
+  virtual std::optional<key_record> key_by_public_id(std::string_view public_id) = 0;
+  virtual std::optional<key_record> key(std::int64_t id) = 0;
+  /// False when the key does not exist or is already revoked.
+  virtual bool revoke_key(std::int64_t id) = 0;
+  /// Atomically revokes id and creates a key with the same name and the new credentials.
+  /// nullopt (and nothing changed) when id does not exist or is already revoked.
+  virtual std::optional<key_record> rotate_key(std::int64_t id, std::string_view new_public_id,
+                                               std::string_view new_secret_hash) = 0;
+  /// Records last use for many keys in one transaction; a time older than the stored one is
+  /// ignored, so batches flushed out of order never move last_used_at backwards.
+  virtual void
+  touch_keys(const std::vector<std::pair<std::int64_t, std::int64_t>>& id_and_time) = 0;
+
+  // -- health ---------------------------------------------------------------
+
+  /// The highest migration applied.
+  virtual std::int64_t schema_version() = 0;
+  /// "ok" when the database is sound, otherwise the problems found, one a line.
+  virtual std::string integrity_check() = 0;
+};
+
+} // namespace emr

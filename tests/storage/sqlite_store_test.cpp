@@ -1,0 +1,401 @@
+// sqlite_store: CRUD, key lifecycle, hostile names, durability, file modes and schema health.
+
+#include "storage/sqlite_store.hpp"
+
+#include "storage/migrations.hpp"
+
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+
+#include <chrono>
+#include <csignal>
+#include <cstdlib>
+#include <fstream>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <thread>
+#include <unistd.h>
+
+namespace emr {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::int64_t unix_now() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+mode_t permission_bits(const fs::path& file) {
+  struct stat st {};
+  EXPECT_EQ(::stat(file.c_str(), &st), 0) << file;
+  return st.st_mode & 0777;
+}
+
+/// Runs one query on the file through a connection of its own, bypassing sqlite_store.
+std::string raw_query(const fs::path& file, const char* sql) {
+  sqlite3* db = nullptr;
+  EXPECT_EQ(sqlite3_open_v2(file.c_str(), &db, SQLITE_OPEN_READWRITE, nullptr), SQLITE_OK);
+  std::string result;
+  sqlite3_stmt* stmt = nullptr;
+  if (sqlite3_prepare_v2(db, sql, -1, &stmt, nullptr) == SQLITE_OK) {
+    if (sqlite3_step(stmt) == SQLITE_ROW && sqlite3_column_text(stmt, 0))
+      result = reinterpret_cast<const char*>(sqlite3_column_text(stmt, 0));
+  } else {
+    ADD_FAILURE() << sqlite3_errmsg(db);
+  }
+  sqlite3_finalize(stmt);
+  sqlite3_close(db);
+  return result;
+}
+
+provider_record sample_provider(std::string name) {
+  provider_record p;
+  p.name = std::move(name);
+  p.type = "voyage";
+  p.endpoint = "https://api.voyageai.com/v1/embeddings";
+  p.model = "voyage-3";
+  p.api_key_env = "VOYAGE_API_KEY";
+  p.max_batch = 64;
+  p.enabled = true;
+  p.created_at = 1700000000;
+  return p;
+}
+
+class sqlite_store_test : public ::testing::Test {
+protected:
+  void SetUp() override {
+    std::string pattern = (fs::temp_directory_path() / "emr_store_XXXXXX").string();
+    ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
+    directory = pattern;
+    database_file = directory / "state" / "emr.db";
+  }
+  void TearDown() override { fs::remove_all(directory); }
+
+  fs::path directory;
+  fs::path database_file;
+};
+
+// -- providers ----------------------------------------------------------------
+
+TEST_F(sqlite_store_test, provider_crud_round_trips) {
+  sqlite_store store(database_file);
+  auto voyage = sample_provider("voyage-main");
+  auto cohere = sample_provider("cohere-eu");
+  cohere.type = "cohere";
+  cohere.enabled = false;
+  cohere.max_batch = 0;
+  ASSERT_TRUE(store.add_provider(voyage));
+  ASSERT_TRUE(store.add_provider(cohere));
+
+  EXPECT_EQ(store.provider("voyage-main"), voyage);
+  EXPECT_EQ(store.provider("cohere-eu"), cohere);
+  EXPECT_EQ(store.provider("absent"), std::nullopt);
+  EXPECT_EQ(store.providers(), (std::vector<provider_record>{cohere, voyage})); // by name
+
+  auto changed = voyage;
+  changed.endpoint = "http://127.0.0.1:9999/v1/embeddings";
+  changed.model = "voyage-3-lite";
+  changed.api_key_env = "OTHER_KEY";
+  changed.max_batch = 8;
+  changed.enabled = false;
+  changed.type = "openai_compatible";
+  EXPECT_TRUE(store.update_provider(changed));
+  EXPECT_EQ(store.provider("voyage-main"), changed);
+
+  EXPECT_TRUE(store.remove_provider("voyage-main"));
+  EXPECT_EQ(store.provider("voyage-main"), std::nullopt);
+  EXPECT_FALSE(store.remove_provider("voyage-main"));
+  EXPECT_EQ(store.providers(), std::vector<provider_record>{cohere});
+}
+
+TEST_F(sqlite_store_test, duplicate_provider_name_is_refused_and_keeps_the_original) {
+  sqlite_store store(database_file);
+  auto original = sample_provider("dup");
+  ASSERT_TRUE(store.add_provider(original));
+  auto second = sample_provider("dup");
+  second.model = "other-model";
+  EXPECT_FALSE(store.add_provider(second));
+  EXPECT_EQ(store.provider("dup"), original);
+  EXPECT_EQ(store.providers().size(), 1u);
+}
+
+TEST_F(sqlite_store_test, update_of_absent_provider_reports_false_and_creates_nothing) {
+  sqlite_store store(database_file);
+  EXPECT_FALSE(store.update_provider(sample_provider("ghost")));
+  EXPECT_TRUE(store.providers().empty());
+}
+
+TEST_F(sqlite_store_test, update_keeps_created_at) {
+  sqlite_store store(database_file);
+  auto p = sample_provider("p");
+  ASSERT_TRUE(store.add_provider(p));
+  auto changed = p;
+  changed.created_at = 42;
+  changed.model = "m2";
+  ASSERT_TRUE(store.update_provider(changed));
+  EXPECT_EQ(store.provider("p")->created_at, p.created_at);
+  EXPECT_EQ(store.provider("p")->model, "m2");
+}
+
+TEST_F(sqlite_store_test, provider_without_created_at_is_stamped_now) {
+  sqlite_store store(database_file);
+  auto p = sample_provider("fresh");
+  p.created_at = 0;
+  auto before = unix_now();
+  ASSERT_TRUE(store.add_provider(p));
+  auto stamped = store.provider("fresh")->created_at;
+  EXPECT_GE(stamped, before);
+  EXPECT_LE(stamped, unix_now());
+}
+
+TEST_F(sqlite_store_test, empty_strings_are_stored_as_empty_not_null) {
+  sqlite_store store(database_file);
+  provider_record p;
+  p.name = "bare";
+  p.created_at = 1;
+  ASSERT_TRUE(store.add_provider(p));
+  EXPECT_EQ(store.provider("bare"), p);
+  // A default string_view has a null data pointer, which SQLite would bind as NULL.
+  auto k = store.create_key(std::string_view{}, "E000000000000000", std::string_view{});
+  EXPECT_EQ(store.key(k.id)->name, "");
+  EXPECT_EQ(store.key(k.id)->secret_hash, "");
+}
+
+// -- hostile names ------------------------------------------------------------
+
+TEST_F(sqlite_store_test, names_with_sql_metacharacters_round_trip_verbatim) {
+  const std::vector<std::string> names = {
+      "'; DROP TABLE providers; --",  "x'); DROP TABLE caller_keys; --",
+      "quote\"double'single`back",    "semi;colon;;",
+      std::string("nul\0inside", 10), "percent%_underscore\\backslash",
+      "unicode \xC3\xA9\xE2\x9C\x93",
+  };
+  sqlite_store store(database_file);
+  for (const auto& name : names) {
+    auto p = sample_provider(name);
+    p.endpoint = name;
+    p.model = name;
+    p.api_key_env = name;
+    ASSERT_TRUE(store.add_provider(p)) << name;
+    auto stored = store.provider(name);
+    ASSERT_TRUE(stored) << name;
+    EXPECT_EQ(*stored, p);
+    auto key = store.create_key(name, "pub" + std::to_string(&name - names.data()), name);
+    EXPECT_EQ(store.key(key.id)->name, name);
+    EXPECT_EQ(store.key(key.id)->secret_hash, name);
+  }
+  // A LIKE-style or truncated match would find one of the others.
+  EXPECT_EQ(store.provider("semi"), std::nullopt);
+  EXPECT_EQ(store.provider("nul"), std::nullopt);
+  EXPECT_EQ(store.providers().size(), names.size());
+  EXPECT_EQ(store.keys().size(), names.size());
+  EXPECT_EQ(store.integrity_check(), "ok");
+  for (const auto& name : names)
+    EXPECT_TRUE(store.remove_provider(name)) << name;
+  EXPECT_TRUE(store.providers().empty());
+}
+
+// -- caller keys ----------------------------------------------------------------
+
+TEST_F(sqlite_store_test, create_key_fills_id_and_created_at_and_reads_back) {
+  sqlite_store store(database_file);
+  auto before = unix_now();
+  auto a = store.create_key("app-a", "AAAAAAAAAAAAAAAA", "$argon2id$hash-a");
+  auto b = store.create_key("app-b", "BBBBBBBBBBBBBBBB", "$argon2id$hash-b");
+  EXPECT_GT(a.id, 0);
+  EXPECT_GT(b.id, a.id);
+  EXPECT_GE(a.created_at, before);
+  EXPECT_LE(a.created_at, unix_now());
+  EXPECT_EQ(a.name, "app-a");
+  EXPECT_EQ(a.public_id, "AAAAAAAAAAAAAAAA");
+  EXPECT_EQ(a.secret_hash, "$argon2id$hash-a");
+  EXPECT_EQ(a.last_used_at, std::nullopt);
+  EXPECT_EQ(a.revoked_at, std::nullopt);
+
+  EXPECT_EQ(store.key(a.id), a);
+  EXPECT_EQ(store.key_by_public_id("BBBBBBBBBBBBBBBB"), b);
+  EXPECT_EQ(store.key(9999), std::nullopt);
+  EXPECT_EQ(store.key_by_public_id("nope"), std::nullopt);
+  EXPECT_EQ(store.keys(), (std::vector<key_record>{a, b}));
+}
+
+TEST_F(sqlite_store_test, duplicate_public_id_throws_storage_error) {
+  sqlite_store store(database_file);
+  store.create_key("a", "SAMEPUBLICID0000", "h1");
+  EXPECT_THROW(store.create_key("b", "SAMEPUBLICID0000", "h2"), storage_error);
+  EXPECT_EQ(store.keys().size(), 1u);
+}
+
+TEST_F(sqlite_store_test, revoke_marks_once_and_reports_absent_or_repeated) {
+  sqlite_store store(database_file);
+  auto k = store.create_key("app", "P000000000000000", "h");
+  auto other = store.create_key("other", "P000000000000001", "h");
+  auto before = unix_now();
+  EXPECT_TRUE(store.revoke_key(k.id));
+  auto revoked = store.key(k.id);
+  ASSERT_TRUE(revoked->revoked_at);
+  EXPECT_GE(*revoked->revoked_at, before);
+  EXPECT_FALSE(store.revoke_key(k.id));
+  EXPECT_EQ(store.key(k.id)->revoked_at, revoked->revoked_at);
+  EXPECT_FALSE(store.revoke_key(4242));
+  EXPECT_EQ(store.key(other.id)->revoked_at, std::nullopt);
+  EXPECT_TRUE(store.key_by_public_id("P000000000000000")->revoked_at); // still findable
+}
+
+TEST_F(sqlite_store_test, rotate_revokes_old_and_creates_new_with_same_name) {
+  sqlite_store store(database_file);
+  auto old_key = store.create_key("billing", "OLD0000000000000", "old-hash");
+  auto new_key = store.rotate_key(old_key.id, "NEW0000000000000", "new-hash");
+  ASSERT_TRUE(new_key);
+  EXPECT_NE(new_key->id, old_key.id);
+  EXPECT_EQ(new_key->name, "billing");
+  EXPECT_EQ(new_key->public_id, "NEW0000000000000");
+  EXPECT_EQ(new_key->secret_hash, "new-hash");
+  EXPECT_EQ(new_key->revoked_at, std::nullopt);
+  EXPECT_EQ(store.key(new_key->id), new_key);
+  EXPECT_TRUE(store.key(old_key.id)->revoked_at);
+}
+
+TEST_F(sqlite_store_test, rotate_of_absent_or_revoked_key_changes_nothing) {
+  sqlite_store store(database_file);
+  auto k = store.create_key("app", "K000000000000000", "h");
+  ASSERT_TRUE(store.revoke_key(k.id));
+  EXPECT_EQ(store.rotate_key(k.id, "N000000000000000", "h2"), std::nullopt);
+  EXPECT_EQ(store.rotate_key(777, "N000000000000001", "h2"), std::nullopt);
+  EXPECT_EQ(store.keys().size(), 1u);
+  EXPECT_EQ(store.key_by_public_id("N000000000000000"), std::nullopt);
+}
+
+TEST_F(sqlite_store_test, failed_rotate_leaves_old_key_valid) {
+  sqlite_store store(database_file);
+  auto old_key = store.create_key("app", "OLD0000000000000", "h");
+  store.create_key("taken", "TAKEN00000000000", "h");
+  // The insert half fails on the UNIQUE public_id, after the revoke half already ran.
+  EXPECT_THROW(store.rotate_key(old_key.id, "TAKEN00000000000", "h2"), storage_error);
+  EXPECT_EQ(store.key(old_key.id)->revoked_at, std::nullopt);
+  EXPECT_EQ(store.keys().size(), 2u);
+  // The connection is usable again: the failed transaction was rolled back, not left open.
+  EXPECT_TRUE(store.rotate_key(old_key.id, "NEW0000000000000", "h3"));
+}
+
+TEST_F(sqlite_store_test, touch_keys_updates_last_used_and_never_moves_it_back) {
+  sqlite_store store(database_file);
+  auto a = store.create_key("a", "A000000000000000", "h");
+  auto b = store.create_key("b", "B000000000000000", "h");
+  auto c = store.create_key("c", "C000000000000000", "h");
+  store.touch_keys({{a.id, 1000}, {b.id, 2000}, {9999, 3000}});
+  EXPECT_EQ(store.key(a.id)->last_used_at, 1000);
+  EXPECT_EQ(store.key(b.id)->last_used_at, 2000);
+  EXPECT_EQ(store.key(c.id)->last_used_at, std::nullopt);
+  store.touch_keys({{a.id, 1500}, {b.id, 1500}});
+  EXPECT_EQ(store.key(a.id)->last_used_at, 1500);
+  EXPECT_EQ(store.key(b.id)->last_used_at, 2000);
+  store.touch_keys({});
+}
+
+TEST_F(sqlite_store_test, concurrent_writers_all_land) {
+  sqlite_store store(database_file);
+  std::vector<std::thread> writers;
+  for (int t = 0; t < 4; ++t)
+    writers.emplace_back([&store, t] {
+      for (int i = 0; i < 25; ++i)
+        store.create_key("w", "T" + std::to_string(t) + "_" + std::to_string(i), "h");
+    });
+  for (auto& w : writers)
+    w.join();
+  EXPECT_EQ(store.keys().size(), 100u);
+}
+
+// -- durability and files -----------------------------------------------------
+
+TEST_F(sqlite_store_test, data_survives_close_and_reopen) {
+  key_record k;
+  {
+    sqlite_store store(database_file);
+    ASSERT_TRUE(store.add_provider(sample_provider("kept")));
+    k = store.create_key("kept-key", "KEPT000000000000", "h");
+    store.touch_keys({{k.id, 1234}});
+    k.last_used_at = 1234;
+  }
+  sqlite_store reopened(database_file);
+  EXPECT_EQ(reopened.provider("kept"), sample_provider("kept"));
+  EXPECT_EQ(reopened.key(k.id), k);
+  EXPECT_EQ(reopened.schema_version(), latest_schema_version);
+  EXPECT_EQ(raw_query(database_file, "SELECT count(*) FROM schema_migrations"),
+            std::to_string(migrations.size()));
+}
+
+TEST_F(sqlite_store_test, acknowledged_changes_survive_a_killed_process) {
+  pid_t child = ::fork();
+  ASSERT_NE(child, -1);
+  if (child == 0) {
+    sqlite_store store(database_file);
+    store.add_provider(sample_provider("before-kill"));
+    ::raise(SIGKILL); // no destructor, no close, no checkpoint
+    std::_Exit(1);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFSIGNALED(status));
+  sqlite_store store(database_file);
+  EXPECT_EQ(store.provider("before-kill"), sample_provider("before-kill"));
+  EXPECT_EQ(store.integrity_check(), "ok");
+}
+
+TEST_F(sqlite_store_test, creates_parent_directory_and_owner_only_files) {
+  sqlite_store store(database_file);
+  store.create_key("k", "F000000000000000", "h"); // forces the WAL and shared-memory files
+  EXPECT_TRUE(fs::is_directory(database_file.parent_path()));
+  EXPECT_EQ(permission_bits(database_file.parent_path()), 0700u);
+  EXPECT_EQ(permission_bits(database_file), 0600u);
+  for (const char* suffix : {"-wal", "-shm"}) {
+    fs::path side_file = database_file.string() + suffix;
+    ASSERT_TRUE(fs::exists(side_file)) << side_file;
+    EXPECT_EQ(permission_bits(side_file), 0600u) << side_file;
+  }
+}
+
+TEST_F(sqlite_store_test, narrows_an_existing_world_readable_file_to_0600) {
+  fs::create_directories(database_file.parent_path());
+  { sqlite_store first(database_file); }
+  ASSERT_EQ(::chmod(database_file.c_str(), 0644), 0);
+  sqlite_store store(database_file);
+  EXPECT_EQ(permission_bits(database_file), 0600u);
+}
+
+TEST_F(sqlite_store_test, wal_mode_is_active_on_the_file) {
+  sqlite_store store(database_file);
+  EXPECT_EQ(raw_query(database_file, "PRAGMA journal_mode"), "wal");
+}
+
+TEST_F(sqlite_store_test, fresh_database_is_at_latest_schema_and_sound) {
+  sqlite_store store(database_file);
+  EXPECT_EQ(store.schema_version(), latest_schema_version);
+  EXPECT_EQ(store.integrity_check(), "ok");
+  EXPECT_EQ(raw_query(database_file,
+                      "SELECT count(*) FROM sqlite_master WHERE type = 'table'"
+                      " AND name IN ('providers', 'caller_keys', 'schema_migrations')"),
+            "3");
+}
+
+TEST_F(sqlite_store_test, refuses_a_schema_newer_than_this_build) {
+  { sqlite_store store(database_file); }
+  raw_query(database_file, "INSERT INTO schema_migrations (version, applied_at) VALUES (999, 0)");
+  EXPECT_THROW(sqlite_store{database_file}, storage_error);
+}
+
+TEST_F(sqlite_store_test, garbage_file_throws_storage_error) {
+  fs::create_directories(database_file.parent_path());
+  std::ofstream(database_file) << std::string(8192, 'x');
+  EXPECT_THROW(sqlite_store{database_file}, storage_error);
+}
+
+TEST_F(sqlite_store_test, unopenable_path_throws_storage_error) {
+  fs::create_directories(database_file); // a directory where the file should be
+  EXPECT_THROW(sqlite_store{database_file}, storage_error);
+}
+
+} // namespace
+} // namespace emr

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages emr builds and tests with; does nothing when all are present.
+set -euo pipefail
+packages=(
+  build-essential cmake ninja-build ccache pkg-config
+  libcaf-dev libcpp-httplib-dev libboost-json1.81-dev libtoml11-dev libargon2-dev
+  libsqlite3-dev libgtest-dev libcli11-dev libspdlog-dev libssl-dev
+  curl sqlite3 python3
+)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+echo "installing: ${missing[*]}"
+SUDO=""
+[ "$(id -u)" -ne 0 ] && SUDO="sudo"
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
