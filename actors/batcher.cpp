@@ -28,7 +28,7 @@ clock_time batcher_state::now() const {
 
 caf::result<chunk_result> batcher_state::enqueue(chunk_request&& request) {
   auto t = now();
-  auto answer = [](failure f) { return chunk_result{nullptr, {}, 0, std::move(f)}; };
+  auto answer = [](failure f) { return chunk_result{nullptr, {}, 0, std::move(f), {}}; };
   if (draining)
     return answer(failure{400, "invalid_request",
                           "provider '" + spec.name + "' is being removed or disabled", -1, spec.name});
@@ -65,7 +65,7 @@ caf::result<chunk_result> batcher_state::enqueue(chunk_request&& request) {
 }
 
 std::optional<std::pair<batch_key, std::vector<pending_chunk>>>
-batcher_state::take_batch(clock_time t, std::optional<clock_time>& recheck) {
+batcher_state::take_batch(clock_time t, std::optional<clock_time>& recheck, bool& held) {
   // Oldest waiting key first, so one busy key cannot starve another.
   std::vector<std::map<batch_key, key_queue>::iterator> order;
   for (auto i = queues.begin(); i != queues.end(); ++i)
@@ -87,12 +87,14 @@ batcher_state::take_batch(clock_time t, std::optional<clock_time>& recheck) {
       ++n;
     }
     bool full = n < queue.chunks.size() || texts == limits.max_texts;
+    held = false;
     if (!draining && !hurrying) {
       auto d = policy.decide(t, queue.chunks.front().arrived, full);
       if (!d.flush_now) {
         recheck = recheck ? std::min(*recheck, d.recheck) : d.recheck;
         continue;
       }
+      held = d.held;
     }
     std::vector<pending_chunk> chunks;
     chunks.reserve(n);
@@ -120,9 +122,11 @@ void batcher_state::pump() {
       start(std::move(key), std::move(chunks), false);
       continue;
     }
-    auto batch = take_batch(t, recheck);
+    bool held = false;
+    auto batch = take_batch(t, recheck, held);
     if (!batch)
       break;
+    policy.on_flushed(batch->second.size(), held);
     start(std::move(batch->first), std::move(batch->second), false);
   }
   bool waiting = queued_texts > 0 || !isolated.empty();
@@ -161,18 +165,22 @@ void batcher_state::start(batch_key key, std::vector<pending_chunk> chunks, bool
   idle_workers.pop_back();
   policy.on_call_started();
   if (!probe) {
-    policy.on_flushed(batch.chunks.size());
     ++batches_flushed;
     chunks_flushed += batch.chunks.size();
     texts_flushed += asked;
     texts_sent += upstream.texts.size();
     max_texts_per_call = std::max<std::uint64_t>(max_texts_per_call, upstream.texts.size());
+    texts_per_call.observe(static_cast<double>(upstream.texts.size()));
   }
   supervisor_job job;
   job.batch_id = id;
   job.provider = spec.name;
-  job.call = upstream_call{adapter->encode_request(upstream), upstream.texts.size(),
-                           "emr-" + spec.name + "-" + std::to_string(id)};
+  // A lone caller's id goes upstream as is; a shared call gets its own, which the access log
+  // line of every caller it carried names.
+  batch.upstream_id = batch.chunks.size() == 1 && !batch.chunks.front().request_id.empty()
+                        ? batch.chunks.front().request_id
+                        : "emr-" + spec.name + "-" + std::to_string(id);
+  job.call = upstream_call{adapter->encode_request(upstream), upstream.texts.size(), batch.upstream_id};
   job.worker = batch.worker;
   job.batcher = self;
   job.health = health;
@@ -194,6 +202,7 @@ void batcher_state::settle(batch_outcome&& outcome) {
   in_flight.erase(it);
   idle_workers.push_back(batch.worker);
   upstream_attempts += outcome.attempts;
+  retries += outcome.attempts > 1 ? outcome.attempts - 1 : 0;
   policy.on_call_finished(outcome.congestion   ? call_signal::congestion
                           : outcome.matrix ? call_signal::success
                                            : call_signal::neutral);
@@ -208,7 +217,8 @@ void batcher_state::settle(batch_outcome&& outcome) {
                                      : outcome.matrix->total_tokens *
                                          static_cast<std::int64_t>(chunk.tokens) /
                                          static_cast<std::int64_t>(batch.tokens);
-      chunk.promise.deliver(chunk_result{outcome.matrix, std::move(batch.rows[i]), share, std::nullopt});
+      chunk.promise.deliver(
+        chunk_result{outcome.matrix, std::move(batch.rows[i]), share, std::nullopt, batch.upstream_id});
     }
   } else if (outcome.splittable && batch.chunks.size() > 1) {
     // One caller's text may have poisoned the call: retry the halves apart until it is alone.
@@ -231,13 +241,13 @@ void batcher_state::settle(batch_outcome&& outcome) {
 
 void batcher_state::fail_chunks(std::vector<pending_chunk>& chunks, const failure& error) {
   for (auto& chunk : chunks)
-    chunk.promise.deliver(chunk_result{nullptr, {}, 0, error});
+    chunk.promise.deliver(chunk_result{nullptr, {}, 0, error, {}});
 }
 
 void batcher_state::fail_queued(const failure& error) {
   for (auto& [key, queue] : queues)
     for (auto& chunk : queue.chunks)
-      chunk.promise.deliver(chunk_result{nullptr, {}, 0, error});
+      chunk.promise.deliver(chunk_result{nullptr, {}, 0, error, {}});
   queues.clear();
   for (auto& [key, chunks] : isolated)
     fail_chunks(chunks, error);
@@ -317,6 +327,8 @@ json::object batcher_state::status() {
   o["compression"] =
     batches_flushed == 0 ? 0.0 : static_cast<double>(chunks_flushed) / static_cast<double>(batches_flushed);
   o["upstream_attempts"] = upstream_attempts;
+  o["retries"] = retries;
+  o["texts_per_call"] = texts_per_call.to_json();
   o["batches_failed"] = batches_failed;
   o["batches_split"] = batches_split;
   o["rejected_overload"] = rejected_overload;

@@ -4,6 +4,7 @@
 
 #include "actors/actors.hpp"
 #include "actors/flush_policy.hpp"
+#include "actors/histogram.hpp"
 #include "actors/retry_schedule.hpp"
 #include "actors/upstream.hpp"
 
@@ -43,6 +44,7 @@ struct in_flight_batch {
   std::size_t tokens = 0;
   upstream_actor worker;
   caf::actor_addr supervisor;
+  std::string upstream_id;
   bool probe = false;
 };
 
@@ -75,6 +77,8 @@ struct batcher_state {
   std::uint64_t chunks_flushed = 0;
   std::uint64_t max_texts_per_call = 0;
   std::uint64_t upstream_attempts = 0;
+  std::uint64_t retries = 0;
+  histogram texts_per_call{histogram::size_bounds()};
   std::uint64_t batches_failed = 0;
   std::uint64_t batches_split = 0;
   std::uint64_t rejected_overload = 0;
@@ -86,9 +90,10 @@ struct batcher_state {
   caf::result<chunk_result> enqueue(chunk_request&& request);
   /// Starts every call that may start now, and arms a timer for the next decision.
   void pump();
-  /// Takes the longest-waiting key's chunks that fit one call.
-  std::optional<std::pair<batch_key, std::vector<pending_chunk>>> take_batch(clock_time now,
-                                                                             std::optional<clock_time>& recheck);
+  /// Takes the longest-waiting key's chunks that fit one call, if its flush is due; `held`
+  /// tells whether the policy held it for company.
+  std::optional<std::pair<batch_key, std::vector<pending_chunk>>>
+  take_batch(clock_time now, std::optional<clock_time>& recheck, bool& held);
   void start(batch_key key, std::vector<pending_chunk> chunks, bool probe);
   void settle(batch_outcome&& outcome);
   void fail_chunks(std::vector<pending_chunk>& chunks, const failure& error);

@@ -15,31 +15,43 @@ void flush_policy::on_arrival(clock_time now) {
     // a new burst be recognised within a few arrivals.
     auto gap = std::min<std::chrono::nanoseconds>(now - last_arrival_, settings_.window);
     gap_ = seen_gap_ ? (gap_ + gap) / 2 : gap;
+    last_gap_ = gap;
     seen_gap_ = true;
   }
   seen_arrival_ = true;
   last_arrival_ = now;
 }
 
+bool flush_policy::dense() const {
+  // The smoothed gap rides out one hiccup inside a burst; the latest gap alone catches the
+  // start of a burst after an idle spell, so at most its first arrival goes out alone.
+  return seen_gap_ && std::min(gap_, last_gap_) < settings_.linger;
+}
+
 bool flush_policy::holding() const {
-  // Hold only when arrivals are dense enough that company is due within the linger, and when
-  // recent batches show that company does come (a lone closed-loop caller never brings any).
-  return seen_gap_ && gap_ < settings_.linger && company_ >= 0.25;
+  // Hold only while recent holds show that company does come: a lone closed-loop caller never
+  // brings any, however close its requests follow each other.
+  return seen_arrival_ && company_ >= 0.25 && hold_gap() > std::chrono::nanoseconds{0};
 }
 
 std::chrono::nanoseconds flush_policy::hold_gap() const {
-  return std::min<std::chrono::nanoseconds>(settings_.window,
-                                            std::max<std::chrono::nanoseconds>(settings_.linger, 4 * gap_));
+  // While arrivals are dense, wait out a few gaps (at most four lingers). Otherwise only the
+  // coalescing wait: enough to catch callers that arrive together after a quiet spell (a burst's
+  // first few, a batch request's sub-requests) for a price a lone caller hardly notices.
+  auto gap = dense() ? std::clamp<std::chrono::nanoseconds>(4 * gap_, settings_.linger, 4 * settings_.linger)
+                     : settings_.coalesce;
+  return std::min<std::chrono::nanoseconds>(settings_.window, gap);
 }
 
 flush_policy::decision flush_policy::decide(clock_time now, clock_time oldest, bool full) const {
   auto window_end = oldest + settings_.window;
-  if (full || now >= window_end || !holding())
-    return {true, now};
+  bool held = holding();
+  if (full || now >= window_end || !held)
+    return {true, now, held};
   auto hold_end = std::min(window_end, last_arrival_ + hold_gap());
   if (now >= hold_end)
-    return {true, now};
-  return {false, hold_end};
+    return {true, now, held};
+  return {false, hold_end, held};
 }
 
 void flush_policy::on_call_finished(call_signal signal) {
@@ -66,8 +78,9 @@ void flush_policy::pause_until(clock_time until) {
   paused_until_ = std::max(paused_until_, until);
 }
 
-void flush_policy::on_flushed(std::size_t callers) {
-  company_ = 0.8 * company_ + 0.2 * (callers > 1 ? 1.0 : 0.0);
+void flush_policy::on_flushed(std::size_t callers, bool held) {
+  if (held || callers > 1)
+    company_ = 0.8 * company_ + 0.2 * (callers > 1 ? 1.0 : 0.0);
 }
 
 } // namespace emr

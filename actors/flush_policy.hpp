@@ -1,6 +1,6 @@
 #pragma once
 // When a batcher sends: AIMD on the number of concurrent upstream calls, plus a short hold
-// for company that is only paid while company actually arrives. Pure logic on an injected clock.
+// for company that is only paid while company actually comes. Pure logic on an injected clock.
 
 #include "actors/messages.hpp"
 
@@ -12,6 +12,8 @@ namespace emr {
 struct flush_settings {
   std::chrono::nanoseconds window{std::chrono::milliseconds{50}};  ///< longest wait for company
   std::chrono::nanoseconds linger{std::chrono::milliseconds{1}};   ///< pause in arrivals that ends a hold
+  /// After a quiet spell, how long a first arrival waits for callers that came with it.
+  std::chrono::nanoseconds coalesce{std::chrono::microseconds{250}};
   std::size_t initial_concurrency = 4;
   std::size_t max_concurrency = 16;
 };
@@ -31,6 +33,7 @@ public:
   struct decision {
     bool flush_now = false;
     clock_time recheck{};
+    bool held = false;  ///< the batch waited for company (or would have): evidence for on_flushed
   };
   decision decide(clock_time now, clock_time oldest, bool full) const;
 
@@ -40,8 +43,9 @@ public:
   void on_call_finished(call_signal signal);
   /// The provider asked for a pause (429 with Retry-After).
   void pause_until(clock_time until);
-  /// A batch left carrying chunks of `callers` callers: evidence of whether holding pays.
-  void on_flushed(std::size_t callers);
+  /// A batch left carrying chunks of `callers` callers. A held batch is evidence either way of
+  /// whether holding pays; an unheld one that found company anyway says that company exists.
+  void on_flushed(std::size_t callers, bool held);
 
   std::size_t window() const { return window_; }
   std::size_t in_flight() const { return in_flight_; }
@@ -52,6 +56,8 @@ public:
   std::chrono::nanoseconds hold_gap() const;
   double company() const { return company_; }
   std::chrono::nanoseconds arrival_gap() const { return gap_; }
+  /// Arrivals are close enough together that company is due within the linger.
+  bool dense() const;
 
 private:
   flush_settings settings_;
@@ -63,6 +69,7 @@ private:
   bool seen_arrival_ = false;
   bool seen_gap_ = false;
   std::chrono::nanoseconds gap_{0};  ///< smoothed time between arrivals
+  std::chrono::nanoseconds last_gap_{0};  ///< the latest gap alone: a burst shows at its 2nd arrival
   double company_ = 1.0;             ///< smoothed share of batches that carried several callers
 };
 

@@ -35,9 +35,11 @@ void provider_health::restore() {
 bool provider_health::record(const call_report& report, clock_time now, bool others_serving) {
   prune(now);
   samples_.push_back({now, report.latency, report.outcome});
+  latency_.observe(std::chrono::duration<double>(report.latency).count());
   bool changed = false;
   switch (report.outcome) {
     case outcome_class::success:
+      ++total_success_;
       consecutive_failures_ = 0;
       if (sin_binned_) {
         restore();
@@ -46,6 +48,7 @@ bool provider_health::record(const call_report& report, clock_time now, bool oth
       }
       break;
     case outcome_class::rate_limited:
+      ++total_rate_limited_;
       if (report.retry_after_ms >= 0) {
         auto until = now + std::chrono::milliseconds{report.retry_after_ms};
         if (until > paused_until_) {
@@ -55,8 +58,10 @@ bool provider_health::record(const call_report& report, clock_time now, bool oth
       }
       break;
     case outcome_class::caller_error:
+      ++total_caller_error_;
       break;
     case outcome_class::server_error:
+      ++total_server_error_;
       ++consecutive_failures_;
       if (!sin_binned_ && others_serving && consecutive_failures_ >= settings_.failure_threshold) {
         // Re-entries double the sentence; a long healthy spell wipes the record.
@@ -141,6 +146,11 @@ json::object provider_health::metrics(clock_time now) {
   };
   o["sin_bin_remaining_ms"] = sin_binned(now) ? remaining(sin_bin_until_) : 0;
   o["paused_remaining_ms"] = remaining(paused_until_);
+  o["totals"] = json::object{{"success", total_success_},
+                             {"rate_limited", total_rate_limited_},
+                             {"server_error", total_server_error_},
+                             {"caller_error", total_caller_error_}};
+  o["upstream_latency_seconds"] = latency_.to_json();
   return o;
 }
 

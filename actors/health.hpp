@@ -3,6 +3,7 @@
 // rate-limit pause, which is its own state and never counted as ill health.
 
 #include "actors/actors.hpp"
+#include "actors/histogram.hpp"
 
 #include <deque>
 #include <map>
@@ -53,6 +54,12 @@ private:
 
   health_settings settings_;
   std::deque<sample> samples_;
+  // Totals since start, for /metrics counters (the window above is for health decisions).
+  std::uint64_t total_success_ = 0;
+  std::uint64_t total_rate_limited_ = 0;
+  std::uint64_t total_server_error_ = 0;
+  std::uint64_t total_caller_error_ = 0;
+  histogram latency_{histogram::latency_bounds()};
   int consecutive_failures_ = 0;
   int entries_ = 0;
   bool sin_binned_ = false;

@@ -47,6 +47,7 @@ struct chunk_result {
   std::vector<std::uint32_t> rows;  ///< matrix row of each text of the chunk, in order
   std::int64_t tokens = 0;          ///< this chunk's share of the call's token usage
   std::optional<failure> error;
+  std::string upstream_id;          ///< X-Request-Id of the upstream call, for the access log
 };
 
 /// One HTTP attempt as the upstream worker made it.

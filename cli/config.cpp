@@ -128,6 +128,11 @@ const std::vector<config_key>& keys() {
                      [](const emr_config& c) {
                        return duration_cast<std::chrono::microseconds>(c.batching.flush.linger).count();
                      }),
+    integer_key("batching", "coalesce_us", "After a quiet spell, how long a first text waits for others.", 0, 1'000'000,
+                     [](emr_config& c, std::int64_t v) { c.batching.flush.coalesce = std::chrono::microseconds{v}; },
+                     [](const emr_config& c) {
+                       return duration_cast<std::chrono::microseconds>(c.batching.flush.coalesce).count();
+                     }),
     integer_key("batching", "initial_concurrency", "Concurrent upstream calls per provider at start.", 1, 1024,
                      [](emr_config& c, std::int64_t v) { c.batching.flush.initial_concurrency = v; },
                      [](const emr_config& c) { return static_cast<std::int64_t>(c.batching.flush.initial_concurrency); }),

@@ -82,7 +82,7 @@ int serve(const serve_options& options) {
     if (record.enabled)
       directory.start(to_spec(record));
   caller_auth auth{db, config.argon2};
-  app a{system, db, directory, auth, config.http, secret, config_json(config)};
+  app a{system, db, directory, auth, config.http, secret, config_json(config), std::chrono::steady_clock::now(), {0}, {0}, {}};
   http_server server{a};
   int port = server.bind();
   if (port < 0)

@@ -3,6 +3,7 @@
 
 #include "actors/directory.hpp"
 #include "http/caller_auth.hpp"
+#include "http/caller_metrics.hpp"
 #include "http/embed_request.hpp"
 
 #include <boost/json/object.hpp>
@@ -37,6 +38,7 @@ struct app {
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
   std::atomic<std::uint64_t> requests_served{0};
   std::atomic<std::int64_t> in_flight_http{0};
+  caller_metrics callers;
 };
 
 } // namespace emr

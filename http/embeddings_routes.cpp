@@ -5,6 +5,7 @@
 #include "http/routing.hpp"
 
 #include <boost/json.hpp>
+#include <spdlog/spdlog.h>
 
 #include <future>
 
@@ -63,7 +64,45 @@ std::optional<api_error> authenticate(app& a, const httplib::Request& req) {
   return std::nullopt;
 }
 
+// Counts and logs one answered caller on every path; never its texts or its key.
+class access_record {
+public:
+  access_record(app& a, const httplib::Request& req, httplib::Response& res)
+    : a_(a), req_(req), res_(res), started_(std::chrono::steady_clock::now()) {
+    ++a_.in_flight_http;
+  }
+  ~access_record() {
+    --a_.in_flight_http;
+    auto seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
+    a_.callers.record(provider, res_.status, seconds);
+    if (res_.status == 200)
+      ++a_.requests_served;
+    spdlog::info("{} {} {} {:.1f}ms texts={} provider={} request_id={}{}", req_.method, req_.path, res_.status,
+                 seconds * 1000, texts, provider.empty() ? "-" : provider, res_.get_header_value("X-Request-Id"),
+                 upstream.empty() ? "" : " upstream=" + upstream);
+  }
+  std::size_t texts = 0;
+  std::string provider;
+  std::string upstream;  ///< request ids of the upstream calls that carried this caller
+
+private:
+  app& a_;
+  const httplib::Request& req_;
+  httplib::Response& res_;
+  std::chrono::steady_clock::time_point started_;
+};
+
+std::string upstream_ids(const caller_outcome& outcome) {
+  std::string ids;
+  for (const auto& answer : outcome.answers)
+    for (const auto& chunk : answer.chunks)
+      if (ids.find(chunk.upstream_id) == std::string::npos)
+        ids += (ids.empty() ? "" : ",") + chunk.upstream_id;
+  return ids;
+}
+
 void embed(app& a, const httplib::Request& req, httplib::Response& res) {
+  access_record record{a, req, res};
   auto id = request_id(req, res);
   if (auto e = authenticate(a, req))
     return send_error(res, *e);
@@ -76,15 +115,22 @@ void embed(app& a, const httplib::Request& req, httplib::Response& res) {
   if (auto e = std::get_if<api_error>(&p))
     return send_error(res, *e);
   auto& job = std::get<prepared_job>(p);
+  record.texts = job.job.texts.size();
+  record.provider = job.job.routes.front().name;
   auto future = spawn_job(a, std::move(job.job));
   auto outcome = await_job(a, future);
-  if (outcome.error)
+  if (outcome.error) {
+    if (!outcome.error->provider.empty())
+      record.provider = outcome.error->provider;
     return send_error(res, from_failure(*outcome.error));
-  ++a.requests_served;
+  }
+  record.provider = outcome.answers.front().provider;
+  record.upstream = upstream_ids(outcome);
   send_json(res, 200, render_outcome(outcome, job.policy, job.encoding));
 }
 
 void embed_batch(app& a, const httplib::Request& req, httplib::Response& res) {
+  access_record record{a, req, res};
   auto id = request_id(req, res);
   if (auto e = authenticate(a, req))
     return send_error(res, *e);
@@ -129,8 +175,10 @@ void embed_batch(app& a, const httplib::Request& req, httplib::Response& res) {
     auto& s = slots.emplace_back();
     s.id = item.as_object().at("id").as_string();
     s.prepared = prepare(a, item, id + "-" + s.id);
-    if (auto p = std::get_if<prepared_job>(&s.prepared))
+    if (auto p = std::get_if<prepared_job>(&s.prepared)) {
+      record.texts += p->job.texts.size();
       s.future = spawn_job(a, std::move(p->job));
+    }
   }
   std::string out = R"({"object":"batch","results":[)";
   for (std::size_t i = 0; i < slots.size(); ++i) {
@@ -152,7 +200,6 @@ void embed_batch(app& a, const httplib::Request& req, httplib::Response& res) {
     out += R"("status":200,"response":)" + render_outcome(outcome, p.policy, p.encoding) + "}";
   }
   out += "]}";
-  ++a.requests_served;
   send_json(res, 200, std::move(out));
 }
 

@@ -13,8 +13,10 @@ namespace emr {
 void install_embedding_routes(httplib::Server& server, app& a);
 /// /admin/*: keys, providers, config, stats.
 void install_admin_routes(httplib::Server& server, app& a);
-/// GET /health, /health/providers, /status, /metrics.
+/// GET /health, /health/providers, /status.
 void install_public_routes(httplib::Server& server, app& a);
+/// GET /metrics (Prometheus text).
+void install_metrics_route(httplib::Server& server, app& a);
 
 /// Runs one caller job through a fresh request actor and waits for its answer.
 caller_outcome run_job(app& a, caller_job job);

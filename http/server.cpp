@@ -77,6 +77,7 @@ http_server::http_server(app& a) : impl_(std::make_unique<impl>(a)) {
   install_embedding_routes(s, a);
   install_admin_routes(s, a);
   install_public_routes(s, a);
+  install_metrics_route(s, a);
 }
 
 http_server::~http_server() = default;

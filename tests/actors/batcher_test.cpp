@@ -1,0 +1,467 @@
+// The batcher actor on CAF's deterministic test scheduler: what goes into each upstream call and
+// which rows each caller gets back. Upstream calls are settled by the test (as a supervisor would):
+// the workers point at a listener that accepts nothing, so no attempt ever answers on its own.
+
+#include "actors/batcher.hpp"
+#include "tools/fake_vectors.hpp"
+
+#include <caf/all.hpp>
+#include <gtest/gtest.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+namespace emr {
+namespace {
+
+using namespace std::chrono_literals;
+
+// A TCP listener that never accepts: calls connect, send their body and then wait. Closing it
+// resets them, so the detached workers are free again at teardown.
+struct black_hole {
+  int fd = -1;
+  int port = 0;
+  black_hole() {
+    fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = 0;
+    ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+    ::listen(fd, 64);
+    socklen_t len = sizeof(addr);
+    ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+    port = ntohs(addr.sin_port);
+  }
+  void close() {
+    if (fd >= 0)
+      ::close(fd);
+    fd = -1;
+  }
+  ~black_hole() { close(); }
+};
+
+struct mock_health_state {
+  std::vector<std::string> attached;
+  std::vector<call_report> reports;
+  static inline const char* name = "mock_health";
+};
+
+health_actor::behavior_type mock_health(health_actor::stateful_pointer<mock_health_state> self) {
+  return {
+    [self](atom::report, const call_report& r) { self->state.reports.push_back(r); },
+    [self](atom::attach, const std::string& provider, batcher_actor) {
+      self->state.attached.push_back(provider);
+    },
+    [](atom::detach, const std::string&) {},
+    [](atom::tick) {},
+    [](atom::status) { return status_report{}; },
+  };
+}
+
+struct client_answer {
+  bool answered = false;
+  chunk_result result;
+  std::string error;
+};
+
+using batcher_impl = caf::stateful_actor<batcher_state, batcher_actor::base>;
+using health_impl = caf::stateful_actor<mock_health_state, health_actor::base>;
+
+struct batcher_test : ::testing::Test {
+  caf::actor_system_config cfg;
+  std::unique_ptr<caf::actor_system> sys;
+  caf::scheduler::test_coordinator* sched = nullptr;
+  black_hole upstream;
+  health_actor health;
+  batcher_actor batcher;
+  std::vector<caf::actor> clients;
+  std::vector<caf::actor_addr> supervisors;
+  const batch_key key{"voyage-3.5", "", 0};
+
+  void SetUp() override {
+    cfg.set("scheduler.policy", caf::atom("testing"));
+    sys = std::make_unique<caf::actor_system>(cfg);
+    sched = &dynamic_cast<caf::scheduler::test_coordinator&>(sys->scheduler());
+    provider_spec spec;
+    spec.name = "voy";
+    spec.type = provider_type::voyage;
+    spec.endpoint = "http://127.0.0.1:" + std::to_string(upstream.port) + "/v1/embeddings";
+    spec.model = "voyage-3.5";
+    spec.api_key_env = "EMR_TEST_NO_SUCH_KEY";
+    spec.max_batch = 4;
+    batcher_settings settings;
+    settings.flush.window = 50ms;
+    settings.flush.linger = 1ms;
+    settings.flush.coalesce = 0ns;  // a lone chunk goes at once; the policy's own tests cover coalescing
+    settings.flush.initial_concurrency = 4;
+    settings.flush.max_concurrency = 4;
+    settings.upstream.connect_timeout = 1s;
+    settings.upstream.read_timeout = 3s;
+    health = sys->spawn(mock_health);
+    batcher = sys->spawn(emr::batcher, spec, settings, health);
+    sched->run();
+  }
+
+  void TearDown() override {
+    remember_supervisors();
+    for (const auto& s : supervisors)
+      if (auto hdl = caf::actor_cast<caf::actor>(s))
+        caf::anon_send_exit(hdl, caf::exit_reason::kill);
+    for (const auto& c : clients)
+      caf::anon_send_exit(c, caf::exit_reason::kill);
+    sched->run();
+    upstream.close();
+    caf::anon_send_exit(batcher, caf::exit_reason::kill);
+    caf::anon_send_exit(health, caf::exit_reason::kill);
+    sched->run();
+    batcher = nullptr;
+    health = nullptr;
+    clients.clear();
+    sys.reset();
+  }
+
+  batcher_state& st() {
+    return dynamic_cast<batcher_impl&>(*caf::actor_cast<caf::abstract_actor*>(batcher)).state;
+  }
+  mock_health_state& health_st() {
+    return dynamic_cast<health_impl&>(*caf::actor_cast<caf::abstract_actor*>(health)).state;
+  }
+
+  void remember_supervisors() {
+    for (const auto& [id, batch] : st().in_flight)
+      if (std::find(supervisors.begin(), supervisors.end(), batch.supervisor) == supervisors.end())
+        supervisors.push_back(batch.supervisor);
+  }
+
+  std::shared_ptr<client_answer> send(std::vector<std::string> texts, batch_key k) {
+    auto out = std::make_shared<client_answer>();
+    auto b = batcher;
+    auto c = sys->spawn([out, b, texts = std::move(texts), k](caf::event_based_actor* self) {
+      self->request(b, std::chrono::seconds{3600}, atom::embed::value, chunk_request{k, texts, "req"})
+        .then(
+          [out](chunk_result& r) {
+            out->answered = true;
+            out->result = std::move(r);
+          },
+          [out, self](caf::error& e) {
+            out->answered = true;
+            out->error = self->system().render(e);
+          });
+    });
+    clients.push_back(c);
+    return out;
+  }
+  std::shared_ptr<client_answer> send(std::vector<std::string> texts) { return send(std::move(texts), key); }
+
+  void run() {
+    sched->run();
+    remember_supervisors();
+  }
+  void advance(caf::timespan d) {
+    sched->advance_time(d);
+    run();
+  }
+
+  // Batches in flight, by id.
+  std::vector<std::uint64_t> batch_ids() {
+    std::vector<std::uint64_t> ids;
+    for (const auto& [id, b] : st().in_flight)
+      ids.push_back(id);
+    std::sort(ids.begin(), ids.end());
+    return ids;
+  }
+  const in_flight_batch& batch(std::uint64_t id) { return st().in_flight.at(id); }
+
+  // A matrix of fake vectors, one row per text, as a supervisor would deliver it.
+  static shared_matrix matrix_of(const std::vector<std::string>& texts, std::int64_t tokens) {
+    auto m = std::make_shared<embedding_matrix>();
+    m->rows = texts.size();
+    m->dims = 8;
+    for (const auto& t : texts) {
+      auto v = fake::fake_vector("voyage-3.5", "", t, 8);
+      m->values.insert(m->values.end(), v.begin(), v.end());
+    }
+    m->total_tokens = tokens;
+    return m;
+  }
+
+  void complete(std::uint64_t id, shared_matrix m) {
+    caf::anon_send(batcher, atom::done::value, batch_outcome{id, std::move(m), std::nullopt, false, false, 1});
+    run();
+  }
+  void fail(std::uint64_t id, failure f, bool splittable) {
+    caf::anon_send(batcher, atom::done::value, batch_outcome{id, nullptr, std::move(f), splittable, false, 1});
+    run();
+  }
+
+  boost::json::object status() {
+    auto out = std::make_shared<boost::json::object>();
+    auto b = batcher;
+    clients.push_back(sys->spawn([out, b](caf::event_based_actor* self) {
+      self->request(b, std::chrono::seconds{3600}, atom::status::value)
+        .then([out](const status_report& r) { *out = r.body; });
+    }));
+    run();
+    return *out;
+  }
+
+  static void expect_vectors(const client_answer& a, const std::vector<std::string>& texts) {
+    ASSERT_TRUE(a.answered);
+    ASSERT_FALSE(a.result.error) << a.result.error->message;
+    ASSERT_TRUE(a.result.matrix);
+    ASSERT_EQ(a.result.rows.size(), texts.size());
+    for (std::size_t i = 0; i < texts.size(); ++i) {
+      auto expected = fake::fake_vector("voyage-3.5", "", texts[i], 8);
+      std::vector<float> got(a.result.matrix->row(a.result.rows[i]),
+                             a.result.matrix->row(a.result.rows[i]) + a.result.matrix->dims);
+      EXPECT_EQ(got, expected) << "text " << texts[i];
+    }
+  }
+};
+
+TEST_F(batcher_test, attaches_to_health_on_start) {
+  EXPECT_EQ(health_st().attached, (std::vector<std::string>{"voy"}));
+  EXPECT_EQ(st().limits.max_texts, 4u);
+  EXPECT_EQ(st().idle_workers.size(), 4u);
+}
+
+TEST_F(batcher_test, a_lone_chunk_goes_at_once) {
+  auto a = send({"a", "b"});
+  run();
+  ASSERT_EQ(batch_ids(), (std::vector<std::uint64_t>{1}));
+  EXPECT_EQ(batch(1).chunks.size(), 1u);
+  EXPECT_EQ(batch(1).rows, (std::vector<std::vector<std::uint32_t>>{{0, 1}}));
+  EXPECT_EQ(batch(1).key, key);
+  EXPECT_EQ(st().queued_texts, 0u);
+  EXPECT_FALSE(a->answered);
+}
+
+TEST_F(batcher_test, dense_chunks_hold_for_company_then_share_one_call) {
+  send({"a"});
+  run();
+  ASSERT_EQ(batch_ids().size(), 1u);
+  auto b = send({"b", "c"});
+  auto c = send({"d"});
+  run();
+  EXPECT_EQ(batch_ids().size(), 1u) << "held for company";
+  EXPECT_EQ(st().queued_texts, 3u);
+  EXPECT_TRUE(st().policy.holding());
+  advance(999us);
+  EXPECT_EQ(batch_ids().size(), 1u);
+  advance(1us);
+  ASSERT_EQ(batch_ids(), (std::vector<std::uint64_t>{1, 2}));
+  EXPECT_EQ(batch(2).chunks.size(), 2u);
+  EXPECT_EQ(batch(2).rows, (std::vector<std::vector<std::uint32_t>>{{0, 1}, {2}}));
+  EXPECT_EQ(st().queued_texts, 0u);
+  EXPECT_FALSE(b->answered);
+  EXPECT_FALSE(c->answered);
+}
+
+TEST_F(batcher_test, a_full_call_goes_without_waiting) {
+  send({"a"});
+  run();
+  send({"b", "c"});
+  run();
+  EXPECT_EQ(batch_ids().size(), 1u);
+  send({"d", "e"});
+  run();
+  ASSERT_EQ(batch_ids(), (std::vector<std::uint64_t>{1, 2}));
+  EXPECT_EQ(batch(2).rows, (std::vector<std::vector<std::uint32_t>>{{0, 1}, {2, 3}}));
+}
+
+TEST_F(batcher_test, a_chunk_that_does_not_fit_waits_for_the_next_call) {
+  send({"a"});
+  run();
+  send({"b", "c", "d"});
+  send({"e", "f"});
+  run();
+  // b,c,d is not full alone, but e,f cannot join it: the queue is full and goes now.
+  ASSERT_EQ(batch_ids(), (std::vector<std::uint64_t>{1, 2}));
+  EXPECT_EQ(batch(2).chunks.size(), 1u);
+  EXPECT_EQ(batch(2).chunks.front().texts, (std::vector<std::string>{"b", "c", "d"}));
+  EXPECT_EQ(st().queued_texts, 2u);
+  advance(1ms);
+  ASSERT_EQ(batch_ids(), (std::vector<std::uint64_t>{1, 2, 3}));
+  EXPECT_EQ(batch(3).chunks.front().texts, (std::vector<std::string>{"e", "f"}));
+}
+
+TEST_F(batcher_test, different_batch_keys_never_share_a_call) {
+  send({"a"});
+  run();
+  batch_key query{"voyage-3.5", "query", 0};
+  batch_key document{"voyage-3.5", "document", 0};
+  batch_key small{"voyage-3.5", "query", 256};
+  send({"q1"}, query);
+  send({"d1"}, document);
+  send({"s1"}, small);
+  send({"q2"}, query);
+  run();
+  advance(1ms);
+  ASSERT_EQ(batch_ids().size(), 4u);
+  std::map<std::string, std::pair<batch_key, std::size_t>> by_first_text;
+  for (auto id : batch_ids())
+    for (const auto& chunk : batch(id).chunks)
+      by_first_text[chunk.texts.front()] = {batch(id).key, batch(id).chunks.size()};
+  EXPECT_EQ(by_first_text["q1"].first, query);
+  EXPECT_EQ(by_first_text["q2"].first, query);
+  EXPECT_EQ(by_first_text["q1"].second, 2u);
+  EXPECT_EQ(by_first_text["d1"].first, document);
+  EXPECT_EQ(by_first_text["d1"].second, 1u);
+  EXPECT_EQ(by_first_text["s1"].first, small);
+  EXPECT_EQ(by_first_text["s1"].second, 1u);
+}
+
+TEST_F(batcher_test, identical_texts_are_sent_once_and_each_caller_gets_its_own_rows) {
+  auto a = send({"x"});
+  run();
+  auto b = send({"x", "y"});
+  auto c = send({"zzzzzz", "x"});  // 4 texts asked: the call is full and goes at once
+  run();
+  ASSERT_EQ(batch_ids(), (std::vector<std::uint64_t>{1, 2}));
+  EXPECT_EQ(batch(2).rows, (std::vector<std::vector<std::uint32_t>>{{0, 1}, {2, 0}}));
+  // The upstream call carries x, y, zzzzzz once each: rows 0..2.
+  complete(2, matrix_of({"x", "y", "zzzzzz"}, 30));
+  ASSERT_TRUE(b->answered);
+  ASSERT_TRUE(c->answered);
+  EXPECT_FALSE(a->answered);
+  expect_vectors(*b, {"x", "y"});
+  expect_vectors(*c, {"zzzzzz", "x"});
+  EXPECT_EQ(b->result.matrix, c->result.matrix) << "one shared matrix, no copy per caller";
+  // Token usage is shared by estimated tokens: 2 of 6 and 4 of 6.
+  EXPECT_EQ(b->result.tokens, 10);
+  EXPECT_EQ(c->result.tokens, 20);
+  complete(1, matrix_of({"x"}, 1));
+  expect_vectors(*a, {"x"});
+  EXPECT_TRUE(st().in_flight.empty());
+  EXPECT_EQ(st().idle_workers.size(), 4u);
+
+  auto s = status();
+  EXPECT_EQ(s.at("chunks_received").to_number<int>(), 3);
+  EXPECT_EQ(s.at("batches_flushed").to_number<int>(), 2);
+  EXPECT_EQ(s.at("texts_flushed").to_number<int>(), 5);
+  EXPECT_EQ(s.at("texts_sent").to_number<int>(), 4);
+  EXPECT_EQ(s.at("largest_call_texts").to_number<int>(), 3);
+  EXPECT_DOUBLE_EQ(s.at("compression").as_double(), 1.5);
+  EXPECT_EQ(s.at("upstream_attempts").to_number<int>(), 2);
+  EXPECT_EQ(s.at("queued_texts").to_number<int>(), 0);
+  EXPECT_EQ(s.at("in_flight_calls").to_number<int>(), 0);
+  EXPECT_EQ(s.at("batches_failed").to_number<int>(), 0);
+}
+
+TEST_F(batcher_test, a_failed_call_fails_every_chunk_in_it) {
+  send({"a"});
+  run();
+  auto b = send({"b"});
+  auto c = send({"c"});
+  run();
+  advance(1ms);
+  fail(2, failure{502, "provider_error", "provider 'voy' answered 500: boom", -1, "voy"}, false);
+  for (auto* r : {b.get(), c.get()}) {
+    ASSERT_TRUE(r->answered);
+    ASSERT_TRUE(r->result.error);
+    EXPECT_EQ(r->result.error->status, 502);
+    EXPECT_EQ(r->result.error->message, "provider 'voy' answered 500: boom");
+    EXPECT_FALSE(r->result.matrix);
+  }
+  EXPECT_EQ(status().at("batches_failed").to_number<int>(), 1);
+}
+
+TEST_F(batcher_test, a_rejected_call_is_split_until_the_culprit_is_alone) {
+  send({"a"});
+  run();
+  auto good = send({"good"});
+  auto bad = send({"bad"});
+  run();
+  advance(1ms);
+  ASSERT_EQ(batch_ids(), (std::vector<std::uint64_t>{1, 2}));
+  fail(2, failure{400, "invalid_request", "provider 'voy' answered 400: too long", -1, "voy"}, true);
+  EXPECT_FALSE(good->answered);
+  EXPECT_FALSE(bad->answered);
+  ASSERT_EQ(batch_ids(), (std::vector<std::uint64_t>{1, 3, 4})) << "halves are sent at once";
+  EXPECT_EQ(batch(3).chunks.front().texts, (std::vector<std::string>{"good"}));
+  EXPECT_EQ(batch(4).chunks.front().texts, (std::vector<std::string>{"bad"}));
+  fail(4, failure{400, "invalid_request", "provider 'voy' answered 400: too long", -1, "voy"}, true);
+  ASSERT_TRUE(bad->answered);
+  ASSERT_TRUE(bad->result.error);
+  EXPECT_EQ(bad->result.error->status, 400);
+  complete(3, matrix_of({"good"}, 2));
+  expect_vectors(*good, {"good"});
+  auto s = status();
+  EXPECT_EQ(s.at("batches_split").to_number<int>(), 1);
+  EXPECT_EQ(s.at("batches_failed").to_number<int>(), 1);
+}
+
+TEST_F(batcher_test, sin_bin_fails_queued_chunks_and_refuses_new_ones) {
+  send({"a"});
+  run();
+  auto held = send({"b"});
+  send({"c"});
+  run();
+  ASSERT_EQ(st().queued_texts, 2u);
+  auto now = sched->clock().now();
+  caf::anon_send(batcher, atom::condition::value, provider_condition{true, now + 30s, {}});
+  run();
+  ASSERT_TRUE(held->answered);
+  ASSERT_TRUE(held->result.error);
+  EXPECT_EQ(held->result.error->status, 503);
+  EXPECT_EQ(held->result.error->type, "provider_unavailable");
+  EXPECT_EQ(held->result.error->retry_after_ms, 30'000);
+  EXPECT_EQ(st().queued_texts, 0u);
+  auto late = send({"d"});
+  run();
+  ASSERT_TRUE(late->answered);
+  ASSERT_TRUE(late->result.error);
+  EXPECT_EQ(late->result.error->status, 503);
+  EXPECT_EQ(late->result.error->retry_after_ms, 30'000);
+  EXPECT_EQ(batch_ids(), (std::vector<std::uint64_t>{1})) << "the call in flight is left to finish";
+}
+
+TEST_F(batcher_test, a_rate_limit_pause_holds_flushes_until_it_ends) {
+  auto now = sched->clock().now();
+  caf::anon_send(batcher, atom::condition::value, provider_condition{false, {}, now + 2s});
+  run();
+  send({"a"});
+  run();
+  EXPECT_TRUE(st().in_flight.empty());
+  advance(1999ms);
+  EXPECT_TRUE(st().in_flight.empty());
+  advance(1ms);
+  EXPECT_EQ(batch_ids(), (std::vector<std::uint64_t>{1}));
+}
+
+TEST_F(batcher_test, chunks_beyond_the_limits_are_refused_at_once) {
+  auto big = send({"a", "b", "c", "d", "e"});
+  auto empty = send({});
+  auto long_text = send({std::string(1'000'000, 'x')});  // ~333k tokens > voyage-3.5's 320k
+  run();
+  for (auto* r : {big.get(), empty.get(), long_text.get()}) {
+    ASSERT_TRUE(r->answered);
+    ASSERT_TRUE(r->result.error);
+    EXPECT_EQ(r->result.error->status, 400);
+    EXPECT_EQ(r->result.error->type, "invalid_request");
+  }
+  EXPECT_TRUE(st().in_flight.empty());
+  EXPECT_EQ(status().at("chunks_received").to_number<int>(), 0);
+}
+
+TEST_F(batcher_test, drain_flushes_held_chunks_at_once_and_refuses_new_ones) {
+  send({"a"});
+  run();
+  send({"b"});
+  run();
+  EXPECT_EQ(batch_ids().size(), 1u);
+  caf::anon_send(batcher, atom::drain::value);
+  run();
+  EXPECT_EQ(batch_ids(), (std::vector<std::uint64_t>{1, 2}));
+  auto late = send({"c"});
+  run();
+  ASSERT_TRUE(late->answered);
+  ASSERT_TRUE(late->result.error);
+  EXPECT_EQ(late->result.error->status, 400);
+}
+
+} // namespace
+} // namespace emr

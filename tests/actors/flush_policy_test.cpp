@@ -1,0 +1,272 @@
+// flush_policy: AIMD on the call window and the hold-for-company decision, on an injected clock.
+
+#include "actors/flush_policy.hpp"
+
+#include <gtest/gtest.h>
+
+namespace emr {
+namespace {
+
+using namespace std::chrono_literals;
+
+const clock_time t0 = clock_time{} + 1000s;
+
+flush_settings settings(std::size_t initial = 4, std::size_t max = 16,
+                        std::chrono::nanoseconds coalesce = 0ns) {
+  flush_settings s;
+  s.window = 50ms;
+  s.linger = 1ms;
+  s.coalesce = coalesce;
+  s.initial_concurrency = initial;
+  s.max_concurrency = max;
+  return s;
+}
+
+// Arrivals every `gap` starting at `from`; returns the time of the last one.
+clock_time arrive(flush_policy& p, clock_time from, std::chrono::nanoseconds gap, int n) {
+  clock_time t = from;
+  for (int i = 0; i < n; ++i) {
+    t = from + i * gap;
+    p.on_arrival(t);
+  }
+  return t;
+}
+
+TEST(flush_policy, initial_window_is_clamped_to_max) {
+  EXPECT_EQ(flush_policy{settings(4, 16)}.window(), 4u);
+  EXPECT_EQ(flush_policy{settings(32, 16)}.window(), 16u);
+  EXPECT_EQ(flush_policy{settings(0, 16)}.window(), 1u);
+}
+
+TEST(flush_policy, grows_by_one_after_a_window_of_successes) {
+  flush_policy p{settings(4, 16)};
+  for (int i = 0; i < 3; ++i) {
+    p.on_call_started();
+    p.on_call_finished(call_signal::success);
+    EXPECT_EQ(p.window(), 4u) << "after " << i + 1 << " successes";
+  }
+  p.on_call_started();
+  p.on_call_finished(call_signal::success);
+  EXPECT_EQ(p.window(), 5u);
+  // The next increase takes a full window (5) of successes.
+  for (int i = 0; i < 4; ++i)
+    p.on_call_finished(call_signal::success);
+  EXPECT_EQ(p.window(), 5u);
+  p.on_call_finished(call_signal::success);
+  EXPECT_EQ(p.window(), 6u);
+}
+
+TEST(flush_policy, growth_stops_at_max_concurrency) {
+  flush_policy p{settings(2, 3)};
+  for (int i = 0; i < 100; ++i)
+    p.on_call_finished(call_signal::success);
+  EXPECT_EQ(p.window(), 3u);
+}
+
+TEST(flush_policy, congestion_halves_the_window_with_a_floor_of_one) {
+  flush_policy p{settings(9, 16)};
+  p.on_call_finished(call_signal::congestion);
+  EXPECT_EQ(p.window(), 4u);
+  p.on_call_finished(call_signal::congestion);
+  EXPECT_EQ(p.window(), 2u);
+  p.on_call_finished(call_signal::congestion);
+  EXPECT_EQ(p.window(), 1u);
+  p.on_call_finished(call_signal::congestion);
+  EXPECT_EQ(p.window(), 1u);
+}
+
+TEST(flush_policy, congestion_resets_the_success_count) {
+  flush_policy p{settings(4, 16)};
+  for (int i = 0; i < 3; ++i)
+    p.on_call_finished(call_signal::success);
+  p.on_call_finished(call_signal::congestion);  // window 2, count reset
+  EXPECT_EQ(p.window(), 2u);
+  p.on_call_finished(call_signal::success);
+  EXPECT_EQ(p.window(), 2u);
+  p.on_call_finished(call_signal::success);
+  EXPECT_EQ(p.window(), 3u);
+}
+
+TEST(flush_policy, neutral_leaves_the_window_and_frees_the_slot) {
+  flush_policy p{settings(4, 16)};
+  p.on_call_started();
+  p.on_call_started();
+  EXPECT_EQ(p.in_flight(), 2u);
+  p.on_call_finished(call_signal::neutral);
+  EXPECT_EQ(p.window(), 4u);
+  EXPECT_EQ(p.in_flight(), 1u);
+  for (int i = 0; i < 10; ++i)
+    p.on_call_finished(call_signal::neutral);
+  EXPECT_EQ(p.window(), 4u);
+  EXPECT_EQ(p.in_flight(), 0u);
+}
+
+TEST(flush_policy, can_send_respects_the_window) {
+  flush_policy p{settings(2, 16)};
+  EXPECT_TRUE(p.can_send(t0));
+  p.on_call_started();
+  EXPECT_TRUE(p.can_send(t0));
+  p.on_call_started();
+  EXPECT_FALSE(p.can_send(t0));
+  p.on_call_finished(call_signal::neutral);
+  EXPECT_TRUE(p.can_send(t0));
+}
+
+TEST(flush_policy, can_send_respects_pause_until) {
+  flush_policy p{settings(4, 16)};
+  p.pause_until(t0 + 2s);
+  EXPECT_EQ(p.paused_until(), t0 + 2s);
+  EXPECT_FALSE(p.can_send(t0));
+  EXPECT_FALSE(p.can_send(t0 + 1999ms));
+  EXPECT_TRUE(p.can_send(t0 + 2s));
+  // An earlier pause never shortens a later one.
+  p.pause_until(t0 + 1s);
+  EXPECT_EQ(p.paused_until(), t0 + 2s);
+  p.pause_until(t0 + 3s);
+  EXPECT_EQ(p.paused_until(), t0 + 3s);
+}
+
+TEST(flush_policy, full_queue_flushes_now_even_while_holding) {
+  flush_policy p{settings()};
+  auto last = arrive(p, t0, 100us, 5);
+  ASSERT_TRUE(p.holding());
+  auto d = p.decide(last, t0, true);
+  EXPECT_TRUE(d.flush_now);
+}
+
+TEST(flush_policy, window_expiry_flushes_even_while_holding) {
+  flush_policy p{settings()};
+  // Dense arrivals for longer than the window keep the hold going, but the oldest's window ends.
+  auto last = arrive(p, t0, 100us, 600);
+  ASSERT_TRUE(p.holding());
+  EXPECT_TRUE(p.decide(last, t0, false).flush_now) << "oldest waited 59.9 ms";
+  EXPECT_FALSE(p.decide(last, last - 1ms, false).flush_now) << "a younger oldest still holds";
+  EXPECT_TRUE(p.decide(t0 + 50ms, t0, false).flush_now);
+}
+
+TEST(flush_policy, first_arrival_flushes_at_once) {
+  flush_policy p{settings()};
+  p.on_arrival(t0);
+  EXPECT_FALSE(p.holding());
+  EXPECT_TRUE(p.decide(t0, t0, false).flush_now);
+}
+
+TEST(flush_policy, a_first_arrival_waits_the_coalescing_time_for_its_companions) {
+  flush_policy p{settings(4, 16, 250us)};
+  p.on_arrival(t0);
+  ASSERT_TRUE(p.holding());
+  auto d = p.decide(t0, t0, false);
+  EXPECT_FALSE(d.flush_now);
+  EXPECT_EQ(d.recheck, t0 + 250us);
+  // A companion 50 us later makes the arrivals dense: the hold stretches to a linger past it.
+  p.on_arrival(t0 + 50us);
+  EXPECT_TRUE(p.dense());
+  EXPECT_EQ(p.decide(t0 + 50us, t0, false).recheck, t0 + 50us + 1ms);
+}
+
+TEST(flush_policy, sparse_arrivals_wait_only_the_coalescing_time) {
+  flush_policy p{settings(4, 16, 250us)};
+  auto last = arrive(p, t0, 5ms, 10);
+  EXPECT_FALSE(p.dense());
+  EXPECT_EQ(p.hold_gap(), 250us);
+  EXPECT_TRUE(p.decide(last + 250us, last, false).flush_now);
+  // Holds that bring nobody stop being paid.
+  for (int i = 0; i < 7; ++i)
+    p.on_flushed(1, true);
+  EXPECT_FALSE(p.holding());
+  EXPECT_TRUE(p.decide(last, last, false).flush_now);
+}
+
+TEST(flush_policy, sparse_arrivals_flush_at_once) {
+  flush_policy p{settings()};
+  auto last = arrive(p, t0, 1ms, 10);  // gap == linger: not dense
+  EXPECT_FALSE(p.holding());
+  EXPECT_EQ(p.arrival_gap(), 1ms);
+  auto d = p.decide(last, last, false);
+  EXPECT_TRUE(d.flush_now);
+  last = arrive(p, last + 5ms, 5ms, 10);
+  EXPECT_FALSE(p.holding());
+  EXPECT_TRUE(p.decide(last, last, false).flush_now);
+}
+
+TEST(flush_policy, dense_arrivals_hold_until_last_arrival_plus_hold_gap) {
+  flush_policy p{settings()};
+  auto last = arrive(p, t0, 100us, 5);
+  ASSERT_TRUE(p.holding());
+  EXPECT_EQ(p.arrival_gap(), 100us);
+  // hold_gap = max(linger, 4 * gap) = 1 ms
+  EXPECT_EQ(p.hold_gap(), 1ms);
+  auto d = p.decide(last, t0, false);
+  EXPECT_FALSE(d.flush_now);
+  EXPECT_EQ(d.recheck, last + 1ms);
+  EXPECT_FALSE(p.decide(last + 999us, t0, false).flush_now);
+  EXPECT_TRUE(p.decide(last + 1ms, t0, false).flush_now);
+}
+
+TEST(flush_policy, hold_gap_scales_with_the_arrival_gap) {
+  flush_policy p{settings()};
+  auto last = arrive(p, t0, 400us, 5);
+  ASSERT_TRUE(p.holding());
+  EXPECT_EQ(p.hold_gap(), 1600us);
+  auto d = p.decide(last, last, false);
+  EXPECT_FALSE(d.flush_now);
+  EXPECT_EQ(d.recheck, last + 1600us);
+}
+
+TEST(flush_policy, a_hold_never_passes_oldest_plus_window) {
+  flush_policy p{settings()};
+  auto last = arrive(p, t0, 100us, 5);  // last = t0 + 400us
+  ASSERT_TRUE(p.holding());
+  auto oldest = last - 49600us;  // window ends 400 us after the last arrival
+  auto d = p.decide(last, oldest, false);
+  EXPECT_FALSE(d.flush_now);
+  EXPECT_EQ(d.recheck, oldest + 50ms);
+  EXPECT_TRUE(p.decide(oldest + 50ms, oldest, false).flush_now);
+}
+
+TEST(flush_policy, lone_caller_evidence_stops_holding) {
+  flush_policy p{settings()};
+  auto last = arrive(p, t0, 100us, 5);
+  ASSERT_TRUE(p.holding());
+  EXPECT_DOUBLE_EQ(p.company(), 1.0);
+  // 0.8^6 = 0.262 still holds; 0.8^7 = 0.2097 falls below 0.25.
+  for (int i = 0; i < 6; ++i)
+    p.on_flushed(1, true);
+  EXPECT_TRUE(p.holding());
+  p.on_flushed(1, true);
+  EXPECT_NEAR(p.company(), 0.2097152, 1e-9);
+  EXPECT_FALSE(p.holding());
+  EXPECT_TRUE(p.decide(last, last, false).flush_now);
+  // Company found without holding (the slots were busy) restores the hold.
+  p.on_flushed(3, false);
+  EXPECT_TRUE(p.holding());
+}
+
+TEST(flush_policy, lone_batches_sent_without_holding_say_nothing_about_company) {
+  flush_policy p{settings()};
+  arrive(p, t0, 100us, 5);
+  for (int i = 0; i < 20; ++i)
+    p.on_flushed(1, false);
+  EXPECT_DOUBLE_EQ(p.company(), 1.0);
+  EXPECT_TRUE(p.holding());
+}
+
+TEST(flush_policy, a_new_burst_is_recognised_within_a_few_arrivals) {
+  flush_policy p{settings()};
+  p.on_arrival(t0);
+  // A long idle spell counts as one window-sized gap, not ten seconds.
+  auto start = t0 + 10s;
+  p.on_arrival(start);
+  EXPECT_EQ(p.arrival_gap(), 50ms);
+  EXPECT_FALSE(p.holding());
+  // The first 100 us gap after the idle spell is enough: only the burst's first arrival went
+  // out alone, although the smoothed gap (25.05 ms) still remembers the idle spell.
+  p.on_arrival(start + 100us);
+  EXPECT_TRUE(p.holding());
+  EXPECT_EQ(p.arrival_gap(), 25050us);
+  // The hold itself stays short while the smoothed gap catches up: at most four lingers.
+  EXPECT_EQ(p.hold_gap(), 4ms);
+}
+
+} // namespace
+} // namespace emr

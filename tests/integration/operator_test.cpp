@@ -1,0 +1,303 @@
+// The operator surface against a live server: every CLI command in both output modes, keys
+// and providers lifecycle without restarts, the batch API, actor stats, and secret hygiene.
+
+#include "tests/integration/harness.hpp"
+#include "tools/load_client.hpp"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <future>
+#include <regex>
+
+namespace json = boost::json;
+using namespace emr::testing;
+
+namespace {
+
+struct operator_surface : ::testing::Test {
+  scratch_dir dir;
+  fake_provider fake{dir, {"--latency-ms", "5"}};
+  emr_server emr{dir};
+
+  std::vector<std::string> admin_flags() const { return {"--server", emr.base_url(), "--admin-secret", admin_secret}; }
+
+  cli_result cli(std::vector<std::string> args) const {
+    auto flags = admin_flags();
+    args.insert(args.end(), flags.begin(), flags.end());
+    return run_cli(args);
+  }
+
+  json::value cli_json(std::vector<std::string> args) const {
+    args.push_back("--json");
+    auto r = cli(args);
+    EXPECT_EQ(r.code, 0) << r.err;
+    json::error_code ec;
+    auto v = json::parse(r.out, ec);
+    EXPECT_FALSE(ec) << r.out;
+    return v;
+  }
+};
+
+std::string last_line(const std::string& s) {
+  auto t = s;
+  while (!t.empty() && t.back() == '\n')
+    t.pop_back();
+  return t.substr(t.rfind('\n') == std::string::npos ? 0 : t.rfind('\n') + 1);
+}
+
+} // namespace
+
+TEST_F(operator_surface, keys_commands_in_both_modes) {
+  auto created = cli({"keys", "create", "--name", "alpha"});
+  ASSERT_EQ(created.code, 0) << created.err;
+  auto key = last_line(created.out);
+  EXPECT_EQ(created.out, key + "\n") << "the key must be the only stdout line";
+  EXPECT_TRUE(key.starts_with("emr_"));
+  auto created_json = cli_json({"keys", "create", "--name", "beta; DROP TABLE caller_keys; --"});
+  EXPECT_TRUE(created_json.at("key").as_string().starts_with("emr_"));
+  auto beta_id = created_json.at("id").as_int64();
+
+  auto listed = cli({"keys", "list"});
+  EXPECT_EQ(listed.code, 0);
+  EXPECT_NE(listed.out.find("alpha"), std::string::npos);
+  EXPECT_NE(listed.out.find("beta; DROP TABLE caller_keys; --"), std::string::npos);
+  auto listed_json = cli_json({"keys", "list"});
+  EXPECT_EQ(listed_json.at("keys").as_array().size(), 2u);
+
+  EXPECT_EQ(cli({"keys", "revoke", std::to_string(beta_id)}).code, 0);
+  auto after = emr.admin("GET", "/admin/keys").json();
+  for (const auto& k : after.at("keys").as_array())
+    EXPECT_EQ(k.at("revoked").as_bool(), k.at("id").as_int64() == beta_id);
+  EXPECT_NE(cli({"keys", "revoke", "9999"}).code, 0);
+
+  auto alpha_id = listed_json.at("keys").at(0).at("id").as_int64();
+  auto rotated = cli_json({"keys", "rotate", std::to_string(alpha_id)});
+  EXPECT_NE(rotated.at("key").as_string(), key);
+  EXPECT_EQ(rotated.at("name").as_string(), "alpha");
+  auto rotated_human = cli({"keys", "rotate", std::to_string(rotated.at("id").as_int64())});
+  EXPECT_EQ(rotated_human.code, 0) << rotated_human.err;
+  EXPECT_TRUE(last_line(rotated_human.out).starts_with("emr_"));
+}
+
+TEST_F(operator_surface, revoked_and_rotated_keys_stop_working_at_once) {
+  ASSERT_EQ(emr.add_provider("voyage", "voyage", fake.url("/v1/embeddings"), "voyage-3.5"), 201);
+  auto created = emr.admin("POST", "/admin/keys", R"({"name":"svc"})").json();
+  std::string key{created.at("key").as_string()};
+  auto id = created.at("id").as_int64();
+  auto body = R"({"input":"hi","provider":"voyage"})";
+  ASSERT_EQ(emr.embed(key, body).status, 200);  // cached after this
+  auto rotated = emr.admin("POST", "/admin/keys/" + std::to_string(id) + "/rotate").json();
+  std::string fresh{rotated.at("key").as_string()};
+  EXPECT_EQ(emr.embed(key, body).status, 401);
+  EXPECT_EQ(emr.embed(fresh, body).status, 200);
+  auto fresh_id = rotated.at("id").as_int64();
+  EXPECT_EQ(emr.admin("DELETE", "/admin/keys/" + std::to_string(fresh_id)).status, 200);
+  auto revoked = emr.embed(fresh, body);
+  EXPECT_EQ(revoked.status, 401);
+  EXPECT_EQ(revoked.json().at("error").at("type").as_string(), "authentication_error");
+  EXPECT_EQ(emr.admin("DELETE", "/admin/keys/424242").status, 404);
+}
+
+TEST_F(operator_surface, providers_commands_in_both_modes) {
+  auto added = cli({"providers", "add", "--name", "voyage", "--type", "voyage", "--api-key-env", provider_key_env,
+                    "--endpoint", fake.url("/v1/embeddings"), "--model", "voyage-3.5", "--max-batch", "64"});
+  ASSERT_EQ(added.code, 0) << added.err;
+  auto added_json = cli_json({"providers", "add", "--name", "cohere", "--type", "cohere", "--api-key-env",
+                              provider_key_env, "--endpoint", fake.url("/v2/embed"), "--model", "embed-v4.0"});
+  EXPECT_EQ(added_json.at("name").as_string(), "cohere");
+  auto duplicate = cli({"providers", "add", "--name", "voyage", "--type", "voyage", "--api-key-env", "X",
+                        "--endpoint", fake.url("/v1/embeddings"), "--model", "voyage-3.5"});
+  EXPECT_NE(duplicate.code, 0);
+  EXPECT_NE(duplicate.err.find("409"), std::string::npos) << duplicate.err;
+  auto bad_type = cli({"providers", "add", "--name", "x", "--type", "gemini", "--api-key-env", "X", "--endpoint",
+                       "http://127.0.0.1:1/", "--model", "m"});
+  EXPECT_NE(bad_type.code, 0);
+
+  auto listed = cli({"providers", "list"});
+  EXPECT_EQ(listed.code, 0);
+  EXPECT_NE(listed.out.find("voyage-3.5"), std::string::npos);
+  auto listed_json = cli_json({"providers", "list"});
+  ASSERT_EQ(listed_json.at("providers").as_array().size(), 2u);
+  for (const auto& p : listed_json.at("providers").as_array()) {
+    EXPECT_EQ(p.at("api_key_env").as_string(), provider_key_env);
+    EXPECT_TRUE(p.at("api_key_set").as_bool());
+  }
+
+  EXPECT_EQ(cli({"providers", "update", "voyage", "--max-batch", "32"}).code, 0);
+  auto updated = emr.admin("GET", "/admin/providers").json();
+  EXPECT_EQ(updated.at("providers").at(1).at("max_batch").as_int64(), 32);
+  EXPECT_EQ(cli_json({"providers", "update", "voyage", "--disable"}).at("enabled").as_bool(), false);
+  auto key = emr.create_key();
+  auto disabled = emr.embed(key, R"({"input":"x","provider":"voyage"})");
+  EXPECT_EQ(disabled.status, 400);
+  EXPECT_NE(disabled.body.find("voyage"), std::string::npos);
+  EXPECT_EQ(cli({"providers", "update", "voyage", "--enable"}).code, 0);
+  EXPECT_EQ(emr.embed(key, R"({"input":"x","provider":"voyage"})").status, 200);
+
+  auto tested = cli({"providers", "test", "voyage"});
+  EXPECT_EQ(tested.code, 0) << tested.err;
+  EXPECT_NE(tested.out.find("1024 dimensions"), std::string::npos) << tested.out;
+  auto tested_json = cli_json({"providers", "test", "cohere"});
+  EXPECT_EQ(tested_json.at("dimensions").as_int64(), 1536);
+
+  EXPECT_EQ(cli({"providers", "remove", "cohere"}).code, 0);
+  EXPECT_EQ(cli_json({"providers", "remove", "voyage"}).at("removed").as_bool(), true);
+  EXPECT_EQ(emr.admin("GET", "/admin/providers").json().at("providers").as_array().size(), 0u);
+  EXPECT_NE(cli({"providers", "remove", "voyage"}).code, 0);
+}
+
+TEST_F(operator_surface, status_and_health_commands_in_both_modes) {
+  ASSERT_EQ(emr.add_provider("voyage", "voyage", fake.url("/v1/embeddings"), "voyage-3.5"), 201);
+  auto key = emr.create_key();
+  ASSERT_EQ(emr.embed(key, R"({"input":["a","b"],"provider":"voyage"})").status, 200);
+  auto status = cli({"status"});
+  EXPECT_EQ(status.code, 0) << status.err;
+  EXPECT_NE(status.out.find("COMPRESSION"), std::string::npos);
+  auto status_json = cli_json({"status"});
+  EXPECT_EQ(status_json.at("providers").as_int64(), 1);
+  EXPECT_EQ(status_json.at("active_keys").as_int64(), 1);
+  EXPECT_EQ(status_json.at("requests_served").as_int64(), 1);
+  EXPECT_EQ(status_json.at("upstream_calls").to_number<double>(), 1.0);
+  auto actors = cli({"status", "--actors"});
+  EXPECT_NE(actors.out.find("MAILBOX"), std::string::npos) << actors.out;
+  auto health = cli({"health"});
+  EXPECT_EQ(health.code, 0);
+  EXPECT_NE(health.out.find("healthy"), std::string::npos) << health.out;
+  auto health_json = cli_json({"health"});
+  EXPECT_EQ(health_json.at("providers").at("voyage").at("state").as_string(), "healthy");
+}
+
+TEST(cli_errors, an_unreachable_server_is_one_clear_line) {
+  auto r = run_cli({"keys", "list", "--server", "http://127.0.0.1:1", "--admin-secret", "x"});
+  EXPECT_NE(r.code, 0);
+  EXPECT_EQ(r.err, "emr: server not reachable at http://127.0.0.1:1\n");
+}
+
+TEST(config_commands, validate_reports_every_problem_with_its_line_and_show_fills_defaults) {
+  scratch_dir dir;
+  auto path = (dir.path / "bad.toml").string();
+  std::ofstream{path} << "[server]\nbind = \"127.0.0.1:3200\"\nthreads = \"many\"\n[batching]\nwindow_ms = -5\n"
+                         "[nonsense]\nkey = 1\n";
+  auto r = run_cli({"config", "validate", "--config", path});
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.out.find(path + ":3:"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find(path + ":5:"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find(path + ":7:"), std::string::npos) << r.out;
+  auto good = (dir.path / "good.toml").string();
+  std::ofstream{good} << "[batching]\nwindow_ms = 20\n";
+  auto shown = run_cli({"config", "show", "--config", good, "--json"});
+  ASSERT_EQ(shown.code, 0) << shown.err;
+  auto j = json::parse(shown.out);
+  EXPECT_EQ(j.at("batching").at("window_ms").as_int64(), 20);
+  EXPECT_EQ(j.at("server").at("bind").as_string(), "127.0.0.1:3200");
+  auto human = run_cli({"config", "show", "--config", good});
+  EXPECT_NE(human.out.find("window_ms = 20"), std::string::npos) << human.out;
+}
+
+TEST_F(operator_surface, adding_and_removing_providers_under_load_loses_no_request) {
+  ASSERT_EQ(emr.add_provider("first", "voyage", fake.url("/v1/embeddings"), "voyage-3.5"), 201);
+  ASSERT_EQ(emr.add_provider("second", "voyage", fake.url("/v1/embeddings"), "voyage-3-large"), 201);
+  auto key = emr.create_key();
+  auto load = std::async(std::launch::async, [&] {
+    return emr::load::closed_loop({emr.base_url(), "/v1/embeddings", key, {{"provider", "\"first\""}}}, 20, 30,
+                                  [](std::size_t w, std::size_t i) {
+                                    return emr::load::caller{{"w" + std::to_string(w) + " i" + std::to_string(i)}};
+                                  },
+                                  emr::load::expectation{"voyage-3.5"});
+  });
+  ASSERT_EQ(emr.add_provider("third", "voyage", fake.url("/v1/embeddings"), "voyage-3.5"), 201);
+  ASSERT_EQ(emr.admin("DELETE", "/admin/providers/second").status, 200);
+  auto results = load.get();
+  ASSERT_EQ(results.size(), 600u);
+  for (const auto& r : results)
+    ASSERT_TRUE(r.status == 200 && r.vectors_ok) << r.status << " " << r.error;
+  EXPECT_EQ(emr.embed(key, R"({"input":"x","provider":"third"})").status, 200);
+  EXPECT_EQ(emr.embed(key, R"({"input":"x","provider":"second"})").status, 400);
+}
+
+TEST_F(operator_surface, a_batch_of_twenty_costs_one_upstream_call_and_keeps_order) {
+  ASSERT_EQ(emr.add_provider("voyage", "voyage", fake.url("/v1/embeddings"), "voyage-3.5"), 201);
+  auto key = emr.create_key();
+  json::array requests;
+  for (int i = 0; i < 20; ++i)
+    requests.push_back(json::object{{"id", std::to_string(i)}, {"input", json::array{"text " + std::to_string(i)}},
+                                    {"provider", "voyage"}});
+  requests.push_back(json::object{{"id", "lost"}, {"input", "x"}, {"provider", "nowhere"}});
+  auto a = http_call(emr.port(), "POST", "/v1/embeddings/batch", json::serialize(json::object{{"requests", requests}}),
+                     {{"Authorization", "Bearer " + key}});
+  ASSERT_EQ(a.status, 200) << a.body;
+  auto answer = a.json();
+  const auto& results = answer.at("results").as_array();
+  ASSERT_EQ(results.size(), 21u);
+  for (int i = 0; i < 20; ++i) {
+    EXPECT_EQ(results[i].at("id").as_string(), std::to_string(i));
+    EXPECT_EQ(results[i].at("status").as_int64(), 200);
+    auto expected = emr::fake::fake_vector("voyage-3.5", "", "text " + std::to_string(i), 1024);
+    const auto& got = results[i].at("response").at("data").at(0).at("embedding").as_array();
+    ASSERT_EQ(got.size(), 1024u);
+    EXPECT_EQ(static_cast<float>(got[7].to_number<double>()), expected[7]);
+  }
+  EXPECT_EQ(results[20].at("status").as_int64(), 400);
+  EXPECT_NE(results[20].at("error").at("message").as_string().find("nowhere"), std::string::npos);
+  EXPECT_EQ(fake.stats().at("calls").as_int64(), 1);
+  auto dup = http_call(emr.port(), "POST", "/v1/embeddings/batch",
+                       R"({"requests":[{"id":"a","input":"x","provider":"voyage"},{"id":"a","input":"y","provider":"voyage"}]})",
+                       {{"Authorization", "Bearer " + key}});
+  EXPECT_EQ(dup.status, 400);
+  EXPECT_EQ(http_call(emr.port(), "POST", "/v1/embeddings/batch", R"({"requests":[]})",
+                      {{"Authorization", "Bearer " + key}})
+              .status,
+            400);
+}
+
+TEST_F(operator_surface, admin_stats_agree_with_what_the_fake_counted) {
+  ASSERT_EQ(emr.add_provider("voyage", "voyage", fake.url("/v1/embeddings"), "voyage-3.5", 64), 201);
+  auto key = emr.create_key();
+  std::vector<emr::load::caller> callers(300);
+  for (std::size_t i = 0; i < callers.size(); ++i)
+    callers[i].texts = {"stat " + std::to_string(i), "more " + std::to_string(i)};
+  auto results = emr::load::fire_concurrent({emr.base_url(), "/v1/embeddings", key, {{"provider", "\"voyage\""}}},
+                                            callers, emr::load::expectation{"voyage-3.5"});
+  for (const auto& r : results)
+    ASSERT_TRUE(r.vectors_ok) << r.error;
+  auto fake_stats = fake.stats();
+  auto stats = emr.stats();
+  const auto& batcher = stats.at("providers").at(0).as_object();
+  EXPECT_EQ(batcher.at("batches_flushed").as_int64(), fake_stats.at("calls").as_int64());
+  EXPECT_EQ(batcher.at("upstream_attempts").as_int64(), fake_stats.at("calls").as_int64());
+  EXPECT_EQ(batcher.at("texts_sent").as_int64(), fake_stats.at("texts").as_int64());
+  EXPECT_EQ(batcher.at("texts_flushed").as_int64(), 600);
+  EXPECT_EQ(batcher.at("chunks_received").as_int64(), 300);
+  EXPECT_EQ(stats.at("health").at("voyage").at("requests").as_int64(), fake_stats.at("calls").as_int64());
+  EXPECT_EQ(stats.at("request_actors_live").as_int64(), 0);
+}
+
+TEST_F(operator_surface, no_response_log_or_stat_contains_a_secret) {
+  ASSERT_EQ(emr.add_provider("voyage", "voyage", fake.url("/v1/embeddings"), "voyage-3.5"), 201);
+  auto created = emr.admin("POST", "/admin/keys", R"({"name":"leak-check"})").json();
+  std::string key{created.at("key").as_string()};
+  auto secret = key.substr(key.rfind('_') + 1);
+  // The creation answer is the one place the key may appear; everything after is checked.
+  std::vector<std::string> seen;
+  auto record = [&](const http_answer& a) {
+    seen.push_back(a.body);
+    for (const auto& [k, v] : a.headers)
+      seen.push_back(k + ": " + v);
+  };
+  record(emr.embed(key, R"({"input":"x","provider":"voyage"})"));
+  record(emr.embed(key + "x", R"({"input":"x","provider":"voyage"})"));
+  for (auto path : {"/admin/keys", "/admin/providers", "/admin/config", "/admin/stats"})
+    record(emr.admin("GET", path));
+  for (auto path : {"/health", "/health/providers", "/status"})
+    record(http_call(emr.port(), "GET", path));
+  record(emr.admin("POST", "/admin/providers/voyage/test"));
+  ASSERT_EQ(emr.stop(), 0);
+  seen.push_back(emr.process().log());
+  // The store keeps the hash; nothing else may show it, nor the secret, nor the provider key.
+  for (const auto& text : seen) {
+    EXPECT_EQ(text.find(secret), std::string::npos) << text.substr(0, 300);
+    EXPECT_EQ(text.find("sk-test-provider-key-4f1e"), std::string::npos) << text.substr(0, 300);
+    EXPECT_EQ(text.find("$argon2id$"), std::string::npos) << text.substr(0, 300);
+  }
+}
