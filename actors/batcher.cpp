@@ -64,8 +64,8 @@ caf::result<chunk_result> batcher_state::enqueue(chunk_request&& request) {
   return promise;
 }
 
-std::optional<std::pair<batch_key, std::vector<pending_chunk>>>
-batcher_state::take_batch(clock_time t, std::optional<clock_time>& recheck, bool& held) {
+std::optional<batcher_state::flush_choice> batcher_state::take_batch(clock_time t,
+                                                                     std::optional<clock_time>& recheck) {
   // Oldest waiting key first, so one busy key cannot starve another.
   std::vector<std::map<batch_key, key_queue>::iterator> order;
   for (auto i = queues.begin(); i != queues.end(); ++i)
@@ -86,10 +86,13 @@ batcher_state::take_batch(clock_time t, std::optional<clock_time>& recheck, bool
       tokens += c.tokens;
       ++n;
     }
-    bool full = n < queue.chunks.size() || texts == limits.max_texts;
-    held = false;
+    bool full = n < queue.chunks.size() || texts == limits.max_texts ||
+                (limits.max_tokens > 0 && tokens * 10 >= limits.max_tokens * 9);
+    bool held = false;
     if (!draining && !hurrying) {
-      auto d = policy.decide(t, queue.chunks.front().arrived, full);
+      auto out = partial_calls.find(i->first);
+      auto d = policy.decide(t, queue.chunks.front().arrived, full,
+                             out != partial_calls.end() && out->second > 0);
       if (!d.flush_now) {
         recheck = recheck ? std::min(*recheck, d.recheck) : d.recheck;
         continue;
@@ -107,7 +110,7 @@ batcher_state::take_batch(clock_time t, std::optional<clock_time>& recheck, bool
     batch_key key = i->first;
     if (queue.chunks.empty())
       queues.erase(i);
-    return std::make_pair(std::move(key), std::move(chunks));
+    return flush_choice{std::move(key), std::move(chunks), held, !full};
   }
   return std::nullopt;
 }
@@ -119,15 +122,14 @@ void batcher_state::pump() {
     if (!isolated.empty()) {
       auto [key, chunks] = std::move(isolated.front());
       isolated.pop_front();
-      start(std::move(key), std::move(chunks), false);
+      start(std::move(key), std::move(chunks), false, false);
       continue;
     }
-    bool held = false;
-    auto batch = take_batch(t, recheck, held);
+    auto batch = take_batch(t, recheck);
     if (!batch)
       break;
-    policy.on_flushed(batch->second.size(), held);
-    start(std::move(batch->first), std::move(batch->second), false);
+    policy.on_flushed(batch->chunks.size(), batch->held);
+    start(std::move(batch->key), std::move(batch->chunks), false, batch->partial);
   }
   bool waiting = queued_texts > 0 || !isolated.empty();
   if (waiting && !draining && t < policy.paused_until())
@@ -138,13 +140,14 @@ void batcher_state::pump() {
     self->quit();
 }
 
-void batcher_state::start(batch_key key, std::vector<pending_chunk> chunks, bool probe) {
+void batcher_state::start(batch_key key, std::vector<pending_chunk> chunks, bool probe, bool partial) {
   auto id = next_batch_id++;
   auto [pos, inserted] = in_flight.emplace(id, in_flight_batch{});
   auto& batch = pos->second;
   batch.key = std::move(key);
   batch.chunks = std::move(chunks);
   batch.probe = probe;
+  batch.partial = partial;
   // Identical texts under one key are sent once; every chunk that asked maps to the same row.
   std::unordered_map<std::string_view, std::uint32_t> row_of;
   upstream_batch upstream{batch.key.model, batch.key.input_type, batch.key.dimensions, {}};
@@ -164,6 +167,8 @@ void batcher_state::start(batch_key key, std::vector<pending_chunk> chunks, bool
   batch.worker = idle_workers.back();
   idle_workers.pop_back();
   policy.on_call_started();
+  if (partial)
+    ++partial_calls[batch.key];
   if (!probe) {
     ++batches_flushed;
     chunks_flushed += batch.chunks.size();
@@ -206,6 +211,9 @@ void batcher_state::settle(batch_outcome&& outcome) {
   policy.on_call_finished(outcome.congestion   ? call_signal::congestion
                           : outcome.matrix ? call_signal::success
                                            : call_signal::neutral);
+  if (batch.partial)
+    if (auto out = partial_calls.find(batch.key); out != partial_calls.end() && --out->second == 0)
+      partial_calls.erase(out);
   if (batch.probe) {
     pump();
     return;
@@ -273,7 +281,7 @@ void batcher_state::run_probe() {
   chunks.front().texts.push_back("emr health probe");
   chunks.front().tokens = estimate_tokens(chunks.front().texts.front());
   chunks.front().arrived = now();
-  start(batch_key{spec.model, "", 0}, std::move(chunks), true);
+  start(batch_key{spec.model, "", 0}, std::move(chunks), true, false);
 }
 
 void batcher_state::arm_timer(clock_time due) {

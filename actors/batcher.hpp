@@ -43,6 +43,7 @@ struct in_flight_batch {
   std::vector<std::vector<std::uint32_t>> rows;  ///< per chunk: matrix row of each text
   std::size_t tokens = 0;
   upstream_actor worker;
+  bool partial = false;  ///< less than a full batch (the flush policy sends one at a time)
   caf::actor_addr supervisor;
   std::string upstream_id;
   bool probe = false;
@@ -57,6 +58,7 @@ struct batcher_state {
   health_actor health;
   flush_policy policy{{}};
   std::map<batch_key, key_queue> queues;
+  std::map<batch_key, std::size_t> partial_calls;  ///< partial calls out, per key (Nagle)
   std::deque<std::pair<batch_key, std::vector<pending_chunk>>> isolated;  ///< halves of a rejected batch
   std::unordered_map<std::uint64_t, in_flight_batch> in_flight;
   std::vector<upstream_actor> idle_workers;
@@ -90,11 +92,16 @@ struct batcher_state {
   caf::result<chunk_result> enqueue(chunk_request&& request);
   /// Starts every call that may start now, and arms a timer for the next decision.
   void pump();
-  /// Takes the longest-waiting key's chunks that fit one call, if its flush is due; `held`
-  /// tells whether the policy held it for company.
-  std::optional<std::pair<batch_key, std::vector<pending_chunk>>>
-  take_batch(clock_time now, std::optional<clock_time>& recheck, bool& held);
-  void start(batch_key key, std::vector<pending_chunk> chunks, bool probe);
+  /// A batch ready to go, and how the flush policy let it go.
+  struct flush_choice {
+    batch_key key;
+    std::vector<pending_chunk> chunks;
+    bool held = false;     ///< the policy held it for company
+    bool partial = false;  ///< it is not a full batch
+  };
+  /// Takes the longest-waiting key's chunks that fit one call, if its flush is due.
+  std::optional<flush_choice> take_batch(clock_time now, std::optional<clock_time>& recheck);
+  void start(batch_key key, std::vector<pending_chunk> chunks, bool probe, bool partial);
   void settle(batch_outcome&& outcome);
   void fail_chunks(std::vector<pending_chunk>& chunks, const failure& error);
   void fail_queued(const failure& error);

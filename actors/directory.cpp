@@ -60,14 +60,14 @@ void provider_directory::drain_all() {
 }
 
 std::optional<provider_route> provider_directory::route(std::string_view name) const {
-  std::lock_guard guard{mutex_};
+  std::shared_lock guard{mutex_};
   if (auto it = entries_.find(name); it != entries_.end() && it->second.route.batcher)
     return it->second.route;
   return std::nullopt;
 }
 
 std::vector<provider_route> provider_directory::routes() const {
-  std::lock_guard guard{mutex_};
+  std::shared_lock guard{mutex_};
   std::vector<provider_route> out;
   for (const auto& [name, e] : entries_)
     if (e.route.batcher)
@@ -76,7 +76,7 @@ std::vector<provider_route> provider_directory::routes() const {
 }
 
 std::vector<provider_spec> provider_directory::specs() const {
-  std::lock_guard guard{mutex_};
+  std::shared_lock guard{mutex_};
   std::vector<provider_spec> out;
   for (const auto& [name, e] : entries_)
     out.push_back(e.spec);
@@ -84,7 +84,7 @@ std::vector<provider_spec> provider_directory::specs() const {
 }
 
 std::vector<batcher_actor> provider_directory::batchers() const {
-  std::lock_guard guard{mutex_};
+  std::shared_lock guard{mutex_};
   std::vector<batcher_actor> out;
   for (const auto& [name, e] : entries_)
     if (e.route.batcher)

@@ -7,6 +7,7 @@
 
 #include <map>
 #include <mutex>
+#include <shared_mutex>
 
 namespace emr {
 
@@ -44,7 +45,7 @@ private:
   caf::actor_system& system_;
   batcher_settings settings_;
   health_actor health_;
-  mutable std::mutex mutex_;
+  mutable std::shared_mutex mutex_;  ///< every caller reads; only admin calls write
   std::map<std::string, entry, std::less<>> entries_;
 };
 

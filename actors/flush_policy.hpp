@@ -29,13 +29,15 @@ public:
   void on_arrival(clock_time now);
 
   /// Whether a queue whose oldest chunk arrived at `oldest` should go now; if not, when to look
-  /// again (`recheck`). Call it only while a call slot is free.
+  /// again (`recheck`). Call it only while a call slot is free. Full batches go at once; a partial
+  /// one waits while another partial call of its key is out (`partial_call_out`; Nagle's rule:
+  /// stragglers ride together) or while company is due, never past `oldest + window`.
   struct decision {
     bool flush_now = false;
     clock_time recheck{};
     bool held = false;  ///< the batch waited for company (or would have): evidence for on_flushed
   };
-  decision decide(clock_time now, clock_time oldest, bool full) const;
+  decision decide(clock_time now, clock_time oldest, bool full, bool partial_call_out = false) const;
 
   /// A call may start: a slot is free and the provider is not paused.
   bool can_send(clock_time now) const { return in_flight_ < window_ && now >= paused_until_; }
@@ -68,7 +70,8 @@ private:
   clock_time last_arrival_{};
   bool seen_arrival_ = false;
   bool seen_gap_ = false;
-  std::chrono::nanoseconds gap_{0};  ///< smoothed time between arrivals
+  std::chrono::nanoseconds gap_{0};         ///< smoothed time between arrivals
+  std::chrono::nanoseconds gap_spread_{0};  ///< smoothed deviation of that time
   std::chrono::nanoseconds last_gap_{0};  ///< the latest gap alone: a burst shows at its 2nd arrival
   double company_ = 1.0;             ///< smoothed share of batches that carried several callers
 };

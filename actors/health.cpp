@@ -112,12 +112,13 @@ json::object provider_health::metrics(clock_time now) {
   prune(now);
   std::vector<std::int64_t> latencies;
   latencies.reserve(samples_.size());
-  std::size_t errors = 0, successes = 0, throttled = 0;
+  std::size_t errors = 0, successes = 0, throttled = 0, rejected = 0;
   for (const auto& s : samples_) {
     latencies.push_back(s.latency.count());
     errors += s.outcome == outcome_class::server_error;
     successes += s.outcome == outcome_class::success;
     throttled += s.outcome == outcome_class::rate_limited;
+    rejected += s.outcome == outcome_class::caller_error;
   }
   std::sort(latencies.begin(), latencies.end());
   auto pct = [&](double p) -> double {
@@ -134,7 +135,9 @@ json::object provider_health::metrics(clock_time now) {
   o["errors"] = errors;
   o["rate_limited"] = throttled;
   o["error_rate"] = n == 0 ? 0.0 : static_cast<double>(errors) / n;
-  o["availability"] = n == 0 ? 1.0 : static_cast<double>(successes + throttled) / n;
+  // A rejected input says nothing about whether the provider is up.
+  auto judged = static_cast<double>(samples_.size() - rejected);
+  o["availability"] = judged == 0 ? 1.0 : static_cast<double>(successes + throttled) / judged;
   o["latency_p50_ms"] = pct(0.50);
   o["latency_p95_ms"] = pct(0.95);
   o["latency_p99_ms"] = pct(0.99);

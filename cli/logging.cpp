@@ -1,5 +1,6 @@
 #include "cli/logging.hpp"
 
+#include <spdlog/async.h>
 #include <spdlog/pattern_formatter.h>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
@@ -27,7 +28,12 @@ public:
 } // namespace
 
 void setup_logging(const log_settings& settings) {
-  auto logger = spdlog::stderr_logger_mt("emr");
+  // Every request logs a line; writing it on the request's own thread under the sink's lock
+  // would make callers queue behind each other's write(2). One logging thread does the writes.
+  spdlog::init_thread_pool(16384, 1);
+  auto sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();
+  auto logger = std::make_shared<spdlog::async_logger>("emr", sink, spdlog::thread_pool(),
+                                                       spdlog::async_overflow_policy::block);
   spdlog::set_default_logger(logger);
   spdlog::set_level(spdlog::level::from_str(settings.level));
   if (settings.format == "json") {
@@ -38,7 +44,11 @@ void setup_logging(const log_settings& settings) {
   } else {
     spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e%z %l %v");
   }
-  spdlog::flush_on(spdlog::level::info);
+  spdlog::flush_every(std::chrono::seconds{1});
+}
+
+void stop_logging() {
+  spdlog::shutdown();
 }
 
 } // namespace emr

@@ -6,5 +6,7 @@
 namespace emr {
 
 void setup_logging(const log_settings& settings);
+/// Writes what is queued and stops the logging thread.
+void stop_logging();
 
 } // namespace emr

@@ -112,6 +112,7 @@ int serve(const serve_options& options) {
       if (code == 1)
         spdlog::warn("the drain took longer than {} s", shutdown_timeout.count());
       spdlog::warn("exiting before the drain finished");
+      spdlog::default_logger()->flush();
       std::_Exit(code);
     }}.detach();
     // Connections already in the kernel's accept queue are callers too: let the accept loop
@@ -138,7 +139,10 @@ void add_serve_command(CLI::App& app) {
   cmd->add_option("--config", options->config_path, "TOML config (default ./emr.toml if present)");
   cmd->add_option("--port-file", options->port_file, "Write the bound port here once listening");
   cmd->callback([options] {
-    if (int code = serve(*options); code != 0)
+    // Logging stops only once serve() has torn everything down, actors included.
+    int code = serve(*options);
+    stop_logging();
+    if (code != 0)
       std::exit(code);
   });
 }

@@ -75,8 +75,16 @@ std::variant<cached_key, api_error> caller_auth::authenticate(std::string_view a
     return unauthorized("invalid API key");
   auto result = verify(key->public_id, key->secret);
   if (auto ok = std::get_if<cached_key>(&result)) {
-    std::lock_guard guard{touched_mutex_};
-    touched_[ok->key_id] = unix_now();
+    // Last-used times are approximate: under a burst, a thread that finds the table busy keeps
+    // its note and hands it over next time, rather than making every caller queue for it.
+    thread_local std::map<std::int64_t, std::int64_t> pending;
+    pending[ok->key_id] = unix_now();
+    if (touched_mutex_.try_lock()) {
+      for (const auto& [id, when] : pending)
+        touched_[id] = std::max(touched_[id], when);
+      touched_mutex_.unlock();
+      pending.clear();
+    }
   }
   return result;
 }

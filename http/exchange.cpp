@@ -1,8 +1,8 @@
 #include "http/exchange.hpp"
 
-#include <openssl/rand.h>
 
 #include <algorithm>
+#include <random>
 
 namespace emr {
 
@@ -23,13 +23,15 @@ std::string request_id(const httplib::Request& req, httplib::Response& res) {
     return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.';
   });
   if (!sane) {
-    unsigned char bytes[12];
-    RAND_bytes(bytes, sizeof(bytes));
+    // Request ids only need to be unique, not secret: a per-thread generator spares every
+    // request a trip through OpenSSL's locked random pool.
+    thread_local std::mt19937_64 random{std::random_device{}()};
     static constexpr char hex[] = "0123456789abcdef";
     id = "req_";
-    for (auto b : bytes) {
-      id.push_back(hex[b >> 4]);
-      id.push_back(hex[b & 15]);
+    for (int word = 0; word < 2; ++word) {
+      auto bits = random();
+      for (int i = 0; i < 12; ++i, bits >>= 4)
+        id.push_back(hex[bits & 15]);
     }
   }
   res.set_header("X-Request-Id", id);

@@ -7,6 +7,8 @@
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
 
+#include <atomic>
+
 namespace emr {
 
 namespace {
@@ -15,6 +17,45 @@ namespace {
 class listening_server : public httplib::Server {
 public:
   bool relisten(int backlog) { return ::listen(svr_sock_, backlog) == 0; }
+};
+
+// Set while a connection beyond the cap is being answered: routing refuses it at once.
+thread_local bool over_capacity = false;
+
+// httplib hands every accepted connection to the task queue, which cannot refuse one (the job
+// owns the socket). Connections beyond the cap go to a small pool that answers 503 quickly, so
+// memory and threads stay bounded however many clients connect.
+class bounded_task_queue : public httplib::TaskQueue {
+public:
+  bounded_task_queue(std::size_t threads, std::size_t max_connections)
+    : workers_(threads), refusers_(2), max_connections_(max_connections) {}
+
+  void enqueue(std::function<void()> job) override {
+    if (active_.fetch_add(1) >= max_connections_) {
+      refusers_.enqueue([this, job = std::move(job)] {
+        over_capacity = true;
+        job();
+        over_capacity = false;
+        --active_;
+      });
+      return;
+    }
+    workers_.enqueue([this, job = std::move(job)] {
+      job();
+      --active_;
+    });
+  }
+
+  void shutdown() override {
+    workers_.shutdown();
+    refusers_.shutdown();
+  }
+
+private:
+  httplib::ThreadPool workers_;
+  httplib::ThreadPool refusers_;
+  std::size_t max_connections_;
+  std::atomic<std::size_t> active_{0};
 };
 
 } // namespace
@@ -29,20 +70,25 @@ http_server::http_server(app& a) : impl_(std::make_unique<impl>(a)) {
   auto& s = impl_->server;
   auto& settings = a.settings;
   auto threads = settings.threads;
-  s.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+  auto max_connections = std::max(settings.max_connections, settings.threads);
+  s.new_task_queue = [threads, max_connections] { return new bounded_task_queue(threads, max_connections); };
   s.set_keep_alive_max_count(10'000);
   s.set_keep_alive_timeout(static_cast<time_t>(settings.keep_alive_timeout.count()));
   s.set_read_timeout(static_cast<time_t>(settings.read_timeout.count()), 0);
   s.set_write_timeout(static_cast<time_t>(settings.write_timeout.count()), 0);
   s.set_payload_max_length(settings.max_body_bytes);
   s.set_tcp_nodelay(true);
-  s.set_pre_routing_handler([&a](const httplib::Request& req, httplib::Response& res) {
+  s.set_pre_routing_handler([](const httplib::Request& req, httplib::Response& res) {
+    if (over_capacity) {
+      res.set_header("Connection", "close");
+      send_error(res, api_error{503, "server_busy", "too many open connections; retry shortly", {}, {}, 1000});
+      return httplib::Server::HandlerResponse::Handled;
+    }
     // httplib checks the size limit only against Content-Length; a chunked body has none.
     if (req.has_header("Transfer-Encoding")) {
       send_error(res, api_error{411, "length_required", "send a Content-Length; chunked bodies are refused", {}, {}, -1});
       return httplib::Server::HandlerResponse::Handled;
     }
-    (void)a;
     return httplib::Server::HandlerResponse::Unhandled;
   });
   s.set_exception_handler([](const httplib::Request& req, httplib::Response& res, std::exception_ptr ep) {

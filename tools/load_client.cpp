@@ -125,32 +125,15 @@ std::string request_body(const prepared_endpoint& p, const caller& c) {
   return body;
 }
 
-// One connection that can be opened before its first request, so that a burst's requests leave
-// together instead of behind their TCP handshakes.
+// A closed-loop caller's keep-alive connection.
 class connection : public httplib::ClientImpl {
 public:
-  enum class reuse { keep_alive, single_request };
-
-  connection(const host_port& hp, reuse r) : httplib::ClientImpl(hp.host, hp.port) {
-    // A one-request connection says "Connection: close", so the server frees its worker as soon
-    // as it has answered instead of polling the idle socket until this thread gets to close it.
-    set_keep_alive(r == reuse::keep_alive);
+  explicit connection(const host_port& hp) : httplib::ClientImpl(hp.host, hp.port) {
+    set_keep_alive(true);
     set_tcp_nodelay(true);
     set_connection_timeout(connect_timeout_s);
     set_read_timeout(read_timeout_s);
     set_write_timeout(read_timeout_s);
-  }
-
-  // httplib connects lazily; the first request reuses the socket opened here.
-  bool open(std::string& why) {
-    std::lock_guard lock(socket_mutex_);
-    if (socket_.is_open())
-      return true;
-    httplib::Error error = httplib::Error::Success;
-    if (create_and_connect_socket(socket_, error))
-      return true;
-    why = "connect failed: " + httplib::to_string(error);
-    return false;
   }
 };
 
@@ -892,7 +875,7 @@ std::vector<result> closed_loop(const endpoint& e, std::size_t workers, std::siz
     threads.reserve(workers);
     for (std::size_t w = 0; w < workers; ++w)
       threads.emplace_back([&, w] {
-        connection conn(p.target, connection::reuse::keep_alive);
+        connection conn(p.target);
         for (std::size_t i = 0; i < per_worker; ++i)
           results[w * per_worker + i] = send_one(conn, p, make(w, i), expect);
       });
@@ -913,7 +896,7 @@ std::vector<result> run_for(const endpoint& e, std::size_t workers,
     threads.reserve(workers);
     for (std::size_t w = 0; w < workers; ++w)
       threads.emplace_back([&, w] {
-        connection conn(p.target, connection::reuse::keep_alive);
+        connection conn(p.target);
         for (std::size_t i = 0; steady::now() < deadline; ++i)
           per_worker[w].push_back(
               send_with_retries(conn, p, make(w, i), expect, retry_429, max_retries, deadline));

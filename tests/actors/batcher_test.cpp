@@ -188,6 +188,13 @@ struct batcher_test : ::testing::Test {
     return m;
   }
 
+  // A first, full call: later chunks count as dense arrivals, and no partial call is out to
+  // hold them back (the policy sends one partial call at a time).
+  void prime() {
+    send({"a1", "a2", "a3", "a4"});
+    run();
+  }
+
   void complete(std::uint64_t id, shared_matrix m) {
     caf::anon_send(batcher, atom::done::value, batch_outcome{id, std::move(m), std::nullopt, false, false, 1});
     run();
@@ -240,8 +247,7 @@ TEST_F(batcher_test, a_lone_chunk_goes_at_once) {
 }
 
 TEST_F(batcher_test, dense_chunks_hold_for_company_then_share_one_call) {
-  send({"a"});
-  run();
+  prime();
   ASSERT_EQ(batch_ids().size(), 1u);
   auto b = send({"b", "c"});
   auto c = send({"d"});
@@ -261,8 +267,7 @@ TEST_F(batcher_test, dense_chunks_hold_for_company_then_share_one_call) {
 }
 
 TEST_F(batcher_test, a_full_call_goes_without_waiting) {
-  send({"a"});
-  run();
+  prime();
   send({"b", "c"});
   run();
   EXPECT_EQ(batch_ids().size(), 1u);
@@ -273,8 +278,7 @@ TEST_F(batcher_test, a_full_call_goes_without_waiting) {
 }
 
 TEST_F(batcher_test, a_chunk_that_does_not_fit_waits_for_the_next_call) {
-  send({"a"});
-  run();
+  prime();
   send({"b", "c", "d"});
   send({"e", "f"});
   run();
@@ -289,8 +293,7 @@ TEST_F(batcher_test, a_chunk_that_does_not_fit_waits_for_the_next_call) {
 }
 
 TEST_F(batcher_test, different_batch_keys_never_share_a_call) {
-  send({"a"});
-  run();
+  prime();
   batch_key query{"voyage-3.5", "query", 0};
   batch_key document{"voyage-3.5", "document", 0};
   batch_key small{"voyage-3.5", "query", 256};
@@ -352,8 +355,7 @@ TEST_F(batcher_test, identical_texts_are_sent_once_and_each_caller_gets_its_own_
 }
 
 TEST_F(batcher_test, a_failed_call_fails_every_chunk_in_it) {
-  send({"a"});
-  run();
+  prime();
   auto b = send({"b"});
   auto c = send({"c"});
   run();
@@ -370,8 +372,7 @@ TEST_F(batcher_test, a_failed_call_fails_every_chunk_in_it) {
 }
 
 TEST_F(batcher_test, a_rejected_call_is_split_until_the_culprit_is_alone) {
-  send({"a"});
-  run();
+  prime();
   auto good = send({"good"});
   auto bad = send({"bad"});
   run();
@@ -395,8 +396,7 @@ TEST_F(batcher_test, a_rejected_call_is_split_until_the_culprit_is_alone) {
 }
 
 TEST_F(batcher_test, sin_bin_fails_queued_chunks_and_refuses_new_ones) {
-  send({"a"});
-  run();
+  prime();
   auto held = send({"b"});
   send({"c"});
   run();
@@ -423,8 +423,7 @@ TEST_F(batcher_test, a_rate_limit_pause_holds_flushes_until_it_ends) {
   auto now = sched->clock().now();
   caf::anon_send(batcher, atom::condition::value, provider_condition{false, {}, now + 2s});
   run();
-  send({"a"});
-  run();
+  prime();
   EXPECT_TRUE(st().in_flight.empty());
   advance(1999ms);
   EXPECT_TRUE(st().in_flight.empty());
@@ -448,8 +447,7 @@ TEST_F(batcher_test, chunks_beyond_the_limits_are_refused_at_once) {
 }
 
 TEST_F(batcher_test, drain_flushes_held_chunks_at_once_and_refuses_new_ones) {
-  send({"a"});
-  run();
+  prime();
   send({"b"});
   run();
   EXPECT_EQ(batch_ids().size(), 1u);

@@ -170,8 +170,8 @@ TEST(flush_policy, sparse_arrivals_wait_only_the_coalescing_time) {
   EXPECT_FALSE(p.dense());
   EXPECT_EQ(p.hold_gap(), 250us);
   EXPECT_TRUE(p.decide(last + 250us, last, false).flush_now);
-  // Holds that bring nobody stop being paid.
-  for (int i = 0; i < 7; ++i)
+  // Holds that bring nobody stop being paid: 0.9^14 < 0.25.
+  for (int i = 0; i < 14; ++i)
     p.on_flushed(1, true);
   EXPECT_FALSE(p.holding());
   EXPECT_TRUE(p.decide(last, last, false).flush_now);
@@ -203,14 +203,24 @@ TEST(flush_policy, dense_arrivals_hold_until_last_arrival_plus_hold_gap) {
   EXPECT_TRUE(p.decide(last + 1ms, t0, false).flush_now);
 }
 
-TEST(flush_policy, hold_gap_scales_with_the_arrival_gap) {
-  flush_policy p{settings()};
-  auto last = arrive(p, t0, 400us, 5);
-  ASSERT_TRUE(p.holding());
-  EXPECT_EQ(p.hold_gap(), 1600us);
-  auto d = p.decide(last, last, false);
+TEST(flush_policy, hold_gap_grows_with_the_spread_of_the_gaps) {
+  flush_policy steady{settings()};
+  arrive(steady, t0, 400us, 20);
+  ASSERT_TRUE(steady.holding());
+  EXPECT_EQ(steady.hold_gap(), 1ms) << "regular gaps: one linger is plenty";
+  // Clumpy arrivals (a busy host): the same mean gap, but pauses up to 900 us.
+  flush_policy clumpy{settings()};
+  auto t = t0;
+  for (int i = 0; i < 40; ++i) {
+    t += (i % 2) ? 900us : 100us;
+    clumpy.on_arrival(t);
+  }
+  ASSERT_TRUE(clumpy.dense());
+  EXPECT_GT(clumpy.hold_gap(), 1500us);
+  EXPECT_LE(clumpy.hold_gap(), 25ms) << "never more than half the window";
+  auto d = clumpy.decide(t, t, false);
   EXPECT_FALSE(d.flush_now);
-  EXPECT_EQ(d.recheck, last + 1600us);
+  EXPECT_EQ(d.recheck, t + clumpy.hold_gap());
 }
 
 TEST(flush_policy, a_hold_never_passes_oldest_plus_window) {
@@ -229,12 +239,12 @@ TEST(flush_policy, lone_caller_evidence_stops_holding) {
   auto last = arrive(p, t0, 100us, 5);
   ASSERT_TRUE(p.holding());
   EXPECT_DOUBLE_EQ(p.company(), 1.0);
-  // 0.8^6 = 0.262 still holds; 0.8^7 = 0.2097 falls below 0.25.
-  for (int i = 0; i < 6; ++i)
+  // 0.9^13 = 0.254 still holds; 0.9^14 = 0.2288 falls below 0.25.
+  for (int i = 0; i < 13; ++i)
     p.on_flushed(1, true);
   EXPECT_TRUE(p.holding());
   p.on_flushed(1, true);
-  EXPECT_NEAR(p.company(), 0.2097152, 1e-9);
+  EXPECT_NEAR(p.company(), 0.2287679245, 1e-9);
   EXPECT_FALSE(p.holding());
   EXPECT_TRUE(p.decide(last, last, false).flush_now);
   // Company found without holding (the slots were busy) restores the hold.
@@ -260,12 +270,31 @@ TEST(flush_policy, a_new_burst_is_recognised_within_a_few_arrivals) {
   EXPECT_EQ(p.arrival_gap(), 50ms);
   EXPECT_FALSE(p.holding());
   // The first 100 us gap after the idle spell is enough: only the burst's first arrival went
-  // out alone, although the smoothed gap (25.05 ms) still remembers the idle spell.
+  // out alone, although the smoothed gap ((7 * 50 + 0.1) / 8 ms) still remembers the idle spell.
   p.on_arrival(start + 100us);
   EXPECT_TRUE(p.holding());
-  EXPECT_EQ(p.arrival_gap(), 25050us);
-  // The hold itself stays short while the smoothed gap catches up: at most four lingers.
-  EXPECT_EQ(p.hold_gap(), 4ms);
+  EXPECT_EQ(p.arrival_gap(), 43762500ns);
+  // The hold itself stays bounded while the smoothed gap catches up: at most half the window.
+  EXPECT_EQ(p.hold_gap(), 25ms);
+}
+
+} // namespace
+} // namespace emr
+
+namespace emr {
+namespace {
+
+TEST(flush_policy_nagle, a_partial_batch_waits_while_a_partial_call_of_its_key_is_out) {
+  flush_policy p{settings()};
+  p.on_arrival(t0);
+  auto later = t0 + 10ms;
+  p.on_arrival(later);
+  auto d = p.decide(later + 5ms, later, false, true);
+  EXPECT_FALSE(d.flush_now);
+  EXPECT_EQ(d.recheck, later + 50ms) << "never past the window";
+  EXPECT_TRUE(p.decide(later + 50ms, later, false, true).flush_now);
+  EXPECT_TRUE(p.decide(later + 5ms, later, true, true).flush_now) << "a full batch goes anyway";
+  EXPECT_TRUE(p.decide(later + 5ms, later, false, false).flush_now) << "nothing partial out";
 }
 
 } // namespace

@@ -246,3 +246,16 @@ TEST(config_json, contains_every_section_and_key) {
 
 } // namespace
 } // namespace emr
+
+namespace emr {
+namespace {
+
+// The sample config `cmake --install` ships is the one `emr config init` writes.
+TEST(shipped_config, is_the_default_file) {
+  std::ifstream in{std::string{EMR_SOURCE_DIR} + "/docs/emr.example.toml"};
+  std::string shipped{std::istreambuf_iterator<char>{in}, {}};
+  EXPECT_EQ(shipped, default_config_text()) << "regenerate it: build/emr config init --config docs/emr.example.toml --force";
+}
+
+} // namespace
+} // namespace emr

@@ -42,6 +42,9 @@ std::vector<emr::load::caller> single_text_callers(std::size_t n, const std::str
 } // namespace
 
 TEST_F(spine, thousand_concurrent_callers_share_at_most_ten_upstream_calls) {
+  // A serving router is warm: one call first, so the burst meets running threads, not a cold start.
+  ASSERT_EQ(emr.embed(key, R"({"input":"warm-up","provider":"voyage"})").status, 200);
+  fake.reset();
   auto results = emr::load::fire_concurrent(through_emr(), single_text_callers(1000, "burst"),
                                             emr::load::expectation{"voyage-3.5"});
   std::size_t ok = 0;
@@ -53,7 +56,11 @@ TEST_F(spine, thousand_concurrent_callers_share_at_most_ten_upstream_calls) {
   EXPECT_EQ(ok, 1000u);
   auto stats = fake.stats();
   EXPECT_EQ(stats.at("texts").as_int64(), 1000);
-  EXPECT_LE(stats.at("calls").as_int64(), 10);
+  std::string calls;
+  for (const auto& c : stats.at("calls_log").as_array())
+    calls += std::to_string(c.at("texts").as_int64()) + "@" +
+             std::to_string(static_cast<int>(c.at("t_ms").to_number<double>())) + " ";
+  EXPECT_LE(stats.at("calls").as_int64(), 10) << "texts@ms per call: " << calls;
   EXPECT_GE(stats.at("calls").as_int64(), 8);
   EXPECT_LE(stats.at("largest_batch").as_int64(), 128);
 }

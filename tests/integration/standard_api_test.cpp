@@ -1,0 +1,175 @@
+// The OpenAI-compatible surface, observability and graceful drain, against real processes.
+
+#include "tests/integration/harness.hpp"
+#include "tools/fake_vectors.hpp"
+#include "tools/load_client.hpp"
+
+#include <gtest/gtest.h>
+
+#include <csignal>
+#include <fstream>
+#include <future>
+#include <thread>
+
+namespace json = boost::json;
+using namespace emr::testing;
+
+namespace {
+
+struct standard_api : ::testing::Test {
+  scratch_dir dir;
+  fake_provider fake{dir, {"--latency-ms", "20"}};
+  emr_server emr{dir};
+  std::string key;
+
+  void SetUp() override {
+    ASSERT_EQ(emr.add_provider("voyage", "voyage", fake.url("/v1/embeddings"), "voyage-3.5", 128), 201);
+    key = emr.create_key("standard");
+  }
+
+  emr::load::endpoint openai_style() const {
+    return {emr.base_url(), "/v1/embeddings", key, {{"model", "\"voyage\""}}};
+  }
+};
+
+} // namespace
+
+TEST_F(standard_api, float_and_base64_callers_share_calls_and_each_get_their_format) {
+  std::vector<emr::load::caller> callers(200);
+  for (std::size_t i = 0; i < callers.size(); ++i) {
+    callers[i].texts = {"mixed " + std::to_string(i)};
+    callers[i].encoding_format = i % 2 ? "base64" : (i % 4 ? "float" : "");
+  }
+  auto results = emr::load::fire_concurrent(openai_style(), callers, emr::load::expectation{"voyage-3.5"});
+  for (const auto& r : results)
+    ASSERT_TRUE(r.status == 200 && r.vectors_ok) << r.status << " " << r.error;
+  // Formats are the callers' business: the fake sees only emr's own base64 requests, merged.
+  EXPECT_LE(fake.stats().at("calls").as_int64(), 5);
+  auto b64 = emr.embed(key, R"({"model":"voyage","input":"one","encoding_format":"base64"})");
+  ASSERT_EQ(b64.status, 200);
+  EXPECT_TRUE(b64.json().at("data").at(0).at("embedding").is_string());
+  auto plain = emr.embed(key, R"({"model":"voyage","input":"one"})");
+  EXPECT_TRUE(plain.json().at("data").at(0).at("embedding").is_array()) << "float is the default";
+}
+
+TEST_F(standard_api, model_routes_by_provider_name_provider_slash_model_or_a_unique_model) {
+  for (std::string model : {"voyage", "voyage/voyage-3.5", "voyage-3.5"}) {
+    auto a = emr.embed(key, json::serialize(json::object{{"model", model}, {"input", "routed"}}));
+    ASSERT_EQ(a.status, 200) << model << ": " << a.body;
+    auto j = a.json();
+    EXPECT_EQ(j.at("provider").as_string(), "voyage");
+    EXPECT_EQ(j.at("object").as_string(), "list");
+    EXPECT_EQ(j.at("data").at(0).at("object").as_string(), "embedding");
+    EXPECT_GT(j.at("usage").at("prompt_tokens").as_int64(), 0);
+  }
+  auto other_model = emr.embed(key, R"({"model":"voyage/voyage-code-3","input":"code"})");
+  ASSERT_EQ(other_model.status, 200) << other_model.body;
+  auto answer = other_model.json();
+  auto expected = emr::fake::fake_vector("voyage-code-3", "", "code", 1024);
+  EXPECT_EQ(static_cast<float>(answer.at("data").at(0).at("embedding").at(3).to_number<double>()), expected[3]);
+  EXPECT_EQ(answer.at("model").as_string(), "voyage-code-3");
+
+  auto unknown = emr.embed(key, R"({"model":"no-such-model","input":"x"})");
+  EXPECT_EQ(unknown.status, 404);
+  auto e = unknown.json().at("error");
+  EXPECT_EQ(e.at("code").as_string(), "model_not_found");
+  EXPECT_TRUE(e.as_object().contains("param"));
+  ASSERT_EQ(emr.add_provider("twin", "voyage", fake.url("/v1/embeddings"), "voyage-3.5"), 201);
+  auto ambiguous = emr.embed(key, R"({"model":"voyage-3.5","input":"x"})");
+  EXPECT_EQ(ambiguous.status, 400);
+  EXPECT_NE(ambiguous.body.find("twin"), std::string::npos) << ambiguous.body;
+}
+
+TEST_F(standard_api, bad_openai_parameters_are_400_in_openai_shape) {
+  for (std::string body : {R"({"model":"voyage","input":"x","encoding_format":"int8"})",
+                           R"({"model":"voyage","input":"x","dimensions":0})",
+                           R"({"model":"voyage","input":"x","dimensions":-3})",
+                           R"({"model":"voyage","input":"x","dimensions":777})",
+                           R"({"model":"voyage-3-large","provider":"voyage","input":"x"})",
+                           R"({"model":"voyage","input":[1,2,3]})"}) {
+    auto a = emr.embed(key, body);
+    EXPECT_EQ(a.status, 400) << body << " -> " << a.body;
+    auto e = a.json().at("error").as_object();
+    for (auto field : {"message", "type", "param", "code"})
+      EXPECT_TRUE(e.contains(field)) << body << " lacks " << field;
+  }
+  auto dims = emr.embed(key, R"({"model":"voyage","input":"short","dimensions":256})");
+  ASSERT_EQ(dims.status, 200) << dims.body;
+  EXPECT_EQ(dims.json().at("data").at(0).at("embedding").as_array().size(), 256u);
+}
+
+TEST_F(standard_api, request_ids_are_echoed_and_generated) {
+  auto given = emr.embed(key, R"({"model":"voyage","input":"traced"})", {{"X-Request-Id", "trace-42"}});
+  EXPECT_EQ(given.headers["X-Request-Id"], "trace-42");
+  auto generated = emr.embed(key, R"({"model":"voyage","input":"untraced"})");
+  EXPECT_TRUE(generated.headers["X-Request-Id"].starts_with("req_"));
+  // A lone caller's id travels upstream with its call.
+  auto stats = fake.stats();
+  bool seen = false;
+  for (const auto& c : stats.at("calls_log").as_array())
+    seen = seen || c.at("request_id").as_string() == "trace-42";
+  EXPECT_TRUE(seen);
+  ASSERT_EQ(emr.stop(), 0);
+  auto log = emr.process().log();
+  EXPECT_NE(log.find("request_id=trace-42"), std::string::npos);
+  EXPECT_EQ(log.find("traced\""), std::string::npos) << "inputs are never logged";
+}
+
+TEST_F(standard_api, metrics_pass_promtool_and_agree_with_the_fake) {
+  std::vector<emr::load::caller> callers(300);
+  for (std::size_t i = 0; i < callers.size(); ++i)
+    callers[i].texts = {"metric " + std::to_string(i)};
+  auto results = emr::load::fire_concurrent(openai_style(), callers, emr::load::expectation{"voyage-3.5"});
+  for (const auto& r : results)
+    ASSERT_TRUE(r.vectors_ok) << r.error;
+  auto metrics = http_call(emr.port(), "GET", "/metrics");
+  ASSERT_EQ(metrics.status, 200);
+  auto file = dir.path / "metrics.txt";
+  std::ofstream{file} << metrics.body;
+  auto check = std::system(("promtool check metrics < " + file.string() + " > " + (dir.path / "promtool.out").string() +
+                            " 2>&1")
+                             .c_str());
+  std::ifstream promtool_out{dir.path / "promtool.out"};
+  std::string complaints{std::istreambuf_iterator<char>{promtool_out}, {}};
+  EXPECT_EQ(check, 0) << complaints;
+  auto value = [&](const std::string& series) {
+    auto at = metrics.body.find("\n" + series + " ");
+    EXPECT_NE(at, std::string::npos) << series;
+    return at == std::string::npos ? -1.0 : std::stod(metrics.body.substr(at + series.size() + 2));
+  };
+  auto fake_stats = fake.stats();
+  EXPECT_EQ(value(R"(emr_upstream_calls_total{provider="voyage",outcome="success"})"),
+            fake_stats.at("calls").as_int64());
+  EXPECT_EQ(value(R"(emr_upstream_texts_total{provider="voyage"})"), fake_stats.at("texts").as_int64());
+  EXPECT_EQ(value(R"(emr_caller_requests_total{provider="voyage",status="200"})"), 300);
+  EXPECT_EQ(value(R"(emr_texts_total{provider="voyage"})"), 300);
+  EXPECT_EQ(value("emr_caller_latency_seconds_count"), 300);
+  EXPECT_EQ(value("emr_request_actors"), 0);
+}
+
+TEST_F(standard_api, sigterm_during_a_burst_answers_every_caller_and_exits_zero) {
+  fake.reset();
+  std::vector<emr::load::caller> callers(1000);
+  for (std::size_t i = 0; i < callers.size(); ++i)
+    callers[i].texts = {"drain " + std::to_string(i)};
+  auto burst = std::async(std::launch::async, [&] {
+    return emr::load::fire_concurrent(openai_style(), callers, emr::load::expectation{"voyage-3.5"});
+  });
+  // Mid-burst: once the first upstream call has been made, callers are queued and in flight.
+  for (int i = 0; i < 2000 && fake.stats().at("calls").as_int64() == 0; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds{5});
+  ASSERT_GT(fake.stats().at("calls").as_int64(), 0);
+  emr.process().signal(SIGTERM);
+  auto results = burst.get();
+  std::size_t ok = 0;
+  std::map<std::string, int> failures;
+  for (const auto& r : results) {
+    ok += r.status == 200 && r.vectors_ok;
+    if (!(r.status == 200 && r.vectors_ok))
+      ++failures[std::to_string(r.status) + " " + r.error.substr(0, 120)];
+  }
+  EXPECT_EQ(ok, 1000u);
+  for (const auto& [what, n] : failures)
+    ADD_FAILURE() << n << " x " << what;
+  EXPECT_EQ(emr.process().wait(std::chrono::seconds{40}), 0) << emr.process().log();
+}
