@@ -5,12 +5,14 @@ packages=(
   build-essential cmake ninja-build ccache pkg-config
   libcaf-dev libcpp-httplib-dev libboost-json1.81-dev libtoml11-dev libargon2-dev
   libsqlite3-dev libgtest-dev libcli11-dev libspdlog-dev libssl-dev
-  curl sqlite3 python3 prometheus
+  curl jq sqlite3 python3 prometheus
 )
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# The Node SDK test needs node and npm; a machine may already have them from elsewhere.
+command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
 [ ${#missing[@]} -eq 0 ] && exit 0
 echo "installing: ${missing[*]}"
 SUDO=""
