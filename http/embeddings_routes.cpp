@@ -101,17 +101,32 @@ std::string upstream_ids(const caller_outcome& outcome) {
   return ids;
 }
 
+// An authenticated caller's JSON body, or the error already sent.
+std::optional<json::value> caller_body(app& a, const httplib::Request& req, httplib::Response& res) {
+  auto check = [&]() -> std::optional<api_error> {
+    if (auto e = authenticate(a, req))
+      return e;
+    return require_json(req);
+  };
+  if (auto e = check()) {
+    send_error(res, *e);
+    return std::nullopt;
+  }
+  auto body = parse_json_body(req.body);
+  if (auto e = std::get_if<api_error>(&body)) {
+    send_error(res, *e);
+    return std::nullopt;
+  }
+  return std::get<json::value>(std::move(body));
+}
+
 void embed(app& a, const httplib::Request& req, httplib::Response& res) {
   access_record record{a, req, res};
   auto id = request_id(req, res);
-  if (auto e = authenticate(a, req))
-    return send_error(res, *e);
-  if (auto e = require_json(req))
-    return send_error(res, *e);
-  auto body = parse_json_body(req.body);
-  if (auto e = std::get_if<api_error>(&body))
-    return send_error(res, *e);
-  auto p = prepare(a, std::get<json::value>(body), id);
+  auto body = caller_body(a, req, res);
+  if (!body)
+    return;
+  auto p = prepare(a, *body, id);
   if (auto e = std::get_if<api_error>(&p))
     return send_error(res, *e);
   auto& job = std::get<prepared_job>(p);
@@ -132,14 +147,10 @@ void embed(app& a, const httplib::Request& req, httplib::Response& res) {
 void embed_batch(app& a, const httplib::Request& req, httplib::Response& res) {
   access_record record{a, req, res};
   auto id = request_id(req, res);
-  if (auto e = authenticate(a, req))
-    return send_error(res, *e);
-  if (auto e = require_json(req))
-    return send_error(res, *e);
-  auto body = parse_json_body(req.body);
-  if (auto e = std::get_if<api_error>(&body))
-    return send_error(res, *e);
-  auto requests = std::get<json::value>(body).as_object().if_contains("requests");
+  auto body = caller_body(a, req, res);
+  if (!body)
+    return;
+  auto requests = body->as_object().if_contains("requests");
   if (!requests || !requests->is_array())
     return send_error(res, api_error{400, "invalid_request", "'requests' must be an array", "requests", {}, -1});
   auto& list = requests->get_array();

@@ -20,11 +20,7 @@ public:
 
   std::string encode_request(const upstream_batch& batch) const override {
     json::object body;
-    json::array texts;
-    texts.reserve(batch.texts.size());
-    for (auto t : batch.texts)
-      texts.emplace_back(json::string_view{t.data(), t.size()});
-    body["texts"] = std::move(texts);
+    body["texts"] = text_array(batch.texts);
     body["model"] = batch.model;
     body["input_type"] = cohere_input_type(batch.input_type);
     if (v2_) {

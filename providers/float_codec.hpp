@@ -39,11 +39,8 @@ inline constexpr int base64_value(char c) {
 }
 } // namespace detail
 
-/// Appends standard base64 (with padding) of the floats' little-endian bytes.
-inline void append_base64_floats(std::string& out, const float* values, std::size_t n) {
-  static_assert(std::endian::native == std::endian::little, "emr assumes a little-endian host");
-  auto bytes = reinterpret_cast<const unsigned char*>(values);
-  std::size_t len = n * sizeof(float);
+/// Appends standard base64 (RFC 4648 alphabet, with padding) of raw bytes.
+inline void append_base64(std::string& out, const unsigned char* bytes, std::size_t len) {
   out.reserve(out.size() + (len + 2) / 3 * 4);
   std::size_t i = 0;
   for (; i + 3 <= len; i += 3) {
@@ -64,20 +61,23 @@ inline void append_base64_floats(std::string& out, const float* values, std::siz
   }
 }
 
-/// Decodes base64 of little-endian float32 bytes onto `out`; false (and `out` unchanged) on bad input.
-inline bool decode_base64_floats(std::string_view text, std::vector<float>& out) {
+/// Appends standard base64 of the floats' little-endian bytes (OpenAI's layout).
+inline void append_base64_floats(std::string& out, const float* values, std::size_t n) {
+  static_assert(std::endian::native == std::endian::little, "emr assumes a little-endian host");
+  append_base64(out, reinterpret_cast<const unsigned char*>(values), n * sizeof(float));
+}
+
+/// Decodes standard padded base64 onto `out`; false (and `out` unchanged) on bad input.
+inline bool decode_base64(std::string_view text, std::vector<unsigned char>& out) {
   if (text.size() % 4 != 0)
     return false;
   std::size_t pad = 0;
   if (!text.empty() && text.back() == '=')
     pad = (text.size() >= 2 && text[text.size() - 2] == '=') ? 2 : 1;
   std::size_t len = text.size() / 4 * 3 - pad;
-  if (len % sizeof(float) != 0)
-    return false;
   std::size_t first = out.size();
-  out.resize(first + len / sizeof(float));
-  auto dst = reinterpret_cast<unsigned char*>(out.data() + first);
-  std::size_t o = 0;
+  out.resize(first + len);
+  std::size_t o = first;
   for (std::size_t i = 0; i < text.size(); i += 4) {
     int a = detail::base64_value(text[i]), b = detail::base64_value(text[i + 1]);
     bool last = i + 4 == text.size();
@@ -90,9 +90,22 @@ inline bool decode_base64_floats(std::string_view text, std::vector<float>& out)
     std::uint32_t v = (a << 18) | (b << 12) | (c << 6) | d;
     unsigned char chunk[3] = {static_cast<unsigned char>(v >> 16), static_cast<unsigned char>(v >> 8),
                               static_cast<unsigned char>(v)};
-    for (int k = 0; k < 3 && o < len; ++k)
-      dst[o++] = chunk[k];
+    for (int k = 0; k < 3 && o < first + len; ++k)
+      out[o++] = chunk[k];
   }
+  return true;
+}
+
+/// Decodes base64 of little-endian float32 bytes onto `out`; false (and `out` unchanged) on
+/// bad input or a length that is not whole floats.
+inline bool decode_base64_floats(std::string_view text, std::vector<float>& out) {
+  thread_local std::vector<unsigned char> bytes;
+  bytes.clear();
+  if (!decode_base64(text, bytes) || bytes.size() % sizeof(float) != 0)
+    return false;
+  auto first = out.size();
+  out.resize(first + bytes.size() / sizeof(float));
+  std::memcpy(out.data() + first, bytes.data(), bytes.size());
   return true;
 }
 

@@ -15,11 +15,7 @@ public:
 
   std::string encode_request(const upstream_batch& batch) const override {
     json::object body;
-    json::array input;
-    input.reserve(batch.texts.size());
-    for (auto t : batch.texts)
-      input.emplace_back(json::string_view{t.data(), t.size()});
-    body["input"] = std::move(input);
+    body["input"] = text_array(batch.texts);
     body["model"] = batch.model;
     body["encoding_format"] = "base64";
     if (batch.dimensions > 0)

@@ -2,6 +2,8 @@
 
 #include "providers/adapters.hpp"
 
+#include <boost/json/string.hpp>
+
 #include <algorithm>
 #include <array>
 #include <utility>
@@ -43,6 +45,14 @@ std::unique_ptr<embedding_provider> make_provider(const provider_spec& spec) {
       return make_openai_provider(true);
   }
   return make_voyage_provider();
+}
+
+boost::json::array text_array(const std::vector<std::string_view>& texts) {
+  boost::json::array out;
+  out.reserve(texts.size());
+  for (auto t : texts)
+    out.emplace_back(boost::json::string_view{t.data(), t.size()});
+  return out;
 }
 
 batch_limits effective_limits(const provider_spec& spec, const embedding_provider& provider) {

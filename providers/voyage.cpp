@@ -41,11 +41,7 @@ class voyage_provider final : public embedding_provider {
 public:
   std::string encode_request(const upstream_batch& batch) const override {
     json::object body;
-    json::array input;
-    input.reserve(batch.texts.size());
-    for (auto t : batch.texts)
-      input.emplace_back(json::string_view{t.data(), t.size()});
-    body["input"] = std::move(input);
+    body["input"] = text_array(batch.texts);
     body["model"] = batch.model;
     if (!batch.input_type.empty())
       body["input_type"] = batch.input_type;

@@ -4,6 +4,8 @@
 // double) so that tests written in other languages can recompute the same vectors bit for bit.
 #pragma once
 
+#include "providers/float_codec.hpp"
+
 #include <array>
 #include <cmath>
 #include <cstdint>
@@ -47,23 +49,6 @@ public:
 private:
   std::uint64_t state_;
 };
-
-inline constexpr char base64_alphabet[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-inline int base64_value(char c) {
-  if (c >= 'A' && c <= 'Z')
-    return c - 'A';
-  if (c >= 'a' && c <= 'z')
-    return c - 'a' + 26;
-  if (c >= '0' && c <= '9')
-    return c - '0' + 52;
-  if (c == '+')
-    return 62;
-  if (c == '/')
-    return 63;
-  return -1;
-}
 
 } // namespace detail
 
@@ -155,78 +140,17 @@ inline int default_dims(std::string_view model) {
   return 0;
 }
 
-// Base64 (standard alphabet, padded) of raw bytes.
+// Base64 of raw bytes and of little-endian float32 vectors: the same codec emr itself uses.
 inline std::string base64_encode(const unsigned char* data, std::size_t size) {
   std::string out;
-  out.reserve((size + 2) / 3 * 4);
-  std::size_t i = 0;
-  for (; i + 3 <= size; i += 3) {
-    const std::uint32_t n = (std::uint32_t{data[i]} << 16) | (std::uint32_t{data[i + 1]} << 8) |
-                            std::uint32_t{data[i + 2]};
-    out += detail::base64_alphabet[(n >> 18) & 63];
-    out += detail::base64_alphabet[(n >> 12) & 63];
-    out += detail::base64_alphabet[(n >> 6) & 63];
-    out += detail::base64_alphabet[n & 63];
-  }
-  if (const std::size_t rest = size - i; rest > 0) {
-    std::uint32_t n = std::uint32_t{data[i]} << 16;
-    if (rest == 2)
-      n |= std::uint32_t{data[i + 1]} << 8;
-    out += detail::base64_alphabet[(n >> 18) & 63];
-    out += detail::base64_alphabet[(n >> 12) & 63];
-    out += rest == 2 ? detail::base64_alphabet[(n >> 6) & 63] : '=';
-    out += '=';
-  }
+  append_base64(out, data, size);
   return out;
 }
 
-// Decodes standard padded Base64; returns false on any character outside the alphabet.
-inline bool base64_decode(std::string_view text, std::vector<unsigned char>& out) {
-  out.clear();
-  out.reserve(text.size() / 4 * 3);
-  std::uint32_t buffer = 0;
-  int bits = 0;
-  for (char c : text) {
-    if (c == '=')
-      break;
-    const int value = detail::base64_value(c);
-    if (value < 0)
-      return false;
-    buffer = (buffer << 6) | static_cast<std::uint32_t>(value);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out.push_back(static_cast<unsigned char>((buffer >> bits) & 0xff));
-    }
-  }
-  return true;
-}
-
-// Little-endian float32 bytes, as OpenAI, Voyage and Cohere base64 embeddings are laid out.
 inline std::string float32_base64(const std::vector<float>& v) {
-  std::vector<unsigned char> bytes(v.size() * 4);
-  for (std::size_t i = 0; i < v.size(); ++i) {
-    std::uint32_t bits;
-    std::memcpy(&bits, &v[i], 4);
-    for (int b = 0; b < 4; ++b)
-      bytes[i * 4 + b] = static_cast<unsigned char>(bits >> (8 * b));
-  }
-  return base64_encode(bytes.data(), bytes.size());
-}
-
-// Inverse of float32_base64; trailing bytes that do not fill a float are ignored.
-inline std::vector<float> base64_float32(std::string_view text) {
-  std::vector<unsigned char> bytes;
-  if (!base64_decode(text, bytes))
-    return {};
-  std::vector<float> v(bytes.size() / 4);
-  for (std::size_t i = 0; i < v.size(); ++i) {
-    std::uint32_t bits = 0;
-    for (int b = 0; b < 4; ++b)
-      bits |= std::uint32_t{bytes[i * 4 + b]} << (8 * b);
-    std::memcpy(&v[i], &bits, 4);
-  }
-  return v;
+  std::string out;
+  append_base64_floats(out, v.data(), v.size());
+  return out;
 }
 
 } // namespace emr::fake

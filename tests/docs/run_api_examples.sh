@@ -29,81 +29,20 @@ for tool in curl jq; do
   command -v "$tool" >/dev/null || { echo "$tool is required" >&2; exit 2; }
 done
 
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/emr-api-docs.XXXXXX")
-FAKE_PID=""
-EMR_PID=""
-
-stop() {
-  local pid=$1
-  [[ -n $pid ]] || return 0
-  if kill -0 "$pid" 2>/dev/null; then
-    kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 50); do
-      kill -0 "$pid" 2>/dev/null || break
-      sleep 0.1
-    done
-    kill -KILL "$pid" 2>/dev/null || true
-  fi
-  wait "$pid" 2>/dev/null || true
-}
-
-cleanup() {
-  stop "$EMR_PID"
-  stop "$FAKE_PID"
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
-
-wait_for_file() {
-  local file=$1 pid=$2 what=$3
-  for _ in $(seq 200); do
-    [[ -s $file ]] && return 0
-    kill -0 "$pid" 2>/dev/null || { echo "$what exited before listening" >&2; return 1; }
-    sleep 0.05
-  done
-  echo "$what did not write $file" >&2
-  return 1
-}
+# tools/stack.sh starts the fake and emr, and its trap stops them on every exit path.
+# shellcheck source=../../tools/stack.sh
+. "$ROOT/tools/stack.sh"
+stack_init "$BUILD" api-docs
+WORK=$STACK_WORK
 
 # The fake provider: Voyage's wire format at /v1/embeddings, any non-empty key accepted.
-"$BUILD/fake_provider" --port 0 --port-file "$WORK/fake.port" >"$WORK/fake.log" 2>&1 &
-FAKE_PID=$!
-wait_for_file "$WORK/fake.port" "$FAKE_PID" fake_provider
-FAKE_URL="http://127.0.0.1:$(cat "$WORK/fake.port")"
-
-cat >"$WORK/emr.toml" <<EOF
-[server]
-bind = "127.0.0.1:0"
-
-[storage]
-path = "$WORK/emr.db"
-
-[auth]
-argon2_t_cost = 1
-argon2_m_cost_kib = 64
-EOF
-
-export EMR_ADMIN_SECRET="docs-example-admin-secret-0123456789"
+stack_start_fake
+# The server reads the provider key from its own environment, so it goes in before it starts.
 export VOYAGE_API_KEY="fake-voyage-key"
-"$BUILD/emr" serve --config "$WORK/emr.toml" --port-file "$WORK/emr.port" >"$WORK/emr.log" 2>&1 &
-EMR_PID=$!
-wait_for_file "$WORK/emr.port" "$EMR_PID" "emr serve" || { cat "$WORK/emr.log" >&2; exit 1; }
-export EMR="http://127.0.0.1:$(cat "$WORK/emr.port")"
-
-admin() {
-  local method=$1 path=$2 body=${3:-}
-  curl -sS -X "$method" "$EMR$path" -H "Authorization: Bearer $EMR_ADMIN_SECRET" \
-    ${body:+-H 'Content-Type: application/json' -d "$body"}
-}
-
-registered=$(admin POST /admin/providers \
-  "{\"name\":\"voyage\",\"type\":\"voyage\",\"endpoint\":\"$FAKE_URL/v1/embeddings\",\"model\":\"voyage-3.5\",\"api_key_env\":\"VOYAGE_API_KEY\"}")
-[[ $(jq -r .name <<<"$registered") == voyage ]] || { echo "provider registration failed: $registered" >&2; exit 1; }
-created=$(admin POST /admin/keys '{"name":"docs-examples"}')
-KEY=$(jq -r .key <<<"$created")
-KEY_ID=$(jq -r .id <<<"$created")
-[[ $KEY == emr_* ]] || { echo "key creation failed: $created" >&2; exit 1; }
+stack_start_emr "$STACK_FAST_AUTH"
+export EMR=$EMR_URL
+stack_add_provider voyage voyage VOYAGE_API_KEY "$FAKE_URL/v1/embeddings" voyage-3.5
+stack_create_key docs-examples
 export KEY KEY_ID
 
 # Collect the examples: `# expect: N` then a curl command (with `\` continuations).

@@ -21,86 +21,20 @@ if [ ! -d "$here/node_modules" ]; then
   (cd "$here" && npm ci --no-audit --no-fund)
 fi
 
-work="$(mktemp -d "${TMPDIR:-/tmp}/emr-node.XXXXXX")"
-pids=()
+# tools/stack.sh starts the fake and emr, and its trap stops them on every exit path.
+# shellcheck source=../../tools/stack.sh
+. "$here/../../tools/stack.sh"
+stack_init "$build_dir" node
 
-# Stops what this script started, on every exit path; a failed run shows the servers' last words.
-cleanup() {
-  local rc=$?
-  trap - EXIT INT TERM
-  for pid in "${pids[@]}"; do
-    kill -TERM "$pid" 2>/dev/null || true
-  done
-  for pid in "${pids[@]}"; do
-    for _ in $(seq 50); do
-      kill -0 "$pid" 2>/dev/null || break
-      sleep 0.1
-    done
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-  done
-  if [ "$rc" -ne 0 ]; then
-    for log in fake.log emr.log; do
-      if [ -s "$work/$log" ]; then
-        echo "--- last lines of $log ---" >&2
-        tail -n 20 "$work/$log" >&2
-      fi
-    done
-  fi
-  rm -rf "$work"
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+stack_start_fake
+# The server reads the provider key from its own environment, so it goes in before it starts.
+export NODE_TEST_VOYAGE_KEY="node-test-voyage-key"
+stack_start_emr "$STACK_FAST_AUTH"
+stack_add_provider voyage voyage NODE_TEST_VOYAGE_KEY "$FAKE_URL/v1/embeddings" voyage-3.5
+stack_create_key node
 
-# Prints the port a server wrote to its port file, or fails if the server died or took too long.
-wait_for_port() {
-  local file="$1" pid="$2" name="$3"
-  for _ in $(seq 100); do
-    if [ -s "$file" ]; then
-      cat "$file"
-      return 0
-    fi
-    kill -0 "$pid" 2>/dev/null || { echo "run.sh: $name exited during startup" >&2; return 1; }
-    sleep 0.1
-  done
-  echo "run.sh: $name did not start within 10 s" >&2
-  return 1
-}
-
-"$build_dir/fake_provider" --port 0 --port-file "$work/fake.port" >"$work/fake.log" 2>&1 &
-pids+=($!)
-fake_url="http://127.0.0.1:$(wait_for_port "$work/fake.port" "${pids[-1]}" fake_provider)"
-
-cat >"$work/emr.toml" <<EOF
-[server]
-bind = "127.0.0.1:0"
-
-[storage]
-path = "$work/emr.db"
-
-[auth]
-argon2_t_cost = 1
-argon2_m_cost_kib = 64
-EOF
-# The server reads the provider key from its own environment, so both go in before it starts.
-EMR_ADMIN_SECRET="node-admin-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
-NODE_TEST_VOYAGE_KEY="node-test-voyage-key"
-export EMR_ADMIN_SECRET NODE_TEST_VOYAGE_KEY
-"$build_dir/emr" serve --config "$work/emr.toml" --port-file "$work/emr.port" >"$work/emr.log" 2>&1 &
-pids+=($!)
-emr_url="http://127.0.0.1:$(wait_for_port "$work/emr.port" "${pids[-1]}" "emr serve")"
-
-"$build_dir/emr" providers add --server "$emr_url" --name voyage --type voyage \
-  --api-key-env NODE_TEST_VOYAGE_KEY --endpoint "$fake_url/v1/embeddings" --model voyage-3.5 \
-  >"$work/providers.out" 2>&1 || { cat "$work/providers.out" >&2; exit 1; }
-caller_key="$("$build_dir/emr" keys create --server "$emr_url" --name node 2>"$work/keys.err")" \
-  || { cat "$work/keys.err" >&2; exit 1; }
-[ -n "$caller_key" ] || { echo "run.sh: emr keys create printed no key" >&2; exit 1; }
-
-echo "fake provider at $fake_url, emr at $emr_url" >&2
+echo "fake provider at $FAKE_URL, emr at $EMR_URL" >&2
 node_rc=0
-(cd "$here/../.." && EMR_URL="$emr_url" EMR_KEY="$caller_key" FAKE_URL="$fake_url" \
+(cd "$here/../.." && EMR_URL="$EMR_URL" EMR_KEY="$KEY" FAKE_URL="$FAKE_URL" \
   node --test tests/node/) || node_rc=$?
 exit "$node_rc"

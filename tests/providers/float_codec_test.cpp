@@ -1,0 +1,40 @@
+// The base64 float32 layout against the worked examples in providers.md §3.4.
+
+#include "providers/float_codec.hpp"
+
+#include <gtest/gtest.h>
+
+namespace emr {
+namespace {
+
+std::string encode(const std::vector<float>& v) {
+  std::string out;
+  append_base64_floats(out, v.data(), v.size());
+  return out;
+}
+
+TEST(float_codec, encodes_the_documented_examples) {
+  EXPECT_EQ(encode({0.5f, -0.25f, 1.0f}), "AAAAPwAAgL4AAIA/");
+  EXPECT_EQ(encode({0.1f, -0.2f}), "zczMPc3MTL4=");
+}
+
+TEST(float_codec, decodes_what_it_encodes_and_rejects_the_rest) {
+  std::vector<float> out{42.0f};
+  ASSERT_TRUE(decode_base64_floats("AAAAPwAAgL4AAIA/", out));
+  EXPECT_EQ(out, (std::vector<float>{42.0f, 0.5f, -0.25f, 1.0f}));
+  for (auto bad : {"AAAAPwAAgL4AAIA", "AAAA*wAA", "zczM", "AA=A"}) {
+    auto before = out;
+    EXPECT_FALSE(decode_base64_floats(bad, out)) << bad;
+    EXPECT_EQ(out, before) << bad;
+  }
+}
+
+TEST(float_codec, json_floats_are_shortest_round_trip) {
+  std::string out;
+  std::vector<float> v{0.1f, -0.0123456f, 1e-8f};
+  append_json_floats(out, v.data(), v.size());
+  EXPECT_EQ(out, "[0.1,-0.0123456,1e-08]");
+}
+
+} // namespace
+} // namespace emr

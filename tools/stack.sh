@@ -1,0 +1,133 @@
+# shellcheck shell=bash
+# shellcheck disable=SC2034  # the FAKE_*, EMR_*, KEY* and STACK_* variables are for the caller
+# Sourced, not run: starts the fake provider and a real `emr serve` in front of it on free loopback
+# ports, with a throwaway config and database, for the scripts that need the whole stack
+# (tools/demo.sh, tests/node/run.sh, tests/docs/run_api_examples.sh).
+#
+#   stack_init BUILD_DIR LABEL     STACK_BUILD (absolute), STACK_WORK (a temporary directory,
+#                                  removed on exit) and the cleanup trap; LABEL names the
+#                                  directory and prefixes error messages
+#   stack_start_fake [ARGS...]     fake_provider with ARGS; sets FAKE_PORT, FAKE_URL
+#   stack_start_emr [EXTRA_TOML]   emr serve, EXTRA_TOML appended to its config; sets EMR_PORT,
+#                                  EMR_URL and exports a fresh EMR_ADMIN_SECRET
+#   stack_add_provider NAME TYPE KEY_ENV ENDPOINT MODEL [MAX_BATCH]
+#   stack_create_key NAME          sets KEY and KEY_ID
+#
+# Every function returns non-zero after saying why on stderr, so under `set -e` a failed step ends
+# the script, and the trap then stops the servers and shows their last log lines.
+
+# EXTRA_TOML for tests: the cheapest argon2id settings, so hashing caller keys costs next to nothing.
+STACK_FAST_AUTH='[auth]
+argon2_t_cost = 1
+argon2_m_cost_kib = 64'
+
+# Stops what the stack started, on every exit path; a failed run shows the servers' last words.
+stack_cleanup() {
+  local rc=$?
+  trap - EXIT INT TERM
+  local pid
+  for pid in "${STACK_PIDS[@]}"; do
+    kill -TERM "$pid" 2>/dev/null || true
+  done
+  for pid in "${STACK_PIDS[@]}"; do
+    for _ in $(seq 50); do
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 0.1
+    done
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  done
+  if [ "$rc" -ne 0 ]; then
+    local log
+    for log in fake.log emr.log; do
+      if [ -s "$STACK_WORK/$log" ]; then
+        echo "--- last lines of $log ---" >&2
+        tail -n 20 "$STACK_WORK/$log" >&2
+      fi
+    done
+  fi
+  rm -rf "$STACK_WORK"
+  exit "$rc"
+}
+
+stack_init() {
+  local build="${1:?usage: stack_init BUILD_DIR LABEL}"
+  STACK_LABEL="${2:?usage: stack_init BUILD_DIR LABEL}"
+  STACK_BUILD="$(cd "$build" && pwd)" || return 1
+  STACK_WORK="$(mktemp -d "${TMPDIR:-/tmp}/emr-$STACK_LABEL.XXXXXX")" || return 1
+  STACK_PIDS=()
+  trap stack_cleanup EXIT
+  trap 'exit 130' INT
+  trap 'exit 143' TERM
+}
+
+# Prints the port a server wrote to its port file, or fails if the server died or took too long.
+stack_wait_for_port() {
+  local file="$1" pid="$2" name="$3"
+  for _ in $(seq 100); do
+    if [ -s "$file" ]; then
+      cat "$file"
+      return 0
+    fi
+    kill -0 "$pid" 2>/dev/null || { echo "$STACK_LABEL: $name exited during startup" >&2; return 1; }
+    sleep 0.1
+  done
+  echo "$STACK_LABEL: $name did not start within 10 s" >&2
+  return 1
+}
+
+# shellcheck disable=SC2120  # ARGS are optional
+stack_start_fake() {
+  "$STACK_BUILD/fake_provider" --port 0 --port-file "$STACK_WORK/fake.port" "$@" \
+    >"$STACK_WORK/fake.log" 2>&1 &
+  local pid=$!
+  STACK_PIDS+=("$pid")
+  FAKE_PORT="$(stack_wait_for_port "$STACK_WORK/fake.port" "$pid" fake_provider)" || return 1
+  FAKE_URL="http://127.0.0.1:$FAKE_PORT"
+}
+
+# The server reads the admin secret and the providers' API keys from its own environment, so the
+# caller exports each provider's KEY_ENV before this, and the secret is exported here.
+# shellcheck disable=SC2120  # EXTRA_TOML is optional
+stack_start_emr() {
+  local extra_toml="${1:-}"
+  cat >"$STACK_WORK/emr.toml" <<EOF
+[server]
+bind = "127.0.0.1:0"
+
+[storage]
+path = "$STACK_WORK/emr.db"
+EOF
+  if [ -n "$extra_toml" ]; then
+    printf '\n%s\n' "$extra_toml" >>"$STACK_WORK/emr.toml"
+  fi
+  EMR_ADMIN_SECRET="$STACK_LABEL-admin-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
+  export EMR_ADMIN_SECRET
+  "$STACK_BUILD/emr" serve --config "$STACK_WORK/emr.toml" --port-file "$STACK_WORK/emr.port" \
+    >"$STACK_WORK/emr.log" 2>&1 &
+  local pid=$!
+  STACK_PIDS+=("$pid")
+  EMR_PORT="$(stack_wait_for_port "$STACK_WORK/emr.port" "$pid" "emr serve")" || return 1
+  EMR_URL="http://127.0.0.1:$EMR_PORT"
+}
+
+stack_add_provider() {
+  local name="$1" type="$2" key_env="$3" endpoint="$4" model="$5" max_batch="${6:-}"
+  "$STACK_BUILD/emr" providers add --server "$EMR_URL" --name "$name" --type "$type" \
+    --api-key-env "$key_env" --endpoint "$endpoint" --model "$model" \
+    ${max_batch:+--max-batch "$max_batch"} >"$STACK_WORK/providers.out" 2>&1 \
+    || { cat "$STACK_WORK/providers.out" >&2; return 1; }
+}
+
+stack_create_key() {
+  local name="$1" created
+  created="$("$STACK_BUILD/emr" keys create --json --server "$EMR_URL" --name "$name" \
+    2>"$STACK_WORK/keys.err")" || { cat "$STACK_WORK/keys.err" >&2; return 1; }
+  # The CLI prints boost::json's compact form, e.g. {"id":1,...,"key":"emr_..."}.
+  if [[ $created =~ \"id\":([0-9]+) ]]; then KEY_ID="${BASH_REMATCH[1]}"; else KEY_ID=""; fi
+  if [[ $created =~ \"key\":\"(emr_[^\"]*)\" ]]; then KEY="${BASH_REMATCH[1]}"; else KEY=""; fi
+  if [ -z "$KEY" ] || [ -z "$KEY_ID" ]; then
+    echo "$STACK_LABEL: emr keys create gave no key: $created" >&2
+    return 1
+  fi
+}
