@@ -3,6 +3,7 @@
 // each on a port it picked itself (port 0) and reported through a port file.
 
 #include <boost/json.hpp>
+#include <gtest/gtest.h>
 
 #include <chrono>
 #include <filesystem>
@@ -128,5 +129,19 @@ struct cli_result {
   std::string err;
 };
 cli_result run_cli(const std::vector<std::string>& args, const std::map<std::string, std::string>& env = {});
+
+/// A live emr in front of a fake Voyage (20 ms a call) registered as "voyage" with at most 128
+/// texts a call, and a caller key.
+struct voyage_stack : ::testing::Test {
+  scratch_dir dir;
+  fake_provider fake{dir, {"--latency-ms", "20"}};
+  emr_server emr{dir};
+  std::string key;
+
+  void SetUp() override {
+    ASSERT_EQ(emr.add_provider("voyage", "voyage", fake.url("/v1/embeddings"), "voyage-3.5", 128), 201);
+    key = emr.create_key("voyage-stack");
+  }
+};
 
 } // namespace emr::testing

@@ -13,17 +13,7 @@ using namespace emr::testing;
 
 namespace {
 
-struct spine : ::testing::Test {
-  scratch_dir dir;
-  fake_provider fake{dir, {"--latency-ms", "20"}};
-  emr_server emr{dir};
-  std::string key;
-
-  void SetUp() override {
-    ASSERT_EQ(emr.add_provider("voyage", "voyage", fake.url("/v1/embeddings"), "voyage-3.5", 128), 201);
-    key = emr.create_key("spine");
-  }
-
+struct spine : voyage_stack {
   emr::load::endpoint through_emr() const {
     return {emr.base_url(), "/v1/embeddings", key, {{"provider", "\"voyage\""}}};
   }

@@ -16,17 +16,7 @@ using namespace emr::testing;
 
 namespace {
 
-struct standard_api : ::testing::Test {
-  scratch_dir dir;
-  fake_provider fake{dir, {"--latency-ms", "20"}};
-  emr_server emr{dir};
-  std::string key;
-
-  void SetUp() override {
-    ASSERT_EQ(emr.add_provider("voyage", "voyage", fake.url("/v1/embeddings"), "voyage-3.5", 128), 201);
-    key = emr.create_key("standard");
-  }
-
+struct standard_api : voyage_stack {
   emr::load::endpoint openai_style() const {
     return {emr.base_url(), "/v1/embeddings", key, {{"model", "\"voyage\""}}};
   }
