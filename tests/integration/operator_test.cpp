@@ -65,7 +65,7 @@ TEST_F(operator_surface, keys_commands_in_both_modes) {
   auto listed_json = cli_json({"keys", "list"});
   EXPECT_EQ(listed_json.at("keys").as_array().size(), 2u);
 
-  EXPECT_EQ(cli({"keys", "revoke", std::to_string(beta_id)}).code, 0);
+  EXPECT_EQ(cli_json({"keys", "revoke", std::to_string(beta_id)}).at("revoked").as_bool(), true);
   auto after = emr.admin("GET", "/admin/keys").json();
   for (const auto& k : after.at("keys").as_array())
     EXPECT_EQ(k.at("revoked").as_bool(), k.at("id").as_int64() == beta_id);
@@ -184,6 +184,11 @@ TEST(config_commands, validate_reports_every_problem_with_its_line_and_show_fill
   EXPECT_NE(r.out.find(path + ":3:"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find(path + ":5:"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find(path + ":7:"), std::string::npos) << r.out;
+  auto as_json = run_cli({"config", "validate", "--config", path, "--json"});
+  EXPECT_NE(as_json.code, 0);
+  auto report = json::parse(as_json.out);
+  EXPECT_EQ(report.at("valid").as_bool(), false);
+  EXPECT_EQ(report.at("problems").as_array().size(), 3u);
   auto good = (dir.path / "good.toml").string();
   std::ofstream{good} << "[batching]\nwindow_ms = 20\n";
   auto shown = run_cli({"config", "show", "--config", good, "--json"});
@@ -193,6 +198,9 @@ TEST(config_commands, validate_reports_every_problem_with_its_line_and_show_fill
   EXPECT_EQ(j.at("server").at("bind").as_string(), "127.0.0.1:3200");
   auto human = run_cli({"config", "show", "--config", good});
   EXPECT_NE(human.out.find("window_ms = 20"), std::string::npos) << human.out;
+  auto valid = run_cli({"config", "validate", "--config", good, "--json"});
+  EXPECT_EQ(valid.code, 0);
+  EXPECT_EQ(json::parse(valid.out).at("valid").as_bool(), true);
 }
 
 TEST_F(operator_surface, adding_and_removing_providers_under_load_loses_no_request) {

@@ -163,3 +163,24 @@ TEST_F(standard_api, sigterm_during_a_burst_answers_every_caller_and_exits_zero)
     ADD_FAILURE() << n << " x " << what;
   EXPECT_EQ(emr.process().wait(std::chrono::seconds{40}), 0) << emr.process().log();
 }
+
+TEST_F(standard_api, openai_and_openai_compatible_providers_serve_through_the_same_api) {
+  ASSERT_EQ(emr.add_provider("openai", "openai", fake.url("/v1/embeddings"), "text-embedding-3-small"), 201);
+  ASSERT_EQ(emr.add_provider("selfhosted", "openai-compatible", fake.url("/openai/v1/embeddings"),
+                             "text-embedding-3-large", 16),
+            201);
+  for (auto [provider, model, dims] : {std::tuple{"openai", "text-embedding-3-small", 1536},
+                                       std::tuple{"selfhosted", "text-embedding-3-large", 3072}}) {
+    auto a = emr.embed(key, json::serialize(json::object{{"model", provider}, {"input", {"a", "b"}}}));
+    ASSERT_EQ(a.status, 200) << provider << ": " << a.body;
+    auto answer = a.json();
+    const auto& got = answer.at("data").at(1).at("embedding").as_array();
+    auto expected = emr::fake::fake_vector(model, "", "b", dims);
+    ASSERT_EQ(got.size(), expected.size()) << provider;
+    for (std::size_t i = 0; i < expected.size(); ++i)
+      ASSERT_EQ(static_cast<float>(got[i].to_number<double>()), expected[i]) << provider << " " << i;
+  }
+  auto shortened = emr.embed(key, R"({"model":"openai","input":"short","dimensions":64})");
+  ASSERT_EQ(shortened.status, 200) << shortened.body;
+  EXPECT_EQ(shortened.json().at("data").at(0).at("embedding").as_array().size(), 64u);
+}
