@@ -32,10 +32,6 @@ void provider_directory::start(const provider_spec& spec) {
   entries_.insert_or_assign(spec.name, std::move(e));
 }
 
-void provider_directory::replace(const provider_spec& spec) {
-  start(spec);
-}
-
 void provider_directory::stop(const std::string& name) {
   std::lock_guard guard{mutex_};
   if (auto it = entries_.find(name); it != entries_.end()) {

@@ -16,12 +16,11 @@ public:
   provider_directory(caf::actor_system& system, batcher_settings settings, health_actor health);
   ~provider_directory();
 
-  /// Starts a batcher for an enabled provider at once; a disabled one is only remembered.
+  /// Starts a batcher for an enabled provider at once; a disabled one is only remembered. A
+  /// provider already running is replaced: new callers reach the fresh batcher, the old drains.
   void start(const provider_spec& spec);
   /// Forgets the provider; its batcher answers everything it queued, then exits.
   void stop(const std::string& name);
-  /// Replaces a provider's settings: new callers reach a fresh batcher, the old one drains.
-  void replace(const provider_spec& spec);
   /// Shutdown, first step: every batcher sends what it holds without waiting for company.
   void hurry_all();
   /// Shutdown, last step: every batcher answers what it has and exits.

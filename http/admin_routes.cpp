@@ -7,6 +7,7 @@
 #include "http/routes.hpp"
 
 #include <boost/json.hpp>
+#include <charconv>
 #include <spdlog/spdlog.h>
 
 namespace json = boost::json;
@@ -58,12 +59,14 @@ std::optional<json::object> json_object(const httplib::Request& req, httplib::Re
   return std::get<json::value>(body).as_object();
 }
 
+// The whole path segment must be a number: "12abc" names no key (stoll would read 12).
 std::optional<std::int64_t> key_id(const httplib::Request& req) {
-  try {
-    return std::stoll(req.matches[1].str());
-  } catch (...) {
+  auto text = req.matches[1].str();
+  std::int64_t id = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), id);
+  if (ec != std::errc{} || end != text.data() + text.size())
     return std::nullopt;
-  }
+  return id;
 }
 
 void create_key(app& a, const httplib::Request& req, httplib::Response& res) {
@@ -150,7 +153,7 @@ void update_provider(app& a, const httplib::Request& req, httplib::Response& res
     return send_error(res, *e);
   a.db.update_provider(*record);
   if (record->enabled)
-    a.directory.replace(to_spec(*record));
+    a.directory.start(to_spec(*record));
   else
     a.directory.stop(name);
   spdlog::info("updated provider {}", name);

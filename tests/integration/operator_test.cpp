@@ -97,6 +97,11 @@ TEST_F(operator_surface, revoked_and_rotated_keys_stop_working_at_once) {
   EXPECT_EQ(revoked.status, 401);
   EXPECT_EQ(revoked.json().at("error").at("type").as_string(), "authentication_error");
   EXPECT_EQ(emr.admin("DELETE", "/admin/keys/424242").status, 404);
+  // A key id is the whole path segment: "<id>abc" must not revoke key <id>.
+  auto alias = emr.admin("POST", "/admin/keys", R"({"name":"alias"})").json();
+  auto alias_id = std::to_string(alias.at("id").as_int64());
+  EXPECT_EQ(emr.admin("DELETE", "/admin/keys/" + alias_id + "abc").status, 404);
+  EXPECT_EQ(emr.embed(std::string{alias.at("key").as_string()}, body).status, 200);
 }
 
 TEST_F(operator_surface, providers_commands_in_both_modes) {
