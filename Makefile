@@ -1,8 +1,12 @@
 # The two commands README starts with: `make demo` and `make test`. Both install what they need.
 BUILD_DIR ?= build
 JOBS ?= $(shell nproc)
+ASAN_DIR ?= build-asan
+FUZZ_DIR ?= build-fuzz
+FUZZ_SECONDS ?= 120
+SOAK_SECONDS ?= 600
 
-.PHONY: deps configure build test demo bench clean
+.PHONY: deps configure build test test-asan demo bench soak clean fuzz fuzz-smoke
 
 deps:
 	@tools/install-deps.sh
@@ -14,12 +18,49 @@ configure: deps
 build: configure
 	@cmake --build $(BUILD_DIR) -j $(JOBS) --target emr fake_provider loadgen
 
-test: configure
-	@cmake --build $(BUILD_DIR) -j $(JOBS)
-	@cd $(BUILD_DIR) && ctest --output-on-failure -j 2
+# The whole suite runs once, under the sanitizers: on 2 cores a second, plain build of it would
+# double CI's time and find nothing the sanitized one misses. `make build` stays unsanitized for
+# the demo and the bench.
+test: test-asan
+	@$(MAKE) --no-print-directory fuzz-smoke
+
+# Every test (unit, integration, scripts, bench smoke) built with AddressSanitizer and
+# UndefinedBehaviorSanitizer. Reports go to files, so that one from a server a test merely stops
+# still fails the run.
+test-asan: deps
+	@cmake -S . -B $(ASAN_DIR) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DEMR_SANITIZE=ON >/dev/null
+	@cmake --build $(ASAN_DIR) -j $(JOBS)
+	@rm -rf $(ASAN_DIR)/sanitizer-reports && mkdir -p $(ASAN_DIR)/sanitizer-reports
+	@reports=$(CURDIR)/$(ASAN_DIR)/sanitizer-reports; rc=0; \
+	  (cd $(ASAN_DIR) && ASAN_OPTIONS=log_path=$$reports/asan:detect_leaks=1 \
+	    UBSAN_OPTIONS=log_path=$$reports/ubsan:print_stacktrace=1 \
+	    ctest --output-on-failure -j 2) || rc=$$?; \
+	  if [ -n "$$(ls -A $$reports)" ]; then \
+	    cat $$reports/*; echo "test-asan: sanitizer reports above" >&2; rc=1; fi; \
+	  exit $$rc
 
 demo: build
 	@tools/demo.sh $(BUILD_DIR)
 
+# Every benchmark scenario against direct calls and the Portkey gateway, a few minutes; e.g.
+# `make bench BENCH_ARGS="--only burst,sparse"` or BENCH_ARGS="--out bench-runs --charts docs".
+bench: build
+	@tools/bench.sh $(BUILD_DIR) $(BENCH_ARGS)
+
+# Not in CI: SOAK_SECONDS of mixed traffic through emr against fakes that inject faults; prints a
+# report with a verdict per check and fails if any check does.
+soak: configure
+	@cmake --build $(BUILD_DIR) -j $(JOBS) --target emr fake_provider soak
+	@tools/soak.sh $(BUILD_DIR) --duration $(SOAK_SECONDS)
+
+# libFuzzer (clang, own build dir) on every parser of untrusted bytes, FUZZ_SECONDS per target;
+# fails on a crash and names the input that caused it.
+fuzz: deps
+	@tests/fuzz/run.sh $(FUZZ_DIR) $(FUZZ_SECONDS)
+
+# Five seconds per fuzz target: `make test` runs it so a regression on the seeds fails CI.
+fuzz-smoke: deps
+	@tests/fuzz/run.sh $(FUZZ_DIR) 5
+
 clean:
-	rm -rf $(BUILD_DIR)
+	rm -rf $(BUILD_DIR) $(ASAN_DIR) $(FUZZ_DIR)

@@ -48,20 +48,99 @@ caf::result<chunk_result> batcher_state::enqueue(chunk_request&& request) {
                             std::to_string(tokens) + " tokens, limit " +
                             std::to_string(limits.max_tokens) + ")",
                           -1, spec.name});
+  if (auto reused = reuse_recent(request.key, request.texts, t)) {
+    ++chunks_received;
+    return std::move(*reused);
+  }
   if (queued_texts + request.texts.size() > settings.max_queued_texts) {
     ++rejected_overload;
     return answer(unavailable(spec, "provider '" + spec.name + "' has too many queued texts", 1000));
   }
   policy.on_arrival(t);
   ++chunks_received;
-  queued_texts += request.texts.size();
   auto promise = self->make_response_promise<chunk_result>();
+  pending_chunk chunk{std::move(request.texts), tokens, std::move(request.request_id), promise, t};
+  if (join_in_flight(request.key, chunk))
+    return promise;
+  queued_texts += chunk.texts.size();
   auto& queue = queues[std::move(request.key)];
-  queue.texts += request.texts.size();
-  queue.chunks.push_back(
-    pending_chunk{std::move(request.texts), tokens, std::move(request.request_id), promise, t});
+  queue.texts += chunk.texts.size();
+  queue.chunks.push_back(std::move(chunk));
   pump();
   return promise;
+}
+
+std::optional<chunk_result> batcher_state::reuse_recent(const batch_key& key,
+                                                        const std::vector<std::string>& texts,
+                                                        clock_time t) {
+  while (!recent.empty() && recent.front().expires <= t)
+    recent.pop_front();
+  for (auto answer = recent.rbegin(); answer != recent.rend(); ++answer) {
+    if (answer->key != key)
+      continue;
+    std::vector<std::uint32_t> rows;
+    rows.reserve(texts.size());
+    for (const auto& text : texts) {
+      auto row = answer->row_of.find(text);
+      if (row == answer->row_of.end())
+        break;
+      rows.push_back(row->second);
+    }
+    if (rows.size() != texts.size())
+      continue;
+    ++chunks_reused;
+    // Nothing was sent for this caller, so nothing is billed to it: usage is zero.
+    return chunk_result{answer->matrix, std::move(rows), 0, std::nullopt, answer->upstream_id};
+  }
+  return std::nullopt;
+}
+
+void batcher_state::remember(const in_flight_batch& batch, const shared_matrix& matrix, clock_time t) {
+  if (settings.reuse.count() <= 0)
+    return;
+  // A bound on what is kept, whatever the call rate: the oldest answers go first.
+  static constexpr std::size_t max_recent_calls = 1024;
+  if (recent.size() == max_recent_calls)
+    recent.pop_front();
+  auto& answer = recent.emplace_back();
+  answer.key = batch.key;
+  answer.expires = t + settings.reuse;
+  answer.matrix = matrix;
+  answer.upstream_id = batch.upstream_id;
+  answer.row_of.reserve(batch.row_of.size());
+  for (const auto& [text, row] : batch.row_of)
+    answer.row_of.emplace(text, row);
+}
+
+// in_flight_batch::row_of views texts inside chunks; a vector that copied chunks on growth
+// instead of moving them would leave those views dangling.
+static_assert(std::is_nothrow_move_constructible_v<pending_chunk>);
+
+bool batcher_state::join_in_flight(const batch_key& key, pending_chunk& chunk) {
+  for (auto& [id, batch] : in_flight) {
+    if (batch.probe || batch.key != key)
+      continue;
+    std::vector<std::uint32_t> rows;
+    rows.reserve(chunk.texts.size());
+    for (const auto& text : chunk.texts) {
+      auto row = batch.row_of.find(text);
+      if (row == batch.row_of.end())
+        break;
+      rows.push_back(row->second);
+    }
+    if (rows.size() != chunk.texts.size())
+      continue;
+    // Identical texts are sent once even across calls: a caller whose texts are already on their
+    // way rides along and is answered from the same matrix.
+    ++chunks_joined;
+    ++chunks_flushed;
+    texts_flushed += chunk.texts.size();
+    batch.tokens += chunk.tokens;
+    batch.rows.push_back(std::move(rows));
+    batch.chunks.push_back(std::move(chunk));
+    return true;
+  }
+  return false;
 }
 
 std::optional<batcher_state::flush_choice> batcher_state::take_batch(clock_time t,
@@ -149,14 +228,15 @@ void batcher_state::start(batch_key key, std::vector<pending_chunk> chunks, bool
   batch.probe = probe;
   batch.partial = partial;
   // Identical texts under one key are sent once; every chunk that asked maps to the same row.
-  std::unordered_map<std::string_view, std::uint32_t> row_of;
+  // The views in row_of stay valid: a chunk's texts never change, and moving chunks (or the
+  // batch) moves their text vectors' buffers, not the strings in them.
   upstream_batch upstream{batch.key.model, batch.key.input_type, batch.key.dimensions, {}};
   std::size_t asked = 0;
   for (const auto& chunk : batch.chunks) {
     auto& rows = batch.rows.emplace_back();
     rows.reserve(chunk.texts.size());
     for (const auto& text : chunk.texts) {
-      auto [it, fresh] = row_of.emplace(text, static_cast<std::uint32_t>(upstream.texts.size()));
+      auto [it, fresh] = batch.row_of.emplace(text, static_cast<std::uint32_t>(upstream.texts.size()));
       if (fresh)
         upstream.texts.push_back(text);
       rows.push_back(it->second);
@@ -219,6 +299,7 @@ void batcher_state::settle(batch_outcome&& outcome) {
     return;
   }
   if (outcome.matrix) {
+    remember(batch, outcome.matrix, now());
     for (std::size_t i = 0; i < batch.chunks.size(); ++i) {
       auto& chunk = batch.chunks[i];
       auto share = batch.tokens == 0 ? 0
@@ -329,6 +410,8 @@ json::object batcher_state::status() {
   o["batches_flushed"] = batches_flushed;
   o["texts_flushed"] = texts_flushed;
   o["texts_sent"] = texts_sent;
+  o["chunks_joined"] = chunks_joined;
+  o["chunks_reused"] = chunks_reused;
   o["largest_call_texts"] = max_texts_per_call;
   o["mean_texts_per_call"] =
     batches_flushed == 0 ? 0.0 : static_cast<double>(texts_sent) / static_cast<double>(batches_flushed);

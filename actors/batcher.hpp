@@ -19,6 +19,8 @@ struct batcher_settings {
   retry_settings retry;
   upstream_settings upstream;
   std::size_t max_queued_texts = 100'000;  ///< beyond this, callers get 503 instead of memory growth
+  /// How long a finished call's vectors answer identical texts again; 0 = never.
+  std::chrono::milliseconds reuse{1000};
 };
 
 /// A chunk waiting for, or riding in, an upstream call.
@@ -41,12 +43,24 @@ struct in_flight_batch {
   batch_key key;
   std::vector<pending_chunk> chunks;
   std::vector<std::vector<std::uint32_t>> rows;  ///< per chunk: matrix row of each text
+  /// Matrix row of each distinct text sent; views into the texts of the chunks it was sent for.
+  std::unordered_map<std::string_view, std::uint32_t> row_of;
   std::size_t tokens = 0;
   upstream_actor worker;
   bool partial = false;  ///< less than a full batch (the flush policy sends one at a time)
   caf::actor_addr supervisor;
   std::string upstream_id;
   bool probe = false;
+};
+
+/// A finished call's vectors, kept for batcher_settings::reuse so that identical texts asked
+/// again (a burst of callers sharing texts outlasts one call) are answered without a call.
+struct recent_answer {
+  batch_key key;
+  clock_time expires{};
+  shared_matrix matrix;
+  std::string upstream_id;
+  std::unordered_map<std::string, std::uint32_t> row_of;
 };
 
 struct batcher_state {
@@ -61,6 +75,7 @@ struct batcher_state {
   std::map<batch_key, std::size_t> partial_calls;  ///< partial calls out, per key (Nagle)
   std::deque<std::pair<batch_key, std::vector<pending_chunk>>> isolated;  ///< halves of a rejected batch
   std::unordered_map<std::uint64_t, in_flight_batch> in_flight;
+  std::deque<recent_answer> recent;  ///< oldest first
   std::vector<upstream_actor> idle_workers;
   std::vector<upstream_actor> all_workers;
   provider_condition condition;
@@ -77,6 +92,8 @@ struct batcher_state {
   std::uint64_t texts_flushed = 0;     ///< texts callers asked for, across flushed batches
   std::uint64_t texts_sent = 0;        ///< distinct texts sent upstream
   std::uint64_t chunks_flushed = 0;
+  std::uint64_t chunks_joined = 0;     ///< chunks answered by a call already out with their texts
+  std::uint64_t chunks_reused = 0;     ///< chunks answered from a recent call's vectors
   std::uint64_t max_texts_per_call = 0;
   std::uint64_t upstream_attempts = 0;
   std::uint64_t retries = 0;
@@ -90,6 +107,13 @@ struct batcher_state {
   clock_time now() const;
   /// Validates and queues a chunk, or answers at once when it cannot be served.
   caf::result<chunk_result> enqueue(chunk_request&& request);
+  /// Adds a chunk whose every text is already in a call of its key to that call; false if none.
+  bool join_in_flight(const batch_key& key, pending_chunk& chunk);
+  /// The vectors of a recent call that carried every one of these texts, if one is kept.
+  std::optional<chunk_result> reuse_recent(const batch_key& key, const std::vector<std::string>& texts,
+                                           clock_time now);
+  /// Keeps a successful call's vectors for reuse.
+  void remember(const in_flight_batch& batch, const shared_matrix& matrix, clock_time now);
   /// Starts every call that may start now, and arms a timer for the next decision.
   void pump();
   /// A batch ready to go, and how the flush policy let it go.

@@ -61,8 +61,9 @@ parse_retry_after(std::string_view retry_after, std::string_view retry_after_ms,
   if (auto seconds = parse_number(ra))
     return milliseconds{static_cast<std::int64_t>(std::ceil(std::min(*seconds * 1000.0, max_ms)))};
   if (auto when = parse_http_date(ra)) {
-    auto delta = std::chrono::system_clock::from_time_t(*when) - now;
-    auto ms = std::chrono::duration_cast<milliseconds>(delta);
+    // In milliseconds: the clock's nanoseconds overflow for dates before 1678 or after 2261.
+    auto ms = std::chrono::seconds{*when} -
+              std::chrono::duration_cast<milliseconds>(now.time_since_epoch());
     return std::clamp(ms, milliseconds{0}, milliseconds{static_cast<std::int64_t>(max_ms)});
   }
   return std::nullopt;

@@ -5,7 +5,9 @@
 
 #include <filesystem>
 #include <algorithm>
+#include <fstream>
 #include <functional>
+#include <iterator>
 #include <set>
 #include <sstream>
 
@@ -133,6 +135,10 @@ const std::vector<config_key>& keys() {
                      [](const emr_config& c) {
                        return duration_cast<std::chrono::microseconds>(c.batching.flush.coalesce).count();
                      }),
+    integer_key("batching", "reuse_ms", "Identical texts asked again this soon after a call are answered from it.",
+                     0, 60'000,
+                     [](emr_config& c, std::int64_t v) { c.batching.reuse = milliseconds{v}; },
+                     [](const emr_config& c) { return c.batching.reuse.count(); }),
     integer_key("batching", "initial_concurrency", "Concurrent upstream calls per provider at start.", 1, 1024,
                      [](emr_config& c, std::int64_t v) { c.batching.flush.initial_concurrency = v; },
                      [](const emr_config& c) { return static_cast<std::int64_t>(c.batching.flush.initial_concurrency); }),
@@ -199,6 +205,31 @@ const std::vector<config_key>& keys() {
   return table;
 }
 
+// What toml11 3.7 mishandles, refused before it reads the text. It recurses once per level of
+// nested arrays and inline tables and once per part of a dotted key, so some thousands of levels
+// overflow the stack (each level costing quadratic time); no level comes without its '[', '{' or
+// '.', and emr.toml needs few: its keys are section.key with plain values. And its error path
+// for invalid UTF-8 in a literal string reads past the text; TOML must be UTF-8 anyway.
+std::optional<std::string> toml11_hazard(std::string_view text, const std::string& origin) {
+  if (std::count_if(text.begin(), text.end(), [](char c) { return c == '[' || c == '{'; }) > 100)
+    return origin + ": more than 100 '[' and '{'; emr.toml's values are never nested";
+  if (std::count(text.begin(), text.end(), '.') > 1000)
+    return origin + ": more than 1000 '.'; emr.toml's keys are section.key";
+  if (auto bad = toml::detail::check_utf8_validity(std::string{text}); bad >= 0)
+    return origin + ":" + std::to_string(std::count(text.begin(), text.begin() + bad, '\n') + 1) +
+           ": not valid UTF-8, which TOML requires";
+  return std::nullopt;
+}
+
+// A plain loop rather than std::find_if: clang before 16 cannot capture the structured
+// bindings the caller holds the names in, and the fuzz build uses clang.
+const config_key* find_key(std::string_view section, std::string_view key) {
+  for (const auto& k : keys())
+    if (k.section == section && k.key == key)
+      return &k;
+  return nullptr;
+}
+
 std::string type_name(kind k) {
   switch (k) {
     case kind::integer:
@@ -225,42 +256,53 @@ bool has_type(const toml::value& v, kind k) {
 
 } // namespace
 
-loaded_config load_config(const std::string& path) {
+loaded_config parse_config(std::string_view text, const std::string& origin) {
   loaded_config out;
+  if (auto hazard = toml11_hazard(text, origin)) {
+    out.problems.push_back(*hazard);
+    return out;
+  }
   toml::value root;
   try {
-    root = toml::parse(path);
+    std::istringstream in{std::string{text}};
+    root = toml::parse(in, origin);
   } catch (const std::exception& e) {
     out.problems.push_back(std::string{e.what()});
     return out;
   }
-  auto where = [&](const toml::value& v) { return path + ":" + std::to_string(v.location().line()) + ": "; };
+  auto where = [&](const toml::value& v) { return origin + ":" + std::to_string(v.location().line()) + ": "; };
   for (const auto& [section, table] : root.as_table()) {
     if (!table.is_table()) {
       out.problems.push_back(where(table) + "'" + section + "' must be a table like [" + section + "]");
       continue;
     }
     for (const auto& [key, value] : table.as_table()) {
-      auto it = std::find_if(keys().begin(), keys().end(),
-                             [&](const config_key& k) { return k.section == section && k.key == key; });
-      if (it == keys().end()) {
+      auto known = find_key(section, key);
+      if (!known) {
         out.problems.push_back(where(value) + "unknown key '" + section + "." + key + "'");
         continue;
       }
-      if (!has_type(value, it->type)) {
-        out.problems.push_back(where(value) + "'" + section + "." + key + "' must be " + type_name(it->type));
+      if (!has_type(value, known->type)) {
+        out.problems.push_back(where(value) + "'" + section + "." + key + "' must be " + type_name(known->type));
         continue;
       }
-      if (it->type == kind::integer && (value.as_integer() < it->min || value.as_integer() > it->max)) {
+      if (known->type == kind::integer && (value.as_integer() < known->min || value.as_integer() > known->max)) {
         out.problems.push_back(where(value) + "'" + section + "." + key + "' must be between " +
-                               std::to_string(it->min) + " and " + std::to_string(it->max));
+                               std::to_string(known->min) + " and " + std::to_string(known->max));
         continue;
       }
-      if (auto problem = it->set(out.config, value))
+      if (auto problem = known->set(out.config, value))
         out.problems.push_back(where(value) + "'" + section + "." + key + "': " + *problem);
     }
   }
   return out;
+}
+
+loaded_config load_config(const std::string& path) {
+  std::ifstream in{path, std::ios::binary};
+  if (!in)
+    return {{}, {path + ": cannot open the file"}};
+  return parse_config(std::string{std::istreambuf_iterator<char>{in}, {}}, path);
 }
 
 std::string default_config_text() {

@@ -35,8 +35,11 @@ struct loaded_config {
   std::vector<std::string> problems;  ///< "path:line: message", one per problem
 };
 
-/// Reads and validates `path`: unknown keys, wrong types and out-of-range values are reported
-/// with their line; valid keys still apply, so callers decide whether problems are fatal.
+/// Validates TOML `text`: unknown keys, wrong types and out-of-range values are reported with
+/// `origin` and their line; valid keys still apply, so callers decide whether problems are fatal.
+loaded_config parse_config(std::string_view text, const std::string& origin);
+
+/// parse_config on the file at `path`; a file that cannot be read is one problem.
 loaded_config load_config(const std::string& path);
 
 /// The commented default file `emr config init` writes: every key, commented out at its default.

@@ -4,6 +4,7 @@
 #include "actors/request.hpp"
 #include "http/exchange.hpp"
 #include "http/provider_records.hpp"
+#include "http/route_table.hpp"
 #include "http/routes.hpp"
 
 #include <boost/json.hpp>
@@ -74,8 +75,8 @@ void create_key(app& a, const httplib::Request& req, httplib::Response& res) {
   if (!body)
     return;
   auto name = body->if_contains("name");
-  if (!name || !name->is_string() || name->get_string().empty() || name->get_string().size() > 128)
-    return send_error(res, api_error{400, "invalid_request", "'name' must be 1 to 128 characters", "name", {}, -1});
+  if (!name || !name->is_string() || !valid_name(name->get_string()))
+    return send_error(res, api_error{400, "invalid_request", "'name' must be 1 to 128 characters, no control characters", "name", {}, -1});
   auto [record, token] = a.auth.create(std::string_view{name->get_string()});
   auto o = key_json(record);
   o["key"] = token;
@@ -197,10 +198,13 @@ void test_provider(app& a, const httplib::Request& req, httplib::Response& res) 
 }
 
 void stats(app& a, const httplib::Request&, httplib::Response& res) {
+  // Counted before the actor gathering the stats exists: that one may or may not have exited by
+  // the time the gathering returns, and must not make the count flicker.
+  auto actors_running = a.system.registry().running();
   auto o = collect_stats(a);
   o["request_actors_live"] = live_request_actors();
   o["request_actors_spawned"] = spawned_request_actors();
-  o["actors_running"] = a.system.registry().running();
+  o["actors_running"] = actors_running;
   o["scheduler_threads"] = a.system.scheduler().num_workers();
   o["http_threads_total"] = a.settings.threads;
   o["http_requests_in_flight"] = a.in_flight_http.load();
@@ -210,23 +214,23 @@ void stats(app& a, const httplib::Request&, httplib::Response& res) {
 
 } // namespace
 
-void install_admin_routes(httplib::Server& server, app& a) {
+void install_admin_routes(route_table& routes, app& a) {
   auto bind = [&a](void (*f)(app&, const httplib::Request&, httplib::Response&)) {
     return admin(a, [&a, f](const httplib::Request& req, httplib::Response& res) { f(a, req, res); });
   };
-  server.Post("/admin/keys", bind(create_key));
-  server.Get("/admin/keys", bind(list_keys));
-  server.Delete(R"(/admin/keys/([^/]+))", bind(revoke_key));
-  server.Post(R"(/admin/keys/([^/]+)/rotate)", bind(rotate_key));
-  server.Post("/admin/providers", bind(add_provider));
-  server.Get("/admin/providers", bind(list_providers));
-  server.Patch(R"(/admin/providers/([^/]+))", bind(update_provider));
-  server.Delete(R"(/admin/providers/([^/]+))", bind(remove_provider));
-  server.Post(R"(/admin/providers/([^/]+)/test)", bind(test_provider));
-  server.Get("/admin/config", bind([](app& a, const httplib::Request&, httplib::Response& res) {
+  routes.post("/admin/keys", bind(create_key));
+  routes.get("/admin/keys", bind(list_keys));
+  routes.del(R"(/admin/keys/([^/]+))", bind(revoke_key));
+  routes.post(R"(/admin/keys/([^/]+)/rotate)", bind(rotate_key));
+  routes.post("/admin/providers", bind(add_provider));
+  routes.get("/admin/providers", bind(list_providers));
+  routes.patch(R"(/admin/providers/([^/]+))", bind(update_provider));
+  routes.del(R"(/admin/providers/([^/]+))", bind(remove_provider));
+  routes.post(R"(/admin/providers/([^/]+)/test)", bind(test_provider));
+  routes.get("/admin/config", bind([](app& a, const httplib::Request&, httplib::Response& res) {
     send_json(res, 200, json::serialize(a.effective_config));
   }));
-  server.Get("/admin/stats", bind(stats));
+  routes.get("/admin/stats", bind(stats));
 }
 
 } // namespace emr

@@ -1,6 +1,7 @@
 // POST /v1/embeddings and its batch form: HTTP in, actor messages out, vectors back.
 
 #include "http/exchange.hpp"
+#include "http/route_table.hpp"
 #include "http/routes.hpp"
 #include "http/routing.hpp"
 
@@ -221,9 +222,9 @@ caller_outcome run_job(app& a, caller_job job) {
   return await_job(a, future);
 }
 
-void install_embedding_routes(httplib::Server& server, app& a) {
-  server.Post("/v1/embeddings", [&a](const httplib::Request& req, httplib::Response& res) { embed(a, req, res); });
-  server.Post("/v1/embeddings/batch",
+void install_embedding_routes(route_table& routes, app& a) {
+  routes.post("/v1/embeddings", [&a](const httplib::Request& req, httplib::Response& res) { embed(a, req, res); });
+  routes.post("/v1/embeddings/batch",
               [&a](const httplib::Request& req, httplib::Response& res) { embed_batch(a, req, res); });
 }
 

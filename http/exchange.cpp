@@ -41,11 +41,21 @@ std::string request_id(const httplib::Request& req, httplib::Response& res) {
 std::optional<api_error> require_json(const httplib::Request& req) {
   if (!req.has_header("Content-Type"))
     return std::nullopt;
+  // The media type is what precedes any parameter (`; charset=utf-8`), compared whole:
+  // application/jsonp or application/json-seq are other formats.
   auto type = req.get_header_value("Content-Type");
+  type.erase(std::min(type.find(';'), type.size()));
+  while (!type.empty() && (type.back() == ' ' || type.back() == '\t'))
+    type.pop_back();
   std::transform(type.begin(), type.end(), type.begin(), [](unsigned char c) { return std::tolower(c); });
-  if (type.rfind("application/json", 0) == 0)
+  if (type == "application/json")
     return std::nullopt;
   return api_error{415, "unsupported_media_type", "send the body as application/json", {}, {}, -1};
+}
+
+bool valid_name(std::string_view name) {
+  return !name.empty() && name.size() <= 128 &&
+         std::none_of(name.begin(), name.end(), [](unsigned char c) { return c < 0x20 || c == 0x7f; });
 }
 
 } // namespace emr

@@ -15,5 +15,8 @@ void send_json(httplib::Response& res, int status, std::string body);
 std::string request_id(const httplib::Request& req, httplib::Response& res);
 /// 415 unless the body is declared JSON (or not declared at all).
 std::optional<api_error> require_json(const httplib::Request& req);
+/// Whether a name an operator gives (a key's, a provider's) is 1 to 128 bytes without control
+/// characters, which would garble the logs, tables and metrics labels that show it.
+bool valid_name(std::string_view name);
 
 } // namespace emr

@@ -2,6 +2,7 @@
 // the two cannot disagree.
 
 #include "http/exchange.hpp"
+#include "http/route_table.hpp"
 #include "http/routes.hpp"
 
 #include <boost/json.hpp>
@@ -91,8 +92,8 @@ constexpr batcher_series batcher_metrics[] = {
 
 } // namespace
 
-void install_metrics_route(httplib::Server& server, app& a) {
-  server.Get("/metrics", [&a](const httplib::Request&, httplib::Response& res) {
+void install_metrics_route(route_table& routes, app& a) {
+  routes.get("/metrics", [&a](const httplib::Request&, httplib::Response& res) {
     auto stats = collect_stats(a);
     const auto& providers = stats.at("providers").as_array();
     const auto& health = stats.at("health").as_object();

@@ -1,6 +1,7 @@
 #include "http/provider_records.hpp"
 
 #include "actors/upstream.hpp"
+#include "http/exchange.hpp"
 
 #include <boost/json.hpp>
 
@@ -26,8 +27,8 @@ bool valid_env_name(std::string_view name) {
 }
 
 std::optional<api_error> check(const provider_record& r) {
-  if (r.name.empty() || r.name.size() > 128)
-    return bad("'name' must be 1 to 128 characters", "name");
+  if (!valid_name(r.name))
+    return bad("'name' must be 1 to 128 characters, no control characters", "name");
   if (r.name.find('/') != std::string::npos)
     return bad("'name' must not contain '/' (it separates provider and model)", "name");
   auto type = parse_provider_type(r.type);

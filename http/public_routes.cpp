@@ -1,6 +1,7 @@
 // Unauthenticated routes: liveness, per-provider health, and a public status summary.
 
 #include "http/exchange.hpp"
+#include "http/route_table.hpp"
 #include "http/routes.hpp"
 
 #include <boost/json.hpp>
@@ -18,8 +19,8 @@ std::int64_t uptime_s(const app& a) {
 
 } // namespace
 
-void install_public_routes(httplib::Server& server, app& a) {
-  server.Get("/health", [&a](const httplib::Request&, httplib::Response& res) {
+void install_public_routes(route_table& routes, app& a) {
+  routes.get("/health", [&a](const httplib::Request&, httplib::Response& res) {
     auto stats = collect_stats(a);
     auto& health = stats["health"].as_object();
     bool any_serving = health.empty();
@@ -29,11 +30,11 @@ void install_public_routes(httplib::Server& server, app& a) {
     send_json(res, any_serving ? 200 : 503,
               json::serialize(json::object{{"status", any_serving ? "ok" : "unavailable"}}));
   });
-  server.Get("/health/providers", [&a](const httplib::Request&, httplib::Response& res) {
+  routes.get("/health/providers", [&a](const httplib::Request&, httplib::Response& res) {
     auto stats = collect_stats(a);
     send_json(res, 200, json::serialize(json::object{{"providers", std::move(stats["health"])}}));
   });
-  server.Get("/status", [&a](const httplib::Request&, httplib::Response& res) {
+  routes.get("/status", [&a](const httplib::Request&, httplib::Response& res) {
     json::object o{{"version", EMR_VERSION},
                    {"uptime_s", uptime_s(a)},
                    {"providers", a.directory.specs().size()},

@@ -3,20 +3,18 @@
 
 #include "http/app.hpp"
 
-namespace httplib {
-class Server;
-}
-
 namespace emr {
 
+class route_table;
+
 /// POST /v1/embeddings and POST /v1/embeddings/batch.
-void install_embedding_routes(httplib::Server& server, app& a);
+void install_embedding_routes(route_table& routes, app& a);
 /// /admin/*: keys, providers, config, stats.
-void install_admin_routes(httplib::Server& server, app& a);
+void install_admin_routes(route_table& routes, app& a);
 /// GET /health, /health/providers, /status.
-void install_public_routes(httplib::Server& server, app& a);
+void install_public_routes(route_table& routes, app& a);
 /// GET /metrics (Prometheus text).
-void install_metrics_route(httplib::Server& server, app& a);
+void install_metrics_route(route_table& routes, app& a);
 
 /// Runs one caller job through a fresh request actor and waits for its answer.
 caller_outcome run_job(app& a, caller_job job);

@@ -1,7 +1,10 @@
 #include "http/server.hpp"
 
 #include "http/exchange.hpp"
+#include "http/refusals.hpp"
+#include "http/route_table.hpp"
 #include "http/routes.hpp"
+#include "http/warm_thread_pool.hpp"
 
 #include <httplib.h>
 #include <spdlog/spdlog.h>
@@ -52,7 +55,7 @@ public:
   }
 
 private:
-  httplib::ThreadPool workers_;
+  warm_thread_pool workers_;
   httplib::ThreadPool refusers_;
   std::size_t max_connections_;
   std::atomic<std::size_t> active_{0};
@@ -63,6 +66,7 @@ private:
 struct http_server::impl {
   app& a;
   listening_server server;
+  route_table routes{server};
   explicit impl(app& a) : a(a) {}
 };
 
@@ -84,9 +88,10 @@ http_server::http_server(app& a) : impl_(std::make_unique<impl>(a)) {
       send_error(res, api_error{503, "server_busy", "too many open connections; retry shortly", {}, {}, 1000});
       return httplib::Server::HandlerResponse::Handled;
     }
-    // httplib checks the size limit only against Content-Length; a chunked body has none.
-    if (req.has_header("Transfer-Encoding")) {
-      send_error(res, api_error{411, "length_required", "send a Content-Length; chunked bodies are refused", {}, {}, -1});
+    if (auto refusal = refuse_framing(req)) {
+      // The body stays unread, so the connection cannot carry another request.
+      res.set_header("Connection", "close");
+      send_error(res, *refusal);
       return httplib::Server::HandlerResponse::Handled;
     }
     return httplib::Server::HandlerResponse::Unhandled;
@@ -102,28 +107,15 @@ http_server::http_server(app& a) : impl_(std::make_unique<impl>(a)) {
     spdlog::error("unhandled error on {} {}: {}", req.method, req.path, what);
     send_error(res, api_error{500, "internal_error", "internal error; see the server log", {}, {}, -1});
   });
-  s.set_error_handler([](const httplib::Request&, httplib::Response& res) {
+  s.set_error_handler([routes = &impl_->routes](const httplib::Request& req, httplib::Response& res) {
     // Routes answer their own errors with bodies; this covers what httplib rejects itself.
-    if (!res.body.empty())
-      return;
-    switch (res.status) {
-      case 404:
-        send_error(res, api_error{404, "not_found", "no such endpoint", {}, {}, -1});
-        break;
-      case 413:
-        send_error(res, api_error{413, "payload_too_large", "request body is over the size limit", {}, {}, -1});
-        break;
-      case 400:
-        send_error(res, api_error{400, "invalid_request", "malformed HTTP request", {}, {}, -1});
-        break;
-      default:
-        send_error(res, api_error{res.status, "http_error", "request refused", {}, {}, -1});
-    }
+    if (res.body.empty())
+      answer_refusal(req, res, *routes);
   });
-  install_embedding_routes(s, a);
-  install_admin_routes(s, a);
-  install_public_routes(s, a);
-  install_metrics_route(s, a);
+  install_embedding_routes(impl_->routes, a);
+  install_admin_routes(impl_->routes, a);
+  install_public_routes(impl_->routes, a);
+  install_metrics_route(impl_->routes, a);
 }
 
 http_server::~http_server() = default;

@@ -105,7 +105,9 @@ inline bool decode_base64_floats(std::string_view text, std::vector<float>& out)
     return false;
   auto first = out.size();
   out.resize(first + bytes.size() / sizeof(float));
-  std::memcpy(out.data() + first, bytes.data(), bytes.size());
+  // An empty vector's data() may be null, which memcpy must not get even for zero bytes.
+  if (!bytes.empty())
+    std::memcpy(out.data() + first, bytes.data(), bytes.size());
   return true;
 }
 

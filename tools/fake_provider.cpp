@@ -394,18 +394,19 @@ public:
     rng_.seed(seed_);
   }
 
-  fault_step next_step() {
+  /// `positional_rows`: the answer's vectors carry no index (Cohere).
+  fault_step next_step(bool positional_rows) {
     std::lock_guard lock(mutex_);
     if (next_ < plan_.script.size())
       return plan_.script[next_++];
     if (plan_.then)
       return *plan_.then;
-    return draw();
+    return draw(positional_rows);
   }
 
 private:
   // Independent draws in a fixed order, so a given seed replays the same fault sequence.
-  fault_step draw() {
+  fault_step draw(bool positional_rows) {
     fault_step step;
     if (chance(plan_.p429)) {
       step.status = 429;
@@ -419,6 +420,11 @@ private:
                                             malformed::bad_index, malformed::missing_index,
                                             malformed::truncated, malformed::nan};
       step.shape = kinds[std::uniform_int_distribution<std::size_t>(0, 5)(rng_)];
+      // A drawn malformed answer must be one a router can tell from a good one. Rows without an
+      // index turn "bad_index" into a well-formed answer with the wrong vectors; a script may
+      // still ask for that.
+      if (positional_rows && step.shape == malformed::bad_index)
+        step.shape = malformed::wrong_count;
     } else if (chance(plan_.p_slow)) {
       step.delay_ms = plan_.slow_ms;
     }
@@ -1440,7 +1446,7 @@ reply fake_provider::serve_embeddings(const httplib::Request& req, flavor kind,
     return error_reply(kind, parse_error(kind, make_error_code(json::error::not_object)));
 
   // Faults come before validation: they stand for the provider failing, not the request.
-  const fault_step step = faults_.next_step();
+  const fault_step step = faults_.next_step(kind == flavor::cohere_v1 || kind == flavor::cohere_v2);
   stop_.sleep_ms(step.delay_ms);
   if (step.status != 0 && step.status != 200) {
     const json::value* m = field(body->get_object(), "model");

@@ -99,6 +99,8 @@ prepared_endpoint prepare(const endpoint& e) {
   p.path = e.path;
   if (!e.bearer.empty())
     p.headers.emplace("Authorization", "Bearer " + e.bearer);
+  for (const auto& [name, value] : e.headers)
+    p.headers.emplace(name, value);
   for (const auto& [key, raw] : e.extra_fields) {
     p.body_suffix += ',';
     p.body_suffix += json::serialize(json::string_view{key});
@@ -109,8 +111,9 @@ prepared_endpoint prepare(const endpoint& e) {
   return p;
 }
 
-std::string request_body(const prepared_endpoint& p, const caller& c) {
-  std::string body = R"({"input":[)";
+// One /v1/embeddings request object; a batch's sub-request also carries its id.
+std::string embeddings_request(const prepared_endpoint& p, const caller& c, const std::string& id) {
+  std::string body = id.empty() ? R"({"input":[)" : R"({"id":)" + json::serialize(json::string_view{id}) + R"(,"input":[)";
   for (std::size_t i = 0; i < c.texts.size(); ++i) {
     if (i != 0)
       body += ',';
@@ -122,6 +125,19 @@ std::string request_body(const prepared_endpoint& p, const caller& c) {
   if (!c.encoding_format.empty())
     body += R"(,"encoding_format":)" + json::serialize(json::string_view{c.encoding_format});
   body += p.body_suffix;
+  return body;
+}
+
+std::string request_body(const prepared_endpoint& p, const caller& c) {
+  if (c.batch.empty())
+    return embeddings_request(p, c, {});
+  std::string body = R"({"requests":[)";
+  for (std::size_t i = 0; i < c.batch.size(); ++i) {
+    if (i != 0)
+      body += ',';
+    body += embeddings_request(p, c.batch[i], std::to_string(i));
+  }
+  body += "]}";
   return body;
 }
 
@@ -158,21 +174,12 @@ bool read_embedding(const json::value& v, std::vector<float>& out) {
   return true;
 }
 
-// Empty when a 200 answer holds exactly the expected vectors, else why not. Also takes the
-// answer's "provider" field.
-std::string check_answer(const caller& c, const std::string& body,
-                         const std::optional<expectation>& expect, std::string& provider) {
-  json::error_code ec;
-  const json::value doc = json::parse(body, ec);
-  if (ec)
-    return "200 with a body that is not JSON: " + excerpt(body);
-  const auto* o = doc.if_object();
-  if (const auto* p = o ? o->if_contains("provider") : nullptr; p && p->is_string())
-    provider = std::string(p->get_string());
-  const auto* data_value = o ? o->if_contains("data") : nullptr;
+// Empty when `list`, one provider's list answer, holds exactly the expected vectors.
+std::string check_list(const caller& c, const json::object& list, const expectation* expect) {
+  const auto* data_value = list.if_contains("data");
   const auto* data = data_value ? data_value->if_array() : nullptr;
   if (!data)
-    return "200 without a data array: " + excerpt(body);
+    return "200 without a data array: " + excerpt(json::serialize(list));
   if (data->size() != c.texts.size())
     return "200 with " + std::to_string(data->size()) + " embeddings for " +
            std::to_string(c.texts.size()) + " texts";
@@ -211,6 +218,98 @@ std::string check_answer(const caller& c, const std::string& body,
   return {};
 }
 
+std::string string_field(const json::object& o, std::string_view key) {
+  const auto* v = o.if_contains(key);
+  return v && v->is_string() ? std::string(v->get_string()) : std::string();
+}
+
+// The expectation for an answer `provider` gave: the caller's own, or under several providers
+// the one naming it; null (with `error` set) for a provider the caller did not ask for.
+const expectation* expectation_for(const std::optional<expectation>& expect,
+                                   const std::string& provider, std::string& error) {
+  if (!expect)
+    return nullptr;
+  if (expect->providers.empty()) {
+    if (expect->provider.empty() || expect->provider == provider)
+      return &*expect;
+  } else {
+    for (const auto& e : expect->providers)
+      if (e.provider == provider)
+        return &e;
+  }
+  error = "answered by provider \"" + provider + "\", which the caller did not ask for";
+  return nullptr;
+}
+
+// Empty when a 200 /v1/embeddings answer (a list, or a map under policy "all") holds exactly
+// the expected vectors. Also takes a list answer's "provider" field.
+std::string check_response(const caller& c, const json::object& answer,
+                           const std::optional<expectation>& expect, std::string& provider) {
+  if (string_field(answer, "object") != "map") {
+    provider = string_field(answer, "provider");
+    std::string error;
+    const expectation* e = expectation_for(expect, provider, error);
+    return error.empty() ? check_list(c, answer, e) : error;
+  }
+  const auto* results_value = answer.if_contains("results");
+  const auto* results = results_value ? results_value->if_object() : nullptr;
+  if (!results)
+    return "200 map without a results object: " + excerpt(json::serialize(answer));
+  if (expect && results->size() != std::max<std::size_t>(expect->providers.size(), 1))
+    return "200 map with " + std::to_string(results->size()) + " providers' answers";
+  for (const auto& [name, list] : *results) {
+    const auto* o = list.if_object();
+    if (!o || string_field(*o, "provider") != name)
+      return "results[\"" + std::string(name) + "\"] is not that provider's answer";
+    std::string error;
+    const expectation* e = expectation_for(expect, std::string(name), error);
+    if (error.empty())
+      error = check_list(c, *o, e);
+    if (!error.empty())
+      return "results[\"" + std::string(name) + "\"]: " + error;
+  }
+  return {};
+}
+
+// Empty when a 200 batch answer has one result per sub-request, in order, and every result
+// answered 200 holds exactly its vectors; records each sub-request's status.
+std::string check_batch(const caller& c, const json::object& answer,
+                        const std::optional<expectation>& expect, result& r) {
+  const auto* results_value = answer.if_contains("results");
+  const auto* results = results_value ? results_value->if_array() : nullptr;
+  if (!results || results->size() != c.batch.size())
+    return "200 batch without one result per sub-request: " + excerpt(json::serialize(answer));
+  for (std::size_t i = 0; i < results->size(); ++i) {
+    const std::string where = "results[" + std::to_string(i) + "]";
+    const auto* item = (*results)[i].if_object();
+    const auto* status = item ? item->if_contains("status") : nullptr;
+    if (!status || !status->is_int64() || string_field(*item, "id") != std::to_string(i))
+      return where + " has no status or not the id \"" + std::to_string(i) + "\"";
+    r.batch_statuses.push_back(static_cast<int>(status->get_int64()));
+    if (r.batch_statuses.back() != 200)
+      continue;
+    const auto* response = item->if_contains("response");
+    std::string provider;
+    std::string error = response && response->is_object()
+                            ? check_response(c.batch[i], response->get_object(), expect, provider)
+                            : "200 without a response";
+    if (!error.empty())
+      return where + ": " + error;
+  }
+  return {};
+}
+
+// Empty when a 200 answer holds exactly the expected vectors, else why not.
+std::string check_answer(const caller& c, const std::string& body,
+                         const std::optional<expectation>& expect, result& r) {
+  json::error_code ec;
+  const json::value doc = json::parse(body, ec);
+  if (ec || !doc.is_object())
+    return "200 with a body that is not a JSON object: " + excerpt(body);
+  return c.batch.empty() ? check_response(c, doc.get_object(), expect, r.provider)
+                         : check_batch(c, doc.get_object(), expect, r);
+}
+
 result send_one(connection& conn, const prepared_endpoint& p, const caller& c,
                 const std::optional<expectation>& expect) {
   httplib::Headers headers = p.headers;
@@ -236,7 +335,7 @@ result send_one(connection& conn, const prepared_endpoint& p, const caller& c,
     r.error = std::to_string(r.status) + ": " + excerpt(res->body);
     return r;
   }
-  r.error = check_answer(c, res->body, expect, r.provider);
+  r.error = check_answer(c, res->body, expect, r);
   r.vectors_ok = r.error.empty();
   return r;
 }
@@ -311,7 +410,7 @@ std::string serialize_request(const prepared_endpoint& p, const caller& c) {
   req += "Content-Type: application/json\r\n";
   req += "Content-Length: " + std::to_string(body.size()) + "\r\n";
   req += "Connection: close\r\n";
-  for (const auto& [name, value] : p.headers) // Authorization, when set
+  for (const auto& [name, value] : p.headers)
     req += name + ": " + value + "\r\n";
   if (!c.request_id.empty())
     req += "X-Request-Id: " + c.request_id + "\r\n";
@@ -849,7 +948,7 @@ std::vector<result> fire_concurrent(const endpoint& e, const std::vector<caller>
     for (std::size_t k; (k = next.fetch_add(1)) < to_check.size();) {
       const std::size_t i = to_check[k];
       result& r = results[i];
-      r.error = check_answer(callers[i], calls[i].body, expect, r.provider);
+      r.error = check_answer(callers[i], calls[i].body, expect, r);
       r.vectors_ok = r.error.empty();
       std::string().swap(calls[i].body);
     }

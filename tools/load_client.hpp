@@ -25,6 +25,8 @@ struct endpoint {
   /// Added to every JSON body as key -> raw JSON text, e.g. {"provider", "\"voyage\""} for emr
   /// or {"model", "\"voyage-3.5\""} for a direct call to the fake.
   std::vector<std::pair<std::string, std::string>> extra_fields;
+  /// Sent with every request besides Authorization, e.g. a gateway's routing headers.
+  std::vector<std::pair<std::string, std::string>> headers;
 };
 
 /// One HTTP request.
@@ -34,6 +36,10 @@ struct caller {
   std::string input_type{};         ///< "" = field omitted
   std::string encoding_format{};    ///< "" = omitted; "float" or "base64"
   std::string request_id{};         ///< "" = no X-Request-Id header
+  /// Non-empty: a call to the batch endpoint, with these as its sub-requests; the body is
+  /// {"requests": [...]}, sub-request i has the id "i" and the endpoint's extra fields, and the
+  /// four members above are unused.
+  std::vector<caller> batch{};
 };
 
 /// How to check vectors: each must equal
@@ -45,6 +51,11 @@ struct expectation {
   /// "search_query" and ""/"document" to "search_document".
   std::function<std::string(const std::string&)> upstream_input_type =
       [](const std::string& t) { return t; };
+  std::string provider{}; ///< the provider the answer must name; "" = any
+  /// For callers routed to several providers ("providers" with policy "any" or "all"): one
+  /// expectation per provider, each naming it. An "any" answer is checked against the one that
+  /// served it; an "all" answer must hold each provider's vectors. The members above are unused.
+  std::vector<expectation> providers{};
 };
 
 /// The outcome of one caller.
@@ -58,6 +69,10 @@ struct result {
   std::string retry_after; ///< Retry-After response header, if any
   std::string provider;    ///< "provider" field of a 200 answer, if any
   int retries = 0;         ///< 429s retried before this outcome (run_for with retry_429 only)
+  /// A batch call's sub-request statuses, in order. Its vectors_ok says that the answer holds one
+  /// result per sub-request and that every sub-request answered 200 holds exactly its vectors:
+  /// a sub-request's failure is its own status, not a wrong vector.
+  std::vector<int> batch_statuses{};
 };
 
 struct summary {

@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <fstream>
 #include <iostream>
 #include <optional>
 #include <string>
@@ -29,6 +30,10 @@ struct options {
   double duration_s = 10;
   std::size_t texts_per_call = 1;
   std::string text_prefix = "loadgen";
+  std::size_t distinct_callers = 0;
+  std::size_t text_bytes = 0;
+  std::vector<std::string> headers;
+  std::string latencies_file;
   std::string verify_model;
   int verify_dims = 0;
   std::string input_type;
@@ -38,14 +43,25 @@ struct options {
   bool json = false;
 };
 
-// Texts are "<prefix> <caller> <n>", so every text of a run is distinct.
+// Pads a text to `bytes` with words, so token-heavy loads stay deterministic and verifiable.
+std::string padded(std::string text, std::size_t bytes) {
+  static constexpr std::string_view filler = " the quick brown fox jumps over the lazy dog";
+  while (text.size() < bytes)
+    text.append(filler.substr(0, std::min(filler.size(), bytes - text.size())));
+  return text;
+}
+
+// Texts are "<prefix> <caller> <n>", so every text of a run is distinct unless
+// --distinct-callers folds callers onto the same texts (caller modulo that count).
 caller make_caller(const options& o, std::size_t who, std::size_t call) {
   caller c;
   c.input_type = o.input_type;
   c.encoding_format = o.encoding;
+  const std::size_t seen_as = o.distinct_callers ? who % o.distinct_callers : who;
   for (std::size_t j = 0; j < o.texts_per_call; ++j)
-    c.texts.push_back(o.text_prefix + " " + std::to_string(who) + " " +
-                      std::to_string(call * o.texts_per_call + j));
+    c.texts.push_back(padded(o.text_prefix + " " + std::to_string(seen_as) + " " +
+                                 std::to_string(call * o.texts_per_call + j),
+                             o.text_bytes));
   return c;
 }
 
@@ -58,6 +74,10 @@ emr::load::endpoint make_endpoint(const options& o) {
     e.extra_fields.emplace_back("provider", json::serialize(json::string_view{o.provider}));
   if (!o.model.empty())
     e.extra_fields.emplace_back("model", json::serialize(json::string_view{o.model}));
+  for (const auto& h : o.headers) {
+    const auto colon = h.find(':');
+    e.headers.emplace_back(h.substr(0, colon), h.substr(h.find_first_not_of(' ', colon + 1)));
+  }
   return e;
 }
 
@@ -173,6 +193,18 @@ int main(int argc, char** argv) {
                                 "Check every vector against the fake's vectors for this model");
   app.add_option("--verify-dims", o.verify_dims, "Dimensions to verify (default: the model's)")
       ->needs(verify);
+  app.add_option("--distinct-callers", o.distinct_callers,
+                 "Caller n sends the texts of caller n modulo this (0: every caller distinct)");
+  app.add_option("--text-bytes", o.text_bytes, "Pad every text to this many bytes");
+  app.add_option("--header", o.headers, "Extra request header, \"Name: value\" (repeatable)")
+      ->check([](const std::string& h) {
+        return h.find(':') == std::string::npos || h.find_first_not_of(' ', h.find(':') + 1) ==
+                                                          std::string::npos
+                   ? std::string("expected \"Name: value\"")
+                   : std::string();
+      });
+  app.add_option("--latencies", o.latencies_file,
+                 "Write every request's latency in ms, one per line, to this file");
   app.add_option("--input-type", o.input_type, "input_type to send (default: omitted)");
   app.add_option("--encoding", o.encoding, "encoding_format to send (default: omitted)")
       ->check(CLI::IsMember({"float", "base64"}));
@@ -201,6 +233,11 @@ int main(int argc, char** argv) {
   const double wall_s =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 
+  if (!o.latencies_file.empty()) {
+    std::ofstream out(o.latencies_file);
+    for (const auto& r : results)
+      out << r.latency_ms << '\n';
+  }
   const auto s = emr::load::summarize(results, wall_s);
   const auto errors = sample_errors(results);
   if (o.json)

@@ -7,9 +7,14 @@
 #   stack_init BUILD_DIR LABEL     STACK_BUILD (absolute), STACK_WORK (a temporary directory,
 #                                  removed on exit) and the cleanup trap; LABEL names the
 #                                  directory and prefixes error messages
-#   stack_start_fake [ARGS...]     fake_provider with ARGS; sets FAKE_PORT, FAKE_URL
-#   stack_start_emr [EXTRA_TOML]   emr serve, EXTRA_TOML appended to its config; sets EMR_PORT,
-#                                  EMR_URL and exports a fresh EMR_ADMIN_SECRET
+#   stack_start_fake [ARGS...]     fake_provider with ARGS; sets FAKE_PORT, FAKE_URL, FAKE_PID
+#   stack_start_named_fake NAME [ARGS...]
+#                                  the same, with its port and log files named NAME, for a stack
+#                                  of several fakes
+#   stack_start_emr [EXTRA_TOML [SERVER_TOML]]
+#                                  emr serve, EXTRA_TOML appended to its config and SERVER_TOML
+#                                  to its [server] table; sets EMR_PORT, EMR_URL, EMR_PID and
+#                                  exports a fresh EMR_ADMIN_SECRET
 #   stack_add_provider NAME TYPE KEY_ENV ENDPOINT MODEL [MAX_BATCH]
 #   stack_create_key NAME          sets KEY and KEY_ID
 #
@@ -39,10 +44,10 @@ stack_cleanup() {
   done
   if [ "$rc" -ne 0 ]; then
     local log
-    for log in fake.log emr.log; do
-      if [ -s "$STACK_WORK/$log" ]; then
-        echo "--- last lines of $log ---" >&2
-        tail -n 20 "$STACK_WORK/$log" >&2
+    for log in "$STACK_WORK"/*.log; do
+      if [ -s "$log" ]; then
+        echo "--- last lines of ${log##*/} ---" >&2
+        tail -n 20 "$log" >&2
       fi
     done
   fi
@@ -78,11 +83,18 @@ stack_wait_for_port() {
 
 # shellcheck disable=SC2120  # ARGS are optional
 stack_start_fake() {
-  "$STACK_BUILD/fake_provider" --port 0 --port-file "$STACK_WORK/fake.port" "$@" \
-    >"$STACK_WORK/fake.log" 2>&1 &
+  stack_start_named_fake fake "$@"
+}
+
+stack_start_named_fake() {
+  local name="$1"
+  shift
+  "$STACK_BUILD/fake_provider" --port 0 --port-file "$STACK_WORK/$name.port" "$@" \
+    >"$STACK_WORK/$name.log" 2>&1 &
   local pid=$!
   STACK_PIDS+=("$pid")
-  FAKE_PORT="$(stack_wait_for_port "$STACK_WORK/fake.port" "$pid" fake_provider)" || return 1
+  FAKE_PID="$pid"
+  FAKE_PORT="$(stack_wait_for_port "$STACK_WORK/$name.port" "$pid" "fake_provider $name")" || return 1
   FAKE_URL="http://127.0.0.1:$FAKE_PORT"
 }
 
@@ -90,10 +102,11 @@ stack_start_fake() {
 # caller exports each provider's KEY_ENV before this, and the secret is exported here.
 # shellcheck disable=SC2120  # EXTRA_TOML is optional
 stack_start_emr() {
-  local extra_toml="${1:-}"
+  local extra_toml="${1:-}" server_toml="${2:-}"
   cat >"$STACK_WORK/emr.toml" <<EOF
 [server]
 bind = "127.0.0.1:0"
+$server_toml
 
 [storage]
 path = "$STACK_WORK/emr.db"
@@ -107,6 +120,7 @@ EOF
     >"$STACK_WORK/emr.log" 2>&1 &
   local pid=$!
   STACK_PIDS+=("$pid")
+  EMR_PID="$pid"
   EMR_PORT="$(stack_wait_for_port "$STACK_WORK/emr.port" "$pid" "emr serve")" || return 1
   EMR_URL="http://127.0.0.1:$EMR_PORT"
 }

@@ -292,6 +292,42 @@ TEST_F(batcher_test, a_chunk_that_does_not_fit_waits_for_the_next_call) {
   EXPECT_EQ(batch(3).chunks.front().texts, (std::vector<std::string>{"e", "f"}));
 }
 
+TEST_F(batcher_test, while_every_slot_is_busy_chunks_wait_and_a_freed_slot_takes_them_together) {
+  for (const char* t : {"a", "b", "c", "d"})  // four full calls: the window of four is busy
+    send({std::string(t) + "1", std::string(t) + "2", std::string(t) + "3", std::string(t) + "4"});
+  run();
+  ASSERT_EQ(batch_ids().size(), 4u);
+  auto e = send({"e"});
+  auto f = send({"f", "g"});
+  run();
+  advance(50ms);  // even past the window: there is no slot to send with
+  EXPECT_EQ(batch_ids().size(), 4u);
+  EXPECT_EQ(st().queued_texts, 3u);
+  complete(1, matrix_of({"a1", "a2", "a3", "a4"}, 4));
+  ASSERT_EQ(batch_ids(), (std::vector<std::uint64_t>{2, 3, 4, 5}));
+  EXPECT_EQ(batch(5).chunks.size(), 2u) << "the freed slot carries everything queued";
+  EXPECT_EQ(batch(5).rows, (std::vector<std::vector<std::uint32_t>>{{0}, {1, 2}}));
+  complete(5, matrix_of({"e", "f", "g"}, 3));
+  expect_vectors(*e, {"e"});
+  expect_vectors(*f, {"f", "g"});
+}
+
+TEST_F(batcher_test, a_call_never_exceeds_the_token_cap) {
+  // Each text is estimated at 120,001 tokens: two fit voyage-3.5's 320K a call, three do not.
+  const std::string t1(360'000, 'x'), t2(360'000, 'y'), t3(360'000, 'z');
+  prime();
+  send({t1});
+  send({t2});
+  send({t3});
+  run();
+  ASSERT_EQ(batch_ids(), (std::vector<std::uint64_t>{1, 2})) << "two texts fill the call's tokens";
+  EXPECT_EQ(batch(2).chunks.size(), 2u);
+  EXPECT_EQ(st().queued_texts, 1u);
+  advance(1ms);
+  ASSERT_EQ(batch_ids(), (std::vector<std::uint64_t>{1, 2, 3}));
+  EXPECT_EQ(batch(3).chunks.front().texts, (std::vector<std::string>{t3}));
+}
+
 TEST_F(batcher_test, different_batch_keys_never_share_a_call) {
   prime();
   batch_key query{"voyage-3.5", "query", 0};
@@ -352,6 +388,46 @@ TEST_F(batcher_test, identical_texts_are_sent_once_and_each_caller_gets_its_own_
   EXPECT_EQ(s.at("queued_texts").to_number<int>(), 0);
   EXPECT_EQ(s.at("in_flight_calls").to_number<int>(), 0);
   EXPECT_EQ(s.at("batches_failed").to_number<int>(), 0);
+}
+
+TEST_F(batcher_test, a_chunk_whose_texts_are_already_out_joins_that_call) {
+  auto a = send({"x", "y"});
+  run();
+  ASSERT_EQ(batch_ids(), (std::vector<std::uint64_t>{1}));
+  auto b = send({"y"});
+  auto c = send({"y", "x"});
+  auto d = send({"x", "z"});  // z is not out: this one waits for a call of its own
+  run();
+  EXPECT_EQ(batch(1).chunks.size(), 3u);
+  EXPECT_EQ(batch(1).rows, (std::vector<std::vector<std::uint32_t>>{{0, 1}, {1}, {1, 0}}));
+  EXPECT_EQ(st().queued_texts, 2u);
+  complete(1, matrix_of({"x", "y"}, 4));
+  expect_vectors(*a, {"x", "y"});
+  expect_vectors(*b, {"y"});
+  expect_vectors(*c, {"y", "x"});
+  EXPECT_FALSE(d->answered);
+  auto s = status();
+  EXPECT_EQ(s.at("chunks_joined").to_number<int>(), 2);
+  EXPECT_EQ(s.at("texts_sent").to_number<int>(), 2);
+}
+
+TEST_F(batcher_test, texts_a_call_just_answered_are_answered_again_without_a_call) {
+  auto a = send({"x", "y"});
+  run();
+  complete(1, matrix_of({"x", "y"}, 4));
+  expect_vectors(*a, {"x", "y"});
+  auto b = send({"y", "x"});
+  run();
+  expect_vectors(*b, {"y", "x"});
+  EXPECT_EQ(b->result.tokens, 0) << "nothing was sent for it";
+  EXPECT_EQ(b->result.matrix, a->result.matrix);
+  EXPECT_TRUE(st().in_flight.empty());
+  advance(1000ms);  // reuse_ms has passed: the same texts need a call again
+  auto c = send({"x"});
+  run();
+  EXPECT_FALSE(c->answered);
+  EXPECT_EQ(batch_ids(), (std::vector<std::uint64_t>{2}));
+  EXPECT_EQ(status().at("chunks_reused").to_number<int>(), 1);
 }
 
 TEST_F(batcher_test, a_failed_call_fails_every_chunk_in_it) {

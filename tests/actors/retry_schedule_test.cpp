@@ -61,6 +61,14 @@ TEST(retry_schedule, absurd_values_are_clamped_to_a_day) {
   EXPECT_EQ(parse_retry_after("1e12", "", epoch_2024), milliseconds{86'400'000});
 }
 
+// Found by fuzzing: years the clock's nanoseconds cannot hold overflowed (a far-future date
+// came out as no wait at all).
+TEST(retry_schedule, dates_beyond_the_clocks_range_are_clamped) {
+  EXPECT_EQ(parse_retry_after("Fri, 31 Dec 9999 23:59:59 GMT", "", epoch_2024),
+            milliseconds{86'400'000});
+  EXPECT_EQ(parse_retry_after("Wed, 21 Oct 2 07:28:00 GMT", "", epoch_2024), milliseconds{0});
+}
+
 TEST(retry_schedule, server_wait_is_a_floor_plus_bounded_jitter) {
   retry_settings s;  // jitter 250 ms
   for (std::uint64_t seed = 0; seed < 500; ++seed) {

@@ -191,6 +191,30 @@ TEST_F(config_file, toml_syntax_error_is_a_problem_not_a_throw) {
   EXPECT_EQ(loaded.problems.size(), 1u);
 }
 
+// toml11 recurses once per '[' and once per part of a dotted key: 20 KB of '[' crashed
+// `emr config validate`, and so did 400 KB of "a.a.a...".
+TEST(parse_config, deep_nesting_is_a_problem_not_a_crash) {
+  auto arrays = parse_config("a = " + std::string(10000, '[') + std::string(10000, ']'), "x.toml");
+  ASSERT_EQ(arrays.problems.size(), 1u) << joined(arrays.problems);
+  EXPECT_TRUE(mentions(arrays.problems, "x.toml: more than 100 '[' and '{'")) << joined(arrays.problems);
+  std::string dotted = "a";
+  for (int i = 0; i < 1001; ++i)
+    dotted += ".a";
+  auto keys = parse_config(dotted + " = 1\n", "x.toml");
+  ASSERT_EQ(keys.problems.size(), 1u) << joined(keys.problems);
+  EXPECT_TRUE(mentions(keys.problems, "x.toml: more than 1000 '.'")) << joined(keys.problems);
+}
+
+// Found by fuzzing: toml11 read past the text to report invalid UTF-8 in a literal string.
+TEST(parse_config, invalid_utf8_is_a_problem_with_its_line) {
+  // A literal string (where toml11 read past the text), a multi-line one, and a comment.
+  for (auto text : {"[log]\nlevel = '\x8d'\n", "[log]\nlevel = '''\x8d'''\n", "[log]\n# \xff\n"}) {
+    auto loaded = parse_config(text, "x.toml");
+    ASSERT_EQ(loaded.problems.size(), 1u) << joined(loaded.problems);
+    EXPECT_TRUE(mentions(loaded.problems, "x.toml:2: not valid UTF-8")) << joined(loaded.problems);
+  }
+}
+
 TEST_F(config_file, default_text_uncommented_is_valid_and_matches_defaults) {
   auto text = default_config_text();
   std::istringstream in{text};
@@ -205,7 +229,7 @@ TEST_F(config_file, default_text_uncommented_is_valid_and_matches_defaults) {
     }
     out << line << "\n";
   }
-  EXPECT_EQ(uncommented, 34);
+  EXPECT_EQ(uncommented, 35);
   auto path = write(out.str());
   EXPECT_NO_THROW(toml::parse(path));
   auto loaded = load_config(path);
@@ -221,7 +245,8 @@ TEST(config_json, contains_every_section_and_key) {
     {"limits", {"max_body_bytes", "max_texts_per_request", "max_text_bytes", "max_batch_requests",
                 "max_queued_texts"}},
     {"storage", {"path"}},
-    {"batching", {"window_ms", "linger_us", "coalesce_us", "initial_concurrency", "max_concurrency"}},
+    {"batching", {"window_ms", "linger_us", "coalesce_us", "reuse_ms", "initial_concurrency",
+                  "max_concurrency"}},
     {"retry", {"max_retries", "attempt_cap_ms", "budget_ms", "base_ms"}},
     {"upstream", {"connect_timeout_s", "timeout_s"}},
     {"health", {"window_s", "failure_threshold", "sin_bin_s", "sin_bin_max_s", "probe_interval_s"}},

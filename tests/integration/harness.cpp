@@ -6,9 +6,12 @@
 #include <cstdlib>
 #include <fcntl.h>
 #include <fstream>
+#include <netinet/in.h>
+#include <poll.h>
 #include <random>
 #include <sstream>
 #include <stdexcept>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <thread>
 #include <unistd.h>
@@ -135,6 +138,78 @@ http_answer http_call(int port, const std::string& method, const std::string& pa
   for (const auto& [k, v] : r->headers)
     a.headers[k] = v;
   return a;
+}
+
+namespace {
+
+// The status, headers and body of a complete answer in `in`, or nullopt while bytes are missing.
+std::optional<http_answer> parse_answer(const std::string& in, bool closed) {
+  auto head_end = in.find("\r\n\r\n");
+  if (head_end == std::string::npos || in.rfind("HTTP/1.", 0) != 0)
+    return std::nullopt;
+  http_answer a;
+  a.status = std::atoi(in.c_str() + 9);
+  std::istringstream head{in.substr(0, head_end)};
+  std::string line;
+  std::getline(head, line);
+  while (std::getline(head, line)) {
+    auto colon = line.find(':');
+    if (colon == std::string::npos)
+      continue;
+    auto value = line.substr(std::min(line.find_first_not_of(' ', colon + 1), line.size()));
+    if (!value.empty() && value.back() == '\r')
+      value.pop_back();
+    a.headers[line.substr(0, colon)] = value;
+  }
+  a.body = in.substr(head_end + 4);
+  auto length = a.headers.find("Content-Length");
+  if (length == a.headers.end())
+    return closed ? std::optional{a} : std::nullopt;
+  auto expected = std::stoul(length->second);
+  if (a.body.size() < expected)
+    return std::nullopt;
+  a.body.resize(expected);
+  return a;
+}
+
+} // namespace
+
+http_answer raw_http(int port, const std::string& request, std::chrono::milliseconds timeout) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(static_cast<std::uint16_t>(port));
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
+    ::close(fd);
+    return {};
+  }
+  // The server may answer and close before taking every byte (an early 411, say); what it said
+  // is still worth reading.
+  for (std::size_t sent = 0; sent < request.size();) {
+    auto n = ::send(fd, request.data() + sent, request.size() - sent, MSG_NOSIGNAL);
+    if (n <= 0)
+      break;
+    sent += static_cast<std::size_t>(n);
+  }
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  std::string in;
+  std::optional<http_answer> answer;
+  while (!answer) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    pollfd readable{fd, POLLIN, 0};
+    if (left.count() <= 0 || ::poll(&readable, 1, static_cast<int>(left.count())) <= 0)
+      break;
+    char buffer[16384];
+    auto n = ::recv(fd, buffer, sizeof buffer, 0);
+    if (n > 0)
+      in.append(buffer, static_cast<std::size_t>(n));
+    answer = parse_answer(in, n <= 0);
+    if (n <= 0)
+      break;
+  }
+  ::close(fd);
+  return answer.value_or(http_answer{});
 }
 
 int wait_for_port(const std::filesystem::path& port_file, const child& owner, std::chrono::milliseconds timeout) {

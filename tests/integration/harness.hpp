@@ -59,6 +59,12 @@ http_answer http_call(int port, const std::string& method, const std::string& pa
                       const std::string& body = {},
                       const std::map<std::string, std::string>& headers = {});
 
+/// Sends `request` to 127.0.0.1:port byte for byte, as no client library would (duplicate
+/// headers, a wrong Content-Length, unknown methods, raw `..` segments), and reads one answer: up
+/// to its Content-Length, or until the server closes. status 0 when none came within `timeout`.
+http_answer raw_http(int port, const std::string& request,
+                     std::chrono::milliseconds timeout = std::chrono::seconds{10});
+
 /// Waits for a port file and returns its port.
 int wait_for_port(const std::filesystem::path& port_file, const child& owner,
                   std::chrono::milliseconds timeout = std::chrono::seconds{20});
@@ -135,8 +141,11 @@ cli_result run_cli(const std::vector<std::string>& args, const std::map<std::str
 struct voyage_stack : ::testing::Test {
   scratch_dir dir;
   fake_provider fake{dir, {"--latency-ms", "20"}};
-  emr_server emr{dir};
+  emr_server emr;
   std::string key;
+
+  /// `config_extra` as for emr_server.
+  explicit voyage_stack(std::string config_extra = {}) : emr{dir, std::move(config_extra)} {}
 
   void SetUp() override {
     ASSERT_EQ(emr.add_provider("voyage", "voyage", fake.url("/v1/embeddings"), "voyage-3.5", 128), 201);

@@ -254,14 +254,6 @@ TEST_F(operator_surface, a_batch_of_twenty_costs_one_upstream_call_and_keeps_ord
   EXPECT_EQ(results[20].at("status").as_int64(), 400);
   EXPECT_NE(results[20].at("error").at("message").as_string().find("nowhere"), std::string::npos);
   EXPECT_EQ(fake.stats().at("calls").as_int64(), 1);
-  auto dup = http_call(emr.port(), "POST", "/v1/embeddings/batch",
-                       R"({"requests":[{"id":"a","input":"x","provider":"voyage"},{"id":"a","input":"y","provider":"voyage"}]})",
-                       {{"Authorization", "Bearer " + key}});
-  EXPECT_EQ(dup.status, 400);
-  EXPECT_EQ(http_call(emr.port(), "POST", "/v1/embeddings/batch", R"({"requests":[]})",
-                      {{"Authorization", "Bearer " + key}})
-              .status,
-            400);
 }
 
 TEST_F(operator_surface, admin_stats_agree_with_what_the_fake_counted) {

@@ -208,18 +208,3 @@ TEST(policy_all, answers_every_provider_or_names_the_ones_that_failed) {
   EXPECT_NE(failed.status, 200);
   EXPECT_NE(failed.body.find("B"), std::string::npos) << failed.body;
 }
-
-TEST(policy_bad_input, is_answered_with_400) {
-  scratch_dir dir;
-  fake_provider fake{dir};
-  emr_server emr{dir};
-  ASSERT_EQ(emr.add_provider("A", "voyage", fake.url("/v1/embeddings"), "voyage-3.5"), 201);
-  auto key = emr.create_key();
-  for (std::string body : {R"({"input":"x","providers":["A"],"policy":"some"})",
-                           R"({"input":"x","provider":"A","providers":["A"]})", R"({"input":"x"})",
-                           R"({"input":"x","providers":[]})", R"({"input":"x","providers":["A","A"]})",
-                           R"({"input":"x","providers":["A","Z"]})"}) {
-    auto a = emr.embed(key, body);
-    EXPECT_EQ(a.status, 400) << body << " -> " << a.body;
-  }
-}

@@ -264,6 +264,8 @@ TEST(data_list_decoding, rejects_every_malformed_kind) {
     {"double overflow", R"({"data":[{"index":0,"embedding":[1e400,2]},{"index":1,"embedding":[1,2]}]})"},
     {"bad base64", R"({"data":[{"index":0,"embedding":"AAAAP!AAgL4="},{"index":1,"embedding":"AAAAPwAAgL4="}]})"},
     {"base64 not a float multiple", R"({"data":[{"index":0,"embedding":"AAAA"},{"index":1,"embedding":"AAAAPwAAgL4="}]})"},
+    // Found by fuzzing: undefined behaviour in the base64 decoder before the fix.
+    {"empty base64", R"({"data":[{"index":0,"embedding":""},{"index":1,"embedding":""}]})"},
     {"mixed base64 dimensions", R"({"data":[{"index":0,"embedding":"AAAAPw=="},{"index":1,"embedding":"AAAAPwAAgL4="}]})"},
   };
   for (const auto& [name, body] : cases)

@@ -1,0 +1,90 @@
+#include "http/refusals.hpp"
+
+#include "http/exchange.hpp"
+#include "http/route_table.hpp"
+
+#include <algorithm>
+#include <charconv>
+
+namespace emr {
+
+namespace {
+
+api_error refused(int status, std::string type, std::string message) {
+  return api_error{status, std::move(type), std::move(message), {}, {}, -1};
+}
+
+// A header that means one thing only once: two copies that disagree could be read one way here
+// and another way by a proxy in front (request smuggling), so neither is trusted.
+constexpr const char* singleton_headers[] = {"Host", "Content-Length", "Content-Type",
+                                             "Authorization"};
+
+// The body httplib read before its read timeout (or the caller's hang-up) is shorter than the
+// Content-Length the caller promised.
+bool body_cut_short(const httplib::Request& req) {
+  auto declared = req.get_header_value("Content-Length");
+  std::size_t length = 0;
+  auto [end, ec] = std::from_chars(declared.data(), declared.data() + declared.size(), length);
+  return ec == std::errc{} && end == declared.data() + declared.size() && req.body.size() < length;
+}
+
+} // namespace
+
+std::optional<api_error> refuse_framing(const httplib::Request& req) {
+  for (const auto* name : singleton_headers)
+    if (req.get_header_value_count(name) > 1)
+      return refused(400, "invalid_request",
+                     std::string{"the "} + name + " header appears more than once");
+  if (req.version == "HTTP/1.1" && !req.has_header("Host"))
+    return refused(400, "invalid_request", "an HTTP/1.1 request needs a Host header");
+  // httplib checks the size limit only against Content-Length; a chunked body has none.
+  if (req.has_header("Transfer-Encoding"))
+    return refused(411, "length_required", "send a Content-Length; chunked bodies are refused");
+  if (req.has_header("Content-Length")) {
+    auto length = req.get_header_value("Content-Length");
+    if (length.empty() ||
+        !std::all_of(length.begin(), length.end(), [](unsigned char c) { return std::isdigit(c); }))
+      return refused(400, "invalid_request", "Content-Length must be a number of bytes");
+  } else if (req.method == "POST" || req.method == "PUT" || req.method == "PATCH") {
+    // Without a length httplib would read the body until the read timeout, then refuse it.
+    return refused(411, "length_required", "send a Content-Length (0 for an empty body)");
+  }
+  return std::nullopt;
+}
+
+void answer_refusal(const httplib::Request& req, httplib::Response& res,
+                    const route_table& routes) {
+  switch (res.status) {
+  case 404: {
+    auto allowed = routes.allowed_methods(req.path);
+    if (allowed.empty())
+      return send_error(res, refused(404, "not_found", "no such endpoint"));
+    res.set_header("Allow", allowed);
+    return send_error(res, refused(405, "method_not_allowed",
+                                   req.method + " is not allowed here; use " + allowed));
+  }
+  case 413:
+    return send_error(res,
+                      refused(413, "payload_too_large", "request body is over the size limit"));
+  case 414:
+    return send_error(res,
+                      refused(414, "uri_too_long", "the request target is over the length limit"));
+  case 400:
+    if (body_cut_short(req)) {
+      res.set_header("Connection", "close");
+      return send_error(res,
+                        refused(408, "request_timeout",
+                                "the body stopped short of its Content-Length; send it whole"));
+    }
+    // httplib answers 400 for a method it does not know (BREW) or keeps no routes for (TRACE),
+    // with the request line read.
+    if (!req.version.empty() && !routes.serves(req.method))
+      return send_error(
+          res, refused(501, "not_implemented", "method " + req.method + " is not implemented"));
+    return send_error(res, refused(400, "invalid_request", "malformed HTTP request"));
+  default:
+    return send_error(res, refused(res.status, "http_error", "request refused"));
+  }
+}
+
+} // namespace emr

@@ -1,0 +1,231 @@
+#!/usr/bin/env bash
+# `make bench`: runs each scenario's load straight at a fake provider and through emr (and, for
+# the overhead and burst loads, through the Portkey gateway) in one run, verifies every vector,
+# and prints one table with the issue's targets checked as ratios against the direct run.
+#
+# Usage: tools/bench.sh BUILD_DIR [--smoke] [--only a,b,...] [--no-peer] [--out DIR] [--charts DIR]
+#   --smoke     small loads, no peer, no sweep; fails when a count is wrong (used by `make test`)
+#   --only      scenarios: burst sparse closed rate overhead dedup tokens sweep
+#   --out       keep the raw results (one JSON line per run, latencies per run) in DIR
+#   --charts    render the latency and concurrency charts (PNG) into DIR (needs python3-matplotlib)
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+build_dir="${1:?usage: tools/bench.sh BUILD_DIR [--smoke] [--only LIST] [--no-peer] [--out DIR] [--charts DIR]}"
+shift
+build_dir="$(cd "$build_dir" && pwd)"
+smoke=0
+only="burst,sparse,closed,rate,overhead,dedup,tokens,sweep"
+peer=1
+out=""
+charts=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --smoke) smoke=1; peer=0; only="burst,sparse,closed,rate,overhead,dedup,tokens" ;;
+    --only) only="$2"; shift ;;
+    --no-peer) peer=0 ;;
+    --out) out="$2"; shift ;;
+    --charts) charts="$2"; shift ;;
+    *) echo "bench: unknown argument $1" >&2; exit 2 ;;
+  esac
+  shift
+done
+for tool in fake_provider emr loadgen; do
+  [ -x "$build_dir/$tool" ] || { echo "bench: $build_dir/$tool is missing; run make build" >&2; exit 1; }
+done
+command -v jq >/dev/null || { echo "bench: jq is required" >&2; exit 1; }
+if [ "$peer" -eq 1 ] && ! command -v node >/dev/null; then
+  echo "bench: node is missing, so the Portkey peer is skipped" >&2
+  peer=0
+fi
+
+if [ -n "$out" ]; then
+  mkdir -p "$out"
+  results="$(cd "$out" && pwd)"
+else
+  results="$(mktemp -d "${TMPDIR:-/tmp}/emr-bench.XXXXXX")"
+  trap 'rm -rf "$results"' EXIT
+fi
+runs="$results/runs.jsonl"
+: >"$runs"
+
+# Sizes: the issue's loads, or a few seconds' worth for the smoke run.
+if [ "$smoke" -eq 1 ]; then
+  burst_callers=100 sparse_requests=10 closed_workers=10 closed_requests=5
+  rate_workers=20 rate_seconds=3 overhead_seconds=2 overhead_requests=20
+  dedup_callers=100 token_callers=300
+else
+  burst_callers=1000 sparse_requests=200 closed_workers=100 closed_requests=20
+  rate_workers=200 rate_seconds=60 overhead_seconds=20 overhead_requests=2000
+  dedup_callers=1000 token_callers=300
+fi
+
+ticks_per_s="$(getconf CLK_TCK)"
+# CPU seconds (user + system) a process has used so far.
+cpu_seconds() { awk -v hz="$ticks_per_s" '{ printf "%.3f", ($14 + $15) / hz }' "/proc/$1/stat"; }
+# Peak resident set size in MB since the process started.
+peak_rss_mb() { awk '/^VmHWM/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"; }
+
+fake_reset() { curl -sf -H 'Content-Type: application/json' -d '{}' "$FAKE_URL/_reset" >/dev/null; }
+fake_stats() { curl -sf "$FAKE_URL/_stats" | jq -c '{calls, texts, status_counts}'; }
+
+# One load through one path. The loadgen summary, the fake's counts for this run and emr's CPU
+# and peak RSS go to $runs as one JSON line. A path whose callers fail still records its line:
+# the report judges it.
+#   measure SCENARIO PATH LABEL LOADGEN_ARGS...   (PATH: direct | emr | portkey)
+measure() {
+  local scenario="$1" path="$2" label="$3"
+  shift 3
+  local tag="$scenario-$path-$label" cpu0=0 cpu1=0 rss=0 rc=0
+  fake_reset
+  [ "$path" = emr ] && cpu0="$(cpu_seconds "$EMR_PID")"
+  "$build_dir/loadgen" --json --latencies "$results/$tag.latencies" "$@" >"$results/$tag.json" || rc=$?
+  if [ "$path" = emr ]; then
+    cpu1="$(cpu_seconds "$EMR_PID")"
+    rss="$(peak_rss_mb "$EMR_PID")"
+  fi
+  [ -s "$results/$tag.json" ] || { echo "bench: loadgen failed for $tag (exit $rc)" >&2; return 1; }
+  jq -c --arg scenario "$scenario" --arg path "$path" --arg name "$label" \
+    --argjson upstream "$(fake_stats)" --argjson cpu "$(awk -v a="$cpu0" -v b="$cpu1" 'BEGIN { printf "%.3f", b - a }')" \
+    --argjson rss "$rss" --arg latencies "$results/$tag.latencies" \
+    '{scenario: $scenario, path: $path, label: $name, load: ., upstream: $upstream,
+      emr_cpu_s: $cpu, emr_peak_rss_mb: $rss, latencies: $latencies}' \
+    "$results/$tag.json" >>"$runs"
+  printf '  %-9s %-8s %-18s ok %s/%s, upstream calls %s\n' "$scenario" "$path" "$label" \
+    "$(jq .ok "$results/$tag.json")" "$(jq .total "$results/$tag.json")" \
+    "$(tail -n1 "$runs" | jq .upstream.calls)"
+}
+
+# A fresh fake and emr for each scenario, so emr's peak RSS and CPU belong to that scenario alone.
+#   with_stack FAKE_ARGS -- PROVIDER_TYPE MODEL MAX_BATCH
+# sets DIRECT (loadgen args for the direct path) and VIA_EMR (for the emr path).
+with_stack() {
+  local fake_args=()
+  while [ "$1" != "--" ]; do fake_args+=("$1"); shift; done
+  shift
+  local type="$1" model="$2" max_batch="$3"
+  stack_start_fake "${fake_args[@]}"
+  export BENCH_PROVIDER_KEY="bench-provider-key"
+  stack_start_emr
+  stack_add_provider upstream "$type" BENCH_PROVIDER_KEY "$FAKE_URL/v1/embeddings" "$model" "$max_batch"
+  stack_create_key bench
+  DIRECT=(--url "$FAKE_URL" --key "$BENCH_PROVIDER_KEY" --model "$model" --verify-model "$model")
+  VIA_EMR=(--url "$EMR_URL" --key "$KEY" --provider upstream --verify-model "$model")
+  # A serving router is warm: the first call pays for argon2 and the upstream connection.
+  "$build_dir/loadgen" "${VIA_EMR[@]}" --mode closed --callers 1 --requests 1 --text-prefix warm >/dev/null
+}
+
+# The Portkey gateway in front of the same fake, speaking OpenAI's format (tools/peer/).
+start_peer() {
+  local port
+  port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+  STACK_PIDS+=("$("$here/peer/start-portkey.sh" "$port" "$STACK_WORK/portkey.log")")
+  # Portkey asks upstream for gzip unless told otherwise; the fake would then spend its CPU
+  # compressing, and the peer's numbers would measure the fake. identity keeps both paths alike.
+  PEER=(--url "http://127.0.0.1:$port" --path /v1/embeddings --key "$BENCH_PROVIDER_KEY"
+        --header "x-portkey-provider: openai" --header "x-portkey-custom-host: $FAKE_URL/v1"
+        --header "Accept-Encoding: identity" --header "x-portkey-forward-headers: accept-encoding"
+        --model text-embedding-3-small --verify-model text-embedding-3-small)
+}
+
+# shellcheck source=stack.sh
+. "$here/stack.sh"
+
+# Fake latency models: a realistic hosted provider (20 ms a call + 10 us a token), a slow one for
+# the sparse scenario, and zero for the overhead scenario, where only the routers' own costs show.
+hosted=(--latency-ms 20 --latency-per-token-us 10)
+
+scenario_burst() {
+  with_stack "${hosted[@]}" -- voyage voyage-3.5 128
+  local load=(--mode burst --callers "$burst_callers" --text-prefix "burst text")
+  measure burst direct voyage-3.5 "${DIRECT[@]}" "${load[@]}"
+  measure burst emr voyage-3.5 "${VIA_EMR[@]}" "${load[@]}"
+  if [ "$peer" -eq 1 ]; then
+    start_peer
+    measure burst direct text-embedding-3-small --url "$FAKE_URL" --key "$BENCH_PROVIDER_KEY" \
+      --model text-embedding-3-small --verify-model text-embedding-3-small "${load[@]}"
+    measure burst portkey text-embedding-3-small "${PEER[@]}" "${load[@]}"
+  fi
+}
+
+scenario_sparse() {
+  with_stack --latency-ms 50 -- voyage voyage-3.5 128
+  local load=(--mode closed --callers 1 --requests "$sparse_requests" --text-prefix "sparse text")
+  measure sparse direct voyage-3.5 "${DIRECT[@]}" "${load[@]}"
+  measure sparse emr voyage-3.5 "${VIA_EMR[@]}" "${load[@]}"
+}
+
+scenario_closed() {
+  with_stack "${hosted[@]}" -- voyage voyage-3.5 128
+  local load=(--mode closed --callers "$closed_workers" --requests "$closed_requests" --text-prefix "closed text")
+  measure closed direct voyage-3.5 "${DIRECT[@]}" "${load[@]}"
+  measure closed emr voyage-3.5 "${VIA_EMR[@]}" "${load[@]}"
+}
+
+# 600 requests a minute, as a Voyage tier-1 key; callers retry 429s as the official SDKs do.
+scenario_rate() {
+  with_stack "${hosted[@]}" --rpm 600 -- voyage voyage-3.5 128
+  local load=(--mode duration --callers "$rate_workers" --duration-s "$rate_seconds" --retry-429
+              --text-prefix "rate text")
+  # measure resets the fake, its rate limiter included: each path starts on a fresh minute.
+  measure rate direct voyage-3.5 "${DIRECT[@]}" "${load[@]}"
+  measure rate emr voyage-3.5 "${VIA_EMR[@]}" "${load[@]}"
+}
+
+# Zero-latency fake, OpenAI's format for all three paths so the peer carries the same load.
+scenario_overhead() {
+  with_stack --latency-ms 0 -- openai text-embedding-3-small 2048
+  local single=(--mode closed --callers 1 --requests "$overhead_requests" --text-prefix "single text")
+  local many=(--mode duration --callers 64 --duration-s "$overhead_seconds" --text-prefix "loop text")
+  measure overhead direct single "${DIRECT[@]}" "${single[@]}"
+  measure overhead emr single "${VIA_EMR[@]}" "${single[@]}"
+  measure overhead direct 64-callers "${DIRECT[@]}" "${many[@]}"
+  measure overhead emr 64-callers "${VIA_EMR[@]}" "${many[@]}"
+  if [ "$peer" -eq 1 ]; then
+    start_peer
+    measure overhead portkey single "${PEER[@]}" "${single[@]}"
+    measure overhead portkey 64-callers "${PEER[@]}" "${many[@]}"
+  fi
+}
+
+scenario_dedup() {
+  with_stack "${hosted[@]}" -- voyage voyage-3.5 128
+  local load=(--mode burst --callers "$dedup_callers" --distinct-callers 10 --text-prefix "shared text")
+  measure dedup direct voyage-3.5 "${DIRECT[@]}" "${load[@]}"
+  measure dedup emr voyage-3.5 "${VIA_EMR[@]}" "${load[@]}"
+}
+
+# 4,000-byte texts are 1,000 tokens to the fake; voyage-3-large takes 120K tokens a call.
+scenario_tokens() {
+  with_stack "${hosted[@]}" -- voyage voyage-3-large 1000
+  local load=(--mode burst --callers "$token_callers" --text-bytes 4000 --text-prefix "long text")
+  measure tokens direct voyage-3-large "${DIRECT[@]}" "${load[@]}"
+  measure tokens emr voyage-3-large "${VIA_EMR[@]}" "${load[@]}"
+}
+
+# Upstream calls and p50 against concurrency, for the chart.
+scenario_sweep() {
+  with_stack "${hosted[@]}" -- voyage voyage-3.5 128
+  local n
+  for n in 1 10 50 100 200 500 1000; do
+    measure sweep direct "$n" "${DIRECT[@]}" --mode burst --callers "$n" --text-prefix "sweep $n"
+    measure sweep emr "$n" "${VIA_EMR[@]}" --mode burst --callers "$n" --text-prefix "sweep $n"
+  done
+}
+
+echo "bench on $(nproc) cores, $(uname -r); loads $( [ "$smoke" -eq 1 ] && echo "(smoke sizes)")"
+for scenario in ${only//,/ }; do
+  declare -F "scenario_$scenario" >/dev/null || { echo "bench: unknown scenario $scenario" >&2; exit 2; }
+  echo "$scenario:"
+  # A subshell per scenario: its stack's trap stops its servers before the next one starts.
+  # Separate commands, not an && list, so that errexit holds inside the scenario.
+  ( stack_init "$build_dir" "bench-$scenario"; "scenario_$scenario" )
+done
+
+# Debian's python3-matplotlib lives under /usr/bin/python3, which another python3 on PATH may hide.
+python=python3
+[ -x /usr/bin/python3 ] && python=/usr/bin/python3
+report=("$python" "$here/bench_report.py" "$runs")
+[ "$smoke" -eq 1 ] && report+=(--smoke)
+[ -n "$charts" ] && report+=(--charts "$charts")
+"${report[@]}"
