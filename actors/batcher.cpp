@@ -89,8 +89,15 @@ std::optional<chunk_result> batcher_state::reuse_recent(const batch_key& key,
     if (rows.size() != texts.size())
       continue;
     ++chunks_reused;
-    // Nothing was sent for this caller, so nothing is billed to it: usage is zero.
-    return chunk_result{answer->matrix, std::move(rows), 0, std::nullopt, answer->upstream_id};
+    // The caller's usage is what its texts cost in the call that carried them, as for a chunk
+    // that rode in that call.
+    std::size_t tokens = 0;
+    for (const auto& text : texts)
+      tokens += estimate_tokens(text);
+    auto share = answer->tokens == 0 ? 0
+                                     : answer->matrix->total_tokens * static_cast<std::int64_t>(tokens) /
+                                         static_cast<std::int64_t>(answer->tokens);
+    return chunk_result{answer->matrix, std::move(rows), share, std::nullopt, answer->upstream_id};
   }
   return std::nullopt;
 }
@@ -106,6 +113,7 @@ void batcher_state::remember(const in_flight_batch& batch, const shared_matrix& 
   answer.key = batch.key;
   answer.expires = t + settings.reuse;
   answer.matrix = matrix;
+  answer.tokens = batch.tokens;
   answer.upstream_id = batch.upstream_id;
   answer.row_of.reserve(batch.row_of.size());
   for (const auto& [text, row] : batch.row_of)

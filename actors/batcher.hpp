@@ -59,6 +59,7 @@ struct recent_answer {
   batch_key key;
   clock_time expires{};
   shared_matrix matrix;
+  std::size_t tokens = 0;  ///< estimated tokens of the call, to share its usage out
   std::string upstream_id;
   std::unordered_map<std::string, std::uint32_t> row_of;
 };

@@ -31,12 +31,16 @@ using emr::load::expectation;
 using steady = std::chrono::steady_clock;
 
 constexpr std::size_t concurrency_levels[] = {1, 10, 50, 200};
-// Five cycles through the levels: the first is the warm-up, after which memory and descriptors
-// must stay flat.
+// Five cycles through the levels. The first two are the warm-up: call windows grow, upstream
+// workers open their connections and the allocator's arenas fill. After it, memory and
+// descriptors must stay flat.
 constexpr std::size_t phases = 5 * std::size(concurrency_levels);
-constexpr std::size_t warm_up_phases = std::size(concurrency_levels);
+constexpr std::size_t warm_up_phases = 2 * std::size(concurrency_levels);
 constexpr double max_growth = 0.10;
 constexpr auto settle_timeout = std::chrono::seconds{90};
+// Longer than emr's vector reuse (1 s) and keep-alive (5 s) windows, so what outlives a call is
+// gone before memory and descriptors are sampled.
+constexpr auto quiet_before_sample = std::chrono::seconds{6};
 constexpr std::size_t error_samples_per_mix = 3;
 
 struct options {
@@ -142,6 +146,7 @@ sample settle(const emr::admin_options& admin, const options& o, std::int64_t ba
       break;
     std::this_thread::sleep_for(std::chrono::milliseconds{250});
   }
+  std::this_thread::sleep_for(quiet_before_sample);
   s.rss_kib = rss_kib(o.emr_pid);
   s.open_fds = open_fds(o.emr_pid);
   return s;

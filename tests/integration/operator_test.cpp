@@ -278,6 +278,16 @@ TEST_F(operator_surface, admin_stats_agree_with_what_the_fake_counted) {
   EXPECT_EQ(stats.at("request_actors_live").as_int64(), 0);
 }
 
+TEST_F(operator_surface, an_idle_server_reports_a_steady_actor_count) {
+  ASSERT_EQ(emr.add_provider("voyage", "voyage", fake.url("/v1/embeddings"), "voyage-3.5"), 201);
+  // An answered call means the batcher has spawned its upstream workers.
+  ASSERT_EQ(emr.embed(emr.create_key(), R"({"input":"x","provider":"voyage"})").status, 200);
+  auto baseline = emr.stats().at("actors_running").as_int64();
+  // Every stats query spawns an actor of its own to ask the others; it must never count itself.
+  for (int i = 0; i < 50; ++i)
+    ASSERT_EQ(emr.stats().at("actors_running").as_int64(), baseline) << "query " << i;
+}
+
 TEST_F(operator_surface, no_response_log_or_stat_contains_a_secret) {
   ASSERT_EQ(emr.add_provider("voyage", "voyage", fake.url("/v1/embeddings"), "voyage-3.5"), 201);
   auto created = emr.admin("POST", "/admin/keys", R"({"name":"leak-check"})").json();
