@@ -25,8 +25,8 @@ test: configure
 
 # Every test (unit, integration, scripts, bench smoke) built with AddressSanitizer and
 # UndefinedBehaviorSanitizer in its own build dir. Reports go to files, so that one from a server a
-# test merely stops still fails the run. Not part of `make test`: on 2 cores the sanitized build
-# alone takes about 45 minutes.
+# test merely stops still fails the run. Not part of `make test`: a second build of every
+# translation unit would roughly double the suite's time on 2 cores.
 test-asan: deps
 	@cmake -S . -B $(ASAN_DIR) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DEMR_SANITIZE=ON >/dev/null
 	@cmake --build $(ASAN_DIR) -j $(JOBS)
