@@ -12,7 +12,10 @@
 #include <caf/atom.hpp>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cerrno>
+#include <chrono>
 #include <csignal>
 #include <malloc.h>
 #include <cstring>
@@ -108,6 +111,9 @@ int serve(const serve_options& options) {
                port, directory.specs().size(), config.storage_path);
 
   std::atomic<bool> stopping{false};
+  // Ends the process when the drain outlasts its deadline or a second signal comes. Joined once
+  // the drain is done, so that nothing is left to log after logging stops.
+  std::jthread drain_deadline;
   std::jthread signal_watch{[&, shutdown_timeout = config.shutdown_timeout] {
     int sig = 0;
     sigwait(&signals, &sig);
@@ -116,32 +122,45 @@ int serve(const serve_options& options) {
     stopping = true;
     spdlog::info("received {}; draining (a second signal exits at once)", strsignal(sig));
     directory.hurry_all();
-    std::thread{[shutdown_timeout] {
-      // Either a second signal or the drain's own deadline ends the process from here.
-      sigset_t again;
-      sigemptyset(&again);
-      sigaddset(&again, SIGTERM);
-      sigaddset(&again, SIGINT);
-      timespec timeout{static_cast<time_t>(shutdown_timeout.count()), 0};
-      int code = sigtimedwait(&again, nullptr, &timeout) > 0 ? 130 : 1;
+    drain_deadline = std::jthread{[shutdown_timeout, signals] {
+      auto deadline = std::chrono::steady_clock::now() + shutdown_timeout;
+      int sig = -1;
+      do {
+        // A wait interrupted (a debugger or the leak checker stopping every thread) is no
+        // deadline: wait again for the time left.
+        auto left = std::max(std::chrono::nanoseconds{deadline - std::chrono::steady_clock::now()},
+                             std::chrono::nanoseconds{0});
+        timespec timeout{static_cast<time_t>(left.count() / 1'000'000'000),
+                         static_cast<long>(left.count() % 1'000'000'000)};
+        sig = sigtimedwait(&signals, nullptr, &timeout);
+      } while (sig < 0 && errno == EINTR);
+      if (sig == SIGUSR2)
+        return;  // drained in time
+      int code = sig > 0 ? 130 : 1;
       if (code == 1)
         spdlog::warn("the drain took longer than {} s", shutdown_timeout.count());
       spdlog::warn("exiting before the drain finished");
       spdlog::default_logger()->flush();
       std::_Exit(code);
-    }}.detach();
+    }};
     // Connections already in the kernel's accept queue are callers too: let the accept loop
     // take them before the listening socket closes.
     std::this_thread::sleep_for(std::chrono::milliseconds{200});
     server.stop();
   }};
   server.run();
+  // run() can also end without a signal (a failed listener); wake the watcher then. After the
+  // join, drain_deadline is running if and only if a signal started the drain.
+  if (!stopping)
+    kill(getpid(), SIGUSR2);
+  signal_watch.join();
   auth.flush_last_used();
   directory.drain_all();
   caf::anon_send_exit(health_actor_handle, caf::exit_reason::user_shutdown);
-  // run() can also end without a signal (a failed listener); wake the watcher then.
-  if (!stopping)
+  if (drain_deadline.joinable()) {
     kill(getpid(), SIGUSR2);
+    drain_deadline.join();
+  }
   spdlog::info("drained; bye");
   return 0;
 }

@@ -5,7 +5,8 @@
 #include <gtest/gtest.h>
 
 namespace emr {
-namespace {
+// Named: the unity build compiles this file together with other tests that also have a t0.
+namespace flush_policy_tests {
 
 using namespace std::chrono_literals;
 
@@ -278,12 +279,6 @@ TEST(flush_policy, a_new_burst_is_recognised_within_a_few_arrivals) {
   EXPECT_EQ(p.hold_gap(), 25ms);
 }
 
-} // namespace
-} // namespace emr
-
-namespace emr {
-namespace {
-
 TEST(flush_policy_nagle, a_partial_batch_waits_while_a_partial_call_of_its_key_is_out) {
   flush_policy p{settings()};
   p.on_arrival(t0);
@@ -297,5 +292,5 @@ TEST(flush_policy_nagle, a_partial_batch_waits_while_a_partial_call_of_its_key_i
   EXPECT_TRUE(p.decide(later + 5ms, later, false, false).flush_now) << "nothing partial out";
 }
 
-} // namespace
+} // namespace flush_policy_tests
 } // namespace emr

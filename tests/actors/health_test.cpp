@@ -5,7 +5,8 @@
 #include <gtest/gtest.h>
 
 namespace emr {
-namespace {
+// Named: the unity build compiles this file together with other tests that also have a t0.
+namespace health_tests {
 
 using namespace std::chrono_literals;
 
@@ -209,5 +210,5 @@ TEST(provider_health, metrics_report_remaining_sin_bin_and_pause) {
   EXPECT_EQ(m.at("sin_bin_entries").to_number<std::int64_t>(), 1);
 }
 
-} // namespace
+} // namespace health_tests
 } // namespace emr

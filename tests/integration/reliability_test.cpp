@@ -103,7 +103,7 @@ TEST_F(reliability, one_poison_text_fails_only_its_caller) {
   for (std::size_t i = 0; i < callers.size(); ++i)
     callers[i].texts = {"caller " + std::to_string(i)};
   callers[17].texts = {"this one is __poison__"};
-  auto results = emr::load::fire_concurrent({emr.base_url(), "/v1/embeddings", key, {{"provider", "\"voyage\""}}},
+  auto results = emr::load::fire_concurrent({emr.base_url(), "/v1/embeddings", key, {{"provider", "\"voyage\""}}, {}},
                                             callers, emr::load::expectation{"voyage-3.5"});
   for (std::size_t i = 0; i < results.size(); ++i) {
     if (i == 17) {
