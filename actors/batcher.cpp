@@ -20,6 +20,20 @@ failure unavailable(const provider_spec& spec, std::string message, std::int64_t
   return failure{503, "provider_unavailable", std::move(message), retry_after_ms, spec.name};
 }
 
+// The matrix row of each text in a call's text-to-row map; nothing if any text is not in it.
+template <class RowOf>
+std::optional<std::vector<std::uint32_t>> rows_in(const RowOf& row_of, const std::vector<std::string>& texts) {
+  std::vector<std::uint32_t> rows;
+  rows.reserve(texts.size());
+  for (const auto& text : texts) {
+    auto row = row_of.find(text);
+    if (row == row_of.end())
+      return std::nullopt;
+    rows.push_back(row->second);
+  }
+  return rows;
+}
+
 } // namespace
 
 clock_time batcher_state::now() const {
@@ -78,15 +92,8 @@ std::optional<chunk_result> batcher_state::reuse_recent(const batch_key& key,
   for (auto answer = recent.rbegin(); answer != recent.rend(); ++answer) {
     if (answer->key != key)
       continue;
-    std::vector<std::uint32_t> rows;
-    rows.reserve(texts.size());
-    for (const auto& text : texts) {
-      auto row = answer->row_of.find(text);
-      if (row == answer->row_of.end())
-        break;
-      rows.push_back(row->second);
-    }
-    if (rows.size() != texts.size())
+    auto rows = rows_in(answer->row_of, texts);
+    if (!rows)
       continue;
     ++chunks_reused;
     // The caller's usage is what its texts cost in the call that carried them, as for a chunk
@@ -97,7 +104,7 @@ std::optional<chunk_result> batcher_state::reuse_recent(const batch_key& key,
     auto share = answer->tokens == 0 ? 0
                                      : answer->matrix->total_tokens * static_cast<std::int64_t>(tokens) /
                                          static_cast<std::int64_t>(answer->tokens);
-    return chunk_result{answer->matrix, std::move(rows), share, std::nullopt, answer->upstream_id};
+    return chunk_result{answer->matrix, std::move(*rows), share, std::nullopt, answer->upstream_id};
   }
   return std::nullopt;
 }
@@ -128,15 +135,8 @@ bool batcher_state::join_in_flight(const batch_key& key, pending_chunk& chunk) {
   for (auto& [id, batch] : in_flight) {
     if (batch.probe || batch.key != key)
       continue;
-    std::vector<std::uint32_t> rows;
-    rows.reserve(chunk.texts.size());
-    for (const auto& text : chunk.texts) {
-      auto row = batch.row_of.find(text);
-      if (row == batch.row_of.end())
-        break;
-      rows.push_back(row->second);
-    }
-    if (rows.size() != chunk.texts.size())
+    auto rows = rows_in(batch.row_of, chunk.texts);
+    if (!rows)
       continue;
     // Identical texts are sent once even across calls: a caller whose texts are already on their
     // way rides along and is answered from the same matrix.
@@ -144,7 +144,7 @@ bool batcher_state::join_in_flight(const batch_key& key, pending_chunk& chunk) {
     ++chunks_flushed;
     texts_flushed += chunk.texts.size();
     batch.tokens += chunk.tokens;
-    batch.rows.push_back(std::move(rows));
+    batch.rows.push_back(std::move(*rows));
     batch.chunks.push_back(std::move(chunk));
     return true;
   }
