@@ -65,6 +65,45 @@ void return_large_blocks_to_the_system() {
   mallopt(M_MMAP_THRESHOLD, large_block_bytes);
 }
 
+// Ends the process when a drain outlasts shutdown_timeout or a second signal comes. serve()
+// declares it before the actor system, so it still bounds the wait for the actors' last upstream
+// calls when the system is torn down, and is woken and joined before logging stops.
+class drain_deadline {
+public:
+  void start(std::chrono::seconds timeout, sigset_t signals) {
+    thread_ = std::jthread{[timeout, signals] {
+      auto deadline = std::chrono::steady_clock::now() + timeout;
+      int sig = -1;
+      do {
+        // A wait interrupted (a debugger or the leak checker stopping every thread) is no
+        // deadline: wait again for the time left.
+        auto left = std::max(std::chrono::nanoseconds{deadline - std::chrono::steady_clock::now()},
+                             std::chrono::nanoseconds{0});
+        timespec wait{static_cast<time_t>(left.count() / 1'000'000'000),
+                      static_cast<long>(left.count() % 1'000'000'000)};
+        sig = sigtimedwait(&signals, nullptr, &wait);
+      } while (sig < 0 && errno == EINTR);
+      if (sig == SIGUSR2)
+        return;  // drained in time
+      int code = sig > 0 ? 130 : 1;
+      if (code == 1)
+        spdlog::warn("the drain took longer than {} s", timeout.count());
+      spdlog::warn("exiting before the drain finished");
+      spdlog::default_logger()->flush();
+      std::_Exit(code);
+    }};
+  }
+  ~drain_deadline() {
+    if (thread_.joinable()) {
+      kill(getpid(), SIGUSR2);
+      thread_.join();
+    }
+  }
+
+private:
+  std::jthread thread_;
+};
+
 int serve(const serve_options& options) {
   return_large_blocks_to_the_system();
   auto signals = block_stop_signals();
@@ -87,6 +126,7 @@ int serve(const serve_options& options) {
     throw command_failure("EMR_ADMIN_SECRET must be at least 16 bytes long");
   setup_logging(config.log);
 
+  drain_deadline deadline;
   sqlite_store db{config.storage_path};
   caf::actor_system_config caf_config;
   // Work stealing polls for work and then sleeps in 10 ms steps when idle: on 2 cores the polling
@@ -111,9 +151,6 @@ int serve(const serve_options& options) {
                port, directory.specs().size(), config.storage_path);
 
   std::atomic<bool> stopping{false};
-  // Ends the process when the drain outlasts its deadline or a second signal comes. Joined once
-  // the drain is done, so that nothing is left to log after logging stops.
-  std::jthread drain_deadline;
   std::jthread signal_watch{[&, shutdown_timeout = config.shutdown_timeout] {
     int sig = 0;
     sigwait(&signals, &sig);
@@ -122,45 +159,20 @@ int serve(const serve_options& options) {
     stopping = true;
     spdlog::info("received {}; draining (a second signal exits at once)", strsignal(sig));
     directory.hurry_all();
-    drain_deadline = std::jthread{[shutdown_timeout, signals] {
-      auto deadline = std::chrono::steady_clock::now() + shutdown_timeout;
-      int sig = -1;
-      do {
-        // A wait interrupted (a debugger or the leak checker stopping every thread) is no
-        // deadline: wait again for the time left.
-        auto left = std::max(std::chrono::nanoseconds{deadline - std::chrono::steady_clock::now()},
-                             std::chrono::nanoseconds{0});
-        timespec timeout{static_cast<time_t>(left.count() / 1'000'000'000),
-                         static_cast<long>(left.count() % 1'000'000'000)};
-        sig = sigtimedwait(&signals, nullptr, &timeout);
-      } while (sig < 0 && errno == EINTR);
-      if (sig == SIGUSR2)
-        return;  // drained in time
-      int code = sig > 0 ? 130 : 1;
-      if (code == 1)
-        spdlog::warn("the drain took longer than {} s", shutdown_timeout.count());
-      spdlog::warn("exiting before the drain finished");
-      spdlog::default_logger()->flush();
-      std::_Exit(code);
-    }};
+    deadline.start(shutdown_timeout, signals);
     // Connections already in the kernel's accept queue are callers too: let the accept loop
     // take them before the listening socket closes.
     std::this_thread::sleep_for(std::chrono::milliseconds{200});
     server.stop();
   }};
   server.run();
-  // run() can also end without a signal (a failed listener); wake the watcher then. After the
-  // join, drain_deadline is running if and only if a signal started the drain.
+  // run() can also end without a signal (a failed listener); wake the watcher then.
   if (!stopping)
     kill(getpid(), SIGUSR2);
   signal_watch.join();
   auth.flush_last_used();
   directory.drain_all();
   caf::anon_send_exit(health_actor_handle, caf::exit_reason::user_shutdown);
-  if (drain_deadline.joinable()) {
-    kill(getpid(), SIGUSR2);
-    drain_deadline.join();
-  }
   spdlog::info("drained; bye");
   return 0;
 }
