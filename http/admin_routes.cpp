@@ -198,13 +198,10 @@ void test_provider(app& a, const httplib::Request& req, httplib::Response& res) 
 }
 
 void stats(app& a, const httplib::Request&, httplib::Response& res) {
-  // Counted before the actor gathering the stats exists: that one may or may not have exited by
-  // the time the gathering returns, and must not make the count flicker.
-  auto actors_running = a.system.registry().running();
   auto o = collect_stats(a);
   o["request_actors_live"] = live_request_actors();
   o["request_actors_spawned"] = spawned_request_actors();
-  o["actors_running"] = actors_running;
+  o["actors_running"] = a.system.registry().running();
   o["scheduler_threads"] = a.system.scheduler().num_workers();
   o["http_threads_total"] = a.settings.threads;
   o["http_requests_in_flight"] = a.in_flight_http.load();
