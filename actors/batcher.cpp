@@ -42,6 +42,16 @@ clock_time batcher_state::now() const {
 
 caf::result<chunk_result> batcher_state::enqueue(chunk_request&& request) {
   auto t = now();
+  bool group_in = count_group_arrival(request, t);
+  auto result = admit(std::move(request), t);
+  // The last of a group answered without queueing (reused, joined or refused) still releases
+  // the siblings waiting for it.
+  if (group_in)
+    pump();
+  return result;
+}
+
+caf::result<chunk_result> batcher_state::admit(chunk_request&& request, clock_time t) {
   auto answer = [](failure f) { return chunk_result{nullptr, {}, 0, std::move(f), {}}; };
   if (draining)
     return answer(failure{400, "invalid_request",
@@ -82,6 +92,37 @@ caf::result<chunk_result> batcher_state::enqueue(chunk_request&& request) {
   queue.chunks.push_back(std::move(chunk));
   pump();
   return promise;
+}
+
+bool batcher_state::count_group_arrival(const chunk_request& request, clock_time t) {
+  if (draining || request.group == 0 || request.group_chunks <= 1)
+    return false;
+  auto q = queues.try_emplace(request.key).first;
+  auto g = q->second.awaited.try_emplace(request.group, awaited_group{request.group_chunks, t}).first;
+  if (--g->second.left > 0)
+    return false;
+  q->second.awaited.erase(g);
+  if (q->second.chunks.empty() && q->second.awaited.empty())
+    queues.erase(q);
+  return true;
+}
+
+std::optional<clock_time> batcher_state::group_wait(key_queue& queue, clock_time t) {
+  std::optional<clock_time> until;
+  for (auto g = queue.awaited.begin(); g != queue.awaited.end();) {
+    // A sibling that never comes (its caller gave up first) holds nobody past the window.
+    if (g->second.since + settings.flush.window <= t) {
+      g = queue.awaited.erase(g);
+      continue;
+    }
+    until = std::min(until.value_or(clock_time::max()), g->second.since + settings.flush.window);
+    ++g;
+  }
+  if (until && !queue.chunks.empty())
+    until = std::min(*until, queue.chunks.front().arrived + settings.flush.window);
+  if (until && *until <= t)
+    return std::nullopt;
+  return until;
 }
 
 std::optional<chunk_result> batcher_state::reuse_recent(const batch_key& key,
@@ -177,6 +218,10 @@ std::optional<batcher_state::flush_choice> batcher_state::take_batch(clock_time 
                 (limits.max_tokens > 0 && tokens * 10 >= limits.max_tokens * 9);
     bool held = false;
     if (!draining && !hurrying) {
+      if (auto until = group_wait(queue, t); until && !full) {
+        recheck = recheck ? std::min(*recheck, *until) : *until;
+        continue;
+      }
       auto out = partial_calls.find(i->first);
       auto d = policy.decide(t, queue.chunks.front().arrived, full,
                              out != partial_calls.end() && out->second > 0);
@@ -195,7 +240,7 @@ std::optional<batcher_state::flush_choice> batcher_state::take_batch(clock_time 
     queue.texts -= texts;
     queued_texts -= texts;
     batch_key key = i->first;
-    if (queue.chunks.empty())
+    if (queue.chunks.empty() && queue.awaited.empty())
       queues.erase(i);
     return flush_choice{std::move(key), std::move(chunks), held, !full};
   }

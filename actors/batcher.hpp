@@ -32,10 +32,17 @@ struct pending_chunk {
   clock_time arrived{};
 };
 
+/// A group of callers' chunks still to come under one key (see chunk_request::group).
+struct awaited_group {
+  std::uint32_t left = 0;
+  clock_time since{};  ///< its first chunk's arrival: the wait for the rest ends a window later
+};
+
 /// Chunks sharing a batch key, oldest first.
 struct key_queue {
   std::deque<pending_chunk> chunks;
   std::size_t texts = 0;
+  std::unordered_map<std::uint64_t, awaited_group> awaited;  ///< by group id
 };
 
 /// An upstream call in progress and the callers whose rows it carries.
@@ -106,8 +113,16 @@ struct batcher_state {
   static inline const char* name = "batcher";
 
   clock_time now() const;
-  /// Validates and queues a chunk, or answers at once when it cannot be served.
+  /// Takes a caller's chunk: counts it into its group, then admits it.
   caf::result<chunk_result> enqueue(chunk_request&& request);
+  /// Validates and queues a chunk, or answers at once when it cannot be served.
+  caf::result<chunk_result> admit(chunk_request&& request, clock_time now);
+  /// Counts a grouped chunk in, however it is then answered, so its siblings stop waiting for
+  /// it; true when it was the group's last under its key.
+  bool count_group_arrival(const chunk_request& request, clock_time now);
+  /// Until when a queue waits for the rest of a group; nothing once every group is in or the
+  /// window of its first chunk (or of the queue's oldest) is over.
+  std::optional<clock_time> group_wait(key_queue& queue, clock_time now);
   /// Adds a chunk whose every text is already in a call of its key to that call; false if none.
   bool join_in_flight(const batch_key& key, pending_chunk& chunk);
   /// The vectors of a recent call that carried every one of these texts, if one is kept.

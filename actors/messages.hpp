@@ -39,6 +39,11 @@ struct chunk_request {
   batch_key key;
   std::vector<std::string> texts;
   std::string request_id;
+  /// Callers sent together (a batch API request's sub-requests) form a group; 0 is none. The
+  /// batcher waits, within its flush window, until all the group's chunks for this key are
+  /// queued, so they share calls however far apart the scheduler runs their request actors.
+  std::uint64_t group = 0;
+  std::uint32_t group_chunks = 0;  ///< the group's chunks coming to this batcher under this key
 };
 
 /// The batcher's answer to a chunk: rows of a shared matrix (no copy per caller), or a failure.

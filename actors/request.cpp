@@ -10,7 +10,7 @@ std::atomic<std::uint64_t> spawned_requests{0};
 
 using self_ptr = caf::stateful_actor<request_state>*;
 
-void send_route(self_ptr self, std::size_t route_index);
+void send_route(self_ptr self, std::size_t route_index, bool first_send);
 } // namespace
 
 request_state::request_state() {
@@ -75,6 +75,24 @@ std::vector<std::vector<std::string>> split_into_chunks(const std::vector<std::s
   return chunks;
 }
 
+std::shared_ptr<const caller_group> group_of(const std::vector<const caller_job*>& jobs) {
+  static std::atomic<std::uint64_t> next_id{1};
+  auto group = std::make_shared<caller_group>();
+  group->id = next_id++;
+  for (const auto* job : jobs) {
+    if (job->texts.empty())
+      continue;  // answered without sending anything
+    auto first_routes = job->policy == routing_policy::all ? job->routes.size()
+                                                           : std::min<std::size_t>(1, job->routes.size());
+    for (std::size_t r = 0; r < first_routes; ++r) {
+      const auto& route = job->routes[r];
+      group->chunks[{route.name, batch_key{route.model, job->input_type, job->dimensions}}] +=
+        static_cast<std::uint32_t>(split_into_chunks(job->texts, route.limits).size());
+    }
+  }
+  return group;
+}
+
 namespace {
 
 std::chrono::milliseconds remaining(self_ptr self) {
@@ -104,7 +122,7 @@ void route_settled(self_ptr self, std::size_t route_index) {
       self->quit();
       return;
     }
-    send_route(self, st.next_route);
+    send_route(self, st.next_route, false);
     return;
   }
   if (st.pending > 0)
@@ -119,7 +137,7 @@ void route_settled(self_ptr self, std::size_t route_index) {
   self->quit();
 }
 
-void send_route(self_ptr self, std::size_t route_index) {
+void send_route(self_ptr self, std::size_t route_index, bool first_send) {
   auto& st = self->state;
   const auto& route = st.job.routes[route_index];
   auto chunks = split_into_chunks(st.job.texts, route.limits);
@@ -130,6 +148,13 @@ void send_route(self_ptr self, std::size_t route_index) {
   auto outstanding = std::make_shared<std::size_t>(chunks.size());
   st.pending += chunks.size();
   batch_key key{route.model, st.job.input_type, st.job.dimensions};
+  std::uint64_t group = 0;
+  std::uint32_t group_chunks = 0;
+  if (first_send && st.job.group)
+    if (auto n = st.job.group->chunks.find({route.name, key}); n != st.job.group->chunks.end()) {
+      group = st.job.group->id;
+      group_chunks = n->second;
+    }
   for (std::size_t i = 0; i < chunks.size(); ++i) {
     auto on_done = [self, route_index, outstanding] {
       --self->state.pending;
@@ -138,7 +163,7 @@ void send_route(self_ptr self, std::size_t route_index) {
     };
     self
       ->request(route.batcher, remaining(self), atom::embed::value,
-                chunk_request{key, std::move(chunks[i]), st.job.request_id})
+                chunk_request{key, std::move(chunks[i]), st.job.request_id, group, group_chunks})
       .then(
         [self, route_index, i, on_done](chunk_result& result) {
           auto& st = self->state;
@@ -183,10 +208,10 @@ void request(self_ptr self, caller_job job, outcome_promise out) {
     return;
   }
   if (st.job.policy == routing_policy::any)
-    send_route(self, 0);
+    send_route(self, 0, true);
   else
     for (std::size_t r = 0; r < st.job.routes.size(); ++r)
-      send_route(self, r);
+      send_route(self, r, true);
 }
 
 } // namespace emr

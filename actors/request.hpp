@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <future>
+#include <map>
 
 namespace emr {
 
@@ -21,6 +22,12 @@ struct provider_route {
 
 enum class routing_policy { any, all };
 
+/// What a group of callers sent together will first send each provider: chunks per batch key.
+struct caller_group {
+  std::uint64_t id = 0;
+  std::map<std::pair<std::string, batch_key>, std::uint32_t> chunks;  ///< by provider name and key
+};
+
 /// Everything the HTTP layer learned from one caller's request.
 struct caller_job {
   std::vector<std::string> texts;
@@ -30,7 +37,12 @@ struct caller_job {
   routing_policy policy = routing_policy::any;
   std::chrono::milliseconds deadline{60'000};
   std::string request_id;
+  std::shared_ptr<const caller_group> group;  ///< null for a caller on its own
 };
+
+/// The group of these jobs, under a process-unique id, counting the chunks each will send first
+/// (to its first route, or to every route under `all`); a failover later is not counted.
+std::shared_ptr<const caller_group> group_of(const std::vector<const caller_job*>& jobs);
 
 /// One provider's vectors for the caller's whole input: the chunks' rows, in input order.
 struct provider_answer {

@@ -183,15 +183,23 @@ void embed_batch(app& a, const httplib::Request& req, httplib::Response& res) {
   };
   std::vector<slot> slots;
   slots.reserve(list.size());
+  std::vector<const caller_job*> jobs;
   for (const auto& item : list) {
     auto& s = slots.emplace_back();
     s.id = item.as_object().at("id").as_string();
     s.prepared = prepare(a, item, id + "-" + s.id);
+    if (auto p = std::get_if<prepared_job>(&s.prepared))
+      jobs.push_back(&p->job);
+  }
+  // Their request actors may run far apart on a busy machine: as a group, the batchers wait for
+  // all of them (within the flush window) instead of sending the first ones alone.
+  auto group = jobs.size() > 1 ? group_of(jobs) : nullptr;
+  for (auto& s : slots)
     if (auto p = std::get_if<prepared_job>(&s.prepared)) {
       record.texts += p->job.texts.size();
+      p->job.group = group;
       s.future = spawn_job(a, std::move(p->job));
     }
-  }
   std::string out = R"({"object":"batch","results":[)";
   for (std::size_t i = 0; i < slots.size(); ++i) {
     auto& s = slots[i];

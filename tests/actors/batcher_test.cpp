@@ -140,6 +140,14 @@ struct batcher_test : ::testing::Test {
   }
 
   std::shared_ptr<client_answer> send(std::vector<std::string> texts, batch_key k) {
+    return send_chunk(chunk_request{std::move(k), std::move(texts), "req"});
+  }
+  std::shared_ptr<client_answer> send(std::vector<std::string> texts) { return send(std::move(texts), key); }
+  std::shared_ptr<client_answer> send_grouped(std::vector<std::string> texts, std::uint64_t group,
+                                              std::uint32_t group_chunks) {
+    return send_chunk(chunk_request{key, std::move(texts), "req", group, group_chunks});
+  }
+  std::shared_ptr<client_answer> send_chunk(chunk_request chunk) {
     auto out = std::make_shared<client_answer>();
     auto c = sys->spawn(
       [out](caf::event_based_actor* self, batcher_actor b, chunk_request chunk) {
@@ -154,11 +162,10 @@ struct batcher_test : ::testing::Test {
               out->error = self->system().render(e);
             });
       },
-      batcher, chunk_request{k, std::move(texts), "req"});
+      batcher, std::move(chunk));
     clients.push_back(c);
     return out;
   }
-  std::shared_ptr<client_answer> send(std::vector<std::string> texts) { return send(std::move(texts), key); }
 
   void run() {
     sched->run();
@@ -269,6 +276,59 @@ TEST_F(batcher_test, dense_chunks_hold_for_company_then_share_one_call) {
   EXPECT_EQ(st().queued_texts, 0u);
   EXPECT_FALSE(b->answered);
   EXPECT_FALSE(c->answered);
+}
+
+TEST_F(batcher_test, a_group_waits_for_all_its_chunks_and_shares_one_call) {
+  // Without the group, a lone first chunk would go at once (the fixture has no coalescing).
+  send_grouped({"g1"}, 7, 3);
+  run();
+  EXPECT_TRUE(st().in_flight.empty());
+  advance(10ms);
+  EXPECT_TRUE(st().in_flight.empty()) << "arrivals 10 ms apart are far past the hold for company";
+  send({"lone"});  // another caller of the key waits with the group
+  send_grouped({"g2"}, 7, 3);
+  run();
+  advance(10ms);
+  EXPECT_TRUE(st().in_flight.empty());
+  send_grouped({"g3"}, 7, 3);
+  run();
+  ASSERT_EQ(batch_ids(), (std::vector<std::uint64_t>{1}));
+  EXPECT_EQ(batch(1).chunks.size(), 4u);
+  EXPECT_EQ(batch(1).rows, (std::vector<std::vector<std::uint32_t>>{{0}, {1}, {2}, {3}}));
+  EXPECT_TRUE(st().queues.empty()) << "a complete group leaves nothing behind";
+}
+
+TEST_F(batcher_test, a_group_missing_a_chunk_goes_when_the_window_ends) {
+  send_grouped({"g1"}, 7, 3);
+  run();
+  advance(20ms);
+  send_grouped({"g2"}, 7, 3);
+  run();
+  advance(29ms);
+  EXPECT_TRUE(st().in_flight.empty());
+  advance(1ms);  // 50 ms since the group's first chunk
+  ASSERT_EQ(batch_ids(), (std::vector<std::uint64_t>{1}));
+  EXPECT_EQ(batch(1).chunks.size(), 2u);
+  EXPECT_TRUE(st().queues.empty()) << "the missing sibling no longer holds anyone back";
+  complete(1, matrix_of({"g1", "g2"}, 2));
+  send({"lone"});
+  run();
+  EXPECT_EQ(batch_ids(), (std::vector<std::uint64_t>{2}));
+}
+
+TEST_F(batcher_test, a_grouped_chunk_answered_without_a_call_still_counts_as_arrived) {
+  send({"seen"});
+  run();
+  complete(1, matrix_of({"seen"}, 1));
+  send_grouped({"g1"}, 7, 2);
+  auto again = send_grouped({"seen"}, 7, 2);  // answered from the call that just returned
+  run();
+  ASSERT_TRUE(again->answered);
+  expect_vectors(*again, {"seen"});
+  // Arrivals this close make the policy hold a moment for company, not a window for the group.
+  advance(1ms);
+  ASSERT_EQ(batch_ids(), (std::vector<std::uint64_t>{2}));
+  EXPECT_EQ(batch(2).chunks.front().texts, (std::vector<std::string>{"g1"}));
 }
 
 TEST_F(batcher_test, a_full_call_goes_without_waiting) {
