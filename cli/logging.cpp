@@ -8,6 +8,9 @@
 #include <boost/json/serialize.hpp>
 #include <boost/json/string.hpp>
 
+#include <chrono>
+#include <thread>
+
 namespace emr {
 
 namespace {
@@ -49,6 +52,19 @@ void setup_logging(const log_settings& settings) {
 
 void stop_logging() {
   spdlog::shutdown();
+}
+
+void warn_before_exit(const std::string& message) {
+  // An async logger's flush() only queues a request; give the queue a moment to reach the sink.
+  if (auto pool = spdlog::thread_pool())
+    for (int i = 0; i < 200 && pool->queue_size() > 0; ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds{1});
+  // The same sinks (and so the same format), written here and now.
+  auto logger = spdlog::default_logger();
+  spdlog::logger now{logger->name(), logger->sinks().begin(), logger->sinks().end()};
+  now.set_level(logger->level());
+  now.warn(message);
+  now.flush();
 }
 
 } // namespace emr

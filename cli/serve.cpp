@@ -86,10 +86,9 @@ public:
       if (sig == SIGUSR2)
         return;  // drained in time
       int code = sig > 0 ? 130 : 1;
-      if (code == 1)
-        spdlog::warn("the drain took longer than {} s", timeout.count());
-      spdlog::warn("exiting before the drain finished");
-      spdlog::default_logger()->flush();
+      warn_before_exit(code == 1 ? "the drain took longer than " + std::to_string(timeout.count()) +
+                                     " s; exiting before it finished"
+                                 : std::string{"a second signal: exiting before the drain finished"});
       std::_Exit(code);
     }};
   }
