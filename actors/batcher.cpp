@@ -129,43 +129,66 @@ std::optional<chunk_result> batcher_state::reuse_recent(const batch_key& key,
                                                         const std::vector<std::string>& texts,
                                                         clock_time t) {
   while (!recent.empty() && recent.front().expires <= t)
-    recent.pop_front();
-  for (auto answer = recent.rbegin(); answer != recent.rend(); ++answer) {
-    if (answer->key != key)
-      continue;
-    auto rows = rows_in(answer->row_of, texts);
-    if (!rows)
-      continue;
-    ++chunks_reused;
-    // The caller's usage is what its texts cost in the call that carried them, as for a chunk
-    // that rode in that call.
-    std::size_t tokens = 0;
-    for (const auto& text : texts)
-      tokens += estimate_tokens(text);
-    auto share = answer->tokens == 0 ? 0
-                                     : answer->matrix->total_tokens * static_cast<std::int64_t>(tokens) /
-                                         static_cast<std::int64_t>(answer->tokens);
-    return chunk_result{answer->matrix, std::move(*rows), share, std::nullopt, answer->upstream_id};
-  }
-  return std::nullopt;
+    forget_oldest_recent();
+  if (texts.empty())
+    return std::nullopt;
+  // One lookup, not a scan of every kept call: a chunk whose texts rode in one call finds it by
+  // its first text (an older call holding them all too is not looked for).
+  auto newest = recent_by_text.find(texts.front());
+  if (newest == recent_by_text.end())
+    return std::nullopt;
+  const auto& answer = recent[newest->second - recent.front().seq];
+  if (answer.key != key)
+    return std::nullopt;
+  auto rows = rows_in(answer.row_of, texts);
+  if (!rows)
+    return std::nullopt;
+  ++chunks_reused;
+  // The caller's usage is what its texts cost in the call that carried them, as for a chunk
+  // that rode in that call.
+  std::size_t tokens = 0;
+  for (const auto& text : texts)
+    tokens += estimate_tokens(text);
+  auto share = answer.tokens == 0 ? 0
+                                  : answer.matrix->total_tokens * static_cast<std::int64_t>(tokens) /
+                                      static_cast<std::int64_t>(answer.tokens);
+  return chunk_result{answer.matrix, std::move(*rows), share, std::nullopt, answer.upstream_id};
 }
 
-void batcher_state::remember(const in_flight_batch& batch, const shared_matrix& matrix, clock_time t) {
+void batcher_state::remember(in_flight_batch&& batch, const shared_matrix& matrix, clock_time t) {
   if (settings.reuse.count() <= 0)
     return;
   // A bound on what is kept, whatever the call rate: the oldest answers go first.
   static constexpr std::size_t max_recent_calls = 1024;
   if (recent.size() == max_recent_calls)
-    recent.pop_front();
+    forget_oldest_recent();
   auto& answer = recent.emplace_back();
-  answer.key = batch.key;
+  answer.seq = next_recent_seq++;
+  answer.key = std::move(batch.key);
   answer.expires = t + settings.reuse;
   answer.matrix = matrix;
   answer.tokens = batch.tokens;
-  answer.upstream_id = batch.upstream_id;
-  answer.row_of.reserve(batch.row_of.size());
-  for (const auto& [text, row] : batch.row_of)
-    answer.row_of.emplace(text, row);
+  answer.upstream_id = std::move(batch.upstream_id);
+  // Moving a text vector hands over its buffer, so the strings (and row_of's views of them) stay
+  // where they are.
+  answer.texts.reserve(batch.chunks.size());
+  for (auto& chunk : batch.chunks)
+    answer.texts.push_back(std::move(chunk.texts));
+  answer.row_of = std::move(batch.row_of);
+  for (const auto& [text, row] : answer.row_of) {
+    // The entry's key must view this call's copy: an older call's goes when that call does.
+    if (auto older = recent_by_text.find(text); older != recent_by_text.end())
+      recent_by_text.erase(older);
+    recent_by_text.emplace(text, answer.seq);
+  }
+}
+
+void batcher_state::forget_oldest_recent() {
+  const auto& oldest = recent.front();
+  for (const auto& [text, row] : oldest.row_of)
+    if (auto entry = recent_by_text.find(text); entry != recent_by_text.end() && entry->second == oldest.seq)
+      recent_by_text.erase(entry);
+  recent.pop_front();
 }
 
 // in_flight_batch::row_of views texts inside chunks; a vector that copied chunks on growth
@@ -352,7 +375,6 @@ void batcher_state::settle(batch_outcome&& outcome) {
     return;
   }
   if (outcome.matrix) {
-    remember(batch, outcome.matrix, now());
     for (std::size_t i = 0; i < batch.chunks.size(); ++i) {
       auto& chunk = batch.chunks[i];
       auto share = batch.tokens == 0 ? 0
@@ -362,6 +384,7 @@ void batcher_state::settle(batch_outcome&& outcome) {
       chunk.promise.deliver(
         chunk_result{outcome.matrix, std::move(batch.rows[i]), share, std::nullopt, batch.upstream_id});
     }
+    remember(std::move(batch), outcome.matrix, now());
   } else if (outcome.splittable && batch.chunks.size() > 1) {
     // One caller's text may have poisoned the call: retry the halves apart until it is alone.
     ++batches_split;

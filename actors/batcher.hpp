@@ -63,12 +63,14 @@ struct in_flight_batch {
 /// A finished call's vectors, kept for batcher_settings::reuse so that identical texts asked
 /// again (a burst of callers sharing texts outlasts one call) are answered without a call.
 struct recent_answer {
+  std::uint64_t seq = 0;  ///< kept calls are numbered in order; see batcher_state::recent_by_text
   batch_key key;
   clock_time expires{};
   shared_matrix matrix;
   std::size_t tokens = 0;  ///< estimated tokens of the call, to share its usage out
   std::string upstream_id;
-  std::unordered_map<std::string, std::uint32_t> row_of;
+  std::vector<std::vector<std::string>> texts;  ///< the call's chunks' texts, moved out of them
+  std::unordered_map<std::string_view, std::uint32_t> row_of;  ///< views into `texts`
 };
 
 struct batcher_state {
@@ -83,7 +85,10 @@ struct batcher_state {
   std::map<batch_key, std::size_t> partial_calls;  ///< partial calls out, per key (Nagle)
   std::deque<std::pair<batch_key, std::vector<pending_chunk>>> isolated;  ///< halves of a rejected batch
   std::unordered_map<std::uint64_t, in_flight_batch> in_flight;
-  std::deque<recent_answer> recent;  ///< oldest first
+  std::deque<recent_answer> recent;  ///< oldest first, numbered without gaps
+  std::uint64_t next_recent_seq = 0;
+  /// The newest kept call carrying each text, by its number; the views are into that call's texts.
+  std::unordered_map<std::string_view, std::uint64_t> recent_by_text;
   std::vector<upstream_actor> idle_workers;
   std::vector<upstream_actor> all_workers;
   provider_condition condition;
@@ -125,11 +130,13 @@ struct batcher_state {
   std::optional<clock_time> group_wait(key_queue& queue, clock_time now);
   /// Adds a chunk whose every text is already in a call of its key to that call; false if none.
   bool join_in_flight(const batch_key& key, pending_chunk& chunk);
-  /// The vectors of a recent call that carried every one of these texts, if one is kept.
+  /// The vectors of the newest kept call with the first of these texts, if it carried them all.
   std::optional<chunk_result> reuse_recent(const batch_key& key, const std::vector<std::string>& texts,
                                            clock_time now);
-  /// Keeps a successful call's vectors for reuse.
-  void remember(const in_flight_batch& batch, const shared_matrix& matrix, clock_time now);
+  /// Keeps a successful call's vectors for reuse, taking its texts: its callers are answered.
+  void remember(in_flight_batch&& batch, const shared_matrix& matrix, clock_time now);
+  /// Drops the oldest kept call and the index entries that lead to it.
+  void forget_oldest_recent();
   /// Starts every call that may start now, and arms a timer for the next decision.
   void pump();
   /// A batch ready to go, and how the flush policy let it go.

@@ -495,6 +495,28 @@ TEST_F(batcher_test, texts_a_call_just_answered_are_answered_again_without_a_cal
   EXPECT_EQ(status().at("chunks_reused").to_number<int>(), 1);
 }
 
+TEST_F(batcher_test, a_text_kept_from_two_calls_answers_from_the_newer_once_the_older_expires) {
+  auto a = send({"x", "y"});
+  run();
+  complete(1, matrix_of({"x", "y"}, 4));
+  advance(500ms);
+  auto b = send({"x", "z"});  // "x" alone was kept: no reuse for "z", so a call
+  run();
+  ASSERT_EQ(batch_ids(), (std::vector<std::uint64_t>{2}));
+  complete(2, matrix_of({"x", "z"}, 4));
+  expect_vectors(*b, {"x", "z"});
+  advance(600ms);  // the first call's vectors expire, the second's are kept
+  auto c = send({"x"});
+  run();
+  expect_vectors(*c, {"x"});
+  EXPECT_EQ(c->result.matrix, b->result.matrix);
+  auto d = send({"y"});
+  run();
+  EXPECT_FALSE(d->answered) << "only the expired call carried y";
+  EXPECT_EQ(batch_ids(), (std::vector<std::uint64_t>{3}));
+  EXPECT_EQ(status().at("chunks_reused").to_number<int>(), 1);
+}
+
 TEST_F(batcher_test, a_failed_call_fails_every_chunk_in_it) {
   prime();
   auto b = send({"b"});
