@@ -57,20 +57,32 @@ failure combine_failures(const std::vector<failure>& failures) {
   return failure{502, "provider_error", message, -1, {}};
 }
 
+std::vector<std::size_t> chunk_ends(const std::vector<std::string>& texts, const batch_limits& limits) {
+  std::vector<std::size_t> ends;
+  std::size_t begin = 0, tokens = 0;
+  for (std::size_t i = 0; i < texts.size(); ++i) {
+    auto t = estimate_tokens(texts[i]);
+    bool full = i - begin >= limits.max_texts || (limits.max_tokens > 0 && tokens + t > limits.max_tokens);
+    if (i > begin && full) {
+      ends.push_back(i);
+      begin = i;
+      tokens = 0;
+    }
+    tokens += t;
+  }
+  if (!texts.empty())
+    ends.push_back(texts.size());
+  return ends;
+}
+
 std::vector<std::vector<std::string>> split_into_chunks(const std::vector<std::string>& texts,
                                                         const batch_limits& limits) {
   std::vector<std::vector<std::string>> chunks;
-  std::size_t tokens = 0;
-  for (const auto& text : texts) {
-    auto t = estimate_tokens(text);
-    bool fits = !chunks.empty() && chunks.back().size() < limits.max_texts &&
-                (limits.max_tokens == 0 || tokens + t <= limits.max_tokens);
-    if (!fits) {
-      chunks.emplace_back();
-      tokens = 0;
-    }
-    chunks.back().push_back(text);
-    tokens += t;
+  std::size_t begin = 0;
+  for (auto end : chunk_ends(texts, limits)) {
+    chunks.emplace_back(texts.begin() + static_cast<std::ptrdiff_t>(begin),
+                        texts.begin() + static_cast<std::ptrdiff_t>(end));
+    begin = end;
   }
   return chunks;
 }
@@ -87,7 +99,7 @@ std::shared_ptr<const caller_group> group_of(const std::vector<const caller_job*
     for (std::size_t r = 0; r < first_routes; ++r) {
       const auto& route = job->routes[r];
       group->chunks[{route.name, batch_key{route.model, job->input_type, job->dimensions}}] +=
-        static_cast<std::uint32_t>(split_into_chunks(job->texts, route.limits).size());
+        static_cast<std::uint32_t>(chunk_ends(job->texts, route.limits).size());
     }
   }
   return group;

@@ -69,7 +69,10 @@ using outcome_promise = std::shared_ptr<std::promise<caller_outcome>>;
 /// Combines the failures of every provider tried into the one failure a caller sees.
 failure combine_failures(const std::vector<failure>& failures);
 
-/// Splits texts into chunks that respect the provider's texts and tokens per call.
+/// Where each chunk that respects the provider's texts and tokens per call ends: one past its
+/// last text's index. Counting chunks needs no copy of the texts.
+std::vector<std::size_t> chunk_ends(const std::vector<std::string>& texts, const batch_limits& limits);
+/// Splits texts into those chunks.
 std::vector<std::vector<std::string>> split_into_chunks(const std::vector<std::string>& texts,
                                                         const batch_limits& limits);
 

@@ -52,6 +52,7 @@ TEST(split_into_chunks, splits_by_token_cap) {
   EXPECT_EQ(chunks[0], (std::vector<std::string>{texts[0], texts[1]}));
   EXPECT_EQ(chunks[1], (std::vector<std::string>{texts[2], texts[3]}));
   EXPECT_EQ(chunks[2], (std::vector<std::string>{texts[4]}));
+  EXPECT_EQ(chunk_ends(texts, batch_limits{128, 250}), (std::vector<std::size_t>{2, 4, 5}));
 }
 
 TEST(split_into_chunks, token_cap_exactly_reached_still_fits) {
