@@ -4,7 +4,9 @@
 #include "http/route_table.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
+#include <string_view>
 
 namespace emr {
 
@@ -28,6 +30,13 @@ bool body_cut_short(const httplib::Request& req) {
   return ec == std::errc{} && end == declared.data() + declared.size() && req.body.size() < length;
 }
 
+bool is_identity(const std::string& encoding) {
+  constexpr std::string_view identity = "identity";
+  return std::equal(
+      encoding.begin(), encoding.end(), identity.begin(), identity.end(),
+      [](char a, char b) { return std::tolower(static_cast<unsigned char>(a)) == b; });
+}
+
 } // namespace
 
 std::optional<api_error> refuse_framing(const httplib::Request& req) {
@@ -37,6 +46,14 @@ std::optional<api_error> refuse_framing(const httplib::Request& req) {
                      std::string{"the "} + name + " header appears more than once");
   if (req.version == "HTTP/1.1" && !req.has_header("Host"))
     return refused(400, "invalid_request", "an HTTP/1.1 request needs a Host header");
+  // httplib would inflate a compressed body before any handler runs, with no bound on what it
+  // grows to (its size limit sees only the compressed length). No embeddings SDK compresses
+  // request bodies, so none is accepted.
+  for (std::size_t i = 0; i < req.get_header_value_count("Content-Encoding"); ++i)
+    if (!is_identity(req.get_header_value("Content-Encoding", i)))
+      return refused(415, "unsupported_media_type",
+                     "Content-Encoding " + req.get_header_value("Content-Encoding", i) +
+                         " is not accepted; send the body uncompressed");
   // httplib checks the size limit only against Content-Length; a chunked body has none.
   if (req.has_header("Transfer-Encoding"))
     return refused(411, "length_required", "send a Content-Length; chunked bodies are refused");

@@ -14,7 +14,8 @@ class route_table;
 
 /// Framing emr will not read a body by, checked before routing: a repeated Host, Content-Length,
 /// Content-Type or Authorization (400), HTTP/1.1 without Host (400), a Content-Length that is not
-/// a byte count (400), a chunked body (411), or a POST, PUT or PATCH without Content-Length (411).
+/// a byte count (400), a Content-Encoding other than identity (415), a chunked body (411), or a
+/// POST, PUT or PATCH without Content-Length (411).
 std::optional<api_error> refuse_framing(const httplib::Request& req);
 
 /// Answers what httplib refused without a route: 405 with Allow for a known path asked with
