@@ -22,6 +22,9 @@ struct http_settings {
   std::chrono::seconds read_timeout{10};
   std::chrono::seconds write_timeout{10};
   std::chrono::seconds keep_alive_timeout{5};
+  /// a request head must arrive within this of its first byte, and its body within this of
+  /// emr starting to read it, however steadily the bytes trickle in
+  std::chrono::seconds request_read_timeout{30};
   std::chrono::milliseconds deadline{60'000};  ///< a caller's answer, success or error, by then
   std::size_t max_batch_requests = 256;
   request_limits limits;

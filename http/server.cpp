@@ -1,5 +1,7 @@
 #include "http/server.hpp"
 
+#include "http/connection_gate.hpp"
+#include "http/connection_stream.hpp"
 #include "http/exchange.hpp"
 #include "http/refusals.hpp"
 #include "http/route_table.hpp"
@@ -10,72 +12,95 @@
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
 
-#include <atomic>
+#include <algorithm>
+#include <chrono>
 
 namespace emr {
 
 namespace {
 
-// Debian's build fixes the listen backlog at 5; a burst of connects would be dropped.
-class listening_server : public httplib::Server {
+// Set by the logger when an answer says Connection: close (a refusal that left the body unread,
+// say): the connection cannot carry another request.
+thread_local bool answer_closes_connection = false;
+
+// httplib, with one difference: a connection holds an HTTP thread only while a request of its
+// is being read and answered. Between requests, and while a request head arrives, the connection
+// gate holds it, so idle and slow clients cannot take every thread.
+class gated_server : public httplib::Server {
 public:
+  explicit gated_server(const http_settings& settings)
+      : workers_(settings.threads),
+        gate_(waiting_limits{settings.keep_alive_timeout, settings.request_read_timeout},
+              std::max(settings.max_connections, settings.threads),
+              [this](waiting_connections::connection c) {
+                workers_.enqueue([this, c = std::move(c)]() mutable { serve(std::move(c)); });
+              }),
+        request_read_timeout_(settings.request_read_timeout) {
+    new_task_queue = [this] { return new accept_queue(*this); };
+  }
+
+  // Debian's build fixes the listen backlog at 5; a burst of connects would be dropped.
   bool relisten(int backlog) { return ::listen(svr_sock_, backlog) == 0; }
-};
-
-// Set while a connection beyond the cap is being answered: routing refuses it at once.
-thread_local bool over_capacity = false;
-
-// httplib hands every accepted connection to the task queue, which cannot refuse one (the job
-// owns the socket). Connections beyond the cap go to a small pool that answers 503 quickly, so
-// memory and threads stay bounded however many clients connect.
-class bounded_task_queue : public httplib::TaskQueue {
-public:
-  bounded_task_queue(std::size_t threads, std::size_t max_connections)
-    : workers_(threads), refusers_(2), max_connections_(max_connections) {}
-
-  void enqueue(std::function<void()> job) override {
-    if (active_.fetch_add(1) >= max_connections_) {
-      refusers_.enqueue([this, job = std::move(job)] {
-        over_capacity = true;
-        job();
-        over_capacity = false;
-        --active_;
-      });
-      return;
-    }
-    workers_.enqueue([this, job = std::move(job)] {
-      job();
-      --active_;
-    });
-  }
-
-  void shutdown() override {
-    workers_.shutdown();
-    refusers_.shutdown();
-  }
 
 private:
+  // httplib's accept loop hands each new socket to the task queue, as a job that calls
+  // process_and_close_socket: running that job at once passes the socket to the gate.
+  class accept_queue : public httplib::TaskQueue {
+  public:
+    explicit accept_queue(gated_server& server) : server_(server) {}
+    void enqueue(std::function<void()> job) override { job(); }
+    void shutdown() override {
+      server_.gate_.stop();
+      server_.workers_.shutdown();
+    }
+
+  private:
+    gated_server& server_;
+  };
+
+  bool process_and_close_socket(int sock) override {
+    gate_.admit(sock);
+    return true;
+  }
+
+  // Answers the connection's requests while they are already here, then gives it back.
+  void serve(waiting_connections::connection c) {
+    using std::chrono::seconds;
+    for (;;) {
+      connection_stream stream{c.fd, std::move(c.received), seconds{read_timeout_sec_},
+                               seconds{write_timeout_sec_}};
+      stream.read_until(connection_stream::clock::now() + request_read_timeout_);
+      answer_closes_connection = false;
+      bool closed = false;
+      bool answered = process_request(stream, gate_.stopping(), closed, nullptr);
+      if (!answered || closed || answer_closes_connection || stream.deadline_passed() ||
+          gate_.stopping())
+        return gate_.close(c.fd);
+      c.received = stream.take_unread();
+      if (!request_head_end(c.received))
+        return gate_.give_back(std::move(c));
+    }
+  }
+
   warm_thread_pool workers_;
-  httplib::ThreadPool refusers_;
-  std::size_t max_connections_;
-  std::atomic<std::size_t> active_{0};
+  connection_gate gate_;
+  std::chrono::seconds request_read_timeout_;
 };
 
 } // namespace
 
 struct http_server::impl {
   app& a;
-  listening_server server;
+  gated_server server;
   route_table routes{server};
-  explicit impl(app& a) : a(a) {}
+  explicit impl(app& a) : a(a), server(a.settings) {}
 };
 
 http_server::http_server(app& a) : impl_(std::make_unique<impl>(a)) {
   auto& s = impl_->server;
   auto& settings = a.settings;
-  auto threads = settings.threads;
-  auto max_connections = std::max(settings.max_connections, settings.threads);
-  s.new_task_queue = [threads, max_connections] { return new bounded_task_queue(threads, max_connections); };
+  // The gate closes idle connections; httplib only names these in each answer's Keep-Alive
+  // header, so clients reuse a connection for as long as emr keeps it.
   s.set_keep_alive_max_count(10'000);
   s.set_keep_alive_timeout(static_cast<time_t>(settings.keep_alive_timeout.count()));
   s.set_read_timeout(static_cast<time_t>(settings.read_timeout.count()), 0);
@@ -83,11 +108,6 @@ http_server::http_server(app& a) : impl_(std::make_unique<impl>(a)) {
   s.set_payload_max_length(settings.max_body_bytes);
   s.set_tcp_nodelay(true);
   s.set_pre_routing_handler([](const httplib::Request& req, httplib::Response& res) {
-    if (over_capacity) {
-      res.set_header("Connection", "close");
-      send_error(res, api_error{503, "server_busy", "too many open connections; retry shortly", {}, {}, 1000});
-      return httplib::Server::HandlerResponse::Handled;
-    }
     if (auto refusal = refuse_framing(req)) {
       // The body stays unread, so the connection cannot carry another request.
       res.set_header("Connection", "close");
@@ -96,7 +116,12 @@ http_server::http_server(app& a) : impl_(std::make_unique<impl>(a)) {
     }
     return httplib::Server::HandlerResponse::Unhandled;
   });
-  s.set_exception_handler([](const httplib::Request& req, httplib::Response& res, std::exception_ptr ep) {
+  s.set_logger([](const httplib::Request&, const httplib::Response& res) {
+    if (res.get_header_value("Connection") == "close")
+      answer_closes_connection = true;
+  });
+  s.set_exception_handler([](const httplib::Request& req, httplib::Response& res,
+                             std::exception_ptr ep) {
     std::string what = "unknown";
     try {
       std::rethrow_exception(ep);

@@ -1,5 +1,6 @@
 #pragma once
-// The HTTP front-end: cpp-httplib with a pool sized for many waiting callers and a real backlog.
+// The HTTP front-end: cpp-httplib with a pool sized for many waiting callers, a real backlog, and
+// a gate that keeps idle and slow connections off the HTTP threads.
 
 #include "http/app.hpp"
 

@@ -1,10 +1,10 @@
 #pragma once
-// The HTTP worker threads: each new connection goes to the thread that went idle last.
+// The HTTP worker threads: each request ready to be served goes to the thread that went idle last.
 //
 // A thread keeps the stack pages and allocator caches it has touched. httplib's own pool wakes
 // its idle threads in turn, so over time every one of `server.threads` (1024) becomes resident;
 // taking the most recently idle thread keeps only as many warm as the peak of concurrent
-// connections.
+// requests.
 
 #include <httplib.h>
 

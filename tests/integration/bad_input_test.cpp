@@ -518,6 +518,19 @@ struct BadInput : voyage_stack {
                {"Content-Length", "100"}},
               body.substr(0, 20)),
          408, "request_timeout"},
+        {"gzip-compressed body",
+         post({{"Authorization", caller()},
+               {"Content-Type", "application/json"},
+               {"Content-Encoding", "gzip"},
+               {"Content-Length", length}},
+              body),
+         415, "unsupported_media_type"},
+        {"request head over 32 KiB",
+         post({{"Authorization", caller()},
+               {"X-Padding", std::string(40 * 1024, 'a')},
+               {"Content-Length", length}},
+              body),
+         431, "request_header_fields_too_large"},
     };
   }
 

@@ -174,7 +174,7 @@ std::optional<http_answer> parse_answer(const std::string& in, bool closed) {
 
 } // namespace
 
-http_answer raw_http(int port, const std::string& request, std::chrono::milliseconds timeout) {
+int connect_loopback(int port) {
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in address{};
   address.sin_family = AF_INET;
@@ -182,8 +182,15 @@ http_answer raw_http(int port, const std::string& request, std::chrono::millisec
   address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   if (::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
     ::close(fd);
-    return {};
+    return -1;
   }
+  return fd;
+}
+
+http_answer raw_http(int port, const std::string& request, std::chrono::milliseconds timeout) {
+  int fd = connect_loopback(port);
+  if (fd < 0)
+    return {};
   // The server may answer and close before taking every byte (an early 411, say); what it said
   // is still worth reading.
   for (std::size_t sent = 0; sent < request.size();) {

@@ -59,6 +59,9 @@ http_answer http_call(int port, const std::string& method, const std::string& pa
                       const std::string& body = {},
                       const std::map<std::string, std::string>& headers = {});
 
+/// A TCP connection to 127.0.0.1:port, or -1.
+int connect_loopback(int port);
+
 /// Sends `request` to 127.0.0.1:port byte for byte, as no client library would (duplicate
 /// headers, a wrong Content-Length, unknown methods, raw `..` segments), and reads one answer: up
 /// to its Content-Length, or until the server closes. status 0 when none came within `timeout`.

@@ -1,0 +1,204 @@
+#include "http/connection_gate.hpp"
+
+#include "http/api_error.hpp"
+
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <array>
+#include <cerrno>
+#include <stdexcept>
+#include <vector>
+
+namespace emr {
+
+namespace {
+
+using clock = std::chrono::steady_clock;
+
+// How often timeouts are looked for: how late past its timeout a connection may close.
+constexpr std::chrono::milliseconds sweep_interval{100};
+
+const char* reason_phrase(int status) {
+  switch (status) {
+  case 408:
+    return "Request Timeout";
+  case 431:
+    return "Request Header Fields Too Large";
+  default:
+    return "Service Unavailable";
+  }
+}
+
+// The gate answers before any httplib request exists, so it writes the response itself, in the
+// same JSON shape as every other error.
+std::string closing_answer(const api_error& error) {
+  auto body = render_error(error);
+  std::string out = "HTTP/1.1 " + std::to_string(error.status) + " " + reason_phrase(error.status) +
+                    "\r\nContent-Type: application/json\r\nConnection: close\r\n";
+  if (error.retry_after_ms >= 0)
+    out += "Retry-After: " + retry_after_seconds(error.retry_after_ms) + "\r\n";
+  return out + "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+}
+
+} // namespace
+
+connection_gate::connection_gate(waiting_limits limits, std::size_t max_connections,
+                                 ready_handler ready)
+    : waiting_(limits), max_connections_(max_connections), ready_(std::move(ready)),
+      epoll_fd_(::epoll_create1(EPOLL_CLOEXEC)),
+      wake_fd_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {
+  if (epoll_fd_ < 0 || wake_fd_ < 0)
+    throw std::runtime_error("cannot create the connection gate's epoll set");
+  epoll_event wake{};
+  wake.events = EPOLLIN;
+  wake.data.fd = wake_fd_;
+  ::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, wake_fd_, &wake);
+  thread_ = std::thread([this] { run(); });
+}
+
+connection_gate::~connection_gate() {
+  stop();
+  ::close(wake_fd_);
+  ::close(epoll_fd_);
+}
+
+void connection_gate::admit(int fd) {
+  std::lock_guard lock(mutex_);
+  ++open_;
+  if (stopping_) {
+    close(fd);
+    return;
+  }
+  bool refuse = false;
+  if (open_ > max_connections_) {
+    if (auto idle = waiting_.take_oldest_idle())
+      close(idle->fd);
+    else
+      refuse = true;
+  }
+  waiting_.add({fd, {}, refuse}, clock::now());
+  watch(fd, EPOLL_CTL_ADD);
+}
+
+void connection_gate::give_back(waiting_connections::connection c) {
+  std::lock_guard lock(mutex_);
+  if (stopping_) {
+    close(c.fd);
+    return;
+  }
+  int fd = c.fd;
+  waiting_.add(std::move(c), clock::now());
+  watch(fd, EPOLL_CTL_MOD);
+}
+
+void connection_gate::close(int fd) {
+  ::shutdown(fd, SHUT_RDWR);
+  ::close(fd);
+  --open_;
+}
+
+void connection_gate::stop() {
+  {
+    std::lock_guard lock(mutex_);
+    if (stopping_.exchange(true))
+      return;
+    for (auto& c : waiting_.take_all())
+      close(c.fd);
+  }
+  std::uint64_t one = 1;
+  [[maybe_unused]] auto ignored = ::write(wake_fd_, &one, sizeof one);
+  thread_.join();
+}
+
+void connection_gate::watch(int fd, int op) {
+  // One-shot: after an event the gate alone decides when to listen again, so an HTTP thread
+  // serving the connection never races it for the bytes.
+  epoll_event ev{};
+  ev.events = EPOLLIN | EPOLLRDHUP | EPOLLONESHOT;
+  ev.data.fd = fd;
+  ::epoll_ctl(epoll_fd_, op, fd, &ev);
+}
+
+void connection_gate::refuse(int fd, int status, std::string type, std::string message) {
+  auto answer = closing_answer(
+      api_error{status, std::move(type), std::move(message), {}, {}, status == 503 ? 1000 : -1});
+  ::send(fd, answer.data(), answer.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+  // Closing with unread bytes resets the connection, which can drop the answer on its way: take
+  // what already came (a bounded amount, never waiting).
+  char unread[16384];
+  for (int i = 0; i < 4 && ::recv(fd, unread, sizeof unread, MSG_DONTWAIT) > 0; ++i) {
+  }
+  close(fd);
+}
+
+void connection_gate::run() {
+  std::array<epoll_event, 256> events;
+  auto next_sweep = clock::now() + sweep_interval;
+  while (!stopping_) {
+    int n = ::epoll_wait(epoll_fd_, events.data(), static_cast<int>(events.size()),
+                         static_cast<int>(sweep_interval.count()));
+    std::vector<waiting_connections::connection> ready;
+    {
+      std::lock_guard lock(mutex_);
+      if (stopping_)
+        return;
+      for (int i = 0; i < n; ++i)
+        if (events[i].data.fd != wake_fd_)
+          if (auto c = on_readable(events[i].data.fd))
+            ready.push_back(std::move(*c));
+      auto now = clock::now();
+      if (now >= next_sweep) {
+        for (auto& expired : waiting_.take_expired(now)) {
+          if (expired.head_begun)
+            refuse(expired.conn.fd, 408, "request_timeout",
+                   "the request head did not arrive in time; send it whole");
+          else
+            close(expired.conn.fd);
+        }
+        next_sweep = now + sweep_interval;
+      }
+    }
+    for (auto& c : ready)
+      ready_(std::move(c));
+  }
+}
+
+std::optional<waiting_connections::connection> connection_gate::on_readable(int fd) {
+  // The descriptor may have been closed and reused since the event: only what is held is read.
+  if (!waiting_.holds(fd))
+    return std::nullopt;
+  char buffer[16384];
+  auto n = ::recv(fd, buffer, sizeof buffer, MSG_DONTWAIT);
+  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+    watch(fd, EPOLL_CTL_MOD);
+    return std::nullopt;
+  }
+  if (n <= 0) {
+    waiting_.take(fd);
+    close(fd);
+    return std::nullopt;
+  }
+  switch (waiting_.received(fd, {buffer, static_cast<std::size_t>(n)}, clock::now())) {
+  case waiting_connections::progress::waiting:
+    watch(fd, EPOLL_CTL_MOD);
+    return std::nullopt;
+  case waiting_connections::progress::head_too_large:
+    waiting_.take(fd);
+    refuse(fd, 431, "request_header_fields_too_large",
+           "the request line and headers are over the size limit");
+    return std::nullopt;
+  case waiting_connections::progress::head_complete:
+    break;
+  }
+  auto c = waiting_.take(fd);
+  if (c->refuse) {
+    refuse(fd, 503, "server_busy", "too many open connections; retry shortly");
+    return std::nullopt;
+  }
+  return c;
+}
+
+} // namespace emr

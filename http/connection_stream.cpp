@@ -1,0 +1,103 @@
+#include "http/connection_stream.hpp"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <cstring>
+
+namespace emr {
+
+namespace {
+
+// What httplib's own stream reads at once when asked for less, so a head read byte by byte
+// costs one recv per buffer.
+constexpr std::size_t refill_bytes = 4096;
+
+void numeric_address(const sockaddr_storage& address, std::string& ip, int& port) {
+  char text[INET6_ADDRSTRLEN] = {};
+  if (address.ss_family == AF_INET) {
+    const auto& v4 = reinterpret_cast<const sockaddr_in&>(address);
+    ::inet_ntop(AF_INET, &v4.sin_addr, text, sizeof text);
+    port = ntohs(v4.sin_port);
+  } else if (address.ss_family == AF_INET6) {
+    const auto& v6 = reinterpret_cast<const sockaddr_in6&>(address);
+    ::inet_ntop(AF_INET6, &v6.sin6_addr, text, sizeof text);
+    port = ntohs(v6.sin6_port);
+  }
+  ip = text;
+}
+
+} // namespace
+
+connection_stream::connection_stream(int fd, std::string received, clock::duration read_timeout,
+                                     clock::duration write_timeout)
+    : fd_(fd), buffer_(std::move(received)), read_timeout_(read_timeout),
+      write_timeout_(write_timeout) {}
+
+std::string connection_stream::take_unread() {
+  buffer_.erase(0, consumed_);
+  consumed_ = 0;
+  return std::move(buffer_);
+}
+
+bool connection_stream::wait_for(short events, clock::duration timeout) const {
+  auto ms = std::chrono::ceil<std::chrono::milliseconds>(timeout).count();
+  pollfd p{fd_, events, 0};
+  return ms > 0 && ::poll(&p, 1, static_cast<int>(ms)) > 0;
+}
+
+bool connection_stream::is_readable() const {
+  return consumed_ < buffer_.size() || wait_for(POLLIN, read_timeout_);
+}
+
+bool connection_stream::is_writable() const {
+  return wait_for(POLLOUT, write_timeout_);
+}
+
+ssize_t connection_stream::read(char* ptr, size_t size) {
+  if (consumed_ < buffer_.size()) {
+    auto n = std::min(size, buffer_.size() - consumed_);
+    std::memcpy(ptr, buffer_.data() + consumed_, n);
+    consumed_ += n;
+    return static_cast<ssize_t>(n);
+  }
+  buffer_.clear();
+  consumed_ = 0;
+  auto now = clock::now();
+  if (now >= read_deadline_ ||
+      !wait_for(POLLIN, std::min<clock::duration>(read_timeout_, read_deadline_ - now))) {
+    deadline_passed_ = clock::now() >= read_deadline_;
+    return -1;
+  }
+  if (size >= refill_bytes)
+    return ::recv(fd_, ptr, size, 0);
+  buffer_.resize(refill_bytes);
+  auto n = ::recv(fd_, buffer_.data(), refill_bytes, 0);
+  buffer_.resize(n > 0 ? static_cast<std::size_t>(n) : 0);
+  return n > 0 ? read(ptr, size) : n;
+}
+
+ssize_t connection_stream::write(const char* ptr, size_t size) {
+  if (!is_writable())
+    return -1;
+  return ::send(fd_, ptr, size, MSG_NOSIGNAL);
+}
+
+void connection_stream::get_remote_ip_and_port(std::string& ip, int& port) const {
+  sockaddr_storage address{};
+  socklen_t length = sizeof address;
+  if (::getpeername(fd_, reinterpret_cast<sockaddr*>(&address), &length) == 0)
+    numeric_address(address, ip, port);
+}
+
+void connection_stream::get_local_ip_and_port(std::string& ip, int& port) const {
+  sockaddr_storage address{};
+  socklen_t length = sizeof address;
+  if (::getsockname(fd_, reinterpret_cast<sockaddr*>(&address), &length) == 0)
+    numeric_address(address, ip, port);
+}
+
+} // namespace emr

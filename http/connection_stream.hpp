@@ -1,0 +1,49 @@
+#pragma once
+// One client connection as httplib reads and writes it while an HTTP thread serves a request:
+// first the bytes the connection gate already received, then the socket, with a deadline for
+// the whole body besides httplib's per-read timeout.
+
+#include <httplib.h>
+
+#include <chrono>
+#include <string>
+
+namespace emr {
+
+class connection_stream : public httplib::Stream {
+public:
+  using clock = std::chrono::steady_clock;
+
+  /// `received`: what the client sent that nobody read yet (at least a whole request head).
+  connection_stream(int fd, std::string received, clock::duration read_timeout,
+                    clock::duration write_timeout);
+
+  /// Reads after `deadline` fail, so a body sent a byte at a time cannot hold the thread.
+  void read_until(clock::time_point deadline) { read_deadline_ = deadline; }
+  /// Whether a read failed because the deadline had passed.
+  bool deadline_passed() const { return deadline_passed_; }
+  /// The bytes received but not read: the start of the client's next request, if any.
+  std::string take_unread();
+
+  bool is_readable() const override;
+  bool is_writable() const override;
+  ssize_t read(char* ptr, size_t size) override;
+  ssize_t write(const char* ptr, size_t size) override;
+  void get_remote_ip_and_port(std::string& ip, int& port) const override;
+  void get_local_ip_and_port(std::string& ip, int& port) const override;
+  int socket() const override { return fd_; }
+
+private:
+  /// Waits for `events` up to `timeout`; true when they came.
+  bool wait_for(short events, clock::duration timeout) const;
+
+  int fd_;
+  std::string buffer_;
+  std::size_t consumed_ = 0; ///< bytes of buffer_ already read
+  clock::duration read_timeout_;
+  clock::duration write_timeout_;
+  clock::time_point read_deadline_ = clock::time_point::max();
+  bool deadline_passed_ = false;
+};
+
+} // namespace emr

@@ -1,0 +1,278 @@
+// Clients that attack the HTTP front-end before they authenticate: compression bombs, bodies
+// promised but not sent, heads sent a byte at a time, and idle connections held open by the
+// hundred. emr's memory stays bounded (peak RSS), the attackers are answered or cut off within the
+// limits, and a normal caller keeps getting verified vectors meanwhile.
+
+#include "tests/integration/harness.hpp"
+#include "tools/load_client.hpp"
+
+#include <gtest/gtest.h>
+#include <zlib.h>
+
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <future>
+#include <thread>
+
+namespace json = boost::json;
+using namespace emr::testing;
+using namespace std::chrono_literals;
+
+namespace {
+
+/// Peak resident memory of `pid` so far, in MiB (VmHWM).
+std::size_t peak_rss_mib(pid_t pid) {
+  std::ifstream status{"/proc/" + std::to_string(pid) + "/status"};
+  std::string line;
+  while (std::getline(status, line))
+    if (line.rfind("VmHWM:", 0) == 0)
+      return std::stoul(line.substr(6)) / 1024;
+  return 0;
+}
+
+/// A valid gzip stream of `mib` MiB of zeros, about 1 KB on the wire per MiB. Deflating that
+/// much would take the test seconds; after a full flush each MiB compresses to the same bytes,
+/// so one MiB's are repeated and the trailer is computed.
+std::string gzip_of_zeros(std::size_t mib) {
+  const std::string zeros(1 << 20, '\0');
+  z_stream z{};
+  EXPECT_EQ(deflateInit2(&z, 9, Z_DEFLATED, 15 + 16, 9, Z_DEFAULT_STRATEGY), Z_OK);
+  auto step = [&](std::size_t bytes, int flush) {
+    std::string out;
+    z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(zeros.data()));
+    z.avail_in = static_cast<uInt>(bytes);
+    char buffer[1 << 16];
+    do {
+      z.next_out = reinterpret_cast<Bytef*>(buffer);
+      z.avail_out = sizeof buffer;
+      deflate(&z, flush);
+      out.append(buffer, sizeof buffer - z.avail_out);
+    } while (z.avail_out == 0);
+    return out;
+  };
+  auto first = step(zeros.size(), Z_FULL_FLUSH); // with the gzip header
+  auto repeated = step(zeros.size(), Z_FULL_FLUSH);
+  EXPECT_EQ(step(zeros.size(), Z_FULL_FLUSH), repeated);
+  auto last = step(0, Z_FINISH); // the final block, then CRC-32 and length of 3 MiB
+  deflateEnd(&z);
+  std::string out = first;
+  for (std::size_t i = 1; i < mib; ++i)
+    out += repeated;
+  auto chunk_crc = crc32(0, reinterpret_cast<const Bytef*>(zeros.data()), zeros.size());
+  uLong crc = 0;
+  for (std::size_t i = 0; i < mib; ++i)
+    crc = crc32_combine(crc, chunk_crc, static_cast<z_off_t>(zeros.size()));
+  auto size = static_cast<std::uint32_t>(mib << 20);
+  out += last.substr(0, last.size() - 8);
+  for (std::uint32_t word : {static_cast<std::uint32_t>(crc), size})
+    for (int i = 0; i < 4; ++i)
+      out.push_back(static_cast<char>((word >> (8 * i)) & 0xff));
+  return out;
+}
+
+bool send_all(int fd, const std::string& bytes) {
+  for (std::size_t sent = 0; sent < bytes.size();) {
+    auto n = ::send(fd, bytes.data() + sent, bytes.size() - sent, MSG_NOSIGNAL);
+    if (n <= 0)
+      return false;
+    sent += static_cast<std::size_t>(n);
+  }
+  return true;
+}
+
+/// What the server sent on `fd` until it closed it; nullopt if it is still open after `wait`.
+std::optional<std::string> read_until_closed(int fd, std::chrono::milliseconds wait) {
+  std::string in;
+  auto deadline = std::chrono::steady_clock::now() + wait;
+  for (;;) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    pollfd readable{fd, POLLIN, 0};
+    if (left.count() <= 0 || ::poll(&readable, 1, static_cast<int>(left.count())) <= 0)
+      return std::nullopt;
+    char buffer[4096];
+    auto n = ::recv(fd, buffer, sizeof buffer, 0);
+    if (n <= 0)
+      return in;
+    in.append(buffer, static_cast<std::size_t>(n));
+  }
+}
+
+/// Open connections, closed when the test ends.
+struct connections {
+  std::vector<int> fds;
+  ~connections() {
+    for (int fd : fds)
+      ::close(fd);
+  }
+  /// Opens one more and sends `first_bytes` on it; false if either failed.
+  bool open(int port, const std::string& first_bytes) {
+    int fd = connect_loopback(port);
+    if (fd < 0)
+      return false;
+    fds.push_back(fd);
+    return send_all(fd, first_bytes);
+  }
+};
+
+std::string embed_head(const std::string& key, std::size_t content_length,
+                       const std::string& extra = {}) {
+  return "POST /v1/embeddings HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer " + key +
+         "\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(content_length) +
+         "\r\n" + extra + "\r\n";
+}
+
+struct hostile_clients : voyage_stack {
+  explicit hostile_clients(std::string config = {}) : voyage_stack(std::move(config)) {}
+
+  // A normal caller gets its vectors, checked against the fake's.
+  void expect_served(const std::string& while_what) const {
+    emr::load::endpoint voyage;
+    voyage.base_url = emr.base_url();
+    voyage.bearer = key;
+    voyage.extra_fields = {{"provider", "\"voyage\""}};
+    auto results = emr::load::fire_concurrent(
+        voyage, {emr::load::caller{{"served while " + while_what, "and a second text"}}},
+        emr::load::expectation{"voyage-3.5"});
+    EXPECT_TRUE(results[0].status == 200 && results[0].vectors_ok)
+        << while_what << ": " << results[0].status << " " << results[0].error;
+  }
+};
+
+void expect_error(const http_answer& answer, int status, const std::string& type) {
+  EXPECT_EQ(answer.status, status) << answer.body.substr(0, 300);
+  auto body = answer.json();
+  ASSERT_TRUE(body.is_object() && body.as_object().contains("error")) << answer.body;
+  EXPECT_EQ(body.at("error").at("type").as_string(), type) << answer.body;
+}
+
+using CompressedBodies = hostile_clients;
+
+TEST_F(CompressedBodies, a_gzip_bomb_is_refused_before_it_is_inflated) {
+  // About 0.9 MB on the wire, 900 MiB inflated: httplib would inflate it whole before any
+  // handler, the 16 MiB body limit seeing only the compressed length.
+  static const std::string bomb = gzip_of_zeros(900);
+  ASSERT_LT(bomb.size(), 1'000'000u);
+  auto before = peak_rss_mib(emr.process().pid());
+  for (const char* encoding : {"gzip", "deflate", "br", "GZIP", "identity, gzip"}) {
+    SCOPED_TRACE(encoding);
+    auto answer =
+        raw_http(emr.port(), embed_head("emr-wrong.key", bomb.size(),
+                                        std::string{"Content-Encoding: "} + encoding + "\r\n") +
+                                 bomb);
+    expect_error(answer, 415, "unsupported_media_type");
+    EXPECT_NE(answer.body.find("Content-Encoding"), std::string::npos) << answer.body;
+    EXPECT_EQ(answer.headers["Connection"], "close");
+  }
+  // A few at once, as an attacker would send them.
+  std::vector<std::future<http_answer>> parallel;
+  for (int i = 0; i < 4; ++i)
+    parallel.push_back(std::async(std::launch::async, [&] {
+      return raw_http(emr.port(),
+                      embed_head("emr-wrong.key", bomb.size(), "Content-Encoding: gzip\r\n") +
+                          bomb);
+    }));
+  for (auto& answer : parallel)
+    expect_error(answer.get(), 415, "unsupported_media_type");
+  EXPECT_LT(peak_rss_mib(emr.process().pid()), before + 64);
+  // An uncompressed body, declared so or not, is read as always.
+  auto identity = emr.embed(key, R"({"input":"plain","provider":"voyage"})",
+                            {{"Content-Encoding", "identity"}});
+  EXPECT_EQ(identity.status, 200) << identity.body;
+  expect_served("after the bombs");
+}
+
+using PromisedBodies = hostile_clients;
+
+TEST_F(PromisedBodies, memory_grows_with_the_bytes_sent_not_the_length_declared) {
+  // Each declares the 16 MiB maximum and sends ten bytes: 300 of them would be 4.8 GB if the
+  // declared length were reserved.
+  auto before = peak_rss_mib(emr.process().pid());
+  connections slow;
+  for (int i = 0; i < 300; ++i)
+    ASSERT_TRUE(slow.open(emr.port(), embed_head("emr-wrong.key", 16u << 20) + "{\"input\":"));
+  expect_served("300 bodies are promised");
+  EXPECT_LT(peak_rss_mib(emr.process().pid()), before + 64);
+}
+
+// Heads and bodies must arrive whole within two seconds here.
+struct slow_clients : hostile_clients {
+  slow_clients() : hostile_clients("threads = 16\nrequest_read_timeout_s = 2\n") {}
+};
+
+using SlowClients = slow_clients;
+
+TEST_F(SlowClients, heads_and_bodies_sent_a_byte_at_a_time_are_cut_off_at_the_deadline) {
+  // 40 send their head a byte every 250 ms, 8 their body (which holds an HTTP thread): each
+  // byte arrives well within read_timeout_s, so only the whole-request deadline can end them.
+  constexpr int slow_heads = 40;
+  constexpr int slow_bodies = 8;
+  const std::string head = embed_head(key, 64);
+  connections slow;
+  for (int i = 0; i < slow_heads + slow_bodies; ++i)
+    ASSERT_TRUE(slow.open(emr.port(), i < slow_heads ? std::string{} : head));
+  std::atomic<bool> dribbling{true};
+  std::thread dribbler([&] {
+    for (std::size_t at = 0; dribbling; ++at) {
+      for (int i = 0; i < slow_heads + slow_bodies; ++i)
+        ::send(slow.fds[i], i < slow_heads ? &head[at % head.size()] : "x", 1, MSG_NOSIGNAL);
+      std::this_thread::sleep_for(250ms);
+    }
+  });
+  expect_served("48 clients dribble");
+  // Every one is answered 408 and closed: 2 s after its first byte, plus the sweep and slack
+  // for a loaded machine.
+  std::size_t cut_off = 0;
+  for (int i = 0; i < slow_heads + slow_bodies; ++i) {
+    auto said = read_until_closed(slow.fds[i], 8s);
+    ASSERT_TRUE(said) << "connection " << i << " still open";
+    EXPECT_EQ(said->rfind("HTTP/1.1 408 ", 0), 0u) << i << ": " << said->substr(0, 200);
+    EXPECT_NE(said->find("\"request_timeout\""), std::string::npos) << said->substr(0, 300);
+    ++cut_off;
+  }
+  dribbling = false;
+  dribbler.join();
+  EXPECT_EQ(cut_off, static_cast<std::size_t>(slow_heads + slow_bodies));
+  expect_served("after the dribblers");
+}
+
+TEST_F(SlowClients, idle_keep_alive_connections_do_not_take_the_http_threads) {
+  // 16 HTTP threads; 300 keep-alive connections that asked once and now idle (for up to the
+  // test config's 30 s keep_alive_timeout), and 20 heads that never finish.
+  connections idle;
+  const std::string health = "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+  for (int i = 0; i < 300; ++i)
+    ASSERT_TRUE(idle.open(emr.port(), health));
+  for (int i = 0; i < 20; ++i)
+    ASSERT_TRUE(idle.open(emr.port(), "POST /v1/embeddings HTTP/1.1\r\nHost: 1"));
+  const std::string body = R"({"input":["a","b"],"provider":"voyage"})";
+  auto answer = raw_http(emr.port(), embed_head(key, body.size()) + body, 20s);
+  ASSERT_EQ(answer.status, 200) << answer.body;
+  EXPECT_EQ(answer.json().at("data").as_array().size(), 2u);
+  expect_served("320 connections idle");
+}
+
+struct connection_cap : hostile_clients {
+  connection_cap() : hostile_clients("threads = 16\nmax_connections = 64\n") {}
+};
+
+using ConnectionCap = connection_cap;
+
+TEST_F(ConnectionCap, at_the_cap_the_connection_idle_longest_makes_room) {
+  connections idle;
+  const std::string health = "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+  for (int i = 0; i < 64; ++i) {
+    ASSERT_TRUE(idle.open(emr.port(), health));
+    // Answered, so idle from here on, in the order they were opened.
+    ASSERT_FALSE(read_until_closed(idle.fds.back(), 50ms)) << i;
+  }
+  expect_served("64 connections idle at the cap");
+  // Making room for that caller closed the one idle longest, and only that one.
+  EXPECT_TRUE(read_until_closed(idle.fds.front(), 2s));
+  EXPECT_FALSE(read_until_closed(idle.fds.back(), 200ms));
+}
+
+} // namespace
