@@ -30,7 +30,10 @@ upstream_reply upstream_state::post(const upstream_call& call) {
     reply.transport_error = "provider endpoint is not a valid http(s) URL";
     return reply;
   }
-  httplib::Headers headers{{"X-Request-Id", call.request_id}};
+  // The HTTP layer makes request ids tokens; a CR or LF here would still end the header block.
+  httplib::Headers headers;
+  if (call.request_id.find_first_of("\r\n") == std::string::npos)
+    headers.emplace("X-Request-Id", call.request_id);
   // Read per call so a rotated key in the environment of a restarted worker takes effect.
   if (auto key = std::getenv(api_key_env.c_str()); key && *key)
     headers.emplace("Authorization", std::string{"Bearer "} + key);

@@ -63,8 +63,10 @@ api_error from_failure(const failure& f) {
   return api_error{f.status, f.type, f.message, {}, f.type, f.retry_after_ms};
 }
 
-std::string retry_after_seconds(std::int64_t ms) {
-  return std::to_string(std::max<std::int64_t>(1, (ms + 999) / 1000));
+std::optional<std::int64_t> retry_after(const api_error& error) {
+  if (error.retry_after_ms < 0 || (error.status != 429 && error.status != 503))
+    return std::nullopt;
+  return std::max<std::int64_t>(1, (error.retry_after_ms + 999) / 1000);
 }
 
 } // namespace emr

@@ -4,6 +4,7 @@
 #include "actors/messages.hpp"
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 namespace emr {
@@ -23,7 +24,8 @@ std::string render_error(const api_error& error);
 /// What a caller sees for a provider-side failure.
 api_error from_failure(const failure& f);
 
-/// Retry-After header value for a wait: whole seconds, rounded up, at least 1.
-std::string retry_after_seconds(std::int64_t ms);
+/// The wait a caller is told for a 429 or 503 that carries one (the Retry-After header, and a
+/// batch sub-result's `retry_after`): whole seconds, rounded up, at least 1.
+std::optional<std::int64_t> retry_after(const api_error& error);
 
 } // namespace emr

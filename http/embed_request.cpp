@@ -70,6 +70,24 @@ std::optional<api_error> parse_input(const json::value& input, const request_lim
   return std::nullopt;
 }
 
+bool is_integer(const json::value& v) {
+  return v.is_int64() || v.is_uint64();
+}
+
+// The caller's input role in emr's own terms; Cohere's names for the retrieval roles are aliases.
+std::optional<std::string> input_role(std::string_view input_type) {
+  if (input_type == "query" || input_type == "search_query")
+    return "query";
+  if (input_type == "document" || input_type == "search_document")
+    return "document";
+  if (input_type == "classification" || input_type == "clustering")
+    return std::string{input_type};
+  return std::nullopt;
+}
+
+// What surrounds each vector: {"object":"embedding","index":N,"embedding":...} and a comma.
+constexpr std::size_t row_overhead = 64;
+
 std::optional<std::string> optional_string(const json::object& o, std::string_view key,
                                            std::optional<api_error>& error) {
   auto v = o.if_contains(key);
@@ -113,13 +131,10 @@ std::variant<embed_request, api_error> parse_embed_request(const json::value& bo
   auto policy = optional_string(*o, "policy", error);
   auto input_type = optional_string(*o, "input_type", error);
   auto encoding = optional_string(*o, "encoding_format", error);
+  // Type-checked only: `user` is never stored, logged or sent on.
   optional_string(*o, "user", error);
-  if (auto id = o->if_contains("id")) {
-    if (auto s = id->if_string())
-      r.id.assign(s->data(), s->size());
-    else if (!id->is_null())
-      error = bad("'id' must be a string", "id");
-  }
+  if (auto id = o->if_contains("id"); id && !id->is_null() && !id->is_string() && !is_integer(*id))
+    error = bad("'id' must be a string or an integer", "id");
   if (error)
     return *error;
 
@@ -156,9 +171,13 @@ std::variant<embed_request, api_error> parse_embed_request(const json::value& bo
       return bad("'policy' must be \"any\" or \"all\"", "policy");
   }
   if (input_type) {
-    if (*input_type != "query" && *input_type != "document")
-      return bad("'input_type' must be \"query\", \"document\" or null", "input_type");
-    r.input_type = *input_type;
+    auto role = input_role(*input_type);
+    if (!role)
+      return bad(
+          "'input_type' must be \"query\", \"document\", \"search_query\", \"search_document\", "
+          "\"classification\", \"clustering\" or null",
+          "input_type");
+    r.input_type = std::move(*role);
   }
   if (encoding) {
     if (*encoding == "base64")
@@ -172,6 +191,42 @@ std::variant<embed_request, api_error> parse_embed_request(const json::value& bo
     r.dimensions = static_cast<int>(d->get_int64());
   }
   return r;
+}
+
+std::variant<batch_id, api_error> parse_batch_id(const json::value& request, std::size_t index) {
+  auto o = request.if_object();
+  auto id = o ? o->if_contains("id") : nullptr;
+  if (id && id->is_string() && !id->get_string().empty())
+    return batch_id{*id, std::string{id->get_string()}};
+  if (id && is_integer(*id))
+    return batch_id{*id, json::serialize(*id)};
+  return bad("requests[" + std::to_string(index) +
+                 "] needs an 'id': a non-empty string or an integer",
+             "requests");
+}
+
+std::size_t count_texts(const json::value& request) {
+  auto o = request.if_object();
+  auto input = o ? o->if_contains("input") : nullptr;
+  if (input && input->is_string())
+    return 1;
+  if (auto list = input ? input->if_array() : nullptr)
+    return list->size();
+  return 0;
+}
+
+std::size_t vector_bytes(std::size_t rows, std::size_t dims, vector_encoding encoding) {
+  auto values =
+      encoding == vector_encoding::base64 ? (dims * sizeof(float) + 2) / 3 * 4 : dims * 16;
+  return rows * (values + 2 + row_overhead);
+}
+
+std::size_t vector_bytes(const caller_outcome& outcome, vector_encoding encoding) {
+  std::size_t bytes = 0;
+  for (const auto& a : outcome.answers)
+    for (const auto& c : a.chunks)
+      bytes += vector_bytes(c.rows.size(), c.matrix ? c.matrix->dims : 0, encoding);
+  return bytes;
 }
 
 void append_embedding_response(std::string& out, const provider_answer& answer,
@@ -204,12 +259,9 @@ void append_embedding_response(std::string& out, const provider_answer& answer,
 std::string render_outcome(const caller_outcome& outcome, routing_policy policy,
                            vector_encoding encoding) {
   std::string out;
-  std::size_t dims_hint = 0;
-  for (const auto& a : outcome.answers)
-    for (const auto& c : a.chunks)
-      dims_hint += c.rows.size() * (c.matrix ? c.matrix->dims : 0);
-  // Decimal floats take about 12 bytes each; reserving once avoids regrowth on big answers.
-  out.reserve(256 + dims_hint * (encoding == vector_encoding::base64 ? 6 : 12));
+  // Reserving the most the vectors can take avoids regrowth on big answers; the pages the
+  // answer leaves untouched cost no memory.
+  out.reserve(256 + vector_bytes(outcome, encoding));
   if (policy == routing_policy::all) {
     out += R"({"object":"map","results":{)";
     for (std::size_t i = 0; i < outcome.answers.size(); ++i) {

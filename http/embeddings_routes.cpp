@@ -1,6 +1,8 @@
 // POST /v1/embeddings and its batch form: HTTP in, actor messages out, vectors back.
 
+#include "http/caller_text.hpp"
 #include "http/exchange.hpp"
+#include "http/response_budget.hpp"
 #include "http/route_table.hpp"
 #include "http/routes.hpp"
 #include "http/routing.hpp"
@@ -22,8 +24,9 @@ struct prepared_job {
   routing_policy policy = routing_policy::any;
 };
 
+// `planned` is charged for the answer's vectors when their dimensions are known up front.
 std::variant<prepared_job, api_error> prepare(app& a, const json::value& body,
-                                              const std::string& id) {
+                                              const std::string& id, response_budget& planned) {
   auto parsed = parse_embed_request(body, a.settings.limits);
   if (auto e = std::get_if<api_error>(&parsed))
     return *e;
@@ -31,13 +34,21 @@ std::variant<prepared_job, api_error> prepare(app& a, const json::value& body,
   auto routes = resolve_routes(request, a.directory);
   if (auto e = std::get_if<api_error>(&routes))
     return *e;
+  auto& chosen = std::get<std::vector<provider_route>>(routes);
+  if (request.dimensions > 0) {
+    auto answers = request.policy == routing_policy::all ? chosen.size() : 1;
+    if (auto e = planned.take(vector_bytes(request.texts.size() * answers,
+                                           static_cast<std::size_t>(request.dimensions),
+                                           request.encoding)))
+      return *e;
+  }
   prepared_job p;
   p.encoding = request.encoding;
   p.policy = request.policy.value_or(routing_policy::any);
   p.job.texts = std::move(request.texts);
   p.job.input_type = std::move(request.input_type);
   p.job.dimensions = request.dimensions;
-  p.job.routes = std::get<std::vector<provider_route>>(std::move(routes));
+  p.job.routes = std::move(chosen);
   p.job.policy = p.policy;
   p.job.deadline = a.settings.deadline;
   p.job.request_id = id;
@@ -127,7 +138,8 @@ void embed(app& a, const httplib::Request& req, httplib::Response& res) {
   auto body = caller_body(a, req, res);
   if (!body)
     return;
-  auto p = prepare(a, *body, id);
+  response_budget planned{a.settings.limits.max_response_bytes};
+  auto p = prepare(a, *body, id, planned);
   if (auto e = std::get_if<api_error>(&p))
     return send_error(res, *e);
   auto& job = std::get<prepared_job>(p);
@@ -142,7 +154,18 @@ void embed(app& a, const httplib::Request& req, httplib::Response& res) {
   }
   record.provider = outcome.answers.front().provider;
   record.upstream = upstream_ids(outcome);
+  response_budget rendered{a.settings.limits.max_response_bytes};
+  if (auto e = rendered.take(vector_bytes(outcome, job.encoding)))
+    return send_error(res, *e);
   send_json(res, 200, render_outcome(outcome, job.policy, job.encoding));
+}
+
+// A failed sub-result after its id: its status, the wait a 429 or 503 carries, and the error.
+void append_failed_result(std::string& out, const api_error& e) {
+  out += R"("status":)" + std::to_string(e.status) + ",";
+  if (auto wait = retry_after(e))
+    out += R"("retry_after":)" + std::to_string(*wait) + ",";
+  out += render_error(e).substr(1);
 }
 
 void embed_batch(app& a, const httplib::Request& req, httplib::Response& res) {
@@ -163,32 +186,43 @@ void embed_batch(app& a, const httplib::Request& req, httplib::Response& res) {
                                        " sub-requests, over the limit of " +
                                        std::to_string(a.settings.max_batch_requests),
                                      "requests", {}, -1});
-  std::set<std::string, std::less<>> ids;
+  // Ids and the texts of all sub-requests are checked before any is parsed or sent upstream.
+  std::vector<batch_id> ids;
+  ids.reserve(list.size());
+  std::set<std::string_view> seen;
+  std::size_t texts = 0;
   for (std::size_t i = 0; i < list.size(); ++i) {
-    auto sub_id = list[i].is_object() ? list[i].as_object().if_contains("id") : nullptr;
-    if (!sub_id || !sub_id->is_string() || sub_id->get_string().empty())
-      return send_error(res, api_error{400, "invalid_request",
-                                       "requests[" + std::to_string(i) + "] needs a string 'id'",
-                                       "requests", {}, -1});
-    if (!ids.emplace(sub_id->get_string()).second)
-      return send_error(res, api_error{400, "invalid_request",
-                                       "id '" + std::string{sub_id->get_string()} + "' appears twice",
-                                       "requests", {}, -1});
+    auto parsed = parse_batch_id(list[i], i);
+    if (auto e = std::get_if<api_error>(&parsed))
+      return send_error(res, *e);
+    auto& sub_id = ids.emplace_back(std::get<batch_id>(std::move(parsed)));
+    if (!seen.insert(sub_id.text).second)
+      return send_error(res, api_error{400,
+                                       "invalid_request",
+                                       "id '" + sub_id.text + "' appears twice",
+                                       "requests",
+                                       {},
+                                       -1});
+    texts += count_texts(list[i]);
   }
+  if (texts > a.settings.limits.max_batch_texts)
+    return send_error(res, api_error{413, "payload_too_large",
+                                     "the sub-requests hold " + std::to_string(texts) +
+                                         " texts in all, over limits.max_batch_texts = " +
+                                         std::to_string(a.settings.limits.max_batch_texts),
+                                     "requests", "too_many_texts", -1});
   // Every sub-request enters the batchers before any is awaited, so they share upstream calls.
   struct slot {
-    std::string id;
     std::variant<prepared_job, api_error> prepared;
     std::future<caller_outcome> future;
   };
-  std::vector<slot> slots;
-  slots.reserve(list.size());
+  std::vector<slot> slots(list.size());
   std::vector<const caller_job*> jobs;
-  for (const auto& item : list) {
-    auto& s = slots.emplace_back();
-    s.id = item.as_object().at("id").as_string();
-    s.prepared = prepare(a, item, id + "-" + s.id);
-    if (auto p = std::get_if<prepared_job>(&s.prepared))
+  response_budget planned{a.settings.limits.max_response_bytes};
+  for (std::size_t i = 0; i < list.size(); ++i) {
+    // The sub-request's id reaches the upstream X-Request-Id only as a token.
+    slots[i].prepared = prepare(a, list[i], id + "-" + to_token(ids[i].text), planned);
+    if (auto p = std::get_if<prepared_job>(&slots[i].prepared))
       jobs.push_back(&p->job);
   }
   // Their request actors may run far apart on a busy machine: as a group, the batchers wait for
@@ -200,21 +234,25 @@ void embed_batch(app& a, const httplib::Request& req, httplib::Response& res) {
       p->job.group = group;
       s.future = spawn_job(a, std::move(p->job));
     }
+  response_budget rendered{a.settings.limits.max_response_bytes};
   std::string out = R"({"object":"batch","results":[)";
   for (std::size_t i = 0; i < slots.size(); ++i) {
     auto& s = slots[i];
     if (i != 0)
       out.push_back(',');
-    out += R"({"id":)" + json::serialize(json::string{s.id}) + ",";
+    out += R"({"id":)" + json::serialize(ids[i].sent) + ",";
     if (auto e = std::get_if<api_error>(&s.prepared)) {
-      out += R"("status":)" + std::to_string(e->status) + "," + render_error(*e).substr(1);
+      append_failed_result(out, *e);
       continue;
     }
     auto& p = std::get<prepared_job>(s.prepared);
     auto outcome = await_job(a, s.future);
     if (outcome.error) {
-      auto e = from_failure(*outcome.error);
-      out += R"("status":)" + std::to_string(e.status) + "," + render_error(e).substr(1);
+      append_failed_result(out, from_failure(*outcome.error));
+      continue;
+    }
+    if (auto e = rendered.take(vector_bytes(outcome, p.encoding))) {
+      append_failed_result(out, *e);
       continue;
     }
     out += R"("status":200,"response":)" + render_outcome(outcome, p.policy, p.encoding) + "}";

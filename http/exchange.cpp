@@ -1,5 +1,6 @@
 #include "http/exchange.hpp"
 
+#include "http/caller_text.hpp"
 
 #include <algorithm>
 #include <random>
@@ -7,8 +8,8 @@
 namespace emr {
 
 void send_error(httplib::Response& res, const api_error& error) {
-  if (error.retry_after_ms >= 0 && (error.status == 429 || error.status == 503))
-    res.set_header("Retry-After", retry_after_seconds(error.retry_after_ms));
+  if (auto wait = retry_after(error))
+    res.set_header("Retry-After", std::to_string(*wait));
   send_json(res, error.status, render_error(error));
 }
 
@@ -19,10 +20,7 @@ void send_json(httplib::Response& res, int status, std::string body) {
 
 std::string request_id(const httplib::Request& req, httplib::Response& res) {
   auto id = req.get_header_value("X-Request-Id");
-  bool sane = !id.empty() && id.size() <= 128 && std::all_of(id.begin(), id.end(), [](char c) {
-    return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.';
-  });
-  if (!sane) {
+  if (!is_token(id)) {
     // Request ids only need to be unique, not secret: a per-thread generator spares every
     // request a trip through OpenSSL's locked random pool.
     thread_local std::mt19937_64 random{std::random_device{}()};

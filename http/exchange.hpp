@@ -11,7 +11,8 @@ namespace emr {
 void send_error(httplib::Response& res, const api_error& error);
 /// Writes a JSON body with `status`.
 void send_json(httplib::Response& res, int status, std::string body);
-/// The caller's X-Request-Id if it is sane, else a fresh one; echoed on the response.
+/// The caller's X-Request-Id if it is a token (http/caller_text.hpp), else a fresh one; echoed on
+/// the response.
 std::string request_id(const httplib::Request& req, httplib::Response& res);
 /// 415 unless the body is declared JSON (or not declared at all).
 std::optional<api_error> require_json(const httplib::Request& req);

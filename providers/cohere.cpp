@@ -10,8 +10,13 @@ namespace emr {
 namespace {
 
 // Cohere v3+ models require an input type; emr's neutral default is the document role.
+// classification and clustering are Cohere's own names and pass as they are.
 std::string_view cohere_input_type(std::string_view input_type) {
-  return input_type == "query" ? "search_query" : "search_document";
+  if (input_type == "query")
+    return "search_query";
+  if (input_type == "classification" || input_type == "clustering")
+    return input_type;
+  return "search_document";
 }
 
 class cohere_provider final : public embedding_provider {

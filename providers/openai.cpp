@@ -18,6 +18,7 @@ public:
     body["input"] = text_array(batch.texts);
     body["model"] = batch.model;
     body["encoding_format"] = "base64";
+    // OpenAI's models take no input role: batch.input_type is not sent.
     if (batch.dimensions > 0)
       body["dimensions"] = batch.dimensions;
     return json::serialize(body);

@@ -36,7 +36,7 @@ struct batch_limits {
 /// The texts of one upstream call and the parameters they share.
 struct upstream_batch {
   std::string model;
-  std::string input_type;  ///< "", "query" or "document"
+  std::string input_type;  ///< "", "query", "document", "classification" or "clustering"
   int dimensions = 0;      ///< 0 = the model's default
   std::vector<std::string_view> texts;
 };

@@ -4,6 +4,7 @@
 #include "providers/response_reader.hpp"
 
 #include <array>
+#include <optional>
 
 namespace json = boost::json;
 
@@ -30,6 +31,13 @@ constexpr std::array voyage_models{
   voyage_model{"voyage-large-2", 120'000, false},  voyage_model{"voyage-2", 320'000, false},
 };
 
+// Voyage knows the retrieval roles only; other roles embed as plain text (null).
+std::optional<std::string_view> voyage_input_type(std::string_view input_type) {
+  if (input_type == "query" || input_type == "document")
+    return input_type;
+  return std::nullopt;
+}
+
 const voyage_model* find_model(std::string_view name) {
   for (const auto& m : voyage_models)
     if (m.name == name)
@@ -43,8 +51,8 @@ public:
     json::object body;
     body["input"] = text_array(batch.texts);
     body["model"] = batch.model;
-    if (!batch.input_type.empty())
-      body["input_type"] = batch.input_type;
+    if (auto input_type = voyage_input_type(batch.input_type))
+      body["input_type"] = *input_type;
     if (batch.dimensions > 0)
       body["output_dimension"] = batch.dimensions;
     // base64 spares both sides printing and parsing decimal floats.

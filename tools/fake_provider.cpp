@@ -552,6 +552,7 @@ struct call_record {
   int texts = 0;
   int status = 0;
   std::string request_id;
+  std::vector<std::string> header_names; // what arrived, so a test can see an injected header
 };
 
 class call_stats {
@@ -601,7 +602,8 @@ public:
                      {"input_type", r.input_type},
                      {"texts", r.texts},
                      {"status", r.status},
-                     {"request_id", r.request_id}});
+                     {"request_id", r.request_id},
+                     {"header_names", json::value_from(r.header_names)}});
     return {{"calls", calls_},
             {"ok_calls", ok_calls_},
             {"texts", texts_},
@@ -1429,8 +1431,11 @@ void fake_provider::handle_embeddings(const httplib::Request& req, httplib::Resp
     res.set_header(name.c_str(), value);
   res.set_content(std::move(out.body), out.content_type.c_str());
 
+  std::vector<std::string> header_names;
+  for (const auto& header : req.headers)
+    header_names.push_back(header.first);
   stats_.record({0, req.path, job.model, job.input_type, static_cast<int>(job.texts.size()),
-                 out.status, req.get_header_value("X-Request-Id")},
+                 out.status, req.get_header_value("X-Request-Id"), std::move(header_names)},
                 out.ok_vectors);
   stats_.end_call();
 }

@@ -1,5 +1,6 @@
-// Fuzzes a caller's body for POST /v1/embeddings and the sub-requests of /v1/embeddings/batch,
-// and the error each refusal renders: whatever the bytes, the caller gets valid JSON back.
+// Fuzzes a caller's body for POST /v1/embeddings and the sub-requests (and ids) of
+// /v1/embeddings/batch, and the error each refusal renders: whatever the bytes, the caller gets
+// valid JSON back.
 
 #include "http/embed_request.hpp"
 
@@ -40,7 +41,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   auto& value = std::get<json::value>(body);
   parse_one(value);
   if (auto requests = value.as_object().if_contains("requests"); requests && requests->is_array())
-    for (const auto& item : requests->get_array())
+    for (std::size_t i = 0; i < requests->get_array().size(); ++i) {
+      const auto& item = requests->get_array()[i];
+      auto id = emr::parse_batch_id(item, i);
+      if (auto e = std::get_if<emr::api_error>(&id))
+        expect_valid_json(emr::render_error(*e));
+      emr::count_texts(item);
       parse_one(item);
+    }
   return 0;
 }

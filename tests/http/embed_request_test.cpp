@@ -1,6 +1,7 @@
 // The public embeddings API's JSON: parse_embed_request, parse_json_body, render_outcome, render_error.
 
 #include "http/embed_request.hpp"
+#include "http/response_budget.hpp"
 #include "providers/float_codec.hpp"
 #include "tools/fake_vectors.hpp"
 
@@ -150,7 +151,8 @@ TEST(parse_embed_request, rejects_bad_options) {
   expect_bad(R"({"input":"a","provider":"p","policy":"first"})", "policy");
   expect_bad(R"({"input":"a","provider":"p","policy":1})", "policy");
   expect_bad(R"({"input":"a","provider":"p","input_type":"passage"})", "input_type");
-  expect_bad(R"({"input":"a","provider":"p","input_type":"search_query"})", "input_type");
+  expect_bad(R"({"input":"a","provider":"p","input_type":"image"})", "input_type");
+  expect_bad(R"({"input":"a","provider":"p","input_type":"Search_Query"})", "input_type");
   expect_bad(R"({"input":"a","provider":"p","encoding_format":"int8"})", "encoding_format");
   expect_bad(R"({"input":"a","provider":"p","encoding_format":true})", "encoding_format");
   expect_bad(R"({"input":"a","provider":"p","dimensions":0})", "dimensions");
@@ -160,6 +162,61 @@ TEST(parse_embed_request, rejects_bad_options) {
   expect_bad(R"({"input":"a","provider":"p","dimensions":99999999999})", "dimensions");
   expect_bad(R"({"input":"a","provider":"p","model":5})", "model");
   expect_bad(R"({"input":"a","provider":"p","user":5})", "user");
+  expect_bad(R"({"input":"a","provider":"p","id":{}})", "id");
+  expect_bad(R"({"input":"a","provider":"p","id":1.5})", "id");
+}
+
+TEST(parse_embed_request, takes_cohere_input_types_as_emr_roles) {
+  EXPECT_EQ(parse_ok(R"({"input":"a","provider":"p","input_type":"search_query"})").input_type,
+            "query");
+  EXPECT_EQ(parse_ok(R"({"input":"a","provider":"p","input_type":"search_document"})").input_type,
+            "document");
+  EXPECT_EQ(parse_ok(R"({"input":"a","provider":"p","input_type":"classification"})").input_type,
+            "classification");
+  EXPECT_EQ(parse_ok(R"({"input":"a","provider":"p","input_type":"clustering"})").input_type,
+            "clustering");
+}
+
+TEST(parse_embed_request, takes_a_string_or_integer_id) {
+  parse_ok(R"({"input":"a","provider":"p","id":"a-1"})");
+  parse_ok(R"({"input":"a","provider":"p","id":7})");
+}
+
+// ---- batch envelopes ------------------------------------------------------------------------
+
+TEST(parse_batch_id, takes_non_empty_strings_and_integers_as_sent) {
+  auto text = std::get<batch_id>(parse_batch_id(json::parse(R"({"id":"order\r\n#1"})"), 0));
+  EXPECT_EQ(text.text, "order\r\n#1");
+  EXPECT_EQ(json::serialize(text.sent), R"("order\r\n#1")");
+  auto number = std::get<batch_id>(parse_batch_id(json::parse(R"({"id":42})"), 0));
+  EXPECT_EQ(number.text, "42");
+  EXPECT_TRUE(number.sent.is_int64());
+  auto negative = std::get<batch_id>(parse_batch_id(json::parse(R"({"id":-3})"), 0));
+  EXPECT_EQ(negative.text, "-3");
+  auto large = std::get<batch_id>(parse_batch_id(json::parse(R"({"id":18446744073709551615})"), 0));
+  EXPECT_EQ(large.text, "18446744073709551615");
+  EXPECT_EQ(json::serialize(large.sent), "18446744073709551615");
+}
+
+TEST(parse_batch_id, refuses_missing_empty_and_other_ids_naming_the_sub_request) {
+  for (auto body : {R"({"input":"a"})", R"({"id":""})", R"({"id":null})", R"({"id":1.5})",
+                    R"({"id":true})", R"({"id":["a"]})", R"("a")"}) {
+    auto r = parse_batch_id(json::parse(body), 3);
+    ASSERT_TRUE(std::holds_alternative<api_error>(r)) << body;
+    const auto& e = std::get<api_error>(r);
+    EXPECT_EQ(e.status, 400) << body;
+    EXPECT_EQ(e.param, "requests") << body;
+    EXPECT_NE(e.message.find("requests[3]"), std::string::npos) << e.message;
+  }
+}
+
+TEST(count_texts, counts_a_string_or_a_list_without_parsing_it) {
+  EXPECT_EQ(count_texts(json::parse(R"({"input":"a"})")), 1u);
+  EXPECT_EQ(count_texts(json::parse(R"({"input":["a","a","a"]})")), 3u);
+  EXPECT_EQ(count_texts(json::parse(R"({"input":[1,2]})")), 2u);
+  EXPECT_EQ(count_texts(json::parse(R"({"input":5})")), 0u);
+  EXPECT_EQ(count_texts(json::parse(R"({"id":"a"})")), 0u);
+  EXPECT_EQ(count_texts(json::parse(R"("a")")), 0u);
 }
 
 TEST(parse_embed_request, rejects_a_non_object) {
@@ -279,6 +336,55 @@ TEST(render_outcome, policy_all_maps_every_provider) {
   EXPECT_EQ(results.size(), 2u);
   expect_standard_response(results.at("alpha"), "alpha", 4, false);
   expect_standard_response(results.at("beta"), "beta", 6, false);
+}
+
+// ---- vector_bytes ---------------------------------------------------------------------------
+
+TEST(vector_bytes, bounds_what_render_outcome_writes) {
+  for (auto encoding : {vector_encoding::float_array, vector_encoding::base64}) {
+    caller_outcome out{{answer("voy", 300)}, std::nullopt};
+    auto bytes = vector_bytes(out, encoding);
+    EXPECT_EQ(bytes, vector_bytes(4, 300, encoding));
+    auto body = render_outcome(out, routing_policy::any, encoding);
+    EXPECT_LE(body.size(), bytes + 256);
+    EXPECT_GE(body.size(), bytes / 4);
+  }
+}
+
+TEST(vector_bytes, the_default_budget_holds_2048_texts_of_3072_floats) {
+  request_limits defaults;
+  EXPECT_LE(vector_bytes(2048, 3072, vector_encoding::float_array), defaults.max_response_bytes);
+  // ... but not 32 batched copies of 2,048 texts at 1,024 dimensions.
+  EXPECT_GT(vector_bytes(32 * 2048, 1024, vector_encoding::float_array),
+            defaults.max_response_bytes);
+  EXPECT_LT(vector_bytes(10, 1024, vector_encoding::base64),
+            vector_bytes(10, 1024, vector_encoding::float_array));
+}
+
+// ---- response_budget ------------------------------------------------------------------------
+
+TEST(response_budget, takes_until_the_limit_then_names_it_in_a_413) {
+  response_budget budget{1000};
+  EXPECT_FALSE(budget.take(600));
+  auto refused = budget.take(401);
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->status, 413);
+  EXPECT_EQ(refused->code, "response_too_large");
+  EXPECT_NE(refused->message.find("limits.max_response_bytes = 1000"), std::string::npos)
+      << refused->message;
+  EXPECT_NE(refused->message.find("400 left"), std::string::npos) << refused->message;
+  // A refusal takes nothing: what is left still fits.
+  EXPECT_FALSE(budget.take(400));
+  EXPECT_TRUE(budget.take(1));
+}
+
+// ---- retry_after ----------------------------------------------------------------------------
+
+TEST(retry_after, whole_seconds_for_429_and_503_that_carry_a_wait) {
+  EXPECT_EQ(retry_after(api_error{429, "rate_limited", "m", {}, {}, 1500}), 2);
+  EXPECT_EQ(retry_after(api_error{503, "provider_unavailable", "m", {}, {}, 0}), 1);
+  EXPECT_EQ(retry_after(api_error{429, "rate_limited", "m", {}, {}, -1}), std::nullopt);
+  EXPECT_EQ(retry_after(api_error{502, "provider_error", "m", {}, {}, 3000}), std::nullopt);
 }
 
 // ---- render_error ---------------------------------------------------------------------------

@@ -24,6 +24,8 @@ max_text_bytes = 64
 max_texts_per_request = 4
 max_body_bytes = 4096
 max_batch_requests = 3
+max_batch_texts = 6
+max_response_bytes = 20000
 )";
 
 using header_list = std::vector<std::pair<std::string, std::string>>;
@@ -216,8 +218,15 @@ struct BadInput : voyage_stack {
          "dimensions"},
         {"user an object", embed(R"({"input":"x","provider":"voyage","user":{}})"), 400,
          "invalid_request", "user"},
-        {"id a number", embed(R"({"input":"x","provider":"voyage","id":5})"), 400,
+        {"id an object", embed(R"({"input":"x","provider":"voyage","id":{}})"), 400,
          "invalid_request", "id"},
+        {"id a fraction", embed(R"({"input":"x","provider":"voyage","id":1.5})"), 400,
+         "invalid_request", "id"},
+        {"input_type image", embed(R"({"input":"x","provider":"voyage","input_type":"image"})"),
+         400, "invalid_request", "input_type"},
+        {"an answer over max_response_bytes",
+         embed(R"({"input":"x","provider":"voyage","dimensions":2048})"), 413, "payload_too_large",
+         "input"},
         // Size, content type and method.
         {"body over max_body_bytes",
          embed(R"({"input":")" + std::string(5000, 'x') + R"(","provider":"voyage"})"), 413,
@@ -298,8 +307,19 @@ struct BadInput : voyage_stack {
         {"batch: a sub-request without id",
          batch(R"({"requests":[{"input":"x","provider":"voyage"}]})"), 400, "invalid_request",
          "requests"},
-        {"batch: a numeric id", batch(R"({"requests":[{"id":1,"input":"x","provider":"voyage"}]})"),
+        {"batch: a fractional id",
+         batch(R"({"requests":[{"id":1.5,"input":"x","provider":"voyage"}]})"), 400,
+         "invalid_request", "requests"},
+        {"batch: an empty id", batch(R"({"requests":[{"id":"","input":"x","provider":"voyage"}]})"),
          400, "invalid_request", "requests"},
+        {"batch: the same id as a number and a string",
+         batch(
+             R"({"requests":[{"id":1,"input":"x","provider":"voyage"},{"id":"1","input":"y","provider":"voyage"}]})"),
+         400, "invalid_request", "requests"},
+        {"batch: more texts in all than max_batch_texts",
+         batch(
+             R"({"requests":[{"id":"a","input":["1","2","3","4"],"provider":"voyage"},{"id":"b","input":["5","6","7"],"provider":"voyage"}]})"),
+         413, "payload_too_large", "requests"},
         {"batch: the same id twice",
          batch(
              R"({"requests":[{"id":"a","input":"x","provider":"voyage"},{"id":"a","input":"y","provider":"voyage"}]})"),

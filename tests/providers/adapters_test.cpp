@@ -117,6 +117,20 @@ TEST(openai_adapter, encodes_base64_and_dimensions_when_set) {
   }
 }
 
+// Cohere's roles beyond retrieval: Voyage embeds them as plain text, Cohere takes them as they
+// are, OpenAI takes no role at all.
+TEST(adapters, map_classification_and_clustering_per_provider) {
+  for (const char* role : {"classification", "clustering"}) {
+    auto body = encode(*voyage(), batch("voyage-3.5", role));
+    EXPECT_FALSE(body.contains("input_type")) << role << ": " << json::serialize(body);
+    EXPECT_EQ(encode(*cohere_v1(), batch("embed-english-v3.0", role)).at("input_type").as_string(),
+              role);
+    EXPECT_EQ(encode(*cohere_v2(), batch("embed-v4.0", role)).at("input_type").as_string(), role);
+    EXPECT_FALSE(encode(*openai(), batch("text-embedding-3-small", role)).contains("input_type"))
+        << role;
+  }
+}
+
 TEST(adapters, encode_escapes_texts_faithfully) {
   upstream_batch b{"m", "", 0, {}};
   std::string tricky = "quote \" backslash \\ newline \n tab \t unicode \xC3\xA9";

@@ -1,0 +1,26 @@
+#include "http/caller_text.hpp"
+
+#include <algorithm>
+#include <functional>
+
+namespace emr {
+
+bool is_token(std::string_view text) {
+  return !text.empty() && text.size() <= 128 && std::all_of(text.begin(), text.end(), [](char c) {
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '_' || c == '.';
+  });
+}
+
+std::string to_token(std::string_view text) {
+  if (is_token(text))
+    return std::string{text};
+  static constexpr char hex[] = "0123456789abcdef";
+  std::string token = "x";
+  auto bits = static_cast<std::uint64_t>(std::hash<std::string_view>{}(text));
+  for (int i = 0; i < 16; ++i, bits >>= 4)
+    token.push_back(hex[bits & 15]);
+  return token;
+}
+
+} // namespace emr
