@@ -71,6 +71,8 @@ max_body_bytes = 2048
 max_texts_per_request = 100
 max_text_bytes = 1000
 max_batch_requests = 7
+max_batch_texts = 70
+max_response_bytes = 65536
 max_queued_texts = 500
 
 [storage]
@@ -123,6 +125,8 @@ format = "json"
   EXPECT_EQ(c.http.limits.max_texts, 100u);
   EXPECT_EQ(c.http.limits.max_text_bytes, 1000u);
   EXPECT_EQ(c.http.max_batch_requests, 7u);
+  EXPECT_EQ(c.http.limits.max_batch_texts, 70u);
+  EXPECT_EQ(c.http.limits.max_response_bytes, 65536u);
   EXPECT_EQ(c.batching.max_queued_texts, 500u);
   EXPECT_EQ(c.storage_path, "/tmp/x.db");
   EXPECT_EQ(c.batching.flush.window, 20ms);
@@ -243,7 +247,7 @@ TEST(config_json, contains_every_section_and_key) {
     {"server", {"bind", "threads", "max_connections", "read_timeout_s", "write_timeout_s",
                 "request_read_timeout_s", "keep_alive_timeout_s", "deadline_ms", "shutdown_timeout_s"}},
     {"limits", {"max_body_bytes", "max_texts_per_request", "max_text_bytes", "max_batch_requests",
-                "max_queued_texts"}},
+                "max_batch_texts", "max_response_bytes", "max_queued_texts"}},
     {"storage", {"path"}},
     {"batching", {"window_ms", "linger_us", "coalesce_us", "reuse_ms", "initial_concurrency",
                   "max_concurrency"}},
