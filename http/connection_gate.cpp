@@ -38,8 +38,8 @@ std::string closing_answer(const api_error& error) {
   auto body = render_error(error);
   std::string out = "HTTP/1.1 " + std::to_string(error.status) + " " + reason_phrase(error.status) +
                     "\r\nContent-Type: application/json\r\nConnection: close\r\n";
-  if (error.retry_after_ms >= 0)
-    out += "Retry-After: " + retry_after_seconds(error.retry_after_ms) + "\r\n";
+  if (auto wait = retry_after(error))
+    out += "Retry-After: " + std::to_string(*wait) + "\r\n";
   return out + "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
 }
 
