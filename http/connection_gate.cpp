@@ -101,13 +101,8 @@ void connection_gate::close(int fd) {
 }
 
 void connection_gate::stop() {
-  {
-    std::lock_guard lock(mutex_);
-    if (stopping_.exchange(true))
-      return;
-    for (auto& c : waiting_.take_all())
-      close(c.fd);
-  }
+  if (stopping_.exchange(true))
+    return;
   std::uint64_t one = 1;
   [[maybe_unused]] auto ignored = ::write(wake_fd_, &one, sizeof one);
   thread_.join();
@@ -137,18 +132,20 @@ void connection_gate::refuse(int fd, int status, std::string type, std::string m
 void connection_gate::run() {
   std::array<epoll_event, 256> events;
   auto next_sweep = clock::now() + sweep_interval;
-  while (!stopping_) {
+  for (;;) {
     int n = ::epoll_wait(epoll_fd_, events.data(), static_cast<int>(events.size()),
                          static_cast<int>(sweep_interval.count()));
     std::vector<waiting_connections::connection> ready;
     {
       std::lock_guard lock(mutex_);
-      if (stopping_)
-        return;
-      for (int i = 0; i < n; ++i)
-        if (events[i].data.fd != wake_fd_)
-          if (auto c = on_readable(events[i].data.fd))
-            ready.push_back(std::move(*c));
+      for (int i = 0; i < n; ++i) {
+        if (events[i].data.fd == wake_fd_) {
+          std::uint64_t wakes = 0;
+          [[maybe_unused]] auto ignored = ::read(wake_fd_, &wakes, sizeof wakes);
+        } else if (auto c = on_readable(events[i].data.fd)) {
+          ready.push_back(std::move(*c));
+        }
+      }
       auto now = clock::now();
       if (now >= next_sweep) {
         for (auto& expired : waiting_.take_expired(now)) {
@@ -160,6 +157,9 @@ void connection_gate::run() {
         }
         next_sweep = now + sweep_interval;
       }
+      // Draining: the callers already connected are still served, once each.
+      if (stopping_ && waiting_.size() == 0 && ready.empty())
+        return;
     }
     for (auto& c : ready)
       ready_(std::move(c));

@@ -33,7 +33,8 @@ public:
   void give_back(waiting_connections::connection c);
   /// Closes a connection an HTTP thread is done with.
   void close(int fd);
-  /// Closes every connection it holds; connections given back later are closed.
+  /// Returns once every connection it holds has sent its next request (handed on, to be
+  /// answered with Connection: close) or timed out; connections given back later are closed.
   void stop();
   bool stopping() const { return stopping_; }
 

@@ -80,12 +80,4 @@ std::optional<waiting_connections::connection> waiting_connections::take_oldest_
   return take(oldest->first);
 }
 
-std::vector<waiting_connections::connection> waiting_connections::take_all() {
-  std::vector<connection> all;
-  for (auto& [fd, h] : held_)
-    all.push_back(std::move(h.conn));
-  held_.clear();
-  return all;
-}
-
 } // namespace emr

@@ -56,9 +56,6 @@ public:
   /// Takes the connection idle the longest, if any is idle at all.
   std::optional<connection> take_oldest_idle();
 
-  /// Takes every connection (at shutdown).
-  std::vector<connection> take_all();
-
   bool holds(int fd) const { return held_.count(fd) > 0; }
   std::size_t size() const { return held_.size(); }
 
