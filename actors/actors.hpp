@@ -8,10 +8,16 @@
 #include "actors/messages.hpp"
 
 #include <boost/json/object.hpp>
+#include <caf/actor.hpp>
+#include <caf/actor_system.hpp>
 #include <caf/allowed_unsafe_message_type.hpp>
 #include <caf/atom.hpp>
+#include <caf/event_based_actor.hpp>
 #include <caf/replies_to.hpp>
+#include <caf/send.hpp>
+#include <caf/stateful_actor.hpp>
 #include <caf/typed_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
 
 namespace emr::atom {
 using embed = caf::atom_constant<caf::atom("embed")>;
@@ -59,6 +65,9 @@ using batcher_actor = caf::typed_actor<
   caf::reacts_to<atom::condition, provider_condition>,
   // From the health actor: send one small real call to see whether a sin-binned provider is back.
   caf::reacts_to<atom::probe>,
+  // From the provider directory: the health actor was restarted; report to and attach to this
+  // one (a health_actor, passed untyped because the two interfaces name each other).
+  caf::reacts_to<atom::attach, caf::actor>,
   // Stop taking chunks, flush what is queued at once, and exit once every caller is answered.
   caf::reacts_to<atom::drain>,
   // Shutdown: keep taking chunks but stop holding any for company; send as slots free up.

@@ -36,6 +36,22 @@ std::optional<std::vector<std::uint32_t>> rows_in(const RowOf& row_of, const std
 
 } // namespace
 
+batcher_state::~batcher_state() {
+  if (!self)
+    return;
+  failure lost{502, "provider_error",
+               "provider '" + spec.name + "' stopped unexpectedly (" +
+                   self->system().render(self->fail_state()) + ")",
+               -1, spec.name};
+  fail_queued(lost);
+  for (auto& [id, batch] : in_flight) {
+    if (!batch.probe)
+      fail_chunks(batch.chunks, lost);
+    // It would retry for nobody, and report the failures of the worker that died with us.
+    caf::anon_send_exit(batch.supervisor, caf::exit_reason::user_shutdown);
+  }
+}
+
 clock_time batcher_state::now() const {
   return self->clock().now();
 }
@@ -554,6 +570,11 @@ batcher_actor::behavior_type batcher(batcher_actor::stateful_pointer<batcher_sta
     [self](atom::done, batch_outcome& outcome) { self->state.settle(std::move(outcome)); },
     [self](atom::condition, const provider_condition& c) { self->state.apply(c); },
     [self](atom::probe) { self->state.run_probe(); },
+    [self](atom::attach, const caf::actor& health) {
+      self->state.health = caf::actor_cast<health_actor>(health);
+      self->send(self->state.health, atom::attach::value, self->state.spec.name,
+                 batcher_actor{self});
+    },
     [self](atom::drain) {
       self->state.draining = true;
       self->state.pump();

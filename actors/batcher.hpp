@@ -117,6 +117,12 @@ struct batcher_state {
 
   static inline const char* name = "batcher";
 
+  /// Exit cleanup: answers every caller still held (queued, isolated or in flight) with a 502
+  /// naming the provider and stops the calls' supervisors. CAF 0.17 drops an undelivered promise
+  /// without a word, so a batcher that died (an exception, a kill) would leave its callers
+  /// waiting out their deadlines; a drained batcher holds nobody by the time it exits.
+  ~batcher_state();
+
   clock_time now() const;
   /// Takes a caller's chunk: counts it into its group, then admits it.
   caf::result<chunk_result> enqueue(chunk_request&& request);

@@ -1,19 +1,22 @@
 #pragma once
 // The running providers: which batcher serves which name. HTTP threads read it on every
-// request; admin calls change it without a restart.
+// request; admin calls change it without a restart. It also keeps what it spawned running: a
+// batcher or the health actor that dies abnormally (an exception, a kill) is restarted at once,
+// within a restart limit.
 
 #include "actors/batcher.hpp"
+#include "actors/health.hpp"
 #include "actors/request.hpp"
+#include "actors/restart_limit.hpp"
 
-#include <map>
-#include <mutex>
-#include <shared_mutex>
+#include <memory>
 
 namespace emr {
 
 class provider_directory {
 public:
-  provider_directory(caf::actor_system& system, batcher_settings settings, health_actor health);
+  provider_directory(caf::actor_system& system, batcher_settings batching, health_settings health,
+                     restart_settings restarts);
   ~provider_directory();
 
   /// Starts a batcher for an enabled provider at once; a disabled one is only remembered. A
@@ -23,29 +26,23 @@ public:
   void stop(const std::string& name);
   /// Shutdown, first step: every batcher sends what it holds without waiting for company.
   void hurry_all();
-  /// Shutdown, last step: every batcher answers what it has and exits.
+  /// Shutdown, last step: every batcher answers what it has and exits, then the health actor.
   void drain_all();
 
+  /// A provider whose batcher died more often than the restart limit allows keeps its route to
+  /// the dead batcher, so its callers get a 502 naming it at once (and the health actor reports
+  /// it failed) until an operator adds or enables it again.
   std::optional<provider_route> route(std::string_view name) const;
   std::vector<provider_route> routes() const;
   std::vector<provider_spec> specs() const;
   std::vector<batcher_actor> batchers() const;
-  const batcher_settings& settings() const { return settings_; }
-  health_actor health() const { return health_; }
+  health_actor health() const;
 
 private:
-  struct entry {
-    provider_spec spec;
-    provider_route route;
-  };
-  entry make_entry(const provider_spec& spec);
-  void drain(const entry& e);
-
-  caf::actor_system& system_;
-  batcher_settings settings_;
-  health_actor health_;
-  mutable std::shared_mutex mutex_;  ///< every caller reads; only admin calls write
-  std::map<std::string, entry, std::less<>> entries_;
+  /// What the directory knows, shared with the exit watchers of the actors it spawned: an actor
+  /// may die (and be restarted) while the directory itself is being destroyed.
+  struct registry;
+  std::shared_ptr<registry> registry_;
 };
 
 } // namespace emr

@@ -1,5 +1,7 @@
 #include "actors/health.hpp"
 
+#include "actors/restart_limit.hpp"
+
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -32,7 +34,7 @@ void provider_health::restore() {
   consecutive_failures_ = 0;
 }
 
-bool provider_health::record(const call_report& report, clock_time now, bool others_serving) {
+bool provider_health::record(const call_report& report, clock_time now) {
   prune(now);
   samples_.push_back({now, report.latency, report.outcome});
   latency_.observe(std::chrono::duration<double>(report.latency).count());
@@ -63,15 +65,19 @@ bool provider_health::record(const call_report& report, clock_time now, bool oth
     case outcome_class::server_error:
       ++total_server_error_;
       ++consecutive_failures_;
-      if (!sin_binned_ && others_serving && consecutive_failures_ >= settings_.failure_threshold) {
+      if (!sin_binned_ && consecutive_failures_ >= settings_.failure_threshold) {
         // Re-entries double the sentence; a long healthy spell wipes the record.
         if (now - healthy_since_ > settings_.sin_bin_max)
           entries_ = 0;
-        auto duration = settings_.sin_bin_base * (1 << std::min(entries_, 10));
+        auto sentence = std::min<std::chrono::nanoseconds>(
+            settings_.sin_bin_base * (1 << std::min(entries_, 10)), settings_.sin_bin_max);
         ++entries_;
         sin_binned_ = true;
-        sin_bin_until_ = now + std::min<std::chrono::nanoseconds>(duration, settings_.sin_bin_max);
-        next_probe_ = now + settings_.probe_interval;
+        sin_bin_until_ = now + sentence;
+        // A provider that is back early should not sit out its whole sentence: the first probe
+        // comes halfway through at the latest.
+        probe_gap_ = std::min<std::chrono::nanoseconds>(settings_.probe_interval, sentence / 2);
+        next_probe_ = now + probe_gap_;
         changed = true;
       }
       break;
@@ -94,7 +100,7 @@ bool provider_health::advance(clock_time now) {
 bool provider_health::probe_due(clock_time now) {
   if (!sin_binned(now) || now < next_probe_)
     return false;
-  next_probe_ = now + settings_.probe_interval;
+  next_probe_ = now + probe_gap_;
   return true;
 }
 
@@ -172,12 +178,32 @@ void health_state::on_report(const call_report& report) {
   auto it = providers.find(report.provider);
   if (it == providers.end())
     return;
-  auto t = now();
-  bool others_serving = std::any_of(providers.begin(), providers.end(), [&](const auto& p) {
-    return p.first != report.provider && p.second.health.can_serve(t);
-  });
-  if (it->second.health.record(report, t, others_serving))
+  if (it->second.health.record(report, now()))
     push(it->first, it->second);
+}
+
+void health_state::on_attach(const std::string& provider, batcher_actor batcher) {
+  // Watched so that a batcher that dies shows as failed until its successor attaches.
+  self->monitor(batcher);
+  auto it = providers.find(provider);
+  if (it == providers.end()) {
+    providers.emplace(provider, tracked{provider_health{settings}, std::move(batcher), {}});
+    return;
+  }
+  it->second.batcher = std::move(batcher);
+  it->second.failure.clear();
+  // A restarted batcher starts knowing nothing: it learns the current verdict at once.
+  self->send(it->second.batcher, atom::condition::value, it->second.health.condition());
+}
+
+void health_state::on_batcher_down(const caf::down_msg& down) {
+  if (!stopped_abnormally(down.reason))
+    return;
+  for (auto& [provider, t] : providers)
+    if (t.batcher.address() == down.source) {
+      t.failure = self->system().render(down.reason);
+      return;
+    }
 }
 
 void health_state::on_tick() {
@@ -193,8 +219,14 @@ void health_state::on_tick() {
 json::object health_state::status() {
   json::object o;
   auto t = now();
-  for (auto& [provider, tracked] : providers)
-    o[provider] = tracked.health.metrics(t);
+  for (auto& [provider, tracked] : providers) {
+    auto m = tracked.health.metrics(t);
+    if (!tracked.failure.empty()) {
+      m["state"] = "failed";
+      m["failure"] = "its batcher stopped (" + tracked.failure + ") and was not restarted";
+    }
+    o[provider] = std::move(m);
+  }
   return o;
 }
 
@@ -203,16 +235,11 @@ health_actor::behavior_type health(health_actor::stateful_pointer<health_state> 
   self->state.self = self;
   self->state.settings = settings;
   self->delayed_send(self, settings.tick, atom::tick::value);
+  self->set_down_handler([self](caf::down_msg& down) { self->state.on_batcher_down(down); });
   return {
     [self](atom::report, const call_report& report) { self->state.on_report(report); },
     [self](atom::attach, const std::string& provider, batcher_actor batcher) {
-      auto& providers = self->state.providers;
-      auto it = providers.find(provider);
-      if (it == providers.end())
-        providers.emplace(provider, health_state::tracked{provider_health{self->state.settings},
-                                                          std::move(batcher)});
-      else
-        it->second.batcher = std::move(batcher);
+      self->state.on_attach(provider, std::move(batcher));
     },
     [self](atom::detach, const std::string& provider) { self->state.providers.erase(provider); },
     [self](atom::tick) {

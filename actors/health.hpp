@@ -15,7 +15,7 @@ struct health_settings {
   int failure_threshold = 5;                   ///< consecutive failures that sin-bin a provider
   std::chrono::seconds sin_bin_base{30};       ///< first sin-bin; doubles on each re-entry
   std::chrono::seconds sin_bin_max{600};
-  std::chrono::seconds probe_interval{30};
+  std::chrono::seconds probe_interval{30}; ///< at most; a sin-bin is probed twice or more
   std::chrono::milliseconds tick{1000};
 };
 
@@ -27,9 +27,10 @@ class provider_health {
 public:
   explicit provider_health(health_settings settings) : settings_(settings) {}
 
-  /// Records an attempt; true when the verdict pushed to the batcher changed.
-  /// `others_serving` is false when this is the last provider able to serve.
-  bool record(const call_report& report, clock_time now, bool others_serving);
+  /// Records an attempt; true when the verdict pushed to the batcher changed. A sole provider is
+  /// sin-binned like any other: its callers get a 503 with Retry-After at once instead of each
+  /// paying for the failing calls, and probes find out when it is back.
+  bool record(const call_report& report, clock_time now);
   /// Advances time: a sin-bin may expire. True when the verdict changed.
   bool advance(clock_time now);
   /// Whether a recovery probe is due now (and marks it sent).
@@ -64,6 +65,7 @@ private:
   int entries_ = 0;
   bool sin_binned_ = false;
   clock_time sin_bin_until_{};
+  std::chrono::nanoseconds probe_gap_{}; ///< between probes of the current sin-bin
   clock_time next_probe_{};
   clock_time paused_until_{};
   clock_time healthy_since_{};
@@ -73,6 +75,9 @@ struct health_state {
   struct tracked {
     provider_health health;
     batcher_actor batcher;
+    /// Why the batcher stopped, while no new one has attached: the provider directory restarts
+    /// a crashed batcher at once, so this stays only past its restart limit.
+    std::string failure;
   };
   health_actor::pointer self = nullptr;
   health_settings settings;
@@ -82,6 +87,8 @@ struct health_state {
   clock_time now() const;
   void on_report(const call_report& report);
   void on_tick();
+  void on_attach(const std::string& provider, batcher_actor batcher);
+  void on_batcher_down(const caf::down_msg& down);
   void push(const std::string& name, tracked& t);
   boost::json::object status();
 };

@@ -74,11 +74,14 @@ retry_schedule::retry_schedule(retry_settings settings, std::uint64_t seed)
 }
 
 std::optional<std::chrono::milliseconds>
-retry_schedule::next_wait(int failed_attempts, std::optional<std::chrono::milliseconds> server_wait) {
+retry_schedule::next_wait(int failed_attempts, std::optional<std::chrono::milliseconds> server_wait,
+                          std::chrono::milliseconds elapsed) {
   using std::chrono::milliseconds;
   if (failed_attempts > settings_.max_retries)
     return std::nullopt;
-  auto remaining = settings_.budget - waited_;
+  auto remaining = settings_.budget - elapsed;
+  if (remaining <= milliseconds{0})
+    return std::nullopt;
   milliseconds wait;
   if (server_wait) {
     // The server's wait is a floor: asking earlier only earns another 429.
@@ -93,8 +96,6 @@ retry_schedule::next_wait(int failed_attempts, std::optional<std::chrono::millis
     wait = milliseconds{full_jitter(rng_)};
   }
   wait = std::min(wait, remaining);
-  if (wait < milliseconds{0})
-    return std::nullopt;
   waited_ += wait;
   return wait;
 }

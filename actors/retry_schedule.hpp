@@ -13,7 +13,8 @@ namespace emr {
 struct retry_settings {
   int max_retries = 2;
   std::chrono::milliseconds attempt_cap{15'000};  ///< longest single wait
-  std::chrono::milliseconds budget{45'000};       ///< longest total wait for one batch
+  /// No attempt of one batch starts later than this after its first began: attempts count too.
+  std::chrono::milliseconds budget{45'000};
   std::chrono::milliseconds base{500};            ///< first backoff ceiling without Retry-After
   std::chrono::milliseconds jitter{250};          ///< added on top of a Retry-After
 };
@@ -33,9 +34,12 @@ public:
   retry_schedule(retry_settings settings, std::uint64_t seed);
 
   /// The wait before the next attempt after `failed_attempts` retryable failures, the last of
-  /// which asked for `server_wait`; nullopt when retrying must stop.
+  /// which asked for `server_wait`, `elapsed` after the first attempt began (attempts and waits
+  /// alike); nullopt when retrying must stop, as it must when the attempt would start past the
+  /// budget.
   std::optional<std::chrono::milliseconds>
-  next_wait(int failed_attempts, std::optional<std::chrono::milliseconds> server_wait);
+  next_wait(int failed_attempts, std::optional<std::chrono::milliseconds> server_wait,
+            std::chrono::milliseconds elapsed);
 
   std::chrono::milliseconds waited() const { return waited_; }
 

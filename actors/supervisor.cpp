@@ -67,7 +67,9 @@ supervisor_state::on_reply(supervisor_actor::pointer self, const upstream_reply&
     return std::nullopt;
   }
   if (v.retry && !job.probe)
-    if (auto wait = schedule.next_wait(attempts, v.server_wait))
+    if (auto wait = schedule.next_wait(
+            attempts, v.server_wait,
+            std::chrono::duration_cast<std::chrono::milliseconds>(self->clock().now() - started)))
       return wait;
   if (v.error->status == 429 && v.error->retry_after_ms < 0)
     v.error->retry_after_ms = 1000;
@@ -107,6 +109,7 @@ void attempt(supervisor_actor::stateful_pointer<supervisor_state> self) {
 supervisor_actor::behavior_type
 retry_supervisor(supervisor_actor::stateful_pointer<supervisor_state> self, supervisor_job job) {
   self->state.schedule = retry_schedule{job.retry, job.seed};
+  self->state.started = self->clock().now();
   self->state.job = std::move(job);
   attempt(self);
   return {

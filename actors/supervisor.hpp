@@ -37,6 +37,7 @@ attempt_verdict classify(const upstream_reply& reply, std::string_view provider,
 struct supervisor_state {
   supervisor_job job;
   retry_schedule schedule{{}, 0};
+  clock_time started{}; ///< when the first attempt began: the retry budget runs from here
   int attempts = 0;
   bool congestion = false;
   static inline const char* name = "retry_supervisor";

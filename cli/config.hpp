@@ -4,6 +4,7 @@
 
 #include "actors/batcher.hpp"
 #include "actors/health.hpp"
+#include "actors/restart_limit.hpp"
 #include "http/app.hpp"
 #include "http/caller_keys.hpp"
 
@@ -24,6 +25,7 @@ struct emr_config {
   std::string storage_path = "emr.db";
   batcher_settings batching;
   health_settings health;
+  restart_settings restarts;
   argon2_params argon2;
   log_settings log;
   std::chrono::seconds shutdown_timeout{30};

@@ -133,8 +133,7 @@ int serve(const serve_options& options) {
   // The sharing policy's workers block on one queue and wake at once.
   caf_config.set("scheduler.policy", caf::atom("sharing"));
   caf::actor_system system{caf_config};
-  auto health_actor_handle = system.spawn(health, config.health);
-  provider_directory directory{system, config.batching, health_actor_handle};
+  provider_directory directory{system, config.batching, config.health, config.restarts};
   for (const auto& record : db.providers())
     if (record.enabled)
       directory.start(to_spec(record));
@@ -171,7 +170,6 @@ int serve(const serve_options& options) {
   signal_watch.join();
   auth.flush_last_used();
   directory.drain_all();
-  caf::anon_send_exit(health_actor_handle, caf::exit_reason::user_shutdown);
   spdlog::info("drained; bye");
   return 0;
 }

@@ -25,7 +25,8 @@ void install_public_routes(route_table& routes, app& a) {
     auto& health = stats["health"].as_object();
     bool any_serving = health.empty();
     for (const auto& [name, h] : health)
-      if (h.as_object().at("state").as_string() != "sin-binned")
+      if (auto state = h.as_object().at("state").as_string();
+          state != "sin-binned" && state != "failed")
         any_serving = true;
     send_json(res, any_serving ? 200 : 503,
               json::serialize(json::object{{"status", any_serving ? "ok" : "unavailable"}}));

@@ -3,45 +3,20 @@
 // the workers point at a listener that accepts nothing, so no attempt ever answers on its own.
 
 #include "actors/batcher.hpp"
+#include "tests/actors/batcher_client.hpp"
 #include "tools/fake_vectors.hpp"
 
 #include <caf/all.hpp>
 #include <gtest/gtest.h>
-
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 namespace emr {
 namespace {
 
 using namespace std::chrono_literals;
 
-// A TCP listener that never accepts: calls connect, send their body and then wait. Closing it
-// resets them, so the detached workers are free again at teardown.
-struct black_hole {
-  int fd = -1;
-  int port = 0;
-  black_hole() {
-    fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    addr.sin_port = 0;
-    ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-    ::listen(fd, 64);
-    socklen_t len = sizeof(addr);
-    ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-    port = ntohs(addr.sin_port);
-  }
-  void close() {
-    if (fd >= 0)
-      ::close(fd);
-    fd = -1;
-  }
-  ~black_hole() { close(); }
-};
+using testing::black_hole;
+using testing::client_answer;
+using testing::matrix_of;
 
 struct mock_health_state {
   std::vector<std::string> attached;
@@ -61,12 +36,6 @@ health_actor::behavior_type mock_health(health_actor::stateful_pointer<mock_heal
     [answer](atom::status) { return answer; },
   };
 }
-
-struct client_answer {
-  bool answered = false;
-  chunk_result result;
-  std::string error;
-};
 
 using batcher_impl = caf::stateful_actor<batcher_state, batcher_actor::base>;
 using health_impl = caf::stateful_actor<mock_health_state, health_actor::base>;
@@ -148,23 +117,7 @@ struct batcher_test : ::testing::Test {
     return send_chunk(chunk_request{key, std::move(texts), "req", group, group_chunks});
   }
   std::shared_ptr<client_answer> send_chunk(chunk_request chunk) {
-    auto out = std::make_shared<client_answer>();
-    auto c = sys->spawn(
-      [out](caf::event_based_actor* self, batcher_actor b, chunk_request chunk) {
-        self->request(b, std::chrono::seconds{3600}, atom::embed::value, std::move(chunk))
-          .then(
-            [out](chunk_result& r) {
-              out->answered = true;
-              out->result = std::move(r);
-            },
-            [out, self](caf::error& e) {
-              out->answered = true;
-              out->error = self->system().render(e);
-            });
-      },
-      batcher, std::move(chunk));
-    clients.push_back(c);
-    return out;
+    return testing::ask(*sys, clients, batcher, std::move(chunk));
   }
 
   void run() {
@@ -185,19 +138,6 @@ struct batcher_test : ::testing::Test {
     return ids;
   }
   const in_flight_batch& batch(std::uint64_t id) { return st().in_flight.at(id); }
-
-  // A matrix of fake vectors, one row per text, as a supervisor would deliver it.
-  static shared_matrix matrix_of(const std::vector<std::string>& texts, std::int64_t tokens) {
-    auto m = std::make_shared<embedding_matrix>();
-    m->rows = texts.size();
-    m->dims = 8;
-    for (const auto& t : texts) {
-      auto v = fake::fake_vector("voyage-3.5", "", t, 8);
-      m->values.insert(m->values.end(), v.begin(), v.end());
-    }
-    m->total_tokens = tokens;
-    return m;
-  }
 
   // A first, full call: later chunks count as dense arrivals, and no partial call is out to
   // hold them back (the policy sends one partial call at a time).

@@ -18,10 +18,10 @@ call_report report(outcome_class outcome, std::chrono::microseconds latency = 1m
 }
 
 // Records n server errors at `at`; returns how many of them changed the verdict.
-int fail(provider_health& h, clock_time at, int n, bool others_serving = true) {
+int fail(provider_health& h, clock_time at, int n) {
   int changes = 0;
   for (int i = 0; i < n; ++i)
-    changes += h.record(report(outcome_class::server_error), at, others_serving);
+    changes += h.record(report(outcome_class::server_error), at);
   return changes;
 }
 
@@ -41,33 +41,33 @@ TEST(provider_health, five_consecutive_server_errors_sin_bin_for_30_seconds) {
   EXPECT_EQ(h.sin_bin_entries(), 1);
 }
 
-TEST(provider_health, the_last_provider_standing_is_never_sin_binned) {
+// Whether other providers could serve makes no difference: a failing sole provider is sin-binned
+// too, so that its callers fail fast instead of each paying for the failing calls.
+TEST(provider_health, the_last_provider_standing_is_sin_binned_like_any_other) {
   provider_health h{health_settings{}};
-  EXPECT_EQ(fail(h, t0, 20, false), 0);
-  EXPECT_FALSE(h.sin_binned(t0));
-  EXPECT_TRUE(h.can_serve(t0));
+  EXPECT_EQ(fail(h, t0, 20), 1);
+  EXPECT_TRUE(h.sin_binned(t0));
+  EXPECT_FALSE(h.can_serve(t0));
   EXPECT_EQ(h.consecutive_failures(), 20);
-  EXPECT_EQ(h.state(t0), provider_state::degraded);
-  // Once another provider can serve, the next failure sin-bins it.
-  EXPECT_EQ(fail(h, t0 + 1s, 1, true), 1);
-  EXPECT_TRUE(h.sin_binned(t0 + 1s));
+  EXPECT_EQ(h.state(t0), provider_state::sin_binned);
+  EXPECT_EQ(h.condition().sin_bin_until, t0 + 30s);
 }
 
 TEST(provider_health, rate_limits_never_count_toward_the_sin_bin) {
   provider_health h{health_settings{}};
   for (int i = 0; i < 50; ++i)
-    h.record(report(outcome_class::rate_limited, 1ms, 1000), t0, true);
+    h.record(report(outcome_class::rate_limited, 1ms, 1000), t0);
   EXPECT_FALSE(h.sin_binned(t0));
   EXPECT_EQ(h.consecutive_failures(), 0);
   fail(h, t0, 4);
-  h.record(report(outcome_class::rate_limited, 1ms, 1000), t0, true);
+  h.record(report(outcome_class::rate_limited, 1ms, 1000), t0);
   EXPECT_EQ(h.consecutive_failures(), 4);
   EXPECT_FALSE(h.sin_binned(t0));
 }
 
 TEST(provider_health, a_rate_limit_pauses_until_its_retry_after) {
   provider_health h{health_settings{}};
-  EXPECT_TRUE(h.record(report(outcome_class::rate_limited, 1ms, 2500), t0, true));
+  EXPECT_TRUE(h.record(report(outcome_class::rate_limited, 1ms, 2500), t0));
   EXPECT_EQ(h.condition().paused_until, t0 + 2500ms);
   EXPECT_FALSE(h.condition().sin_binned);
   EXPECT_EQ(h.state(t0), provider_state::paused);
@@ -75,11 +75,11 @@ TEST(provider_health, a_rate_limit_pauses_until_its_retry_after) {
   EXPECT_EQ(h.state(t0 + 2500ms), provider_state::healthy);
   EXPECT_TRUE(h.can_serve(t0));
   // A shorter pause does not cut the longer one short, and is no change.
-  EXPECT_FALSE(h.record(report(outcome_class::rate_limited, 1ms, 500), t0 + 1s, true));
+  EXPECT_FALSE(h.record(report(outcome_class::rate_limited, 1ms, 500), t0 + 1s));
   EXPECT_EQ(h.condition().paused_until, t0 + 2500ms);
   // A 429 without a wait is no pause.
   provider_health g{health_settings{}};
-  EXPECT_FALSE(g.record(report(outcome_class::rate_limited, 1ms, -1), t0, true));
+  EXPECT_FALSE(g.record(report(outcome_class::rate_limited, 1ms, -1), t0));
   EXPECT_EQ(g.state(t0), provider_state::healthy);
 }
 
@@ -87,7 +87,7 @@ TEST(provider_health, success_resets_the_count) {
   provider_health h{health_settings{}};
   fail(h, t0, 4);
   EXPECT_EQ(h.consecutive_failures(), 4);
-  h.record(report(outcome_class::success), t0, true);
+  h.record(report(outcome_class::success), t0);
   EXPECT_EQ(h.consecutive_failures(), 0);
   EXPECT_EQ(h.state(t0), provider_state::healthy);
   fail(h, t0, 4);
@@ -98,7 +98,7 @@ TEST(provider_health, caller_errors_do_not_count) {
   provider_health h{health_settings{}};
   fail(h, t0, 4);
   for (int i = 0; i < 10; ++i)
-    h.record(report(outcome_class::caller_error), t0, true);
+    h.record(report(outcome_class::caller_error), t0);
   EXPECT_EQ(h.consecutive_failures(), 4);
   EXPECT_FALSE(h.sin_binned(t0));
 }
@@ -135,7 +135,7 @@ TEST(provider_health, re_entry_doubles_up_to_the_cap) {
 TEST(provider_health, a_successful_probe_ends_the_sin_bin_early) {
   provider_health h{health_settings{}};
   fail(h, t0, 5);
-  EXPECT_TRUE(h.record(report(outcome_class::success), t0 + 10s, true));
+  EXPECT_TRUE(h.record(report(outcome_class::success), t0 + 10s));
   EXPECT_FALSE(h.sin_binned(t0 + 10s));
   EXPECT_EQ(h.consecutive_failures(), 0);
 }
@@ -155,6 +155,22 @@ TEST(provider_health, probes_are_due_every_interval_while_sin_binned) {
   EXPECT_FALSE(h.probe_due(t0 + 30s)) << "the sin-bin is over";
 }
 
+TEST(provider_health, the_first_sin_bin_is_probed_halfway_through) {
+  provider_health h{health_settings{}}; // sin-bin 30 s, probes at most every 30 s
+  fail(h, t0, 5);
+  EXPECT_FALSE(h.probe_due(t0 + 14'999ms));
+  EXPECT_TRUE(h.probe_due(t0 + 15s));
+  EXPECT_FALSE(h.probe_due(t0 + 29'999ms));
+  EXPECT_FALSE(h.probe_due(t0 + 30s)) << "the sin-bin is over";
+  // The second sentence (60 s) is probed every 30 s: probe_interval is the shorter.
+  ASSERT_TRUE(h.advance(t0 + 30s));
+  fail(h, t0 + 31s, 1);
+  ASSERT_EQ(h.condition().sin_bin_until, t0 + 91s);
+  EXPECT_FALSE(h.probe_due(t0 + 60s));
+  EXPECT_TRUE(h.probe_due(t0 + 61s));
+  EXPECT_FALSE(h.probe_due(t0 + 90s));
+}
+
 TEST(provider_health, metrics_count_the_window) {
   provider_health h{health_settings{}};
   // 101 samples with latencies 1..101 ms: 90 successes, 8 server errors, 3 rate limits.
@@ -162,8 +178,9 @@ TEST(provider_health, metrics_count_the_window) {
     auto outcome = i <= 90 ? outcome_class::success
                    : i <= 98 ? outcome_class::server_error
                              : outcome_class::rate_limited;
-    h.record(report(outcome, std::chrono::milliseconds{i}, outcome == outcome_class::rate_limited ? 100 : -1),
-             t0 + std::chrono::milliseconds{i}, false);
+    h.record(report(outcome, std::chrono::milliseconds{i},
+                    outcome == outcome_class::rate_limited ? 100 : -1),
+             t0 + std::chrono::milliseconds{i});
   }
   auto m = h.metrics(t0 + 1s);
   EXPECT_EQ(m.at("requests").to_number<std::int64_t>(), 101);
@@ -176,15 +193,17 @@ TEST(provider_health, metrics_count_the_window) {
   EXPECT_DOUBLE_EQ(m.at("latency_p99_ms").as_double(), 100.0);
   EXPECT_EQ(m.at("window_s").to_number<std::int64_t>(), 60);
   EXPECT_EQ(m.at("consecutive_failures").to_number<std::int64_t>(), 8);
-  EXPECT_EQ(m.at("state").as_string(), "degraded");
+  // The fifth failure in a row sin-binned it (for 30 s, from t0 + 95 ms).
+  EXPECT_EQ(m.at("state").as_string(), "sin-binned");
+  EXPECT_EQ(m.at("sin_bin_entries").to_number<std::int64_t>(), 1);
 }
 
 TEST(provider_health, metrics_drop_samples_older_than_the_window) {
   provider_health h{health_settings{}};
   for (int i = 0; i < 10; ++i)
-    h.record(report(outcome_class::server_error, 500ms), t0, false);
+    h.record(report(outcome_class::server_error, 500ms), t0);
   for (int i = 0; i < 10; ++i)
-    h.record(report(outcome_class::success, 2ms), t0 + 30s, true);
+    h.record(report(outcome_class::success, 2ms), t0 + 30s);
   auto m = h.metrics(t0 + 60s);
   EXPECT_EQ(m.at("requests").to_number<std::int64_t>(), 20) << "exactly a window old is kept";
   m = h.metrics(t0 + 61s);
@@ -202,7 +221,7 @@ TEST(provider_health, metrics_drop_samples_older_than_the_window) {
 TEST(provider_health, metrics_report_remaining_sin_bin_and_pause) {
   provider_health h{health_settings{}};
   fail(h, t0, 5);
-  h.record(report(outcome_class::rate_limited, 1ms, 4000), t0, true);
+  h.record(report(outcome_class::rate_limited, 1ms, 4000), t0);
   auto m = h.metrics(t0 + 1s);
   EXPECT_EQ(m.at("state").as_string(), "sin-binned");
   EXPECT_EQ(m.at("sin_bin_remaining_ms").to_number<std::int64_t>(), 29'000);

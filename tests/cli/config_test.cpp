@@ -100,6 +100,8 @@ failure_threshold = 3
 sin_bin_s = 10
 sin_bin_max_s = 100
 probe_interval_s = 5
+max_restarts = 3
+restart_window_s = 30
 
 [auth]
 argon2_t_cost = 3
@@ -144,6 +146,8 @@ format = "json"
   EXPECT_EQ(c.health.sin_bin_base, 10s);
   EXPECT_EQ(c.health.sin_bin_max, 100s);
   EXPECT_EQ(c.health.probe_interval, 5s);
+  EXPECT_EQ(c.restarts.max_restarts, 3);
+  EXPECT_EQ(c.restarts.window, 30s);
   EXPECT_EQ(c.argon2.t_cost, 3u);
   EXPECT_EQ(c.argon2.m_cost_kib, 1024u);
   EXPECT_EQ(c.log.level, "debug");
@@ -233,7 +237,7 @@ TEST_F(config_file, default_text_uncommented_is_valid_and_matches_defaults) {
     }
     out << line << "\n";
   }
-  EXPECT_EQ(uncommented, 36);
+  EXPECT_EQ(uncommented, 40);
   auto path = write(out.str());
   EXPECT_NO_THROW(toml::parse(path));
   auto loaded = load_config(path);
@@ -253,7 +257,8 @@ TEST(config_json, contains_every_section_and_key) {
                   "max_concurrency"}},
     {"retry", {"max_retries", "attempt_cap_ms", "budget_ms", "base_ms"}},
     {"upstream", {"connect_timeout_s", "timeout_s"}},
-    {"health", {"window_s", "failure_threshold", "sin_bin_s", "sin_bin_max_s", "probe_interval_s"}},
+    {"health", {"window_s", "failure_threshold", "sin_bin_s", "sin_bin_max_s", "probe_interval_s",
+                "max_restarts", "restart_window_s"}},
     {"auth", {"argon2_t_cost", "argon2_m_cost_kib"}},
     {"log", {"level", "format"}},
   };
