@@ -25,6 +25,7 @@ struct emr_config {
   batcher_settings batching;
   health_settings health;
   argon2_params argon2;
+  auth_limits auth;
   log_settings log;
   std::chrono::seconds shutdown_timeout{30};
 };
