@@ -213,6 +213,9 @@ caller_auth::outcome caller_auth::verify_within_limits(std::string_view public_i
     cache_.remember_rejection(public_id, secret);
     return invalid_key();
   }
+  // The right secret is no guess, even for a revoked key: a revoked key's holder costs one run
+  // per rejection_ttl, which the rejection below remembers.
+  give_back();
   // A revoke that landed while argon2 ran moved the cache's epoch, and the cache then refuses
   // the key; the store, read again, says whether it was this key's revoke.
   while (!record->revoked_at &&
@@ -226,7 +229,6 @@ caller_auth::outcome caller_auth::verify_within_limits(std::string_view public_i
     cache_.remember_rejection(public_id, secret, verified_key_cache::rejection::revoked);
     return revoked_key();
   }
-  give_back();
   return cached_key{record->id, record->name};
 }
 
