@@ -237,7 +237,7 @@ TEST_F(config_file, default_text_uncommented_is_valid_and_matches_defaults) {
     }
     out << line << "\n";
   }
-  EXPECT_EQ(uncommented, 35);
+  EXPECT_EQ(uncommented, 39);
   auto path = write(out.str());
   EXPECT_NO_THROW(toml::parse(path));
   auto loaded = load_config(path);
