@@ -27,6 +27,7 @@ struct emr_config {
   health_settings health;
   restart_settings restarts;
   argon2_params argon2;
+  auth_limits auth;
   log_settings log;
   std::chrono::seconds shutdown_timeout{30};
 };

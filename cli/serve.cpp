@@ -137,7 +137,7 @@ int serve(const serve_options& options) {
   for (const auto& record : db.providers())
     if (record.enabled)
       directory.start(to_spec(record));
-  caller_auth auth{db, config.argon2};
+  caller_auth auth{db, config.argon2, config.auth};
   app a{system, db, directory, auth, config.http, secret, config_json(config), std::chrono::steady_clock::now(), {0}, {0}, {}};
   http_server server{a};
   int port = server.bind();

@@ -206,6 +206,10 @@ void stats(app& a, const httplib::Request&, httplib::Response& res) {
   o["http_threads_total"] = a.settings.threads;
   o["http_requests_in_flight"] = a.in_flight_http.load();
   o["requests_served"] = a.requests_served.load();
+  json::object auth;
+  for (const auto& c : a.auth.counters())
+    auth[c.name] = c.value;
+  o["auth"] = std::move(auth);
   send_json(res, 200, json::serialize(o));
 }
 

@@ -9,14 +9,43 @@ namespace emr {
 
 namespace {
 
+// How many failing subjects (key ids, client addresses) are remembered: some MB at most.
+constexpr std::size_t tracked_subjects = 65536;
+constexpr std::size_t verified_key_cache_capacity = 10000;
+constexpr std::chrono::seconds verified_key_ttl{300};
+
 api_error unauthorized(std::string message) {
   return api_error{401, "authentication_error", std::move(message), {}, "invalid_api_key", -1};
 }
 
+api_error invalid_key() {
+  return unauthorized("invalid API key");
+}
+
+api_error revoked_key() {
+  return unauthorized("this API key was revoked");
+}
+
+api_error too_many_failures(std::chrono::milliseconds wait) {
+  return api_error{429,
+                   "rate_limited",
+                   "too many failed authentication attempts for this key or from this address; "
+                   "retry after " +
+                       retry_after_seconds(wait.count()) + " s",
+                   {},
+                   "too_many_failed_attempts",
+                   wait.count()};
+}
+
+api_error verifications_busy() {
+  return api_error{503, "server_busy", "too many key verifications in progress; retry shortly", {},
+                   {},  1000};
+}
+
 std::int64_t unix_now() {
   return std::chrono::duration_cast<std::chrono::seconds>(
-           std::chrono::system_clock::now().time_since_epoch())
-    .count();
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
 }
 
 } // namespace
@@ -34,16 +63,20 @@ std::string_view bearer_token(std::string_view authorization) {
   return token;
 }
 
-caller_auth::caller_auth(store& db, argon2_params params)
-  : db_(db), params_(params), flusher_([this](std::stop_token stop) {
-      std::mutex m;
-      std::unique_lock lock{m};
-      while (!stop.stop_requested()) {
-        flush_wakeup_.wait_for(lock, stop, std::chrono::seconds{5}, [] { return false; });
-        flush_last_used();
-      }
-    }) {
-}
+caller_auth::caller_auth(store& db, argon2_params params, auth_limits limits,
+                         secret_verifier verifier, failure_budget::clock now)
+    : db_(db), params_(params), verifier_(std::move(verifier)), limits_(limits),
+      cache_(verified_key_cache_capacity, verified_key_ttl, now),
+      key_failures_(limits.failures_per_minute_per_key, tracked_subjects, now),
+      address_failures_(limits.failures_per_minute_per_address, tracked_subjects, now),
+      slots_(concurrent_verifications(limits)), flusher_([this](std::stop_token stop) {
+        std::mutex m;
+        std::unique_lock lock{m};
+        while (!stop.stop_requested()) {
+          flush_wakeup_.wait_for(lock, stop, std::chrono::seconds{5}, [] { return false; });
+          flush_last_used();
+        }
+      }) {}
 
 caller_auth::~caller_auth() {
   flusher_.request_stop();
@@ -51,29 +84,19 @@ caller_auth::~caller_auth() {
     flusher_.join();
 }
 
-std::shared_ptr<std::mutex> caller_auth::verification_lock(std::string_view public_id) {
-  std::lock_guard guard{locks_mutex_};
-  auto it = verification_locks_.find(public_id);
-  if (it != verification_locks_.end())
-    if (auto lock = it->second.lock())
-      return lock;
-  auto lock = std::make_shared<std::mutex>();
-  verification_locks_.insert_or_assign(std::string{public_id}, lock);
-  if (verification_locks_.size() > 4096)
-    std::erase_if(verification_locks_, [](const auto& p) { return p.second.expired(); });
-  return lock;
-}
-
-std::variant<cached_key, api_error> caller_auth::authenticate(std::string_view authorization) {
-  if (authorization.empty())
-    return unauthorized("missing Authorization header; send 'Authorization: Bearer emr_...'");
-  auto token = bearer_token(authorization);
-  if (token.empty())
-    return unauthorized("the Authorization header must be 'Bearer <key>'");
-  auto key = parse_key(token);
-  if (!key)
-    return unauthorized("invalid API key");
-  auto result = verify(key->public_id, key->secret);
+std::variant<cached_key, api_error> caller_auth::authenticate(std::string_view authorization,
+                                                              std::string_view client_address) {
+  auto result = [&]() -> outcome {
+    if (authorization.empty())
+      return unauthorized("missing Authorization header; send 'Authorization: Bearer emr_...'");
+    auto token = bearer_token(authorization);
+    if (token.empty())
+      return unauthorized("the Authorization header must be 'Bearer <key>'");
+    auto key = parse_key(token);
+    if (!key)
+      return invalid_key();
+    return verify(key->public_id, key->secret, client_address);
+  }();
   if (auto ok = std::get_if<cached_key>(&result)) {
     // Last-used times are approximate: under a burst, a thread that finds the table busy keeps
     // its note and hands it over next time, rather than making every caller queue for it.
@@ -85,27 +108,127 @@ std::variant<cached_key, api_error> caller_auth::authenticate(std::string_view a
       touched_mutex_.unlock();
       pending.clear();
     }
+    return result;
   }
+  auto status = std::get<api_error>(result).status;
+  ++(status == 429 ? rate_limited_ : status == 503 ? busy_ : failures_);
   return result;
 }
 
-std::variant<cached_key, api_error> caller_auth::verify(std::string_view public_id,
-                                                        std::string_view secret) {
+caller_auth::outcome caller_auth::verify(std::string_view public_id, std::string_view secret,
+                                         std::string_view client_address) {
   if (auto hit = cache_.lookup(public_id, secret))
     return *hit;
-  if (cache_.recently_rejected(public_id, secret))
-    return unauthorized("invalid API key");
-  // A burst of callers with one fresh key must cost one argon2 verification, not one each.
-  auto lock = verification_lock(public_id);
-  std::lock_guard guard{*lock};
-  if (auto hit = cache_.lookup(public_id, secret))
-    return *hit;
-  auto record = db_.key_by_public_id(public_id);
-  if (!record || record->revoked_at || !verify_secret(record->secret_hash, secret)) {
-    cache_.remember_rejection(public_id, secret);
-    return unauthorized(record && record->revoked_at ? "this API key was revoked" : "invalid API key");
+  if (auto why = cache_.recently_rejected(public_id, secret))
+    return *why == verified_key_cache::rejection::revoked ? revoked_key() : invalid_key();
+  // A burst of callers presenting one key, right or wrong, costs one argon2 run: the first
+  // verifies, the others wait for its answer. Different secrets do not wait for each other.
+  auto presented = presented_key_digest(public_id, secret);
+  std::unique_lock lock{verifications_mutex_};
+  if (auto running = verifications_.find(presented); running != verifications_.end()) {
+    auto shared = running->second;
+    ++shared_;
+    shared->finished.wait(lock, [&] { return shared->done; });
+    return shared->result;
   }
-  cache_.remember(public_id, secret, record->id, record->name);
+  auto mine = std::make_shared<verification>();
+  verifications_.emplace(presented, mine);
+  lock.unlock();
+  auto publish = [&](outcome result) {
+    {
+      std::lock_guard guard{verifications_mutex_};
+      mine->result = std::move(result);
+      mine->done = true;
+      verifications_.erase(presented);
+    }
+    mine->finished.notify_all();
+    return mine->result;
+  };
+  try {
+    return publish(verify_within_limits(public_id, secret, client_address));
+  } catch (...) {
+    publish(api_error{500, "internal_error", "internal error; see the server log", {}, {}, -1});
+    throw;
+  }
+}
+
+caller_auth::outcome caller_auth::verify_within_limits(std::string_view public_id,
+                                                       std::string_view secret,
+                                                       std::string_view client_address) {
+  // The verification of this pair that ran just before ours left its answer here before it
+  // finished, so a burst never runs argon2 twice.
+  if (auto hit = cache_.lookup(public_id, secret))
+    return *hit;
+  if (auto why = cache_.recently_rejected(public_id, secret))
+    return *why == verified_key_cache::rejection::revoked ? revoked_key() : invalid_key();
+  // Failures are charged before argon2 runs and given back when it succeeds, so concurrent
+  // guesses cannot all slip under the limit. A secret that verified before is its holder's:
+  // someone guessing at the same key id must not lock the holder out.
+  bool holder = cache_.verified_before(public_id, secret);
+  std::string key_subject{public_id};
+  std::string address_subject{client_address};
+  bool charged_address = false;
+  bool charged_key = false;
+  auto give_back = [&] {
+    if (charged_address)
+      address_failures_.give_back(address_subject);
+    if (charged_key)
+      key_failures_.give_back(key_subject);
+  };
+  if (!holder) {
+    if (auto wait = address_failures_.take(address_subject))
+      return too_many_failures(*wait);
+    charged_address = true;
+  }
+  // Read before the record: a revoke from here on keeps this verification out of the cache.
+  auto epoch = cache_.epoch();
+  auto record = db_.key_by_public_id(public_id);
+  if (!record) {
+    cache_.remember_rejection(public_id, secret);
+    return invalid_key();
+  }
+  if (!holder) {
+    if (auto wait = key_failures_.take(key_subject)) {
+      give_back();
+      return too_many_failures(*wait);
+    }
+    charged_key = true;
+  }
+  if (!slots_.acquire(limits_.verification_wait)) {
+    give_back();
+    return verifications_busy();
+  }
+  ++argon2_runs_;
+  bool matches = false;
+  try {
+    matches = verifier_(record->secret_hash, secret);
+  } catch (...) {
+    slots_.release();
+    throw;
+  }
+  slots_.release();
+  // Whether a key was revoked is told only to whoever holds its secret; anyone else learns
+  // exactly what a wrong secret for a live key teaches.
+  if (!matches) {
+    cache_.remember_rejection(public_id, secret);
+    return invalid_key();
+  }
+  // The right secret is no guess, even for a revoked key: a revoked key's holder costs one run
+  // per rejection_ttl, which the rejection below remembers.
+  give_back();
+  // A revoke that landed while argon2 ran moved the cache's epoch, and the cache then refuses
+  // the key; the store, read again, says whether it was this key's revoke.
+  while (!record->revoked_at &&
+         !cache_.remember(public_id, secret, record->id, record->name, epoch)) {
+    epoch = cache_.epoch();
+    record = db_.key_by_public_id(public_id);
+    if (!record)
+      return invalid_key();
+  }
+  if (record->revoked_at) {
+    cache_.remember_rejection(public_id, secret, verified_key_cache::rejection::revoked);
+    return revoked_key();
+  }
   return cached_key{record->id, record->name};
 }
 
@@ -122,6 +245,23 @@ bool caller_auth::revoke(std::int64_t id) {
     cache_.forget(record->public_id);
   cache_.forget_key_id(id);
   return revoked;
+}
+
+std::vector<auth_counter> caller_auth::counters() const {
+  return {
+      {"argon2_verifications", "argon2 verifications of presented caller keys.",
+       argon2_runs_.load()},
+      {"shared_verifications",
+       "Caller requests that took the answer of an argon2 run already under way for the same key.",
+       shared_.load()},
+      {"failures", "Caller requests answered 401: no, malformed, unknown, wrong or revoked key.",
+       failures_.load()},
+      {"rate_limited",
+       "Caller requests answered 429: too many failed verifications for the key id "
+       "or from the address.",
+       rate_limited_.load()},
+      {"busy", "Caller requests answered 503: every argon2 slot stayed busy.", busy_.load()},
+  };
 }
 
 std::optional<std::pair<key_record, std::string>> caller_auth::rotate(std::int64_t id) {

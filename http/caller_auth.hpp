@@ -1,32 +1,54 @@
 #pragma once
-// Authenticates callers' `Bearer emr_...` keys: argon2id only on a cache miss, once per key
-// even under a burst, on the HTTP thread (never an actor's), and last-used times written in bulk.
+// Authenticates callers' `Bearer emr_...` keys: argon2id only on a cache miss, once per presented
+// key even under a burst, within limits on failures and on runs at once, on the HTTP thread
+// (never an actor's), and last-used times written in bulk.
 
 #include "http/api_error.hpp"
+#include "http/auth_limits.hpp"
 #include "http/caller_keys.hpp"
 #include "storage/store.hpp"
 
+#include <atomic>
 #include <condition_variable>
 #include <map>
 #include <mutex>
 #include <thread>
+#include <unordered_map>
 #include <variant>
+#include <vector>
 
 namespace emr {
 
+/// Checks a presented secret against a stored hash: verify_secret, or a stand-in in tests.
+using secret_verifier =
+    std::function<bool(const std::string& encoded_hash, std::string_view secret)>;
+
+/// One of authentication's counters, as /admin/stats ("auth") and /metrics (emr_auth_<name>_total)
+/// show it.
+struct auth_counter {
+  std::string_view name;
+  std::string_view help;
+  std::uint64_t value = 0;
+};
+
 class caller_auth {
 public:
-  caller_auth(store& db, argon2_params params);
+  caller_auth(store& db, argon2_params params, auth_limits limits = {},
+              secret_verifier verifier = verify_secret,
+              failure_budget::clock now = std::chrono::steady_clock::now);
   ~caller_auth();
   caller_auth(const caller_auth&) = delete;
   caller_auth& operator=(const caller_auth&) = delete;
 
-  /// The caller behind an Authorization header value, or a 401.
-  std::variant<cached_key, api_error> authenticate(std::string_view authorization);
+  /// The caller behind an Authorization header value sent from client_address; else a 401, a
+  /// 429 when the key id or the address failed too often, or a 503 when argon2 is saturated.
+  std::variant<cached_key, api_error> authenticate(std::string_view authorization,
+                                                   std::string_view client_address);
 
   /// Issues and stores a new key; the token is returned once and never kept.
   std::pair<key_record, std::string> create(std::string_view name);
-  /// Revokes a key so its next request fails, on this instance at once.
+  /// Revokes a key so its next request fails, on this instance at once, even one whose
+  /// verification is under way.
   bool revoke(std::int64_t id);
   /// Revokes and reissues under the same name, atomically in the store.
   std::optional<std::pair<key_record, std::string>> rotate(std::int64_t id);
@@ -34,15 +56,40 @@ public:
   /// Writes pending last-used times now (also done every few seconds).
   void flush_last_used();
 
+  /// argon2 runs, failures and refusals so far.
+  std::vector<auth_counter> counters() const;
+
 private:
-  std::variant<cached_key, api_error> verify(std::string_view public_id, std::string_view secret);
-  std::shared_ptr<std::mutex> verification_lock(std::string_view public_id);
+  using outcome = std::variant<cached_key, api_error>;
+  /// One argon2 verification of a presented (public id, secret) that callers presenting the
+  /// same pair meanwhile wait for and share.
+  struct verification {
+    bool done = false;
+    outcome result;
+    std::condition_variable finished;
+  };
+
+  outcome verify(std::string_view public_id, std::string_view secret,
+                 std::string_view client_address);
+  outcome verify_within_limits(std::string_view public_id, std::string_view secret,
+                               std::string_view client_address);
 
   store& db_;
   argon2_params params_;
+  secret_verifier verifier_;
+  auth_limits limits_;
   verified_key_cache cache_;
-  std::mutex locks_mutex_;
-  std::map<std::string, std::weak_ptr<std::mutex>, std::less<>> verification_locks_;
+  failure_budget key_failures_;
+  failure_budget address_failures_;
+  verification_slots slots_;
+  std::mutex verifications_mutex_;
+  std::unordered_map<std::string, std::shared_ptr<verification>>
+      verifications_; ///< by presented_key_digest
+  std::atomic<std::uint64_t> argon2_runs_{0};
+  std::atomic<std::uint64_t> shared_{0};
+  std::atomic<std::uint64_t> failures_{0};
+  std::atomic<std::uint64_t> rate_limited_{0};
+  std::atomic<std::uint64_t> busy_{0};
   std::mutex touched_mutex_;
   std::map<std::int64_t, std::int64_t> touched_;
   std::condition_variable_any flush_wakeup_;

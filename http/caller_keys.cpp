@@ -162,18 +162,14 @@ struct verified_entry {
   cached_key key;
 };
 
-struct rejection {};
+} // namespace
 
-// The digest has a fixed length, so appending it to the public id cannot make two different
-// (public id, secret) pairs collide.
-std::string rejection_key(std::string_view public_id, std::string_view secret) {
+std::string presented_key_digest(std::string_view public_id, std::string_view secret) {
   auto digest = sha256(secret);
   std::string key(public_id);
   key.append(reinterpret_cast<const char*>(digest.data()), digest.size());
   return key;
 }
-
-} // namespace
 
 issued_key issue_key(const argon2_params& params) {
   issued_key issued;
@@ -221,13 +217,16 @@ std::string sha256_hex(std::string_view data) {
 
 struct verified_key_cache::tables {
   tables(std::size_t max_entries, std::chrono::seconds ttl, clock now)
-      : ttl(ttl), now(std::move(now)), verified(max_entries), rejected(rejection_capacity) {}
+      : ttl(ttl), now(std::move(now)), verified(max_entries), holders(max_entries),
+        rejected(rejection_capacity) {}
 
   std::chrono::seconds ttl;
   clock now;
   mutable std::shared_mutex mutex;
-  expiring_table<verified_entry> verified; ///< by public id
-  expiring_table<rejection> rejected;      ///< by rejection_key
+  std::uint64_t epoch = 0;
+  expiring_table<verified_entry> verified;                ///< by public id
+  expiring_table<verified_entry> holders;                 ///< by public id, for holder_ttl
+  expiring_table<verified_key_cache::rejection> rejected; ///< by presented_key_digest
 };
 
 verified_key_cache::verified_key_cache(std::size_t max_entries, std::chrono::seconds ttl, clock now)
@@ -246,38 +245,64 @@ std::optional<cached_key> verified_key_cache::lookup(std::string_view public_id,
   return entry->key;
 }
 
-void verified_key_cache::remember(std::string_view public_id, std::string_view secret,
-                                  std::int64_t key_id, std::string name) {
+std::uint64_t verified_key_cache::epoch() const {
+  std::shared_lock lock(tables_->mutex);
+  return tables_->epoch;
+}
+
+bool verified_key_cache::remember(std::string_view public_id, std::string_view secret,
+                                  std::int64_t key_id, std::string name, std::uint64_t epoch) {
   verified_entry entry{sha256(secret), cached_key{key_id, std::move(name)}};
   auto now = tables_->now();
   std::unique_lock lock(tables_->mutex);
+  if (epoch != tables_->epoch)
+    return false;
+  tables_->holders.put(std::string(public_id), entry, now + holder_ttl, now);
   tables_->verified.put(std::string(public_id), std::move(entry), now + tables_->ttl, now);
+  return true;
 }
 
 void verified_key_cache::forget(std::string_view public_id) {
   std::unique_lock lock(tables_->mutex);
+  ++tables_->epoch;
   tables_->verified.erase(public_id);
+  tables_->holders.erase(public_id);
 }
 
 void verified_key_cache::forget_key_id(std::int64_t key_id) {
   std::unique_lock lock(tables_->mutex);
+  ++tables_->epoch;
   // A full scan: revocations are rare admin actions, not worth a second index.
-  tables_->verified.erase_if([key_id](const verified_entry& e) { return e.key.key_id == key_id; });
+  auto of_key = [key_id](const verified_entry& e) { return e.key.key_id == key_id; };
+  tables_->verified.erase_if(of_key);
+  tables_->holders.erase_if(of_key);
 }
 
-bool verified_key_cache::recently_rejected(std::string_view public_id,
-                                           std::string_view secret) const {
-  auto key = rejection_key(public_id, secret);
+bool verified_key_cache::verified_before(std::string_view public_id,
+                                         std::string_view secret) const {
+  auto digest = sha256(secret);
   auto now = tables_->now();
   std::shared_lock lock(tables_->mutex);
-  return tables_->rejected.find(key, now) != nullptr;
+  auto entry = tables_->holders.find(public_id, now);
+  return entry && same_digest(entry->secret_digest, digest);
 }
 
-void verified_key_cache::remember_rejection(std::string_view public_id, std::string_view secret) {
-  auto key = rejection_key(public_id, secret);
+std::optional<verified_key_cache::rejection>
+verified_key_cache::recently_rejected(std::string_view public_id, std::string_view secret) const {
+  auto key = presented_key_digest(public_id, secret);
+  auto now = tables_->now();
+  std::shared_lock lock(tables_->mutex);
+  if (auto why = tables_->rejected.find(key, now))
+    return *why;
+  return std::nullopt;
+}
+
+void verified_key_cache::remember_rejection(std::string_view public_id, std::string_view secret,
+                                            rejection why) {
+  auto key = presented_key_digest(public_id, secret);
   auto now = tables_->now();
   std::unique_lock lock(tables_->mutex);
-  tables_->rejected.put(std::move(key), rejection{}, now + rejection_ttl, now);
+  tables_->rejected.put(std::move(key), why, now + rejection_ttl, now);
 }
 
 std::size_t verified_key_cache::size() const {

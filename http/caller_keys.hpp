@@ -52,6 +52,10 @@ bool admin_secret_matches(std::string_view expected, std::string_view presented)
 /// Lower-case hex SHA-256, e.g. to name a secret in logs without revealing it.
 std::string sha256_hex(std::string_view);
 
+/// One presented (public id, secret) pair as a table key: the public id, then the secret's raw
+/// SHA-256. Its fixed length keeps two different pairs from colliding; the secret is not kept.
+std::string presented_key_digest(std::string_view public_id, std::string_view secret);
+
 /// What a successful verification established about the caller.
 struct cached_key {
   std::int64_t key_id = 0;
@@ -59,8 +63,9 @@ struct cached_key {
 };
 
 /// Remembers verified keys (and, briefly, rejected secrets) so argon2 runs once per key per TTL
-/// instead of once per request. Holds SHA-256 digests of secrets, never the secrets: their 256
-/// bits of entropy make a plain digest as safe as a keyed one. Thread-safe.
+/// instead of once per request, and for a day which secrets verified, so their holders are not
+/// held to the limits on failed attempts. Holds SHA-256 digests of secrets, never the secrets:
+/// their 256 bits of entropy make a plain digest as safe as a keyed one. Thread-safe.
 class verified_key_cache {
 public:
   using clock = std::function<std::chrono::steady_clock::time_point()>;
@@ -68,6 +73,8 @@ public:
   /// How long a rejected (public id, secret) pair skips argon2, and how many such pairs are kept.
   static constexpr std::chrono::seconds rejection_ttl{30};
   static constexpr std::size_t rejection_capacity = 1024;
+  /// How long a secret that verified counts as its key's holder's (verified_before).
+  static constexpr std::chrono::hours holder_ttl{24};
 
   /// max_entries bounds the verified keys; when full, the oldest entry goes first.
   explicit verified_key_cache(std::size_t max_entries = 10000,
@@ -79,16 +86,29 @@ public:
 
   /// The cached key when public_id is known, unexpired, and secret is the one verified.
   std::optional<cached_key> lookup(std::string_view public_id, std::string_view secret) const;
-  /// Call after verify_secret succeeded and the key is not revoked. Restarts the TTL.
-  void remember(std::string_view public_id, std::string_view secret, std::int64_t key_id,
-                std::string name);
-  /// On revoke or rotate: the next lookup of this key misses at once.
+  /// Changes on every forget. Read it before the store lookup that precedes verify_secret.
+  std::uint64_t epoch() const;
+  /// Call after verify_secret succeeded and the key is not revoked, with the epoch read before
+  /// the key was looked up. Restarts the TTL. False, and nothing kept, when a forget came since:
+  /// the key may have been revoked while it was being verified.
+  bool remember(std::string_view public_id, std::string_view secret, std::int64_t key_id,
+                std::string name, std::uint64_t epoch);
+  /// On revoke or rotate: the next lookup of this key misses at once, and verifications already
+  /// under way cannot remember it.
   void forget(std::string_view public_id);
   void forget_key_id(std::int64_t key_id);
 
-  /// True when this exact secret was rejected for public_id within rejection_ttl.
-  bool recently_rejected(std::string_view public_id, std::string_view secret) const;
-  void remember_rejection(std::string_view public_id, std::string_view secret);
+  /// True when this exact secret verified for public_id within holder_ttl and was not forgotten.
+  bool verified_before(std::string_view public_id, std::string_view secret) const;
+
+  /// Why a presented key was turned away: a wrong secret or unknown id, or the right secret of
+  /// a revoked key (only then may the caller learn that the key was revoked).
+  enum class rejection { invalid, revoked };
+  /// Why this exact secret was rejected for public_id within rejection_ttl, if it was.
+  std::optional<rejection> recently_rejected(std::string_view public_id,
+                                             std::string_view secret) const;
+  void remember_rejection(std::string_view public_id, std::string_view secret,
+                          rejection why = rejection::invalid);
 
   /// Verified entries held, expired ones included until they are pushed out.
   std::size_t size() const;

@@ -70,7 +70,7 @@ caller_outcome await_job(app& a, std::future<caller_outcome>& future) {
 }
 
 std::optional<api_error> authenticate(app& a, const httplib::Request& req) {
-  auto who = a.auth.authenticate(req.get_header_value("Authorization"));
+  auto who = a.auth.authenticate(req.get_header_value("Authorization"), req.remote_addr);
   if (auto e = std::get_if<api_error>(&who))
     return *e;
   return std::nullopt;

@@ -109,6 +109,11 @@ void install_metrics_route(route_table& routes, app& a) {
     e.histogram("emr_caller_latency_seconds", "", callers.at("latency_seconds").as_object());
     e.header("emr_rate_limited_passed_on_total", "counter", "Caller answers that were 429.");
     e.sample("emr_rate_limited_passed_on_total", "", number(callers.at("rate_limited_passed_on")));
+    for (const auto& c : a.auth.counters()) {
+      auto name = "emr_auth_" + std::string{c.name} + "_total";
+      e.header(name, "counter", c.help);
+      e.sample(name, "", std::to_string(c.value));
+    }
 
     for (const auto& m : batcher_metrics) {
       e.header(m.name, m.type, m.help);

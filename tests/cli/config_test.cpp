@@ -106,6 +106,10 @@ restart_window_s = 30
 [auth]
 argon2_t_cost = 3
 argon2_m_cost_kib = 1024
+failures_per_minute_per_key = 7
+failures_per_minute_per_address = 70
+max_concurrent_verifications = 3
+verification_wait_ms = 250
 
 [log]
 level = "debug"
@@ -150,6 +154,10 @@ format = "json"
   EXPECT_EQ(c.restarts.window, 30s);
   EXPECT_EQ(c.argon2.t_cost, 3u);
   EXPECT_EQ(c.argon2.m_cost_kib, 1024u);
+  EXPECT_EQ(c.auth.failures_per_minute_per_key, 7u);
+  EXPECT_EQ(c.auth.failures_per_minute_per_address, 70u);
+  EXPECT_EQ(c.auth.max_concurrent_verifications, 3u);
+  EXPECT_EQ(c.auth.verification_wait, 250ms);
   EXPECT_EQ(c.log.level, "debug");
   EXPECT_EQ(c.log.format, "json");
 }
@@ -237,7 +245,7 @@ TEST_F(config_file, default_text_uncommented_is_valid_and_matches_defaults) {
     }
     out << line << "\n";
   }
-  EXPECT_EQ(uncommented, 40);
+  EXPECT_EQ(uncommented, 44);
   auto path = write(out.str());
   EXPECT_NO_THROW(toml::parse(path));
   auto loaded = load_config(path);
@@ -259,7 +267,9 @@ TEST(config_json, contains_every_section_and_key) {
     {"upstream", {"connect_timeout_s", "timeout_s"}},
     {"health", {"window_s", "failure_threshold", "sin_bin_s", "sin_bin_max_s", "probe_interval_s",
                 "max_restarts", "restart_window_s"}},
-    {"auth", {"argon2_t_cost", "argon2_m_cost_kib"}},
+    {"auth", {"argon2_t_cost", "argon2_m_cost_kib", "failures_per_minute_per_key",
+              "failures_per_minute_per_address", "max_concurrent_verifications",
+              "verification_wait_ms"}},
     {"log", {"level", "format"}},
   };
   EXPECT_EQ(o.size(), expected.size());

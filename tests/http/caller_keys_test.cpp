@@ -1,6 +1,7 @@
 // caller_keys: key format, issuance and verification, the verified-key cache, the admin check.
 
 #include "http/caller_keys.hpp"
+#include "tests/http/manual_clock.hpp"
 
 #include <gtest/gtest.h>
 
@@ -148,20 +149,12 @@ TEST(caller_keys, sha256_hex_matches_known_vectors) {
 
 // -- verified_key_cache ---------------------------------------------------------
 
-/// A clock tests move by hand.
-struct manual_clock {
-  std::shared_ptr<std::chrono::steady_clock::time_point> now =
-      std::make_shared<std::chrono::steady_clock::time_point>();
-  verified_key_cache::clock function() const {
-    return [now = now] { return *now; };
-  }
-  void advance(std::chrono::steady_clock::duration d) { *now += d; }
-};
+using testing::manual_clock;
 
 TEST(verified_key_cache, hit_after_remember) {
   manual_clock clock;
   verified_key_cache cache(10, 300s, clock.function());
-  cache.remember("PUB", "secret", 7, "billing");
+  cache.remember("PUB", "secret", 7, "billing", cache.epoch());
   auto hit = cache.lookup("PUB", "secret");
   ASSERT_TRUE(hit);
   EXPECT_EQ(hit->key_id, 7);
@@ -171,7 +164,7 @@ TEST(verified_key_cache, hit_after_remember) {
 TEST(verified_key_cache, misses_on_wrong_secret_or_unknown_public_id) {
   manual_clock clock;
   verified_key_cache cache(10, 300s, clock.function());
-  cache.remember("PUB", "secret", 7, "billing");
+  cache.remember("PUB", "secret", 7, "billing", cache.epoch());
   EXPECT_EQ(cache.lookup("PUB", "secreT"), std::nullopt);
   EXPECT_EQ(cache.lookup("PUB", "secret "), std::nullopt);
   EXPECT_EQ(cache.lookup("PUB", ""), std::nullopt);
@@ -182,7 +175,7 @@ TEST(verified_key_cache, misses_on_wrong_secret_or_unknown_public_id) {
 TEST(verified_key_cache, entries_expire_after_the_ttl) {
   manual_clock clock;
   verified_key_cache cache(10, 300s, clock.function());
-  cache.remember("PUB", "secret", 7, "billing");
+  cache.remember("PUB", "secret", 7, "billing", cache.epoch());
   clock.advance(299s);
   EXPECT_TRUE(cache.lookup("PUB", "secret"));
   clock.advance(1s);
@@ -192,9 +185,9 @@ TEST(verified_key_cache, entries_expire_after_the_ttl) {
 TEST(verified_key_cache, remember_again_restarts_the_ttl) {
   manual_clock clock;
   verified_key_cache cache(10, 300s, clock.function());
-  cache.remember("PUB", "secret", 7, "billing");
+  cache.remember("PUB", "secret", 7, "billing", cache.epoch());
   clock.advance(200s);
-  cache.remember("PUB", "secret", 7, "billing");
+  cache.remember("PUB", "secret", 7, "billing", cache.epoch());
   clock.advance(200s);
   EXPECT_TRUE(cache.lookup("PUB", "secret"));
 }
@@ -202,8 +195,8 @@ TEST(verified_key_cache, remember_again_restarts_the_ttl) {
 TEST(verified_key_cache, forget_makes_the_next_lookup_miss) {
   manual_clock clock;
   verified_key_cache cache(10, 300s, clock.function());
-  cache.remember("PUB", "secret", 7, "billing");
-  cache.remember("KEEP", "other", 8, "search");
+  cache.remember("PUB", "secret", 7, "billing", cache.epoch());
+  cache.remember("KEEP", "other", 8, "search", cache.epoch());
   cache.forget("PUB");
   EXPECT_EQ(cache.lookup("PUB", "secret"), std::nullopt);
   EXPECT_TRUE(cache.lookup("KEEP", "other"));
@@ -213,22 +206,57 @@ TEST(verified_key_cache, forget_makes_the_next_lookup_miss) {
 TEST(verified_key_cache, forget_key_id_drops_that_key_only) {
   manual_clock clock;
   verified_key_cache cache(10, 300s, clock.function());
-  cache.remember("PUB", "secret", 7, "billing");
-  cache.remember("KEEP", "other", 8, "search");
+  cache.remember("PUB", "secret", 7, "billing", cache.epoch());
+  cache.remember("KEEP", "other", 8, "search", cache.epoch());
   cache.forget_key_id(7);
   EXPECT_EQ(cache.lookup("PUB", "secret"), std::nullopt);
   EXPECT_TRUE(cache.lookup("KEEP", "other"));
   EXPECT_EQ(cache.size(), 1u);
 }
 
+TEST(verified_key_cache, remember_is_refused_after_a_forget_since_the_epoch_was_read) {
+  manual_clock clock;
+  verified_key_cache cache(10, 300s, clock.function());
+  auto before = cache.epoch();
+  cache.forget("OTHER");
+  EXPECT_FALSE(cache.remember("PUB", "secret", 7, "billing", before));
+  EXPECT_EQ(cache.lookup("PUB", "secret"), std::nullopt);
+  EXPECT_FALSE(cache.verified_before("PUB", "secret"));
+  auto after_forget = cache.epoch();
+  cache.forget_key_id(9);
+  EXPECT_FALSE(cache.remember("PUB", "secret", 7, "billing", after_forget));
+  EXPECT_TRUE(cache.remember("PUB", "secret", 7, "billing", cache.epoch()));
+  EXPECT_TRUE(cache.lookup("PUB", "secret"));
+}
+
+TEST(verified_key_cache, a_verified_secret_is_known_for_a_day_unless_forgotten) {
+  manual_clock clock;
+  verified_key_cache cache(10, 300s, clock.function());
+  EXPECT_FALSE(cache.verified_before("PUB", "secret"));
+  cache.remember("PUB", "secret", 7, "billing", cache.epoch());
+  cache.remember("KEEP", "other", 8, "search", cache.epoch());
+  clock.advance(301s);
+  EXPECT_EQ(cache.lookup("PUB", "secret"), std::nullopt);
+  EXPECT_TRUE(cache.verified_before("PUB", "secret"));
+  EXPECT_FALSE(cache.verified_before("PUB", "secreT"));
+  EXPECT_FALSE(cache.verified_before("OTHER", "secret"));
+  cache.forget("PUB");
+  EXPECT_FALSE(cache.verified_before("PUB", "secret"));
+  cache.forget_key_id(8);
+  EXPECT_FALSE(cache.verified_before("KEEP", "other"));
+  cache.remember("PUB", "secret", 7, "billing", cache.epoch());
+  clock.advance(verified_key_cache::holder_ttl);
+  EXPECT_FALSE(cache.verified_before("PUB", "secret"));
+}
+
 TEST(verified_key_cache, full_cache_evicts_the_oldest_entry) {
   manual_clock clock;
   verified_key_cache cache(3, 300s, clock.function());
   for (int i = 0; i < 3; ++i) {
-    cache.remember("P" + std::to_string(i), "s", i, "n");
+    cache.remember("P" + std::to_string(i), "s", i, "n", cache.epoch());
     clock.advance(1s);
   }
-  cache.remember("P3", "s", 3, "n");
+  cache.remember("P3", "s", 3, "n", cache.epoch());
   EXPECT_EQ(cache.size(), 3u);
   EXPECT_EQ(cache.lookup("P0", "s"), std::nullopt);
   for (int i = 1; i <= 3; ++i)
@@ -238,10 +266,10 @@ TEST(verified_key_cache, full_cache_evicts_the_oldest_entry) {
 TEST(verified_key_cache, refreshed_entry_is_not_the_one_evicted) {
   manual_clock clock;
   verified_key_cache cache(2, 300s, clock.function());
-  cache.remember("P0", "s", 0, "n");
-  cache.remember("P1", "s", 1, "n");
-  cache.remember("P0", "s", 0, "n");
-  cache.remember("P2", "s", 2, "n");
+  cache.remember("P0", "s", 0, "n", cache.epoch());
+  cache.remember("P1", "s", 1, "n", cache.epoch());
+  cache.remember("P0", "s", 0, "n", cache.epoch());
+  cache.remember("P2", "s", 2, "n", cache.epoch());
   EXPECT_TRUE(cache.lookup("P0", "s"));
   EXPECT_EQ(cache.lookup("P1", "s"), std::nullopt);
   EXPECT_TRUE(cache.lookup("P2", "s"));
@@ -250,24 +278,24 @@ TEST(verified_key_cache, refreshed_entry_is_not_the_one_evicted) {
 TEST(verified_key_cache, expired_entries_are_purged_when_a_new_one_arrives) {
   manual_clock clock;
   verified_key_cache cache(10, 300s, clock.function());
-  cache.remember("OLD", "s", 0, "n");
-  cache.remember("OLDER", "s", 1, "n");
+  cache.remember("OLD", "s", 0, "n", cache.epoch());
+  cache.remember("OLDER", "s", 1, "n", cache.epoch());
   clock.advance(400s);
-  cache.remember("NEW", "s", 2, "n");
+  cache.remember("NEW", "s", 2, "n", cache.epoch());
   EXPECT_EQ(cache.size(), 1u);
   EXPECT_TRUE(cache.lookup("NEW", "s"));
 }
 
 TEST(verified_key_cache, zero_capacity_caches_nothing) {
   verified_key_cache cache(0);
-  cache.remember("P", "s", 1, "n");
+  cache.remember("P", "s", 1, "n", cache.epoch());
   EXPECT_EQ(cache.lookup("P", "s"), std::nullopt);
   EXPECT_EQ(cache.size(), 0u);
 }
 
 TEST(verified_key_cache, default_clock_works) {
   verified_key_cache cache;
-  cache.remember("P", "s", 1, "n");
+  cache.remember("P", "s", 1, "n", cache.epoch());
   EXPECT_TRUE(cache.lookup("P", "s"));
 }
 
@@ -304,6 +332,15 @@ TEST(verified_key_cache, rejection_cache_is_bounded) {
   EXPECT_TRUE(cache.recently_rejected("PUB", "wrong-0"));
   EXPECT_TRUE(cache.recently_rejected(
       "PUB", "wrong-" + std::to_string(verified_key_cache::rejection_capacity - 1)));
+}
+
+TEST(verified_key_cache, rejection_remembers_why) {
+  manual_clock clock;
+  verified_key_cache cache(10, 300s, clock.function());
+  cache.remember_rejection("PUB", "wrong");
+  cache.remember_rejection("PUB", "right", verified_key_cache::rejection::revoked);
+  EXPECT_EQ(cache.recently_rejected("PUB", "wrong"), verified_key_cache::rejection::invalid);
+  EXPECT_EQ(cache.recently_rejected("PUB", "right"), verified_key_cache::rejection::revoked);
 }
 
 TEST(verified_key_cache, public_id_and_secret_do_not_blur_together) {
