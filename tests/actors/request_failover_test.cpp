@@ -28,6 +28,7 @@ struct request_failover : ::testing::Test, testing::test_system {
   void SetUp() override { start_test_system(); }
 
   void TearDown() override {
+    advance(std::chrono::hours{1}); // a caller left waiting by a failed assertion ends too
     for (const auto& b : batchers)
       caf::anon_send_exit(b, caf::exit_reason::kill);
     sched->run();
