@@ -34,6 +34,7 @@ using report = caf::atom_constant<caf::atom("report")>;
 using attach = caf::atom_constant<caf::atom("attach")>;
 using detach = caf::atom_constant<caf::atom("detach")>;
 using tick = caf::atom_constant<caf::atom("tick")>;
+using ready = caf::atom_constant<caf::atom("ready")>;
 } // namespace emr::atom
 
 namespace emr {
@@ -45,8 +46,11 @@ struct status_report {
 
 /// UPSTREAM WORKER: owns one keep-alive HTTP client to a provider; runs detached because it blocks.
 using upstream_actor = caf::typed_actor<
-  // Posts the body, decodes a 2xx answer into vectors, and reports how the attempt went.
-  caf::replies_to<atom::call, upstream_call>::with<upstream_reply>>;
+    // Posts the body, decodes a 2xx answer into vectors, and reports how the attempt went.
+    caf::replies_to<atom::call, upstream_call>::with<upstream_reply>,
+    // Answers once every call sent before it is done: how a batcher learns that a worker whose
+    // call outlived its supervisor's patience is free again.
+    caf::reacts_to<atom::ready>>;
 
 /// RETRY SUPERVISOR: owns one upstream batch call from first attempt to settled outcome.
 using supervisor_actor = caf::typed_actor<

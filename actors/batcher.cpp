@@ -20,6 +20,12 @@ failure unavailable(const provider_spec& spec, std::string message, std::int64_t
   return failure{503, "provider_unavailable", std::move(message), retry_after_ms, spec.name};
 }
 
+failure paused(const provider_spec& spec, clock_time now, clock_time until) {
+  return failure{429, "rate_limited",
+                 "provider '" + spec.name + "' asked for a pause that outlasts the caller's wait",
+                 ms_between(now, until), spec.name};
+}
+
 // The matrix row of each text in a call's text-to-row map; nothing if any text is not in it.
 template <class RowOf>
 std::optional<std::vector<std::uint32_t>> rows_in(const RowOf& row_of, const std::vector<std::string>& texts) {
@@ -37,6 +43,8 @@ std::optional<std::vector<std::uint32_t>> rows_in(const RowOf& row_of, const std
 } // namespace
 
 batcher_state::~batcher_state() {
+  for (const auto& worker : all_workers)
+    caf::anon_send_exit(worker, caf::exit_reason::user_shutdown);
   if (!self)
     return;
   failure lost{502, "provider_error",
@@ -92,6 +100,12 @@ caf::result<chunk_result> batcher_state::admit(chunk_request&& request, clock_ti
     ++chunks_received;
     return std::move(*reused);
   }
+  // Queued, the chunk would only be failed once its caller stopped waiting; told now, a caller
+  // with another provider still has the time to try it.
+  if (t < policy.paused_until() && request.deadline <= policy.paused_until()) {
+    ++chunks_refused_paused;
+    return answer(paused(spec, t, policy.paused_until()));
+  }
   if (queued_texts + request.texts.size() > settings.max_queued_texts) {
     ++rejected_overload;
     return answer(unavailable(spec, "provider '" + spec.name + "' has too many queued texts", 1000));
@@ -99,9 +113,11 @@ caf::result<chunk_result> batcher_state::admit(chunk_request&& request, clock_ti
   policy.on_arrival(t);
   ++chunks_received;
   auto promise = self->make_response_promise<chunk_result>();
-  pending_chunk chunk{std::move(request.texts), tokens, std::move(request.request_id), promise, t};
+  pending_chunk chunk{std::move(request.texts), tokens, std::move(request.request_id), promise, t,
+                      request.deadline};
   if (join_in_flight(request.key, chunk))
     return promise;
+  next_expiry = std::min(next_expiry, chunk.deadline);
   queued_texts += chunk.texts.size();
   auto& queue = queues[std::move(request.key)];
   queue.texts += chunk.texts.size();
@@ -213,7 +229,8 @@ static_assert(std::is_nothrow_move_constructible_v<pending_chunk>);
 
 bool batcher_state::join_in_flight(const batch_key& key, pending_chunk& chunk) {
   for (auto& [id, batch] : in_flight) {
-    if (batch.probe || batch.key != key)
+    // A call that stops retrying before this caller stops waiting could fail it early.
+    if (batch.probe || batch.key != key || batch.callers_wait_until < chunk.deadline)
       continue;
     auto rows = rows_in(batch.row_of, chunk.texts);
     if (!rows)
@@ -288,12 +305,14 @@ std::optional<batcher_state::flush_choice> batcher_state::take_batch(clock_time 
 
 void batcher_state::pump() {
   auto t = now();
+  drop_expired(t);
   std::optional<clock_time> recheck;
   while (!idle_workers.empty() && (draining || policy.can_send(t))) {
     if (!isolated.empty()) {
       auto [key, chunks] = std::move(isolated.front());
       isolated.pop_front();
-      start(std::move(key), std::move(chunks), false, false);
+      if (!chunks.empty())
+        start(std::move(key), std::move(chunks), false, false);
       continue;
     }
     auto batch = take_batch(t, recheck);
@@ -307,6 +326,8 @@ void batcher_state::pump() {
     arm_timer(policy.paused_until());
   else if (recheck)
     arm_timer(*recheck);
+  if (waiting && next_expiry != clock_time::max())
+    arm_timer(next_expiry);
   if (finished_draining())
     self->quit();
 }
@@ -335,6 +356,7 @@ void batcher_state::start(batch_key key, std::vector<pending_chunk> chunks, bool
     }
     asked += chunk.texts.size();
     batch.tokens += chunk.tokens;
+    batch.callers_wait_until = std::max(batch.callers_wait_until, chunk.deadline);
   }
   batch.worker = idle_workers.back();
   idle_workers.pop_back();
@@ -364,6 +386,7 @@ void batcher_state::start(batch_key key, std::vector<pending_chunk> chunks, bool
   job.retry = settings.retry;
   job.attempt_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(
     settings.upstream.connect_timeout + 2 * settings.upstream.read_timeout);
+  job.callers_wait_until = batch.callers_wait_until;
   job.seed = std::random_device{}() ^ id;
   job.probe = probe;
   auto supervisor = self->spawn(retry_supervisor, std::move(job));
@@ -377,7 +400,7 @@ void batcher_state::settle(batch_outcome&& outcome) {
     return;
   auto batch = std::move(it->second);
   in_flight.erase(it);
-  idle_workers.push_back(batch.worker);
+  release_worker(batch.worker, outcome.worker_blocked);
   upstream_attempts += outcome.attempts;
   retries += outcome.attempts > 1 ? outcome.attempts - 1 : 0;
   policy.on_call_finished(outcome.congestion   ? call_signal::congestion
@@ -404,6 +427,8 @@ void batcher_state::settle(batch_outcome&& outcome) {
   } else if (outcome.splittable && batch.chunks.size() > 1) {
     // One caller's text may have poisoned the call: retry the halves apart until it is alone.
     ++batches_split;
+    for (const auto& chunk : batch.chunks)
+      next_expiry = std::min(next_expiry, chunk.deadline);
     auto half = batch.chunks.size() / 2;
     std::vector<pending_chunk> first(std::make_move_iterator(batch.chunks.begin()),
                                      std::make_move_iterator(batch.chunks.begin() + half));
@@ -425,25 +450,100 @@ void batcher_state::fail_chunks(std::vector<pending_chunk>& chunks, const failur
     chunk.promise.deliver(chunk_result{nullptr, {}, 0, error, {}});
 }
 
-void batcher_state::fail_queued(const failure& error) {
-  for (auto& [key, queue] : queues)
-    for (auto& chunk : queue.chunks)
-      chunk.promise.deliver(chunk_result{nullptr, {}, 0, error, {}});
-  queues.clear();
+std::size_t batcher_state::fail_queued(const failure& error, clock_time by) {
+  std::size_t failed = 0;
+  next_expiry = clock_time::max();
+  // Keeps the chunks that wait beyond `by`, in order; returns the texts failed.
+  auto fail_due = [&](auto& chunks) {
+    std::size_t kept = 0, texts = 0;
+    for (std::size_t i = 0; i < chunks.size(); ++i) {
+      if (chunks[i].deadline <= by) {
+        chunks[i].promise.deliver(chunk_result{nullptr, {}, 0, error, {}});
+        texts += chunks[i].texts.size();
+        ++failed;
+        continue;
+      }
+      next_expiry = std::min(next_expiry, chunks[i].deadline);
+      if (kept != i)
+        chunks[kept] = std::move(chunks[i]);
+      ++kept;
+    }
+    chunks.erase(chunks.begin() + static_cast<std::ptrdiff_t>(kept), chunks.end());
+    return texts;
+  };
+  for (auto q = queues.begin(); q != queues.end();) {
+    auto& queue = q->second;
+    auto texts = fail_due(queue.chunks);
+    queue.texts -= texts;
+    queued_texts -= texts;
+    q = queue.chunks.empty() && queue.awaited.empty() ? queues.erase(q) : std::next(q);
+  }
+  // An emptied half stays in line and is skipped when its turn comes.
   for (auto& [key, chunks] : isolated)
-    fail_chunks(chunks, error);
-  isolated.clear();
-  queued_texts = 0;
+    fail_due(chunks);
+  return failed;
+}
+
+void batcher_state::drop_expired(clock_time t) {
+  if (t < next_expiry)
+    return;
+  chunks_expired += fail_queued(failure{504, "deadline_exceeded",
+                                        "the caller stopped waiting before provider '" + spec.name +
+                                            "' could be sent its texts",
+                                        -1, spec.name},
+                                t);
+}
+
+void batcher_state::spawn_worker() {
+  auto worker = self->spawn<caf::detached>(upstream_worker, spec, adapter, settings.upstream);
+  all_workers.push_back(worker);
+  idle_workers.push_back(worker);
+}
+
+void batcher_state::release_worker(upstream_actor worker, bool blocked) {
+  if (!blocked) {
+    idle_workers.push_back(std::move(worker));
+    return;
+  }
+  ++blocked_workers;
+  // The provider keeps its concurrency while a worker is stuck; the bound keeps a provider that
+  // hangs every call from costing more than twice the threads.
+  auto usable = all_workers.size() - blocked_workers;
+  if (usable < settings.flush.max_concurrency &&
+      all_workers.size() < 2 * settings.flush.max_concurrency)
+    spawn_worker();
+  // The worker answers this once its call has returned; a worker that dies fails the request. So
+  // either way the batcher hears, and no timeout is needed.
+  self->request(worker, caf::infinite, atom::ready::value)
+      .then([this, worker] { unblock_worker(worker); },
+            [this, worker](caf::error&) {
+              --blocked_workers;
+              all_workers.erase(std::find(all_workers.begin(), all_workers.end(), worker));
+            });
+}
+
+void batcher_state::unblock_worker(const upstream_actor& worker) {
+  --blocked_workers;
+  if (all_workers.size() - blocked_workers > settings.flush.max_concurrency) {
+    all_workers.erase(std::find(all_workers.begin(), all_workers.end(), worker));
+    caf::anon_send_exit(worker, caf::exit_reason::user_shutdown);
+  } else {
+    idle_workers.push_back(worker);
+  }
+  pump();
 }
 
 void batcher_state::apply(const provider_condition& c) {
   condition = c;
   policy.pause_until(c.paused_until);
   auto t = now();
+  // Queued callers learn at once, so those with another provider can fall over to it.
   if (c.sin_binned && t < c.sin_bin_until)
-    // Queued callers learn at once, so those with another provider can fall over to it.
     fail_queued(unavailable(spec, "provider '" + spec.name + "' was sin-binned after repeated failures",
                             ms_between(t, c.sin_bin_until)));
+  else if (t < policy.paused_until())
+    chunks_refused_paused +=
+        fail_queued(paused(spec, t, policy.paused_until()), policy.paused_until());
   pump();
 }
 
@@ -515,6 +615,10 @@ json::object batcher_state::status() {
   o["batches_failed"] = batches_failed;
   o["batches_split"] = batches_split;
   o["rejected_overload"] = rejected_overload;
+  o["chunks_expired"] = chunks_expired;
+  o["chunks_refused_paused"] = chunks_refused_paused;
+  o["workers"] = all_workers.size();
+  o["blocked_workers"] = blocked_workers;
   o["mailbox_size"] = self->mailbox().size();
   o["draining"] = draining;
   return o;
@@ -531,33 +635,28 @@ batcher_actor::behavior_type batcher(batcher_actor::stateful_pointer<batcher_sta
   st.health = health;
   st.policy = flush_policy{settings.flush};
   st.spec = std::move(spec);
-  for (std::size_t i = 0; i < settings.flush.max_concurrency; ++i) {
-    auto worker = self->spawn<caf::detached>(upstream_worker, st.spec, st.adapter, settings.upstream);
-    st.all_workers.push_back(worker);
-    st.idle_workers.push_back(worker);
-  }
+  for (std::size_t i = 0; i < settings.flush.max_concurrency; ++i)
+    st.spawn_worker();
   self->send(health, atom::attach::value, st.spec.name, batcher_actor{self});
   self->set_down_handler([self](caf::down_msg& msg) {
     // A supervisor that died without settling must not leave its callers waiting. A normal
-    // exit always follows its `done`, so only abnormal ones matter here.
+    // exit always follows its `done`, so only abnormal ones matter here. Its worker may still be
+    // inside the call, so it counts as blocked until it answers.
     if (!msg.reason)
       return;
     auto& st = self->state;
     for (auto& [id, batch] : st.in_flight)
       if (batch.supervisor == msg.source) {
-        batch_outcome lost{id, nullptr,
-                           failure{502, "internal_error", "the upstream call's supervisor failed: " +
-                                                            self->system().render(msg.reason),
-                                   -1, st.spec.name},
-                           false, false, 0};
+        batch_outcome lost;
+        lost.batch_id = id;
+        lost.error =
+            failure{502, "internal_error",
+                    "the upstream call's supervisor failed: " + self->system().render(msg.reason),
+                    -1, st.spec.name};
+        lost.worker_blocked = true;
         st.settle(std::move(lost));
         return;
       }
-  });
-  // Workers run detached and hold a thread each: they end with their batcher.
-  self->attach_functor([workers = st.all_workers] {
-    for (const auto& w : workers)
-      caf::anon_send_exit(w, caf::exit_reason::user_shutdown);
   });
   return {
     [self](atom::embed, chunk_request& request) { return self->state.enqueue(std::move(request)); },

@@ -30,6 +30,7 @@ struct pending_chunk {
   std::string request_id;
   caf::typed_response_promise<chunk_result> promise;
   clock_time arrived{};
+  clock_time deadline = clock_time::max(); ///< see chunk_request::deadline
 };
 
 /// A group of callers' chunks still to come under one key (see chunk_request::group).
@@ -54,6 +55,7 @@ struct in_flight_batch {
   std::unordered_map<std::string_view, std::uint32_t> row_of;
   std::size_t tokens = 0;
   upstream_actor worker;
+  clock_time callers_wait_until{}; ///< the latest deadline of its chunks: no retry starts after it
   bool partial = false;  ///< less than a full batch (the flush policy sends one at a time)
   caf::actor_addr supervisor;
   std::string upstream_id;
@@ -90,7 +92,10 @@ struct batcher_state {
   /// The newest kept call carrying each text, by its number; the views are into that call's texts.
   std::unordered_map<std::string_view, std::uint64_t> recent_by_text;
   std::vector<upstream_actor> idle_workers;
-  std::vector<upstream_actor> all_workers;
+  std::vector<upstream_actor> all_workers; ///< every live worker: idle, in a call, or blocked
+  /// Workers still inside a call their supervisor gave up on: handed no call until they answer.
+  std::size_t blocked_workers = 0;
+  clock_time next_expiry = clock_time::max(); ///< no queued chunk's deadline is earlier
   provider_condition condition;
   bool draining = false;
   bool hurrying = false;  ///< shutdown: no holds, but new chunks still welcome
@@ -114,14 +119,21 @@ struct batcher_state {
   std::uint64_t batches_failed = 0;
   std::uint64_t batches_split = 0;
   std::uint64_t rejected_overload = 0;
+  std::uint64_t chunks_expired = 0; ///< queued chunks dropped unsent: their callers stopped waiting
+  /// Chunks refused at once because a rate-limit pause outlasts their callers' wait.
+  std::uint64_t chunks_refused_paused = 0;
 
   static inline const char* name = "batcher";
 
-  /// Exit cleanup: answers every caller still held (queued, isolated or in flight) with a 502
-  /// naming the provider and stops the calls' supervisors. CAF 0.17 drops an undelivered promise
-  /// without a word, so a batcher that died (an exception, a kill) would leave its callers
-  /// waiting out their deadlines; a drained batcher holds nobody by the time it exits.
+  batcher_state() = default;
+  /// Exit cleanup: stops the workers (detached, a thread each), answers every caller still held
+  /// (queued, isolated or in flight) with a 502 naming the provider and stops the calls'
+  /// supervisors. CAF 0.17 drops an undelivered promise without a word, so a batcher that died
+  /// (an exception, a kill) would leave its callers waiting out their deadlines; a drained
+  /// batcher holds nobody by the time it exits.
   ~batcher_state();
+  batcher_state(const batcher_state&) = delete;
+  batcher_state& operator=(const batcher_state&) = delete;
 
   clock_time now() const;
   /// Takes a caller's chunk: counts it into its group, then admits it.
@@ -156,8 +168,18 @@ struct batcher_state {
   std::optional<flush_choice> take_batch(clock_time now, std::optional<clock_time>& recheck);
   void start(batch_key key, std::vector<pending_chunk> chunks, bool probe, bool partial);
   void settle(batch_outcome&& outcome);
+  /// Adds a worker to the idle list.
+  void spawn_worker();
+  /// A call's worker is back from its batch: idle again, or kept apart while it is still blocked.
+  void release_worker(upstream_actor worker, bool blocked);
+  /// A blocked worker answered at last: it rejoins, unless a replacement took its place.
+  void unblock_worker(const upstream_actor& worker);
   void fail_chunks(std::vector<pending_chunk>& chunks, const failure& error);
-  void fail_queued(const failure& error);
+  /// Fails the queued chunks whose callers stop waiting by `by` (every one by default); the
+  /// others stay queued. Returns how many were failed.
+  std::size_t fail_queued(const failure& error, clock_time by = clock_time::max());
+  /// Drops queued chunks whose callers stopped waiting, so that they are never sent.
+  void drop_expired(clock_time now);
   void apply(const provider_condition& condition);
   void run_probe();
   void arm_timer(clock_time due);

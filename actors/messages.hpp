@@ -44,6 +44,9 @@ struct chunk_request {
   /// queued, so they share calls however far apart the scheduler runs their request actors.
   std::uint64_t group = 0;
   std::uint32_t group_chunks = 0;  ///< the group's chunks coming to this batcher under this key
+  /// When the caller stops waiting for this chunk: its deadline, or under `any` the end of this
+  /// route's share of it. The batcher never sends the chunk, nor retries a call for it, later.
+  clock_time deadline = clock_time::max();
 };
 
 /// The batcher's answer to a chunk: rows of a shared matrix (no copy per caller), or a failure.
@@ -99,6 +102,8 @@ struct batch_outcome {
   bool splittable = false;    ///< a 400/413/422 that one caller's text may have caused
   bool congestion = false;    ///< a 429 or timeout was seen: the call window should shrink
   int attempts = 0;
+  /// The worker gave no answer within the supervisor's patience and is still inside that call.
+  bool worker_blocked = false;
 };
 
 /// The health actor's verdict on a provider, pushed to its batcher.

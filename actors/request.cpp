@@ -57,6 +57,13 @@ failure combine_failures(const std::vector<failure>& failures) {
   return failure{502, "provider_error", message, -1, {}};
 }
 
+std::chrono::milliseconds route_share(std::chrono::milliseconds left, std::size_t routes_left) {
+  if (routes_left <= 1)
+    return left;
+  auto share = left / static_cast<std::chrono::milliseconds::rep>(routes_left);
+  return std::min(left, std::max(share, min_route_share));
+}
+
 std::vector<std::size_t> chunk_ends(const std::vector<std::string>& texts, const batch_limits& limits) {
   std::vector<std::size_t> ends;
   std::size_t begin = 0, tokens = 0;
@@ -118,6 +125,13 @@ failure deadline_failure(const caller_job& job) {
                  "no answer within the " + std::to_string(job.deadline.count()) + " ms deadline", -1, {}};
 }
 
+failure share_failure(const provider_route& route, std::chrono::milliseconds share) {
+  return failure{504, "deadline_exceeded",
+                 "provider '" + route.name + "' gave no answer within its " +
+                     std::to_string(share.count()) + " ms share of the deadline",
+                 -1, route.name};
+}
+
 // A route's chunks have all answered: move on according to the policy.
 void route_settled(self_ptr self, std::size_t route_index) {
   auto& st = self->state;
@@ -129,12 +143,14 @@ void route_settled(self_ptr self, std::size_t route_index) {
       return;
     }
     st.failures.push_back(*error);
-    if (error->status == 504 || ++st.next_route >= st.job.routes.size()) {
-      st.finish(caller_outcome{{}, error->status == 504 ? *error : combine_failures(st.failures)});
-      self->quit();
+    bool time_left = st.deadline - self->clock().now() >= std::chrono::milliseconds{1};
+    if (++st.next_route < st.job.routes.size() && time_left) {
+      send_route(self, st.next_route, false);
       return;
     }
-    send_route(self, st.next_route, false);
+    st.finish(caller_outcome{
+        {}, error->status == 504 ? deadline_failure(st.job) : combine_failures(st.failures)});
+    self->quit();
     return;
   }
   if (st.pending > 0)
@@ -159,6 +175,10 @@ void send_route(self_ptr self, std::size_t route_index, bool first_send) {
   answer.chunks.resize(chunks.size());
   auto outstanding = std::make_shared<std::size_t>(chunks.size());
   st.pending += chunks.size();
+  bool last_route = st.job.policy == routing_policy::all || route_index + 1 == st.job.routes.size();
+  auto wait = last_route ? remaining(self)
+                         : route_share(remaining(self), st.job.routes.size() - route_index);
+  auto deadline = self->clock().now() + wait;
   batch_key key{route.model, st.job.input_type, st.job.dimensions};
   std::uint64_t group = 0;
   std::uint32_t group_chunks = 0;
@@ -173,35 +193,37 @@ void send_route(self_ptr self, std::size_t route_index, bool first_send) {
       if (--*outstanding == 0)
         route_settled(self, route_index);
     };
-    self
-      ->request(route.batcher, remaining(self), atom::embed::value,
-                chunk_request{key, std::move(chunks[i]), st.job.request_id, group, group_chunks})
-      .then(
-        [self, route_index, i, on_done](chunk_result& result) {
-          auto& st = self->state;
-          if (result.error) {
-            if (!st.route_errors[route_index])
-              st.route_errors[route_index] = std::move(result.error);
-          } else {
-            st.answers[route_index].tokens += result.tokens;
-            st.answers[route_index].chunks[i] = std::move(result);
-          }
-          on_done();
-        },
-        [self, route_index, on_done](caf::error& err) {
-          auto& st = self->state;
-          if (!st.route_errors[route_index]) {
-            if (err == caf::sec::request_timeout)
-              st.route_errors[route_index] = deadline_failure(st.job);
-            else
-              st.route_errors[route_index] =
-                failure{502, "provider_error",
-                        "provider '" + st.job.routes[route_index].name + "' is not running (" +
-                          self->system().render(err) + ")",
-                        -1, st.job.routes[route_index].name};
-          }
-          on_done();
-        });
+    self->request(route.batcher, wait, atom::embed::value,
+                  chunk_request{key, std::move(chunks[i]), st.job.request_id, group, group_chunks,
+                                deadline})
+        .then(
+            [self, route_index, i, on_done](chunk_result& result) {
+              auto& st = self->state;
+              if (result.error) {
+                if (!st.route_errors[route_index])
+                  st.route_errors[route_index] = std::move(result.error);
+              } else {
+                st.answers[route_index].tokens += result.tokens;
+                st.answers[route_index].chunks[i] = std::move(result);
+              }
+              on_done();
+            },
+            [self, route_index, last_route, wait, on_done](caf::error& err) {
+              auto& st = self->state;
+              if (!st.route_errors[route_index]) {
+                if (err == caf::sec::request_timeout)
+                  st.route_errors[route_index] =
+                      last_route ? deadline_failure(st.job)
+                                 : share_failure(st.job.routes[route_index], wait);
+                else
+                  st.route_errors[route_index] =
+                      failure{502, "provider_error",
+                              "provider '" + st.job.routes[route_index].name +
+                                  "' is not running (" + self->system().render(err) + ")",
+                              -1, st.job.routes[route_index].name};
+              }
+              on_done();
+            });
   }
 }
 

@@ -66,6 +66,16 @@ struct caller_outcome {
 
 using outcome_promise = std::shared_ptr<std::promise<caller_outcome>>;
 
+/// The least time an `any` route is given before the caller moves on: shorter, a provider has
+/// no real chance to answer, and the caller would run through its routes on the clock alone.
+inline constexpr std::chrono::milliseconds min_route_share{250};
+
+/// How long an `any` caller waits for one route with `left` until its deadline and `routes_left`
+/// routes (this one included) still to try: an equal share of what is left, at least
+/// min_route_share, and everything left for the last route. A route that does not answer within
+/// its share leaves the rest for the others.
+std::chrono::milliseconds route_share(std::chrono::milliseconds left, std::size_t routes_left);
+
 /// Combines the failures of every provider tried into the one failure a caller sees.
 failure combine_failures(const std::vector<failure>& failures);
 

@@ -79,29 +79,55 @@ supervisor_state::on_reply(supervisor_actor::pointer self, const upstream_reply&
 }
 
 void supervisor_state::settle(supervisor_actor::pointer self, batch_outcome outcome) {
+  outcome.worker_blocked = worker_blocked;
   self->send(job.batcher, atom::done::value, std::move(outcome));
   self->quit();
 }
 
 namespace {
 
-void attempt(supervisor_actor::stateful_pointer<supervisor_state> self) {
+using self_ptr = supervisor_actor::stateful_pointer<supervisor_state>;
+
+// Settles with the failure of `reply` instead of the retry it would have earned.
+void give_up(self_ptr self, const upstream_reply& reply) {
+  auto& st = self->state;
+  auto verdict = classify(reply, st.job.provider, std::chrono::system_clock::now());
+  st.settle(self, batch_outcome{st.job.batch_id, nullptr, std::move(verdict.error), false,
+                                st.congestion, st.attempts});
+}
+
+void retry_after_wait(self_ptr self, std::chrono::milliseconds wait, const upstream_reply& reply) {
+  // An answer that comes after every caller stopped waiting would only cost the provider a call:
+  // the callers still here hear the failure now, in time to try another provider.
+  if (self->clock().now() + wait >= self->state.job.callers_wait_until) {
+    give_up(self, reply);
+    return;
+  }
+  self->delayed_send(self, wait, atom::retry::value);
+}
+
+void attempt(self_ptr self) {
   auto& job = self->state.job;
   self->request(job.worker, job.attempt_timeout, atom::call::value, job.call)
-    .then(
-      [self](const upstream_reply& reply) {
-        if (auto wait = self->state.on_reply(self, reply))
-          self->delayed_send(self, *wait, atom::retry::value);
-      },
-      [self](caf::error& err) {
-        upstream_reply timeout;
-        timeout.timed_out = true;
-        timeout.transport_error = "no answer within " +
-                                  std::to_string(self->state.job.attempt_timeout.count()) +
-                                  " ms (" + self->system().render(err) + ")";
-        if (auto wait = self->state.on_reply(self, timeout))
-          self->delayed_send(self, *wait, atom::retry::value);
-      });
+      .then(
+          [self](const upstream_reply& reply) {
+            if (auto wait = self->state.on_reply(self, reply))
+              retry_after_wait(self, *wait, reply);
+          },
+          [self](caf::error& err) {
+            auto& st = self->state;
+            // The worker is still inside the call: another one would wait behind it in its mailbox
+            // and reach the provider after every caller was answered. So the batch ends here, and
+            // the batcher keeps the worker apart until it answers.
+            st.worker_blocked = true;
+            upstream_reply timeout;
+            timeout.timed_out = true;
+            timeout.transport_error = "no answer within " +
+                                      std::to_string(st.job.attempt_timeout.count()) + " ms (" +
+                                      self->system().render(err) + ")";
+            if (st.on_reply(self, timeout))
+              give_up(self, timeout);
+          });
 }
 
 } // namespace

@@ -17,6 +17,8 @@ struct supervisor_job {
   health_actor health;
   retry_settings retry;
   std::chrono::milliseconds attempt_timeout{40'000};  ///< backstop above the worker's own timeouts
+  /// The latest deadline among the call's callers: no attempt starts once all have stopped waiting.
+  clock_time callers_wait_until = clock_time::max();
   std::uint64_t seed = 0;
   bool probe = false;  ///< probes make one attempt: their outcome is the answer
 };
@@ -40,6 +42,7 @@ struct supervisor_state {
   clock_time started{}; ///< when the first attempt began: the retry budget runs from here
   int attempts = 0;
   bool congestion = false;
+  bool worker_blocked = false; ///< the latest attempt outlived attempt_timeout; see batch_outcome
   static inline const char* name = "retry_supervisor";
 
   /// Handles the worker's reply to the latest attempt; returns the wait before the next one,

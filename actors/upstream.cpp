@@ -79,7 +79,8 @@ upstream_actor::behavior_type upstream_worker(upstream_actor::stateful_pointer<u
     st.client->set_tcp_nodelay(true);
   }
   return {
-    [self](atom::call, const upstream_call& call) { return self->state.post(call); },
+      [self](atom::call, const upstream_call& call) { return self->state.post(call); },
+      [](atom::ready) {},
   };
 }
 

@@ -3,6 +3,7 @@
 // the workers point at a listener that accepts nothing, so no attempt ever answers on its own.
 
 #include "actors/batcher.hpp"
+#include "tests/actors/actor_fakes.hpp"
 #include "tests/actors/batcher_client.hpp"
 #include "tools/fake_vectors.hpp"
 
@@ -13,48 +14,27 @@ namespace emr {
 namespace {
 
 using namespace std::chrono_literals;
+using testing::fake_worker_impl;
+using testing::mock_health_state;
 
 using testing::black_hole;
 using testing::client_answer;
 using testing::matrix_of;
 
-struct mock_health_state {
-  std::vector<std::string> attached;
-  std::vector<call_report> reports;
-  static inline const char* name = "mock_health";
-};
-
-health_actor::behavior_type mock_health(health_actor::stateful_pointer<mock_health_state> self,
-                                        status_report answer) {
-  return {
-    [self](atom::report, const call_report& r) { self->state.reports.push_back(r); },
-    [self](atom::attach, const std::string& provider, batcher_actor) {
-      self->state.attached.push_back(provider);
-    },
-    [](atom::detach, const std::string&) {},
-    [](atom::tick) {},
-    [answer](atom::status) { return answer; },
-  };
-}
-
 using batcher_impl = caf::stateful_actor<batcher_state, batcher_actor::base>;
 using health_impl = caf::stateful_actor<mock_health_state, health_actor::base>;
 
-struct batcher_test : ::testing::Test {
-  caf::actor_system_config cfg;
-  std::unique_ptr<caf::actor_system> sys;
-  caf::scheduler::test_coordinator* sched = nullptr;
+struct batcher_test : ::testing::Test, testing::test_system {
   black_hole upstream;
   health_actor health;
   batcher_actor batcher;
   std::vector<caf::actor> clients;
+  std::vector<upstream_actor> set_aside; ///< real workers replaced by fakes
   std::vector<caf::actor_addr> supervisors;
   const batch_key key{"voyage-3.5", "", 0};
 
   void SetUp() override {
-    cfg.set("scheduler.policy", caf::atom("testing"));
-    sys = std::make_unique<caf::actor_system>(cfg);
-    sched = &dynamic_cast<caf::scheduler::test_coordinator&>(sys->scheduler());
+    start_test_system();
     provider_spec spec;
     spec.name = "voy";
     spec.type = provider_type::voyage;
@@ -72,7 +52,7 @@ struct batcher_test : ::testing::Test {
     settings.upstream.read_timeout = 3s;
     // Every actor here is spawned with arguments: for a function actor spawned without any,
     // CAF 0.17's factory binds a reference to a null tuple, which UBSan rightly reports.
-    health = sys->spawn(mock_health, status_report{});
+    health = sys->spawn(testing::mock_health, status_report{});
     batcher = sys->spawn(emr::batcher, spec, settings, health);
     sched->run();
   }
@@ -84,6 +64,8 @@ struct batcher_test : ::testing::Test {
         caf::anon_send_exit(hdl, caf::exit_reason::kill);
     for (const auto& c : clients)
       caf::anon_send_exit(c, caf::exit_reason::kill);
+    for (const auto& w : set_aside)
+      caf::anon_send_exit(w, caf::exit_reason::kill);
     sched->run();
     upstream.close();
     caf::anon_send_exit(batcher, caf::exit_reason::kill);
@@ -92,6 +74,7 @@ struct batcher_test : ::testing::Test {
     batcher = nullptr;
     health = nullptr;
     clients.clear();
+    set_aside.clear();
     sys.reset();
   }
 
@@ -116,8 +99,40 @@ struct batcher_test : ::testing::Test {
                                               std::uint32_t group_chunks) {
     return send_chunk(chunk_request{key, std::move(texts), "req", group, group_chunks});
   }
+  std::shared_ptr<client_answer> send_until(std::vector<std::string> texts, clock_time deadline) {
+    return send_chunk(chunk_request{key, std::move(texts), "req", 0, 0, deadline});
+  }
   std::shared_ptr<client_answer> send_chunk(chunk_request chunk) {
-    return testing::ask(*sys, clients, batcher, std::move(chunk));
+    auto out = std::make_shared<client_answer>();
+    auto c = sys->spawn(
+      [out](caf::event_based_actor* self, batcher_actor b, chunk_request chunk) {
+        self->request(b, std::chrono::seconds{3600}, atom::embed::value, std::move(chunk))
+          .then(
+            [out](chunk_result& r) {
+              out->answered = true;
+              out->result = std::move(r);
+            },
+            [out, self](caf::error& e) {
+              out->answered = true;
+              out->error = self->system().render(e);
+            });
+      },
+      batcher, std::move(chunk));
+    clients.push_back(c);
+    return out;
+  }
+
+  // The worker the next call takes becomes a fake that holds its calls: a provider that hangs.
+  upstream_actor hang_next_worker() {
+    auto fake = caf::actor_cast<upstream_actor>(sys->spawn(testing::fake_worker, 0));
+    auto& real = st().idle_workers.back();
+    set_aside.push_back(real);
+    std::replace(st().all_workers.begin(), st().all_workers.end(), real, fake);
+    real = fake;
+    return fake;
+  }
+  testing::fake_worker_state& worker_st(const upstream_actor& w) {
+    return testing::state_of<fake_worker_impl>(w);
   }
 
   void run() {
@@ -138,6 +153,7 @@ struct batcher_test : ::testing::Test {
     return ids;
   }
   const in_flight_batch& batch(std::uint64_t id) { return st().in_flight.at(id); }
+
 
   // A first, full call: later chunks count as dense arrivals, and no partial call is out to
   // hold them back (the policy sends one partial call at a time).
@@ -562,6 +578,113 @@ TEST_F(batcher_test, drain_flushes_held_chunks_at_once_and_refuses_new_ones) {
   ASSERT_TRUE(late->answered);
   ASSERT_TRUE(late->result.error);
   EXPECT_EQ(late->result.error->status, 400);
+}
+
+TEST_F(batcher_test, a_pause_longer_than_a_callers_wait_refuses_its_chunk_at_once) {
+  auto now = sched->clock().now();
+  caf::anon_send(batcher, atom::condition::value, provider_condition{false, {}, now + 2s});
+  run();
+  auto hasty = send_until({"a"}, now + 1s);
+  auto patient = send_until({"b"}, now + 3s);
+  run();
+  ASSERT_TRUE(hasty->answered) << "told at once, while another provider still has time";
+  ASSERT_TRUE(hasty->result.error);
+  EXPECT_EQ(hasty->result.error->status, 429);
+  EXPECT_EQ(hasty->result.error->type, "rate_limited");
+  EXPECT_EQ(hasty->result.error->retry_after_ms, 2000);
+  EXPECT_FALSE(patient->answered) << "its caller waits past the pause: it queues";
+  advance(2s);
+  ASSERT_EQ(batch_ids(), (std::vector<std::uint64_t>{1}));
+  EXPECT_EQ(batch(1).chunks.front().texts, (std::vector<std::string>{"b"}));
+  EXPECT_EQ(status().at("chunks_refused_paused").to_number<int>(), 1);
+}
+
+TEST_F(batcher_test, a_pause_fails_the_queued_chunks_that_cannot_outlast_it) {
+  for (const char* t : {"a", "b", "c", "d"}) // every slot busy: later chunks queue
+    send({std::string(t) + "1", std::string(t) + "2", std::string(t) + "3", std::string(t) + "4"});
+  run();
+  auto now = sched->clock().now();
+  auto hasty = send_until({"e"}, now + 1s);
+  auto patient = send_until({"f"}, now + 10s);
+  run();
+  caf::anon_send(batcher, atom::condition::value, provider_condition{false, {}, now + 5s});
+  run();
+  ASSERT_TRUE(hasty->answered);
+  ASSERT_TRUE(hasty->result.error);
+  EXPECT_EQ(hasty->result.error->status, 429);
+  EXPECT_EQ(hasty->result.error->retry_after_ms, 5000);
+  EXPECT_FALSE(patient->answered);
+  EXPECT_EQ(st().queued_texts, 1u);
+}
+
+TEST_F(batcher_test, a_queued_chunk_whose_caller_stopped_waiting_is_dropped_and_never_sent) {
+  for (const char* t : {"a", "b", "c", "d"})
+    send({std::string(t) + "1", std::string(t) + "2", std::string(t) + "3", std::string(t) + "4"});
+  run();
+  auto gone = send_until({"e"}, sched->clock().now() + 100ms);
+  auto stays = send({"f"});
+  run();
+  advance(99ms);
+  EXPECT_FALSE(gone->answered);
+  advance(1ms);
+  ASSERT_TRUE(gone->answered) << "answered at its deadline, not held until a slot frees";
+  ASSERT_TRUE(gone->result.error);
+  EXPECT_EQ(gone->result.error->status, 504);
+  EXPECT_EQ(st().queued_texts, 1u);
+  complete(1, matrix_of({"a1", "a2", "a3", "a4"}, 4));
+  ASSERT_EQ(batch_ids(), (std::vector<std::uint64_t>{2, 3, 4, 5}));
+  EXPECT_EQ(batch(5).chunks.size(), 1u) << "the freed slot carries only the caller still waiting";
+  EXPECT_EQ(batch(5).chunks.front().texts, (std::vector<std::string>{"f"}));
+  EXPECT_FALSE(stays->answered);
+  EXPECT_EQ(status().at("chunks_expired").to_number<int>(), 1);
+}
+
+TEST_F(batcher_test, a_chunk_joins_only_a_call_that_retries_as_long_as_its_caller_waits) {
+  auto now = sched->clock().now();
+  send_until({"x"}, now + 100ms);
+  run();
+  ASSERT_EQ(batch_ids(), (std::vector<std::uint64_t>{1}));
+  send_until({"x"}, now + 50ms); // gone before the call stops: rides along
+  send_until({"x"}, now + 1s);   // would outwait the call's retries: gets its own call
+  run();
+  EXPECT_EQ(batch(1).chunks.size(), 2u);
+  advance(50ms); // a partial call of the key is out: the straggler waits the window (Nagle)
+  ASSERT_EQ(batch_ids(), (std::vector<std::uint64_t>{1, 2}));
+  EXPECT_EQ(batch(2).callers_wait_until, now + 1s);
+}
+
+TEST_F(batcher_test, a_worker_blocked_past_the_backstop_gets_no_calls_until_it_answers) {
+  auto hung = hang_next_worker();
+  auto a = send({"a"});
+  run();
+  ASSERT_EQ(batch_ids(), (std::vector<std::uint64_t>{1}));
+  ASSERT_EQ(batch(1).worker, hung);
+  EXPECT_EQ(worker_st(hung).calls.size(), 1u);
+  advance(7s); // connect_timeout + 2 x read_timeout: the supervisor gives up on the worker
+  ASSERT_TRUE(a->answered);
+  ASSERT_TRUE(a->result.error);
+  EXPECT_EQ(a->result.error->status, 502);
+  auto s = status();
+  EXPECT_EQ(s.at("blocked_workers").to_number<int>(), 1);
+  EXPECT_EQ(s.at("workers").to_number<int>(), 5) << "a replacement keeps four workers usable";
+  EXPECT_EQ(st().idle_workers.size(), 4u);
+  EXPECT_EQ(std::count(st().idle_workers.begin(), st().idle_workers.end(), hung), 0);
+  advance(30s);
+  EXPECT_EQ(worker_st(hung).calls.size(), 1u) << "no retry queued behind the blocked call";
+  // The timeout halved the call window to two: both calls go to other workers.
+  for (const char* t : {"b", "c"})
+    send({std::string(t) + "1", std::string(t) + "2", std::string(t) + "3", std::string(t) + "4"});
+  run();
+  ASSERT_EQ(batch_ids().size(), 2u);
+  for (auto id : batch_ids())
+    EXPECT_NE(batch(id).worker, hung);
+  caf::anon_send(caf::actor_cast<caf::actor>(hung), testing::release_atom::value, upstream_reply{});
+  run();
+  s = status();
+  EXPECT_EQ(s.at("blocked_workers").to_number<int>(), 0);
+  EXPECT_EQ(s.at("workers").to_number<int>(), 4)
+      << "the replacement stays; the extra worker retires";
+  EXPECT_EQ(std::count(st().all_workers.begin(), st().all_workers.end(), hung), 0);
 }
 
 } // namespace

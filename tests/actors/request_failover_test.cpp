@@ -1,0 +1,148 @@
+// How an `any` caller spends its deadline across its routes, on CAF's deterministic test
+// scheduler: each route gets a share, and a route that runs out of it leaves the rest to the next.
+
+#include "actors/request.hpp"
+#include "tests/actors/actor_fakes.hpp"
+
+#include <gtest/gtest.h>
+
+namespace emr {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::fake_batcher_impl;
+
+TEST(route_share, splits_what_is_left_evenly_with_a_floor_and_gives_the_last_route_everything) {
+  EXPECT_EQ(route_share(1000ms, 2), 500ms);
+  EXPECT_EQ(route_share(900ms, 3), 300ms);
+  EXPECT_EQ(route_share(1000ms, 1), 1000ms);
+  EXPECT_EQ(route_share(600ms, 3), min_route_share);
+  EXPECT_EQ(route_share(200ms, 2), 200ms) << "never more than is left";
+}
+
+struct request_failover : ::testing::Test, testing::test_system {
+  std::vector<batcher_actor> batchers;
+  std::future<caller_outcome> outcome;
+  clock_time started{};
+
+  void SetUp() override { start_test_system(); }
+
+  void TearDown() override {
+    advance(std::chrono::hours{1}); // a caller left waiting by a failed assertion ends too
+    for (const auto& b : batchers)
+      caf::anon_send_exit(b, caf::exit_reason::kill);
+    sched->run();
+    batchers.clear();
+    sys.reset();
+  }
+
+  // An `any` caller of one text over providers a, b (and more), each a fake batcher.
+  void start(std::vector<std::string> providers, std::chrono::milliseconds deadline) {
+    caller_job job;
+    job.texts = {"x"};
+    job.deadline = deadline;
+    job.policy = routing_policy::any;
+    for (const auto& name : providers) {
+      batchers.push_back(caf::actor_cast<batcher_actor>(sys->spawn(testing::fake_batcher, 0)));
+      job.routes.push_back(provider_route{name, provider_type::voyage, "voyage-3.5",
+                                          batch_limits{128, 0}, batchers.back(), nullptr});
+    }
+    auto promise = std::make_shared<std::promise<caller_outcome>>();
+    outcome = promise->get_future();
+    started = sched->clock().now();
+    sys->spawn(request, std::move(job), std::move(promise));
+    sched->run();
+  }
+
+  std::vector<testing::fake_batcher_state::held_chunk>& chunks_at(std::size_t route) {
+    return testing::state_of<fake_batcher_impl>(batchers.at(route)).chunks;
+  }
+  // Answers route's first chunk.
+  void answer(std::size_t route, chunk_result result) {
+    caf::anon_send(caf::actor_cast<caf::actor>(batchers.at(route)), testing::release_atom::value,
+                   std::size_t{0}, std::move(result));
+    sched->run();
+  }
+  void advance(caf::timespan d) {
+    sched->advance_time(d);
+    sched->run();
+  }
+  bool answered() { return outcome.wait_for(0s) == std::future_status::ready; }
+
+  static chunk_result vectors_for(const std::string& text) {
+    auto m = std::make_shared<embedding_matrix>();
+    m->rows = 1;
+    m->dims = 1;
+    m->values = {static_cast<float>(text.size())};
+    return chunk_result{m, {0}, 1, std::nullopt, "up-1"};
+  }
+};
+
+TEST_F(request_failover, a_route_that_runs_out_of_its_share_leaves_the_rest_to_the_next) {
+  start({"a", "b"}, 1000ms);
+  ASSERT_EQ(chunks_at(0).size(), 1u);
+  EXPECT_EQ(chunks_at(0)[0].request.deadline, started + 500ms)
+      << "half the deadline: two routes to try";
+  advance(499ms);
+  EXPECT_TRUE(chunks_at(1).empty());
+  advance(1ms);
+  ASSERT_EQ(chunks_at(1).size(), 1u) << "a's share is over: b is tried with the time left";
+  EXPECT_EQ(chunks_at(1)[0].request.deadline, started + 1000ms);
+  EXPECT_FALSE(answered());
+  answer(1, vectors_for("x"));
+  ASSERT_TRUE(answered());
+  auto got = outcome.get();
+  ASSERT_FALSE(got.error) << got.error->message;
+  ASSERT_EQ(got.answers.size(), 1u);
+  EXPECT_EQ(got.answers[0].provider, "b");
+}
+
+TEST_F(request_failover, the_last_route_running_out_ends_the_caller_with_504_at_its_deadline) {
+  start({"a", "b", "c"}, 900ms);
+  EXPECT_EQ(chunks_at(0)[0].request.deadline, started + 300ms);
+  advance(300ms);
+  ASSERT_EQ(chunks_at(1).size(), 1u);
+  EXPECT_EQ(chunks_at(1)[0].request.deadline, started + 600ms);
+  advance(300ms);
+  ASSERT_EQ(chunks_at(2).size(), 1u);
+  EXPECT_EQ(chunks_at(2)[0].request.deadline, started + 900ms);
+  advance(299ms);
+  EXPECT_FALSE(answered());
+  advance(1ms);
+  ASSERT_TRUE(answered());
+  auto got = outcome.get();
+  ASSERT_TRUE(got.error);
+  EXPECT_EQ(got.error->status, 504);
+  EXPECT_EQ(got.error->type, "deadline_exceeded");
+}
+
+TEST_F(request_failover, a_route_refused_at_once_hands_the_whole_remaining_deadline_on) {
+  start({"a", "b"}, 1000ms);
+  advance(10ms);
+  answer(0,
+         chunk_result{nullptr, {}, 0, failure{429, "rate_limited", "paused", 86'400'000, "a"}, {}});
+  ASSERT_EQ(chunks_at(1).size(), 1u);
+  EXPECT_EQ(chunks_at(1)[0].request.deadline, started + 1000ms);
+  answer(1, vectors_for("x"));
+  ASSERT_TRUE(answered());
+  auto got = outcome.get();
+  ASSERT_FALSE(got.error);
+  EXPECT_EQ(got.answers[0].provider, "b");
+}
+
+TEST_F(request_failover, every_route_failing_within_its_share_names_each_failure) {
+  start({"a", "b"}, 1000ms);
+  advance(500ms); // a's share runs out
+  answer(1, chunk_result{nullptr, {}, 0, failure{502, "provider_error", "boom", -1, "b"}, {}});
+  ASSERT_TRUE(answered());
+  auto got = outcome.get();
+  ASSERT_TRUE(got.error);
+  EXPECT_EQ(got.error->status, 502);
+  EXPECT_NE(got.error->message.find("a: provider 'a' gave no answer within its 500 ms share"),
+            std::string::npos)
+      << got.error->message;
+  EXPECT_NE(got.error->message.find("b: boom"), std::string::npos) << got.error->message;
+}
+
+} // namespace
+} // namespace emr
