@@ -379,7 +379,8 @@ void batcher_state::start(batch_key key, std::vector<pending_chunk> chunks, bool
   batch.upstream_id = batch.chunks.size() == 1 && !batch.chunks.front().request_id.empty()
                         ? batch.chunks.front().request_id
                         : "emr-" + spec.name + "-" + std::to_string(id);
-  job.call = upstream_call{adapter->encode_request(upstream), upstream.texts.size(), batch.upstream_id};
+  job.call = upstream_call{adapter->encode_request(upstream), upstream.texts.size(),
+                           batch.upstream_id, expected_dimensions(*adapter, upstream)};
   job.worker = batch.worker;
   job.batcher = self;
   job.health = health;

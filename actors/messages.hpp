@@ -63,6 +63,7 @@ struct upstream_call {
   std::string body;
   std::size_t rows = 0;
   std::string request_id;
+  std::size_t dims = 0; ///< every row's length in the answer; 0 = the provider's, alike in all
 };
 
 /// How one HTTP attempt ended. status 0 means no HTTP answer (connect, read or write failure).

@@ -1,5 +1,7 @@
 #include "actors/upstream.hpp"
 
+#include "providers/http_client.hpp"
+
 #include <httplib.h>
 
 #include <cstdlib>
@@ -8,21 +10,6 @@ namespace emr {
 
 upstream_state::upstream_state() = default;
 upstream_state::~upstream_state() = default;
-
-bool split_endpoint(const std::string& url, std::string& base, std::string& path) {
-  auto scheme_end = url.find("://");
-  if (scheme_end == std::string::npos)
-    return false;
-  auto scheme = url.substr(0, scheme_end);
-  if (scheme != "http" && scheme != "https")
-    return false;
-  auto path_start = url.find('/', scheme_end + 3);
-  if (path_start == scheme_end + 3)
-    return false;
-  base = url.substr(0, path_start);
-  path = path_start == std::string::npos ? "/" : url.substr(path_start);
-  return base.size() > scheme_end + 3;
-}
 
 upstream_reply upstream_state::post(const upstream_call& call) {
   upstream_reply reply;
@@ -50,7 +37,7 @@ upstream_reply upstream_state::post(const upstream_call& call) {
   reply.retry_after = res->get_header_value("Retry-After");
   reply.retry_after_ms = res->get_header_value("retry-after-ms");
   if (res->status >= 200 && res->status < 300) {
-    auto decoded = adapter->decode_response(res->body, call.rows);
+    auto decoded = adapter->decode_response(res->body, {call.rows, call.dims});
     if (decoded.matrix)
       reply.matrix = std::make_shared<const embedding_matrix>(std::move(*decoded.matrix));
     else
@@ -69,9 +56,11 @@ upstream_actor::behavior_type upstream_worker(upstream_actor::stateful_pointer<u
   st.adapter = std::move(adapter);
   st.api_key_env = spec.api_key_env;
   st.read_timeout = settings.read_timeout;
-  std::string base;
-  if (split_endpoint(spec.endpoint, base, st.path)) {
-    st.client = std::make_unique<httplib::Client>(base);
+  if (auto parsed = parse_endpoint(spec.endpoint); parsed.endpoint) {
+    st.path = parsed.endpoint->target;
+    st.client = make_http_client(*parsed.endpoint);
+    // The parser checked the target's encoding; httplib's own would rewrite '+' and ',' in it.
+    st.client->set_url_encode(false);
     st.client->set_keep_alive(true);
     st.client->set_connection_timeout(settings.connect_timeout);
     st.client->set_read_timeout(settings.read_timeout);

@@ -7,7 +7,7 @@
 #include <memory>
 
 namespace httplib {
-class Client;
+class ClientImpl;
 }
 
 namespace emr {
@@ -18,7 +18,7 @@ struct upstream_settings {
 };
 
 struct upstream_state {
-  std::unique_ptr<httplib::Client> client;  ///< keep-alive connection, reused across calls
+  std::unique_ptr<httplib::ClientImpl> client; ///< keep-alive connection, reused across calls
   std::string path;
   std::string api_key_env;
   std::chrono::microseconds read_timeout{0};
@@ -36,8 +36,5 @@ upstream_actor::behavior_type upstream_worker(upstream_actor::stateful_pointer<u
                                               provider_spec spec,
                                               std::shared_ptr<const embedding_provider> adapter,
                                               upstream_settings settings);
-
-/// Splits `https://host:port/path` into the client's base and the path; false if not http(s).
-bool split_endpoint(const std::string& url, std::string& base, std::string& path);
 
 } // namespace emr

@@ -1,7 +1,7 @@
 #include "cli/admin_client.hpp"
 
-#include "actors/upstream.hpp"
 #include "cli/commands.hpp"
+#include "providers/http_client.hpp"
 
 #include <boost/json.hpp>
 #include <httplib.h>
@@ -27,25 +27,26 @@ json::value admin_call(const admin_options& options, const std::string& method, 
       secret = env;
   if (secret.empty())
     throw command_failure("no admin secret: pass --admin-secret or set EMR_ADMIN_SECRET");
-  std::string base, prefix;
-  if (!split_endpoint(options.server, base, prefix))
-    throw command_failure("--server must be an http:// or https:// URL, got " + options.server);
+  auto server = parse_endpoint(options.server);
+  if (!server.endpoint)
+    throw command_failure("--server " + server.problem);
+  auto prefix = server.endpoint->target;
   if (prefix == "/")
     prefix.clear();
-  httplib::Client client{base};
-  client.set_connection_timeout(5);
-  client.set_read_timeout(120);
+  auto client = make_http_client(*server.endpoint);
+  client->set_connection_timeout(5);
+  client->set_read_timeout(120);
   httplib::Headers headers{{"Authorization", "Bearer " + secret}};
   auto payload = body ? json::serialize(*body) : std::string{};
   auto full = prefix + path;
   httplib::Result res = [&] {
     if (method == "GET")
-      return client.Get(full, headers);
+      return client->Get(full, headers);
     if (method == "DELETE")
-      return client.Delete(full, headers);
+      return client->Delete(full, headers);
     if (method == "PATCH")
-      return client.Patch(full, headers, payload, "application/json");
-    return client.Post(full, headers, payload, "application/json");
+      return client->Patch(full, headers, payload, "application/json");
+    return client->Post(full, headers, payload, "application/json");
   }();
   if (!res)
     throw command_failure("server not reachable at " + options.server);

@@ -2,6 +2,7 @@
 
 #include "cli/admin_client.hpp"
 #include "cli/commands.hpp"
+#include "providers/endpoint.hpp"
 
 #include <boost/json.hpp>
 
@@ -18,6 +19,19 @@ struct provider_fields {
   int max_batch = 0;
   bool enable = false, disable = false;
 };
+
+// The server checks the endpoint too; checking here names the option instead of the JSON field.
+void check_endpoint(const std::string& url) {
+  if (auto parsed = parse_endpoint(url); !parsed.endpoint)
+    throw command_failure("--endpoint " + parsed.problem);
+}
+
+// A stored record the server could not start shows why instead of its state.
+std::string state(const json::object& provider) {
+  if (auto problem = provider.if_contains("problem"); problem && problem->is_string())
+    return "unusable: " + cell(*problem);
+  return provider.at("enabled").as_bool() ? "enabled" : "disabled";
+}
 
 void print_provider(const admin_options& options, const json::value& answer, std::string_view verb) {
   if (options.json)
@@ -43,6 +57,7 @@ void add_providers_commands(CLI::App& app) {
   add->add_option("--max-batch", f->max_batch, "texts per upstream call (default: the provider's maximum)");
   add_admin_options(*add, *add_opts);
   add->callback([add_opts, f] {
+    check_endpoint(f->endpoint);
     json::object body{{"name", f->name}, {"type", f->type}, {"endpoint", f->endpoint},
                       {"model", f->model}, {"api_key_env", f->api_key_env}};
     if (f->max_batch != 0)
@@ -63,10 +78,10 @@ void add_providers_commands(CLI::App& app) {
     std::vector<std::vector<std::string>> rows;
     for (const auto& p : answer.at("providers").as_array()) {
       const auto& o = p.as_object();
-      rows.push_back({cell(o.at("name")), cell(o.at("type")), cell(o.at("model")), cell(o.at("endpoint")),
-                      cell(o.at("api_key_env")) + (o.at("api_key_set").as_bool() ? "" : " (unset)"),
-                      o.at("max_batch").as_int64() == 0 ? "default" : cell(o.at("max_batch")),
-                      o.at("enabled").as_bool() ? "enabled" : "disabled"});
+      rows.push_back(
+          {cell(o.at("name")), cell(o.at("type")), cell(o.at("model")), cell(o.at("endpoint")),
+           cell(o.at("api_key_env")) + (o.at("api_key_set").as_bool() ? "" : " (unset)"),
+           o.at("max_batch").as_int64() == 0 ? "default" : cell(o.at("max_batch")), state(o)});
     }
     print_table({"NAME", "TYPE", "MODEL", "ENDPOINT", "KEY ENV", "MAX BATCH", "STATE"}, rows);
   });
@@ -85,8 +100,10 @@ void add_providers_commands(CLI::App& app) {
     if (u->enable && u->disable)
       throw command_failure("--enable and --disable exclude each other");
     json::object body;
-    if (!u->endpoint.empty())
+    if (!u->endpoint.empty()) {
+      check_endpoint(u->endpoint);
       body["endpoint"] = u->endpoint;
+    }
     if (!u->model.empty())
       body["model"] = u->model;
     if (u->max_batch != 0)

@@ -7,6 +7,7 @@
 #include "http/server.hpp"
 #include "storage/sqlite_store.hpp"
 
+#include <boost/json/serialize.hpp>
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
 #include <caf/atom.hpp>
@@ -134,9 +135,15 @@ int serve(const serve_options& options) {
   caf_config.set("scheduler.policy", caf::atom("sharing"));
   caf::actor_system system{caf_config};
   provider_directory directory{system, config.batching, config.health, config.restarts};
-  for (const auto& record : db.providers())
-    if (record.enabled)
+  // A record that cannot run (written by an older emr or by hand) is reported and skipped: the
+  // others still serve, and `emr providers list` shows why.
+  for (const auto& record : db.providers()) {
+    if (auto problem = check_provider(record))
+      spdlog::warn("provider {} is not started: {}", boost::json::serialize(record.name),
+                   problem->message);
+    else if (record.enabled)
       directory.start(to_spec(record));
+  }
   caller_auth auth{db, config.argon2, config.auth};
   app a{system, db, directory, auth, config.http, secret, config_json(config), std::chrono::steady_clock::now(), {0}, {0}, {}};
   http_server server{a};

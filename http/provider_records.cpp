@@ -1,7 +1,7 @@
 #include "http/provider_records.hpp"
 
-#include "actors/upstream.hpp"
 #include "http/exchange.hpp"
+#include "providers/endpoint.hpp"
 
 #include <boost/json.hpp>
 
@@ -26,7 +26,9 @@ bool valid_env_name(std::string_view name) {
   return true;
 }
 
-std::optional<api_error> check(const provider_record& r) {
+} // namespace
+
+std::optional<api_error> check_provider(const provider_record& r) {
   if (!valid_name(r.name))
     return bad("'name' must be 1 to 128 characters, no control characters", "name");
   if (r.name.find('/') != std::string::npos)
@@ -34,9 +36,8 @@ std::optional<api_error> check(const provider_record& r) {
   auto type = parse_provider_type(r.type);
   if (!type)
     return bad("'type' must be one of voyage, cohere, openai, openai-compatible", "type");
-  std::string base, path;
-  if (!split_endpoint(r.endpoint, base, path))
-    return bad("'endpoint' must be an http:// or https:// URL", "endpoint");
+  if (auto parsed = parse_endpoint(r.endpoint); !parsed.endpoint)
+    return bad("'endpoint' " + parsed.problem, "endpoint");
   if (r.model.empty())
     return bad("'model' is required", "model");
   if (!valid_env_name(r.api_key_env))
@@ -49,6 +50,8 @@ std::optional<api_error> check(const provider_record& r) {
     return bad("'max_batch' must be at most " + std::to_string(limit) + " for " + r.type, "max_batch");
   return std::nullopt;
 }
+
+namespace {
 
 std::optional<api_error> read_string(const json::object& body, std::string_view key, std::string& out) {
   auto v = body.if_contains(key);
@@ -104,7 +107,7 @@ std::variant<provider_record, api_error> provider_from_json(const json::object& 
     return *e;
   if (auto e = read_enabled(body, r.enabled))
     return *e;
-  if (auto e = check(r))
+  if (auto e = check_provider(r))
     return *e;
   return r;
 }
@@ -118,20 +121,22 @@ std::optional<api_error> patch_provider(provider_record& r, const json::object& 
     return e;
   if (auto e = read_enabled(body, r.enabled))
     return e;
-  return check(r);
+  return check_provider(r);
 }
 
 json::object provider_json(const provider_record& r) {
   auto key = std::getenv(r.api_key_env.c_str());
+  auto problem = check_provider(r);
   return json::object{{"name", r.name},
                       {"type", r.type},
-                      {"endpoint", r.endpoint},
+                      {"endpoint", redact_endpoint(r.endpoint)},
                       {"model", r.model},
                       {"api_key_env", r.api_key_env},
                       {"api_key_set", key != nullptr && *key != '\0'},
                       {"max_batch", r.max_batch},
                       {"enabled", r.enabled},
-                      {"created_at", r.created_at}};
+                      {"created_at", r.created_at},
+                      {"problem", problem ? json::value(problem->message) : json::value()}};
 }
 
 } // namespace emr

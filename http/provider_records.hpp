@@ -13,13 +13,17 @@ namespace emr {
 
 provider_spec to_spec(const provider_record& record);
 
+/// Why a record cannot be run (the checks an admin request passes), or nothing when it can.
+std::optional<api_error> check_provider(const provider_record& record);
+
 /// Validates an admin request's fields into a record (type, URL, env name, max batch range).
 std::variant<provider_record, api_error> provider_from_json(const boost::json::object& body);
 
 /// Applies a PATCH (endpoint, model, max_batch, enabled) to a record, validating as on create.
 std::optional<api_error> patch_provider(provider_record& record, const boost::json::object& body);
 
-/// The admin view: never the key's value, only the variable's name and whether it is set.
+/// The admin view: never the key's value, only the variable's name and whether it is set, nor a
+/// password in the endpoint; `problem` says why a stored record is not running.
 boost::json::object provider_json(const provider_record& record);
 
 } // namespace emr

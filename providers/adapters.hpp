@@ -15,7 +15,7 @@ std::unique_ptr<embedding_provider> make_openai_provider(bool compatible);
 boost::json::array text_array(const std::vector<std::string_view>& texts);
 
 /// Decodes `{"data":[{"index":i,"embedding":...}],"usage":{<usage_key>:n}}` (Voyage, OpenAI).
-decoded_response decode_data_list(std::string_view body, std::size_t expected_rows,
+decoded_response decode_data_list(std::string_view body, expected_shape expected,
                                   std::string_view usage_key);
 
 } // namespace emr

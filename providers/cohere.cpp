@@ -3,6 +3,8 @@
 #include "providers/adapters.hpp"
 #include "providers/response_reader.hpp"
 
+#include <array>
+
 namespace json = boost::json;
 
 namespace emr {
@@ -18,6 +20,23 @@ std::string_view cohere_input_type(std::string_view input_type) {
     return input_type;
   return "search_document";
 }
+
+struct cohere_model {
+  std::string_view name;
+  std::size_t native_dimensions;
+};
+
+// Default dimensions by model (providers.md §2.5).
+constexpr std::array cohere_models{
+    cohere_model{"embed-v4.0", 1536},
+    cohere_model{"embed-english-v3.0", 1024},
+    cohere_model{"embed-english-light-v3.0", 384},
+    cohere_model{"embed-multilingual-v3.0", 1024},
+    cohere_model{"embed-multilingual-light-v3.0", 384},
+    cohere_model{"embed-english-v2.0", 4096},
+    cohere_model{"embed-english-light-v2.0", 1024},
+    cohere_model{"embed-multilingual-v2.0", 768},
+};
 
 class cohere_provider final : public embedding_provider {
 public:
@@ -37,8 +56,8 @@ public:
     return json::serialize(body);
   }
 
-  decoded_response decode_response(std::string_view body, std::size_t expected_rows) const override {
-    response_reader reader{expected_rows};
+  decoded_response decode_response(std::string_view body, expected_shape expected) const override {
+    response_reader reader{expected};
     std::string error;
     auto v = parse_upstream_json(body, error);
     if (!v)
@@ -78,6 +97,13 @@ public:
   bool supports_dimensions(std::string_view model, int dimensions) const override {
     return v2_ && model.starts_with("embed-v4") &&
            (dimensions == 256 || dimensions == 512 || dimensions == 1024 || dimensions == 1536);
+  }
+
+  std::size_t native_dimensions(std::string_view model) const override {
+    for (const auto& m : cohere_models)
+      if (m.name == model)
+        return m.native_dimensions;
+    return 0;
   }
 
 private:

@@ -24,8 +24,8 @@ public:
     return json::serialize(body);
   }
 
-  decoded_response decode_response(std::string_view body, std::size_t expected_rows) const override {
-    return decode_data_list(body, expected_rows, "prompt_tokens");
+  decoded_response decode_response(std::string_view body, expected_shape expected) const override {
+    return decode_data_list(body, expected, "prompt_tokens");
   }
 
   std::string error_message(std::string_view body) const override {
@@ -57,6 +57,17 @@ public:
     if (model == "text-embedding-3-large")
       return dimensions > 0 && dimensions <= 3072;
     return false;
+  }
+
+  std::size_t native_dimensions(std::string_view model) const override {
+    // A self-hosted server serves whatever model it loaded, whatever the name (providers.md §4).
+    if (compatible_)
+      return 0;
+    if (model == "text-embedding-3-small" || model == "text-embedding-ada-002")
+      return 1536;
+    if (model == "text-embedding-3-large")
+      return 3072;
+    return 0;
   }
 
 private:

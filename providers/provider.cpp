@@ -55,6 +55,11 @@ boost::json::array text_array(const std::vector<std::string_view>& texts) {
   return out;
 }
 
+std::size_t expected_dimensions(const embedding_provider& provider, const upstream_batch& batch) {
+  return batch.dimensions > 0 ? static_cast<std::size_t>(batch.dimensions)
+                              : provider.native_dimensions(batch.model);
+}
+
 batch_limits effective_limits(const provider_spec& spec, const embedding_provider& provider) {
   auto limits = provider.limits(spec.model);
   if (spec.max_batch > 0)

@@ -50,6 +50,13 @@ struct embedding_matrix {
   const float* row(std::size_t i) const { return values.data() + i * dims; }
 };
 
+/// What a 2xx answer must hold: one row per text sent, each of `dims` values. A provider that
+/// ignores the requested dimensions must not hand callers vectors of another size.
+struct expected_shape {
+  std::size_t rows = 0;
+  std::size_t dims = 0; ///< 0 = whatever the provider answers, as long as every row agrees
+};
+
 /// The result of decoding an upstream 2xx body: vectors, or why they cannot be trusted.
 struct decoded_response {
   std::optional<embedding_matrix> matrix;
@@ -62,14 +69,17 @@ public:
   virtual ~embedding_provider() = default;
   /// Body of the POST for this batch.
   virtual std::string encode_request(const upstream_batch& batch) const = 0;
-  /// Decodes a 2xx body; every row must be present exactly once and dimensions must agree.
-  virtual decoded_response decode_response(std::string_view body, std::size_t expected_rows) const = 0;
+  /// Decodes a 2xx body; every row must be present exactly once, all of the expected length.
+  virtual decoded_response decode_response(std::string_view body,
+                                           expected_shape expected) const = 0;
   /// The provider's own error message from an error body (its error shape), or a short excerpt.
   virtual std::string error_message(std::string_view body) const = 0;
   /// The largest call the provider accepts for this model.
   virtual batch_limits limits(std::string_view model) const = 0;
   /// Whether the model takes a dimensions parameter with this value.
   virtual bool supports_dimensions(std::string_view model, int dimensions) const = 0;
+  /// The length of the model's vectors when no dimensions are requested; 0 when unknown.
+  virtual std::size_t native_dimensions(std::string_view model) const = 0;
 };
 
 /// The adapter for a registered provider (Cohere's API version follows the endpoint's path).
@@ -77,6 +87,10 @@ std::unique_ptr<embedding_provider> make_provider(const provider_spec& spec);
 
 /// Conservative token estimate from bytes: never below what real tokenizers count for text.
 inline std::size_t estimate_tokens(std::string_view text) { return text.size() / 3 + 1; }
+
+/// The length every vector of this batch's answer must have: the requested dimensions, else the
+/// model's native ones; 0 when neither is known.
+std::size_t expected_dimensions(const embedding_provider& provider, const upstream_batch& batch);
 
 /// Limits of a registered provider: the type's maxima, lowered by the operator's max batch.
 batch_limits effective_limits(const provider_spec& spec, const embedding_provider& provider);

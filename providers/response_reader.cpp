@@ -8,9 +8,9 @@ namespace json = boost::json;
 
 namespace emr {
 
-response_reader::response_reader(std::size_t expected_rows)
-  : expected_(expected_rows), seen_(expected_rows, false) {
-  matrix_.rows = expected_rows;
+response_reader::response_reader(expected_shape expected)
+    : expected_(expected), seen_(expected.rows, false) {
+  matrix_.rows = expected.rows;
 }
 
 bool response_reader::set_dims(std::size_t dims) {
@@ -18,9 +18,14 @@ bool response_reader::set_dims(std::size_t dims) {
     error_ = "upstream returned an empty embedding";
     return false;
   }
+  if (expected_.dims != 0 && dims != expected_.dims) {
+    error_ = "upstream returned embeddings of " + std::to_string(dims) + " dimensions where " +
+             std::to_string(expected_.dims) + " were expected";
+    return false;
+  }
   if (matrix_.dims == 0) {
     matrix_.dims = dims;
-    matrix_.values.assign(expected_ * dims, 0.0f);
+    matrix_.values.assign(expected_.rows * dims, 0.0f);
     return true;
   }
   if (matrix_.dims != dims) {
@@ -33,7 +38,7 @@ bool response_reader::set_dims(std::size_t dims) {
 bool response_reader::add(std::int64_t index, const json::value& embedding) {
   if (!error_.empty())
     return false;
-  if (index < 0 || static_cast<std::size_t>(index) >= expected_) {
+  if (index < 0 || static_cast<std::size_t>(index) >= expected_.rows) {
     error_ = "upstream returned an embedding index out of range";
     return false;
   }
@@ -91,9 +96,9 @@ decoded_response response_reader::fail(std::string why) {
 decoded_response response_reader::finish(std::int64_t total_tokens) {
   if (!error_.empty())
     return {std::nullopt, error_};
-  if (filled_ != expected_)
+  if (filled_ != expected_.rows)
     return fail("upstream returned " + std::to_string(filled_) + " embeddings for " +
-                std::to_string(expected_) + " inputs");
+                std::to_string(expected_.rows) + " inputs");
   matrix_.total_tokens = total_tokens;
   return {std::move(matrix_), {}};
 }

@@ -1,5 +1,6 @@
 #pragma once
-// Shared checks for decoding upstream answers: every row exactly once, one dimension, finite.
+// Shared checks for decoding upstream answers: every row exactly once, of the expected length,
+// finite.
 
 #include "providers/provider.hpp"
 
@@ -10,7 +11,7 @@ namespace emr {
 /// Collects rows by index and rejects anything that could hand a caller someone else's vector.
 class response_reader {
 public:
-  explicit response_reader(std::size_t expected_rows);
+  explicit response_reader(expected_shape expected);
 
   /// Stores the vector for `index` given as a JSON array of numbers or a base64 string.
   bool add(std::int64_t index, const boost::json::value& embedding);
@@ -21,7 +22,7 @@ public:
 
 private:
   bool set_dims(std::size_t dims);
-  std::size_t expected_;
+  expected_shape expected_;
   std::size_t filled_ = 0;
   embedding_matrix matrix_;
   std::vector<bool> seen_;

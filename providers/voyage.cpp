@@ -16,19 +16,28 @@ struct voyage_model {
   std::string_view name;
   std::size_t max_tokens;
   bool flexible_dimensions;
+  std::size_t native_dimensions;
 };
 
-// Per-request token caps and Matryoshka support by model (providers.md §1.2, §1.4).
+// Per-request token caps, Matryoshka support and default dimensions by model (providers.md §1.2,
+// §1.4).
 constexpr std::array voyage_models{
-  voyage_model{"voyage-4-large", 120'000, true},   voyage_model{"voyage-4", 320'000, true},
-  voyage_model{"voyage-4-lite", 1'000'000, true},  voyage_model{"voyage-3-large", 120'000, true},
-  voyage_model{"voyage-3.5", 320'000, true},       voyage_model{"voyage-3.5-lite", 1'000'000, true},
-  voyage_model{"voyage-code-3", 120'000, true},    voyage_model{"voyage-finance-2", 120'000, false},
-  voyage_model{"voyage-law-2", 120'000, false},    voyage_model{"voyage-code-2", 120'000, false},
-  voyage_model{"voyage-3", 320'000, false},        voyage_model{"voyage-3-lite", 1'000'000, false},
-  voyage_model{"voyage-multilingual-2", 120'000, false},
-  voyage_model{"voyage-large-2-instruct", 120'000, false},
-  voyage_model{"voyage-large-2", 120'000, false},  voyage_model{"voyage-2", 320'000, false},
+    voyage_model{"voyage-4-large", 120'000, true, 1024},
+    voyage_model{"voyage-4", 320'000, true, 1024},
+    voyage_model{"voyage-4-lite", 1'000'000, true, 1024},
+    voyage_model{"voyage-3-large", 120'000, true, 1024},
+    voyage_model{"voyage-3.5", 320'000, true, 1024},
+    voyage_model{"voyage-3.5-lite", 1'000'000, true, 1024},
+    voyage_model{"voyage-code-3", 120'000, true, 1024},
+    voyage_model{"voyage-finance-2", 120'000, false, 1024},
+    voyage_model{"voyage-law-2", 120'000, false, 1024},
+    voyage_model{"voyage-code-2", 120'000, false, 1536},
+    voyage_model{"voyage-3", 320'000, false, 1024},
+    voyage_model{"voyage-3-lite", 1'000'000, false, 512},
+    voyage_model{"voyage-multilingual-2", 120'000, false, 1024},
+    voyage_model{"voyage-large-2-instruct", 120'000, false, 1024},
+    voyage_model{"voyage-large-2", 120'000, false, 1536},
+    voyage_model{"voyage-2", 320'000, false, 1024},
 };
 
 // Voyage knows the retrieval roles only; other roles embed as plain text (null).
@@ -60,8 +69,8 @@ public:
     return json::serialize(body);
   }
 
-  decoded_response decode_response(std::string_view body, std::size_t expected_rows) const override {
-    return decode_data_list(body, expected_rows, "total_tokens");
+  decoded_response decode_response(std::string_view body, expected_shape expected) const override {
+    return decode_data_list(body, expected, "total_tokens");
   }
 
   std::string error_message(std::string_view body) const override {
@@ -83,13 +92,18 @@ public:
     return m && m->flexible_dimensions &&
            (dimensions == 256 || dimensions == 512 || dimensions == 1024 || dimensions == 2048);
   }
+
+  std::size_t native_dimensions(std::string_view model) const override {
+    auto m = find_model(model);
+    return m ? m->native_dimensions : 0;
+  }
 };
 
 } // namespace
 
-decoded_response decode_data_list(std::string_view body, std::size_t expected_rows,
+decoded_response decode_data_list(std::string_view body, expected_shape expected,
                                   std::string_view usage_key) {
-  response_reader reader{expected_rows};
+  response_reader reader{expected};
   std::string error;
   auto v = parse_upstream_json(body, error);
   if (!v)

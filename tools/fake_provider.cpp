@@ -270,13 +270,25 @@ void append_embedding(std::string& out, const std::vector<float>& v, encoding en
 // ---------------------------------------------------------------------------------------------
 // Faults
 
-enum class malformed { none, non_json, wrong_count, bad_index, missing_index, truncated, nan };
+// wrong_dims: every vector half as long as it should be, as from a provider that ignores the
+// dimensions asked for; only a script asks for it, so seeded random draws replay as before.
+enum class malformed {
+  none,
+  non_json,
+  wrong_count,
+  bad_index,
+  missing_index,
+  truncated,
+  nan,
+  wrong_dims
+};
 
 malformed parse_malformed(std::string_view s) {
   static const std::map<std::string_view, malformed> kinds = {
-      {"non_json", malformed::non_json},   {"wrong_count", malformed::wrong_count},
-      {"bad_index", malformed::bad_index}, {"missing_index", malformed::missing_index},
-      {"truncated", malformed::truncated}, {"nan", malformed::nan}};
+      {"non_json", malformed::non_json},    {"wrong_count", malformed::wrong_count},
+      {"bad_index", malformed::bad_index},  {"missing_index", malformed::missing_index},
+      {"truncated", malformed::truncated},  {"nan", malformed::nan},
+      {"wrong_dims", malformed::wrong_dims}};
   const auto it = kinds.find(s);
   if (it == kinds.end())
     throw std::invalid_argument("unknown malformed kind: " + std::string(s));
@@ -1475,6 +1487,8 @@ reply fake_provider::serve_embeddings(const httplib::Request& req, flavor kind,
   stop_.sleep_ms(opts_.latency_ms +
                  static_cast<long>(static_cast<double>(opts_.latency_per_token_us) *
                                    job.total_tokens / 1000.0));
+  if (step.shape == malformed::wrong_dims)
+    job.dims = std::max(1, job.dims / 2);
   reply r;
   r.body = kind == flavor::cohere_v1 || kind == flavor::cohere_v2 ? render_cohere(job, step.shape)
                                                                   : render_list(job, step.shape);

@@ -3,7 +3,7 @@
 set -euo pipefail
 packages=(
   build-essential cmake ninja-build ccache pkg-config
-  libcaf-dev libcpp-httplib-dev libboost-json1.81-dev libtoml11-dev libargon2-dev
+  libcaf-dev libcpp-httplib-dev libboost-json1.81-dev libboost-url1.81-dev libtoml11-dev libargon2-dev
   libsqlite3-dev libgtest-dev libcli11-dev libspdlog-dev libssl-dev
   clang libclang-rt-14-dev
   curl jq sqlite3 python3 prometheus

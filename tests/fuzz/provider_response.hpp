@@ -53,21 +53,24 @@ inline void require_rows(const boost::json::value& response, const embedding_mat
 }
 
 /// Runs one input: the first byte picks how many texts the call carried (1 + byte % 8, so the
-/// seed files' leading '0' means one text, '1' two), the rest is the upstream's body.
+/// seed files' leading '0' means one text, '1' two) and, when its 0x40 bit is set, the length
+/// every vector must have (1 + byte / 8 % 8: 'I' means two texts of two dimensions); the rest is
+/// the upstream's body.
 inline int run_provider_response(const embedding_provider& provider, const std::uint8_t* data,
                                  std::size_t size) {
   if (size == 0)
     return 0;
-  std::size_t expected_rows = 1 + data[0] % 8;
+  expected_shape expected{1u + data[0] % 8u, (data[0] & 0x40) ? 1u + data[0] / 8u % 8u : 0u};
   std::string_view body{reinterpret_cast<const char*>(data + 1), size - 1};
   provider.error_message(body);
-  auto decoded = provider.decode_response(body, expected_rows);
+  auto decoded = provider.decode_response(body, expected);
   if (!decoded.matrix) {
     require(!decoded.error.empty());
     return 0;
   }
   auto m = std::make_shared<const embedding_matrix>(std::move(*decoded.matrix));
-  require(m->rows == expected_rows && m->dims > 0 && m->values.size() == m->rows * m->dims);
+  require(m->rows == expected.rows && m->dims > 0 && m->values.size() == m->rows * m->dims);
+  require(expected.dims == 0 || m->dims == expected.dims);
   for (float f : m->values)
     require(std::isfinite(f));
 

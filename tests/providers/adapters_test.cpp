@@ -186,7 +186,7 @@ TEST(voyage_adapter, decodes_the_documented_float_example) {
          {"object":"embedding","embedding":[0.003613521,0.026428301,-0.009491397,-0.028471239],"index":1}],
  "model":"voyage-4-large",
  "usage":{"total_tokens":8}})";
-  auto d = voyage()->decode_response(body, 2);
+  auto d = voyage()->decode_response(body, {2});
   expect_rows(d, {{-0.016709786f, 0.026996311f, -0.027496673f, -0.012125067f},
                   {0.003613521f, 0.026428301f, -0.009491397f, -0.028471239f}});
   EXPECT_EQ(d.matrix->total_tokens, 8);
@@ -195,7 +195,7 @@ TEST(voyage_adapter, decodes_the_documented_float_example) {
 TEST(voyage_adapter, decodes_the_documented_base64_example) {
   auto body = R"({"object":"list","data":[{"object":"embedding","embedding":"AAAAPwAAgL4AAIA/","index":0}],
  "model":"voyage-3.5","usage":{"total_tokens":3}})";
-  auto d = voyage()->decode_response(body, 1);
+  auto d = voyage()->decode_response(body, {1});
   expect_rows(d, {{0.5f, -0.25f, 1.0f}});
   EXPECT_EQ(d.matrix->total_tokens, 3);
 }
@@ -207,7 +207,7 @@ TEST(openai_adapter, decodes_base64_rows_out_of_order) {
                          {1, json::value(fake::float32_base64(b))}},
                         R"({"prompt_tokens":9,"total_tokens":9})");
   for (auto& p : {openai(), compatible()}) {
-    auto d = p->decode_response(body, 3);
+    auto d = p->decode_response(body, {3});
     expect_rows(d, {a, b, c});
     EXPECT_EQ(d.matrix->total_tokens, 9);
   }
@@ -218,7 +218,7 @@ TEST(openai_adapter, decodes_the_documented_float_example) {
  "data":[{"object":"embedding","embedding":[0.0023064255,-0.009327292,-0.0028842222],"index":0}],
  "model":"text-embedding-ada-002",
  "usage":{"prompt_tokens":8,"total_tokens":8}})";
-  auto d = openai()->decode_response(body, 1);
+  auto d = openai()->decode_response(body, {1});
   expect_rows(d, {{0.0023064255f, -0.009327292f, -0.0028842222f}});
   EXPECT_EQ(d.matrix->total_tokens, 8);
 }
@@ -230,7 +230,7 @@ TEST(cohere_adapter, decodes_the_v1_float_list) {
                [0.04663086,-0.023239136,0.008163452,-0.03945923]],
  "meta":{"api_version":{"version":"1"},"billed_units":{"input_tokens":2}},
  "response_type":"embeddings_floats"})";
-  auto d = cohere_v1()->decode_response(body, 2);
+  auto d = cohere_v1()->decode_response(body, {2});
   expect_rows(d, {{0.016296387f, -0.008354187f, -0.04699707f, -0.07104492f},
                   {0.04663086f, -0.023239136f, 0.008163452f, -0.03945923f}});
   EXPECT_EQ(d.matrix->total_tokens, 2);
@@ -244,7 +244,7 @@ TEST(cohere_adapter, decodes_the_v2_by_type_shape) {
  "meta":{"api_version":{"version":"2"},"billed_units":{"input_tokens":2}},
  "response_type":"embeddings_by_type"})";
   for (auto& p : {cohere_v2(), cohere_v1()}) {
-    auto d = p->decode_response(body, 2);
+    auto d = p->decode_response(body, {2});
     expect_rows(d, {{0.016296387f, -0.008354187f, -0.04699707f, -0.07104492f},
                     {0.04663086f, -0.023239136f, 0.008163452f, -0.03945923f}});
     EXPECT_EQ(d.matrix->total_tokens, 2);
@@ -285,26 +285,27 @@ TEST(data_list_decoding, rejects_every_malformed_kind) {
   for (const auto& [name, body] : cases)
     for (auto& p : {voyage(), openai()}) {
       SCOPED_TRACE(name);
-      expect_rejected(p->decode_response(body, 2));
+      expect_rejected(p->decode_response(body, {2}));
     }
 }
 
 TEST(data_list_decoding, rejects_base64_infinity) {
   std::vector<float> v{1.0f, std::numeric_limits<float>::infinity()};
   auto body = data_list({{0, json::value(fake::float32_base64(v))}}, R"({"total_tokens":1})");
-  expect_rejected(voyage()->decode_response(body, 1), "non-finite");
+  expect_rejected(voyage()->decode_response(body, {1}), "non-finite");
   std::vector<float> n{1.0f, std::numeric_limits<float>::quiet_NaN()};
   body = data_list({{0, json::value(fake::float32_base64(n))}}, R"({"total_tokens":1})");
-  expect_rejected(voyage()->decode_response(body, 1), "non-finite");
+  expect_rejected(voyage()->decode_response(body, {1}), "non-finite");
 }
 
 TEST(data_list_decoding, names_the_reason) {
   auto a = float_array(vec("a"));
   auto usage = R"({"total_tokens":2})";
-  expect_rejected(voyage()->decode_response(data_list({{0, a}, {0, a}}, usage), 2), "twice");
-  expect_rejected(voyage()->decode_response(data_list({{0, a}, {5, a}}, usage), 2), "out of range");
-  expect_rejected(voyage()->decode_response(data_list({{0, a}}, usage), 2), "1 embeddings for 2");
-  expect_rejected(voyage()->decode_response("{\"data\":[", 2), "malformed JSON");
+  expect_rejected(voyage()->decode_response(data_list({{0, a}, {0, a}}, usage), {2}), "twice");
+  expect_rejected(voyage()->decode_response(data_list({{0, a}, {5, a}}, usage), {2}),
+                  "out of range");
+  expect_rejected(voyage()->decode_response(data_list({{0, a}}, usage), {2}), "1 embeddings for 2");
+  expect_rejected(voyage()->decode_response("{\"data\":[", {2}), "malformed JSON");
 }
 
 TEST(cohere_adapter, rejects_every_malformed_kind) {
@@ -323,7 +324,84 @@ TEST(cohere_adapter, rejects_every_malformed_kind) {
   for (const auto& [name, body] : cases)
     for (auto& p : {cohere_v1(), cohere_v2()}) {
       SCOPED_TRACE(name);
-      expect_rejected(p->decode_response(body, 2));
+      expect_rejected(p->decode_response(body, {2}));
+    }
+}
+
+// A provider that ignores the requested dimensions (or answers another size than the model's)
+// fails the call: its vectors never reach a caller.
+TEST(adapters, wrong_dimensions_fail_the_call) {
+  auto a = vec("a", 8), b = vec("b", 8);
+  auto floats = data_list({{0, float_array(a)}, {1, float_array(b)}}, R"({"total_tokens":2})");
+  auto base64 = data_list(
+      {{0, json::value(fake::float32_base64(a))}, {1, json::value(fake::float32_base64(b))}},
+      R"({"total_tokens":2})");
+  json::array rows{float_array(a), float_array(b)};
+  auto cohere_body = json::serialize(json::object{{"embeddings", json::object{{"float", rows}}}});
+  std::vector<std::pair<std::unique_ptr<embedding_provider>, std::string>> cases;
+  cases.emplace_back(voyage(), floats);
+  cases.emplace_back(voyage(), base64);
+  cases.emplace_back(openai(), base64);
+  cases.emplace_back(compatible(), floats);
+  cases.emplace_back(cohere_v1(), cohere_body);
+  cases.emplace_back(cohere_v2(), cohere_body);
+  for (const auto& [p, body] : cases) {
+    SCOPED_TRACE(body.substr(0, 80));
+    expect_rejected(p->decode_response(body, {2, 4}), "8 dimensions where 4 were expected");
+    expect_rejected(p->decode_response(body, {2, 1024}), "8 dimensions where 1024 were expected");
+    expect_rows(p->decode_response(body, {2, 8}), {a, b});
+    expect_rows(p->decode_response(body, {2, 0}), {a, b});
+  }
+}
+
+TEST(adapters, the_first_row_sets_the_dimensions_when_none_are_expected) {
+  auto body = R"({"data":[{"index":1,"embedding":[1,2,3]},{"index":0,"embedding":[1,2]}]})";
+  expect_rejected(voyage()->decode_response(body, {2, 0}), "different dimensions");
+  expect_rejected(voyage()->decode_response(body, {2, 2}), "3 dimensions where 2");
+}
+
+TEST(adapters, expected_dimensions_are_the_requested_else_the_models) {
+  EXPECT_EQ(expected_dimensions(*voyage(), batch("voyage-3.5", {}, 256)), 256u);
+  EXPECT_EQ(expected_dimensions(*voyage(), batch("voyage-3.5")), 1024u);
+  EXPECT_EQ(expected_dimensions(*voyage(), batch("voyage-3-lite")), 512u);
+  EXPECT_EQ(expected_dimensions(*voyage(), batch("voyage-future-9")), 0u) << "unknown: any, alike";
+  EXPECT_EQ(expected_dimensions(*cohere_v2(), batch("embed-v4.0", {}, 512)), 512u);
+  EXPECT_EQ(expected_dimensions(*cohere_v2(), batch("embed-v4.0")), 1536u);
+  EXPECT_EQ(expected_dimensions(*cohere_v1(), batch("embed-english-light-v3.0")), 384u);
+  EXPECT_EQ(expected_dimensions(*openai(), batch("text-embedding-3-large")), 3072u);
+  EXPECT_EQ(expected_dimensions(*openai(), batch("text-embedding-3-small", {}, 100)), 100u);
+  EXPECT_EQ(expected_dimensions(*compatible(), batch("text-embedding-3-small")), 0u)
+      << "a self-hosted server's model is whatever it loaded";
+  EXPECT_EQ(expected_dimensions(*compatible(), batch("bge", {}, 384)), 384u);
+}
+
+// The fake provider's table comes from providers.md too: both must agree, model by model.
+TEST(adapters, native_dimensions_agree_with_the_fake_provider) {
+  const std::vector<std::pair<std::unique_ptr<embedding_provider>, std::vector<std::string>>>
+      tables = [] {
+        std::vector<std::pair<std::unique_ptr<embedding_provider>, std::vector<std::string>>> t;
+        t.emplace_back(voyage(),
+                       std::vector<std::string>{"voyage-4-large", "voyage-4", "voyage-4-lite",
+                                                "voyage-3-large", "voyage-3.5", "voyage-3.5-lite",
+                                                "voyage-code-3", "voyage-finance-2", "voyage-law-2",
+                                                "voyage-code-2", "voyage-3", "voyage-3-lite",
+                                                "voyage-multilingual-2", "voyage-large-2-instruct",
+                                                "voyage-large-2", "voyage-2"});
+        t.emplace_back(cohere_v2(), std::vector<std::string>{
+                                        "embed-v4.0", "embed-english-v3.0",
+                                        "embed-multilingual-v3.0", "embed-english-light-v3.0",
+                                        "embed-multilingual-light-v3.0", "embed-english-v2.0",
+                                        "embed-english-light-v2.0", "embed-multilingual-v2.0"});
+        t.emplace_back(openai(),
+                       std::vector<std::string>{"text-embedding-3-small", "text-embedding-3-large",
+                                                "text-embedding-ada-002"});
+        return t;
+      }();
+  for (const auto& [p, models] : tables)
+    for (const auto& model : models) {
+      EXPECT_GT(fake::default_dims(model), 0) << model;
+      EXPECT_EQ(p->native_dimensions(model), static_cast<std::size_t>(fake::default_dims(model)))
+          << model;
     }
 }
 
