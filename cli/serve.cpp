@@ -3,11 +3,11 @@
 #include "cli/commands.hpp"
 #include "cli/config.hpp"
 #include "cli/logging.hpp"
+#include "http/caller_text.hpp"
 #include "http/provider_records.hpp"
 #include "http/server.hpp"
 #include "storage/sqlite_store.hpp"
 
-#include <boost/json/serialize.hpp>
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
 #include <caf/atom.hpp>
@@ -139,7 +139,7 @@ int serve(const serve_options& options) {
   // others still serve, and `emr providers list` shows why.
   for (const auto& record : db.providers()) {
     if (auto problem = check_provider(record))
-      spdlog::warn("provider {} is not started: {}", boost::json::serialize(record.name),
+      spdlog::warn("provider {} is not started: {}", json_quoted(record.name),
                    problem->message);
     else if (record.enabled)
       directory.start(to_spec(record));

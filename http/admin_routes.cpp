@@ -2,6 +2,7 @@
 // Store calls block, so they run here on HTTP threads and never inside an actor.
 
 #include "actors/request.hpp"
+#include "http/caller_text.hpp"
 #include "http/exchange.hpp"
 #include "http/provider_records.hpp"
 #include "http/route_table.hpp"
@@ -45,7 +46,7 @@ handler admin(app& a, std::function<void(const httplib::Request&, httplib::Respo
     try {
       inner(req, res);
     } catch (const storage_error& e) {
-      spdlog::error("store failure on {} {}: {}", req.method, req.path, e.what());
+      spdlog::error("store failure on {} {}: {}", req.method, json_quoted(req.path), e.what());
       send_error(res, api_error{500, "storage_error", "the store failed; see the server log", {}, {}, -1});
     }
   };

@@ -1,5 +1,8 @@
 #include "http/caller_text.hpp"
 
+#include <boost/json/serialize.hpp>
+#include <boost/json/string.hpp>
+
 #include <algorithm>
 #include <functional>
 
@@ -21,6 +24,10 @@ std::string to_token(std::string_view text) {
   for (int i = 0; i < 16; ++i, bits >>= 4)
     token.push_back(hex[bits & 15]);
   return token;
+}
+
+std::string json_quoted(std::string_view text) {
+  return boost::json::serialize(boost::json::string{text});
 }
 
 } // namespace emr

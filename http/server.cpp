@@ -1,5 +1,6 @@
 #include "http/server.hpp"
 
+#include "http/caller_text.hpp"
 #include "http/connection_gate.hpp"
 #include "http/connection_stream.hpp"
 #include "http/exchange.hpp"
@@ -129,7 +130,7 @@ http_server::http_server(app& a) : impl_(std::make_unique<impl>(a)) {
       what = e.what();
     } catch (...) {
     }
-    spdlog::error("unhandled error on {} {}: {}", req.method, req.path, what);
+    spdlog::error("unhandled error on {} {}: {}", json_quoted(req.method), json_quoted(req.path), what);
     send_error(res, api_error{500, "internal_error", "internal error; see the server log", {}, {}, -1});
   });
   s.set_error_handler([routes = &impl_->routes](const httplib::Request& req, httplib::Response& res) {

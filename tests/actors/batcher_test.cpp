@@ -103,23 +103,7 @@ struct batcher_test : ::testing::Test, testing::test_system {
     return send_chunk(chunk_request{key, std::move(texts), "req", 0, 0, deadline});
   }
   std::shared_ptr<client_answer> send_chunk(chunk_request chunk) {
-    auto out = std::make_shared<client_answer>();
-    auto c = sys->spawn(
-      [out](caf::event_based_actor* self, batcher_actor b, chunk_request chunk) {
-        self->request(b, std::chrono::seconds{3600}, atom::embed::value, std::move(chunk))
-          .then(
-            [out](chunk_result& r) {
-              out->answered = true;
-              out->result = std::move(r);
-            },
-            [out, self](caf::error& e) {
-              out->answered = true;
-              out->error = self->system().render(e);
-            });
-      },
-      batcher, std::move(chunk));
-    clients.push_back(c);
-    return out;
+    return testing::ask(*sys, clients, batcher, std::move(chunk));
   }
 
   // The worker the next call takes becomes a fake that holds its calls: a provider that hangs.

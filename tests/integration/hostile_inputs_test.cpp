@@ -20,8 +20,7 @@ namespace {
 
 http_answer batch(const emr_server& emr, const std::string& key, const json::value& requests,
                   const std::string& request_id = {}) {
-  std::map<std::string, std::string> headers{{"Authorization", "Bearer " + key},
-                                             {"Content-Type", "application/json"}};
+  std::map<std::string, std::string> headers{{"Authorization", "Bearer " + key}};
   if (!request_id.empty())
     headers.emplace("X-Request-Id", request_id);
   return http_call(emr.port(), "POST", "/v1/embeddings/batch",
@@ -144,7 +143,8 @@ TEST_F(hostile_inputs, numeric_batch_ids_are_echoed_as_sent) {
                         json::object{{"id", "7b"}, {"input", "seven b"}, {"provider", "voyage"}},
                         json::object{{"id", -1}, {"input", "minus one"}, {"provider", "voyage"}}});
   ASSERT_EQ(a.status, 200) << a.body;
-  const auto& results = a.json().at("results").as_array();
+  auto body = a.json();
+  const auto& results = body.at("results").as_array();
   ASSERT_EQ(results.size(), 3u);
   EXPECT_EQ(results[0].at("id"), json::value(7));
   EXPECT_EQ(results[1].at("id"), json::value("7b"));
@@ -206,7 +206,8 @@ TEST_F(hostile_inputs, cohere_style_input_types_are_mapped_per_provider) {
                                           {"provider", "cohere"},
                                           {"input_type", "clustering"}}});
   ASSERT_EQ(a.status, 200) << a.body;
-  const auto& results = a.json().at("results").as_array();
+  auto body = a.json();
+  const auto& results = body.at("results").as_array();
   expect_vector(results[0].at("response"), "embed-english-v3.0", "classification", "same text");
   expect_vector(results[1].at("response"), "embed-english-v3.0", "clustering", "same text");
 }
@@ -260,7 +261,8 @@ TEST_F(response_budget_stack, a_batch_spends_one_budget_and_refuses_only_what_do
   auto a =
       batch(emr, key, json::array{sub("f1", "float"), sub("f2", "float"), sub("b3", "base64")});
   ASSERT_EQ(a.status, 200) << a.body;
-  const auto& results = a.json().at("results").as_array();
+  auto body = a.json();
+  const auto& results = body.at("results").as_array();
   ASSERT_EQ(results.size(), 3u);
   EXPECT_EQ(results[0].at("status").as_int64(), 200);
   EXPECT_EQ(results[1].at("status").as_int64(), 413);
@@ -283,7 +285,8 @@ TEST_F(rate_limited_batch, a_rate_limited_sub_result_carries_retry_after) {
   auto a = batch(
       emr, key, json::array{json::object{{"id", 1}, {"input", "limited"}, {"provider", "voyage"}}});
   ASSERT_EQ(a.status, 200) << a.body;
-  const auto& result = a.json().at("results").at(0).as_object();
+  auto body = a.json();
+  const auto& result = body.at("results").at(0).as_object();
   EXPECT_EQ(result.at("status").as_int64(), 429) << a.body;
   EXPECT_EQ(result.at("retry_after").as_int64(), 7) << a.body;
   EXPECT_EQ(result.at("error").at("type").as_string(), "rate_limited");

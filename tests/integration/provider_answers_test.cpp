@@ -102,7 +102,8 @@ TEST(stored_providers, one_that_cannot_be_used_is_reported_and_skipped_while_the
   ASSERT_EQ(listed.status, 200);
   EXPECT_EQ(listed.body.find("hunter2"), std::string::npos) << listed.body;
   std::map<std::string, json::value> problems;
-  for (const auto& p : listed.json().at("providers").as_array())
+  auto providers = listed.json();
+  for (const auto& p : providers.at("providers").as_array())
     problems[std::string{p.at("name").as_string()}] = p.at("problem");
   ASSERT_EQ(problems.size(), 4u);
   EXPECT_TRUE(problems["voyage"].is_null());
