@@ -86,17 +86,17 @@ void supervisor_state::settle(supervisor_actor::pointer self, batch_outcome outc
 
 namespace {
 
-using self_ptr = supervisor_actor::stateful_pointer<supervisor_state>;
+using supervisor_ptr = supervisor_actor::stateful_pointer<supervisor_state>;
 
 // Settles with the failure of `reply` instead of the retry it would have earned.
-void give_up(self_ptr self, const upstream_reply& reply) {
+void give_up(supervisor_ptr self, const upstream_reply& reply) {
   auto& st = self->state;
   auto verdict = classify(reply, st.job.provider, std::chrono::system_clock::now());
   st.settle(self, batch_outcome{st.job.batch_id, nullptr, std::move(verdict.error), false,
                                 st.congestion, st.attempts});
 }
 
-void retry_after_wait(self_ptr self, std::chrono::milliseconds wait, const upstream_reply& reply) {
+void retry_after_wait(supervisor_ptr self, std::chrono::milliseconds wait, const upstream_reply& reply) {
   // An answer that comes after every caller stopped waiting would only cost the provider a call:
   // the callers still here hear the failure now, in time to try another provider.
   if (self->clock().now() + wait >= self->state.job.callers_wait_until) {
@@ -106,7 +106,7 @@ void retry_after_wait(self_ptr self, std::chrono::milliseconds wait, const upstr
   self->delayed_send(self, wait, atom::retry::value);
 }
 
-void attempt(self_ptr self) {
+void attempt(supervisor_ptr self) {
   auto& job = self->state.job;
   self->request(job.worker, job.attempt_timeout, atom::call::value, job.call)
       .then(

@@ -59,6 +59,10 @@ std::string render_error(const api_error& error) {
   return json::serialize(json::object{{"error", std::move(body)}});
 }
 
+api_error invalid_request(std::string message, std::string param) {
+  return api_error{400, "invalid_request", std::move(message), std::move(param), {}, -1};
+}
+
 api_error from_failure(const failure& f) {
   return api_error{f.status, f.type, f.message, {}, f.type, f.retry_after_ms};
 }

@@ -21,6 +21,9 @@ struct api_error {
 /// `{"error":{"message":...,"type":...,"param":...|null,"code":...|null}}`
 std::string render_error(const api_error& error);
 
+/// A 400 `invalid_request` naming the offending field (`param`), when there is one.
+api_error invalid_request(std::string message, std::string param = {});
+
 /// What a caller sees for a provider-side failure.
 api_error from_failure(const failure& f);
 

@@ -13,10 +13,6 @@ namespace emr {
 
 namespace {
 
-api_error bad(std::string message, std::string param = {}) {
-  return api_error{400, "invalid_request", std::move(message), std::move(param), {}, -1};
-}
-
 bool blank(std::string_view s) {
   return std::all_of(s.begin(), s.end(), [](char c) {
     return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
@@ -27,13 +23,13 @@ std::optional<api_error> check_text(std::string_view text, std::size_t index,
                                     const request_limits& limits) {
   auto where = "input[" + std::to_string(index) + "]";
   if (blank(text))
-    return bad(where + " is empty or only whitespace", "input");
+    return invalid_request(where + " is empty or only whitespace", "input");
   if (text.size() > limits.max_text_bytes)
-    return bad(where + " is " + std::to_string(text.size()) + " bytes, over the limit of " +
+    return invalid_request(where + " is " + std::to_string(text.size()) + " bytes, over the limit of " +
                  std::to_string(limits.max_text_bytes),
                "input");
   if (text.find('\0') != std::string_view::npos)
-    return bad(where + " contains a NUL character", "input");
+    return invalid_request(where + " contains a NUL character", "input");
   return std::nullopt;
 }
 
@@ -47,11 +43,11 @@ std::optional<api_error> parse_input(const json::value& input, const request_lim
   }
   auto arr = input.if_array();
   if (!arr)
-    return bad("'input' must be a string or an array of strings", "input");
+    return invalid_request("'input' must be a string or an array of strings", "input");
   if (arr->empty())
-    return bad("'input' must not be empty", "input");
+    return invalid_request("'input' must not be empty", "input");
   if (arr->size() > limits.max_texts)
-    return bad("'input' holds " + std::to_string(arr->size()) + " texts, over the limit of " +
+    return invalid_request("'input' holds " + std::to_string(arr->size()) + " texts, over the limit of " +
                  std::to_string(limits.max_texts),
                "input");
   texts.reserve(arr->size());
@@ -60,8 +56,8 @@ std::optional<api_error> parse_input(const json::value& input, const request_lim
     auto s = item.if_string();
     if (!s) {
       if (item.is_int64() || item.is_uint64() || item.is_array())
-        return bad("'input' holds token ids; emr embeds text only, so send strings", "input");
-      return bad("input[" + std::to_string(i) + "] must be a string", "input");
+        return invalid_request("'input' holds token ids; emr embeds text only, so send strings", "input");
+      return invalid_request("input[" + std::to_string(i) + "] must be a string", "input");
     }
     if (auto e = check_text(*s, i, limits))
       return e;
@@ -95,7 +91,7 @@ std::optional<std::string> optional_string(const json::object& o, std::string_vi
     return std::nullopt;
   if (auto s = v->if_string())
     return std::string{s->data(), s->size()};
-  error = bad("'" + std::string{key} + "' must be a string", std::string{key});
+  error = invalid_request("'" + std::string{key} + "' must be a string", std::string{key});
   return std::nullopt;
 }
 
@@ -107,9 +103,9 @@ std::variant<json::value, api_error> parse_json_body(std::string_view body) {
   opts.max_depth = 32;
   auto v = json::parse(body, ec, {}, opts);
   if (ec)
-    return bad("request body is not valid JSON: " + ec.message());
+    return invalid_request("request body is not valid JSON: " + ec.message());
   if (!v.is_object())
-    return bad("request body must be a JSON object");
+    return invalid_request("request body must be a JSON object");
   return v;
 }
 
@@ -117,11 +113,11 @@ std::variant<embed_request, api_error> parse_embed_request(const json::value& bo
                                                            const request_limits& limits) {
   auto o = body.if_object();
   if (!o)
-    return bad("request must be a JSON object");
+    return invalid_request("request must be a JSON object");
   embed_request r;
   auto input = o->if_contains("input");
   if (!input || input->is_null())
-    return bad("'input' is required", "input");
+    return invalid_request("'input' is required", "input");
   if (auto e = parse_input(*input, limits, r.texts))
     return *e;
 
@@ -134,33 +130,33 @@ std::variant<embed_request, api_error> parse_embed_request(const json::value& bo
   // Type-checked only: `user` is never stored, logged or sent on.
   optional_string(*o, "user", error);
   if (auto id = o->if_contains("id"); id && !id->is_null() && !id->is_string() && !is_integer(*id))
-    error = bad("'id' must be a string or an integer", "id");
+    error = invalid_request("'id' must be a string or an integer", "id");
   if (error)
     return *error;
 
   if (auto list = o->if_contains("providers"); list && !list->is_null()) {
     auto arr = list->if_array();
     if (!arr)
-      return bad("'providers' must be an array of provider names", "providers");
+      return invalid_request("'providers' must be an array of provider names", "providers");
     if (arr->empty())
-      return bad("'providers' must not be empty", "providers");
+      return invalid_request("'providers' must not be empty", "providers");
     std::set<std::string, std::less<>> seen;
     for (const auto& p : *arr) {
       auto s = p.if_string();
       if (!s || s->empty())
-        return bad("'providers' must hold provider names", "providers");
+        return invalid_request("'providers' must hold provider names", "providers");
       std::string name{s->data(), s->size()};
       if (!seen.insert(name).second)
-        return bad("provider '" + name + "' appears twice in 'providers'", "providers");
+        return invalid_request("provider '" + name + "' appears twice in 'providers'", "providers");
       r.providers.push_back(std::move(name));
     }
   }
   if (r.provider && !r.providers.empty())
-    return bad("give either 'provider' or 'providers', not both", "provider");
+    return invalid_request("give either 'provider' or 'providers', not both", "provider");
   if (r.provider && r.provider->empty())
-    return bad("'provider' must not be empty", "provider");
+    return invalid_request("'provider' must not be empty", "provider");
   if (!r.provider && r.providers.empty() && !r.model)
-    return bad("name a 'provider', a 'providers' list or a 'model'", "provider");
+    return invalid_request("name a 'provider', a 'providers' list or a 'model'", "provider");
 
   if (policy) {
     if (*policy == "any")
@@ -168,12 +164,12 @@ std::variant<embed_request, api_error> parse_embed_request(const json::value& bo
     else if (*policy == "all")
       r.policy = routing_policy::all;
     else
-      return bad("'policy' must be \"any\" or \"all\"", "policy");
+      return invalid_request("'policy' must be \"any\" or \"all\"", "policy");
   }
   if (input_type) {
     auto role = input_role(*input_type);
     if (!role)
-      return bad(
+      return invalid_request(
           "'input_type' must be \"query\", \"document\", \"search_query\", \"search_document\", "
           "\"classification\", \"clustering\" or null",
           "input_type");
@@ -183,11 +179,11 @@ std::variant<embed_request, api_error> parse_embed_request(const json::value& bo
     if (*encoding == "base64")
       r.encoding = vector_encoding::base64;
     else if (*encoding != "float")
-      return bad("'encoding_format' must be \"float\" or \"base64\"", "encoding_format");
+      return invalid_request("'encoding_format' must be \"float\" or \"base64\"", "encoding_format");
   }
   if (auto d = o->if_contains("dimensions"); d && !d->is_null()) {
     if (!d->is_int64() || d->get_int64() <= 0 || d->get_int64() > 65536)
-      return bad("'dimensions' must be a positive integer", "dimensions");
+      return invalid_request("'dimensions' must be a positive integer", "dimensions");
     r.dimensions = static_cast<int>(d->get_int64());
   }
   return r;
@@ -200,7 +196,7 @@ std::variant<batch_id, api_error> parse_batch_id(const json::value& request, std
     return batch_id{*id, std::string{id->get_string()}};
   if (id && is_integer(*id))
     return batch_id{*id, json::serialize(*id)};
-  return bad("requests[" + std::to_string(index) +
+  return invalid_request("requests[" + std::to_string(index) +
                  "] needs an 'id': a non-empty string or an integer",
              "requests");
 }

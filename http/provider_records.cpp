@@ -13,10 +13,6 @@ namespace emr {
 
 namespace {
 
-api_error bad(std::string message, std::string param) {
-  return api_error{400, "invalid_request", std::move(message), std::move(param), {}, -1};
-}
-
 bool valid_env_name(std::string_view name) {
   if (name.empty() || name.size() > 128 || std::isdigit(static_cast<unsigned char>(name.front())))
     return false;
@@ -30,24 +26,24 @@ bool valid_env_name(std::string_view name) {
 
 std::optional<api_error> check_provider(const provider_record& r) {
   if (!valid_name(r.name))
-    return bad("'name' must be 1 to 128 characters, no control characters", "name");
+    return invalid_request("'name' must be 1 to 128 characters, no control characters", "name");
   if (r.name.find('/') != std::string::npos)
-    return bad("'name' must not contain '/' (it separates provider and model)", "name");
+    return invalid_request("'name' must not contain '/' (it separates provider and model)", "name");
   auto type = parse_provider_type(r.type);
   if (!type)
-    return bad("'type' must be one of voyage, cohere, openai, openai-compatible", "type");
+    return invalid_request("'type' must be one of voyage, cohere, openai, openai-compatible", "type");
   if (auto parsed = parse_endpoint(r.endpoint); !parsed.endpoint)
-    return bad("'endpoint' " + parsed.problem, "endpoint");
+    return invalid_request("'endpoint' " + parsed.problem, "endpoint");
   if (r.model.empty())
-    return bad("'model' is required", "model");
+    return invalid_request("'model' is required", "model");
   if (!valid_env_name(r.api_key_env))
-    return bad("'api_key_env' must be an environment variable name", "api_key_env");
+    return invalid_request("'api_key_env' must be an environment variable name", "api_key_env");
   if (r.max_batch < 0)
-    return bad("'max_batch' must be at least 1", "max_batch");
+    return invalid_request("'max_batch' must be at least 1", "max_batch");
   auto spec = to_spec(r);
   auto limit = make_provider(spec)->limits(r.model).max_texts;
   if (*type != provider_type::openai_compatible && static_cast<std::size_t>(r.max_batch) > limit)
-    return bad("'max_batch' must be at most " + std::to_string(limit) + " for " + r.type, "max_batch");
+    return invalid_request("'max_batch' must be at most " + std::to_string(limit) + " for " + r.type, "max_batch");
   return std::nullopt;
 }
 
@@ -59,7 +55,7 @@ std::optional<api_error> read_string(const json::object& body, std::string_view 
     return std::nullopt;
   auto s = v->if_string();
   if (!s)
-    return bad("'" + std::string{key} + "' must be a string", std::string{key});
+    return invalid_request("'" + std::string{key} + "' must be a string", std::string{key});
   out.assign(s->data(), s->size());
   return std::nullopt;
 }
@@ -69,7 +65,7 @@ std::optional<api_error> read_max_batch(const json::object& body, int& out) {
   if (!v || v->is_null())
     return std::nullopt;
   if (!v->is_int64() || v->get_int64() < 1 || v->get_int64() > 1'000'000)
-    return bad("'max_batch' must be a positive integer", "max_batch");
+    return invalid_request("'max_batch' must be a positive integer", "max_batch");
   out = static_cast<int>(v->get_int64());
   return std::nullopt;
 }
@@ -79,7 +75,7 @@ std::optional<api_error> read_enabled(const json::object& body, bool& out) {
   if (!v)
     return std::nullopt;
   if (!v->is_bool())
-    return bad("'enabled' must be true or false", "enabled");
+    return invalid_request("'enabled' must be true or false", "enabled");
   out = v->get_bool();
   return std::nullopt;
 }

@@ -20,7 +20,7 @@ namespace {
 using namespace std::chrono_literals;
 namespace fs = std::filesystem;
 
-constexpr argon2_params fast_params{1, 64, 1};
+constexpr argon2_params cheap_argon2{1, 64, 1};
 
 using testing::manual_clock;
 
@@ -98,7 +98,7 @@ protected:
   }
 
   void start(auth_limits limits = {}) {
-    auth = std::make_unique<caller_auth>(*db, fast_params, limits, verifier.function(),
+    auth = std::make_unique<caller_auth>(*db, cheap_argon2, limits, verifier.function(),
                                          clock.function());
   }
 
