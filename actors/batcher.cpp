@@ -229,8 +229,9 @@ static_assert(std::is_nothrow_move_constructible_v<pending_chunk>);
 
 bool batcher_state::join_in_flight(const batch_key& key, pending_chunk& chunk) {
   for (auto& [id, batch] : in_flight) {
-    // A call that stops retrying before this caller stops waiting could fail it early.
-    if (batch.probe || batch.key != key || batch.callers_wait_until < chunk.deadline)
+    // Dedup comes first: a caller that outwaits the call's retries may get its failure early,
+    // which costs it less than every duplicate text going upstream again.
+    if (batch.probe || batch.key != key)
       continue;
     auto rows = rows_in(batch.row_of, chunk.texts);
     if (!rows)

@@ -623,18 +623,17 @@ TEST_F(batcher_test, a_queued_chunk_whose_caller_stopped_waiting_is_dropped_and_
   EXPECT_EQ(status().at("chunks_expired").to_number<int>(), 1);
 }
 
-TEST_F(batcher_test, a_chunk_joins_only_a_call_that_retries_as_long_as_its_caller_waits) {
+TEST_F(batcher_test, a_chunk_joins_a_call_carrying_its_texts_whatever_its_deadline) {
   auto now = sched->clock().now();
   send_until({"x"}, now + 100ms);
   run();
   ASSERT_EQ(batch_ids(), (std::vector<std::uint64_t>{1}));
-  send_until({"x"}, now + 50ms); // gone before the call stops: rides along
-  send_until({"x"}, now + 1s);   // would outwait the call's retries: gets its own call
+  send_until({"x"}, now + 50ms);
+  send_until({"x"}, now + 1s);
   run();
-  EXPECT_EQ(batch(1).chunks.size(), 2u);
-  advance(50ms); // a partial call of the key is out: the straggler waits the window (Nagle)
-  ASSERT_EQ(batch_ids(), (std::vector<std::uint64_t>{1, 2}));
-  EXPECT_EQ(batch(2).callers_wait_until, now + 1s);
+  EXPECT_EQ(batch(1).chunks.size(), 3u);
+  advance(50ms);
+  EXPECT_EQ(batch_ids(), (std::vector<std::uint64_t>{1})) << "no second call for the same text";
 }
 
 TEST_F(batcher_test, a_worker_blocked_past_the_backstop_gets_no_calls_until_it_answers) {
