@@ -35,6 +35,7 @@ using attach = caf::atom_constant<caf::atom("attach")>;
 using detach = caf::atom_constant<caf::atom("detach")>;
 using tick = caf::atom_constant<caf::atom("tick")>;
 using ready = caf::atom_constant<caf::atom("ready")>;
+using wait_until = caf::atom_constant<caf::atom("waituntil")>;
 } // namespace emr::atom
 
 namespace emr {
@@ -55,7 +56,9 @@ using upstream_actor = caf::typed_actor<
 /// RETRY SUPERVISOR: owns one upstream batch call from first attempt to settled outcome.
 using supervisor_actor = caf::typed_actor<
   // INTERNAL: a backoff wait is over; make the next attempt.
-  caf::reacts_to<atom::retry>>;
+  caf::reacts_to<atom::retry>,
+  // From its batcher: a caller whose texts this call carries joined it and waits until then.
+  caf::reacts_to<atom::wait_until, clock_time>>;
 
 /// BATCHER: one per provider; merges all callers' chunks into few, full upstream calls.
 using batcher_actor = caf::typed_actor<
@@ -102,3 +105,4 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(emr::call_report)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(emr::batch_outcome)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(emr::provider_condition)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(emr::status_report)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(emr::clock_time)

@@ -229,8 +229,6 @@ static_assert(std::is_nothrow_move_constructible_v<pending_chunk>);
 
 bool batcher_state::join_in_flight(const batch_key& key, pending_chunk& chunk) {
   for (auto& [id, batch] : in_flight) {
-    // Dedup comes first: a caller that outwaits the call's retries may get its failure early,
-    // which costs it less than every duplicate text going upstream again.
     if (batch.probe || batch.key != key)
       continue;
     auto rows = rows_in(batch.row_of, chunk.texts);
@@ -240,6 +238,11 @@ bool batcher_state::join_in_flight(const batch_key& key, pending_chunk& chunk) {
     // way rides along and is answered from the same matrix.
     ++chunks_joined;
     ++chunks_flushed;
+    // The call may now retry for as long as its latest caller waits.
+    if (chunk.deadline > batch.callers_wait_until) {
+      batch.callers_wait_until = chunk.deadline;
+      self->send(batch.supervisor, atom::wait_until::value, chunk.deadline);
+    }
     texts_flushed += chunk.texts.size();
     batch.tokens += chunk.tokens;
     batch.rows.push_back(std::move(*rows));
@@ -393,7 +396,7 @@ void batcher_state::start(batch_key key, std::vector<pending_chunk> chunks, bool
   job.probe = probe;
   auto supervisor = self->spawn(retry_supervisor, std::move(job));
   self->monitor(supervisor);
-  batch.supervisor = supervisor.address();
+  batch.supervisor = supervisor;
 }
 
 void batcher_state::settle(batch_outcome&& outcome) {
@@ -648,7 +651,7 @@ batcher_actor::behavior_type batcher(batcher_actor::stateful_pointer<batcher_sta
       return;
     auto& st = self->state;
     for (auto& [id, batch] : st.in_flight)
-      if (batch.supervisor == msg.source) {
+      if (batch.supervisor.address() == msg.source) {
         batch_outcome lost;
         lost.batch_id = id;
         lost.error =

@@ -57,7 +57,7 @@ struct in_flight_batch {
   upstream_actor worker;
   clock_time callers_wait_until{}; ///< the latest deadline of its chunks: no retry starts after it
   bool partial = false;  ///< less than a full batch (the flush policy sends one at a time)
-  caf::actor_addr supervisor;
+  supervisor_actor supervisor;
   std::string upstream_id;
   bool probe = false;
 };

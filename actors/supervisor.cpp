@@ -140,6 +140,10 @@ retry_supervisor(supervisor_actor::stateful_pointer<supervisor_state> self, supe
   attempt(self);
   return {
     [self](atom::retry) { attempt(self); },
+    [self](atom::wait_until, clock_time until) {
+      auto& job = self->state.job;
+      job.callers_wait_until = std::max(job.callers_wait_until, until);
+    },
   };
 }
 

@@ -2,7 +2,12 @@
 // Float32 vectors to and from the two wire encodings: JSON number arrays and base64 of
 // little-endian float32 bytes (OpenAI's layout, providers.md §3.4).
 
+#include <openssl/evp.h>
+
+#include <algorithm>
 #include <bit>
+#include <cctype>
+#include <climits>
 #include <charconv>
 #include <cstdint>
 #include <cstring>
@@ -26,38 +31,17 @@ inline void append_json_floats(std::string& out, const float* values, std::size_
   out.push_back(']');
 }
 
-namespace detail {
-inline constexpr char base64_alphabet[] =
-  "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-inline constexpr int base64_value(char c) {
-  if (c >= 'A' && c <= 'Z') return c - 'A';
-  if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-  if (c >= '0' && c <= '9') return c - '0' + 52;
-  if (c == '+') return 62;
-  if (c == '/') return 63;
-  return -1;
-}
-} // namespace detail
-
 /// Appends standard base64 (RFC 4648 alphabet, with padding) of raw bytes.
 inline void append_base64(std::string& out, const unsigned char* bytes, std::size_t len) {
-  out.reserve(out.size() + (len + 2) / 3 * 4);
-  std::size_t i = 0;
-  for (; i + 3 <= len; i += 3) {
-    std::uint32_t v = (bytes[i] << 16) | (bytes[i + 1] << 8) | bytes[i + 2];
-    out.push_back(detail::base64_alphabet[(v >> 18) & 63]);
-    out.push_back(detail::base64_alphabet[(v >> 12) & 63]);
-    out.push_back(detail::base64_alphabet[(v >> 6) & 63]);
-    out.push_back(detail::base64_alphabet[v & 63]);
-  }
-  if (std::size_t rest = len - i; rest > 0) {
-    std::uint32_t v = bytes[i] << 16;
-    if (rest == 2)
-      v |= bytes[i + 1] << 8;
-    out.push_back(detail::base64_alphabet[(v >> 18) & 63]);
-    out.push_back(detail::base64_alphabet[(v >> 12) & 63]);
-    out.push_back(rest == 2 ? detail::base64_alphabet[(v >> 6) & 63] : '=');
-    out.push_back('=');
+  // OpenSSL counts in int: long inputs go in whole groups of three bytes.
+  constexpr std::size_t most_at_once = 3 << 20;
+  for (std::size_t done = 0; done < len; done += most_at_once) {
+    auto n = std::min(most_at_once, len - done);
+    auto at = out.size();
+    out.resize(at + (n + 2) / 3 * 4 + 1); // EVP_EncodeBlock ends with a NUL
+    auto written = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data() + at), bytes + done,
+                                   static_cast<int>(n));
+    out.resize(at + static_cast<std::size_t>(written));
   }
 }
 
@@ -67,48 +51,33 @@ inline void append_base64_floats(std::string& out, const float* values, std::siz
   append_base64(out, reinterpret_cast<const unsigned char*>(values), n * sizeof(float));
 }
 
-/// Decodes standard padded base64 onto `out`; false (and `out` unchanged) on bad input.
-inline bool decode_base64(std::string_view text, std::vector<unsigned char>& out) {
-  if (text.size() % 4 != 0)
-    return false;
-  std::size_t pad = 0;
-  if (!text.empty() && text.back() == '=')
-    pad = (text.size() >= 2 && text[text.size() - 2] == '=') ? 2 : 1;
-  std::size_t len = text.size() / 4 * 3 - pad;
-  std::size_t first = out.size();
-  out.resize(first + len);
-  std::size_t o = first;
-  for (std::size_t i = 0; i < text.size(); i += 4) {
-    int a = detail::base64_value(text[i]), b = detail::base64_value(text[i + 1]);
-    bool last = i + 4 == text.size();
-    int c = (last && pad == 2) ? 0 : detail::base64_value(text[i + 2]);
-    int d = (last && pad >= 1) ? 0 : detail::base64_value(text[i + 3]);
-    if (a < 0 || b < 0 || c < 0 || d < 0) {
-      out.resize(first);
-      return false;
-    }
-    std::uint32_t v = (a << 18) | (b << 12) | (c << 6) | d;
-    unsigned char chunk[3] = {static_cast<unsigned char>(v >> 16), static_cast<unsigned char>(v >> 8),
-                              static_cast<unsigned char>(v)};
-    for (int k = 0; k < 3 && o < first + len; ++k)
-      out[o++] = chunk[k];
-  }
-  return true;
-}
-
 /// Decodes base64 of little-endian float32 bytes onto `out`; false (and `out` unchanged) on
-/// bad input or a length that is not whole floats.
+/// bad input or a length that is not whole floats. Standard alphabet, padded, nothing else.
 inline bool decode_base64_floats(std::string_view text, std::vector<float>& out) {
-  thread_local std::vector<unsigned char> bytes;
-  bytes.clear();
-  if (!decode_base64(text, bytes) || bytes.size() % sizeof(float) != 0)
+  static_assert(std::endian::native == std::endian::little, "emr assumes a little-endian host");
+  if (text.empty())
+    return true;
+  if (text.size() % 4 != 0 || text.size() > static_cast<std::size_t>(INT_MAX))
+    return false;
+  std::size_t pad = text.back() != '=' ? 0 : text[text.size() - 2] == '=' ? 2 : 1;
+  // OpenSSL's decoder is lenient where a provider's answer must not be: it reads '=' anywhere as
+  // zero bits and skips whitespace (and a PEM line's dashes) at either end. It checks the rest.
+  auto in_alphabet = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '+' || c == '/'; };
+  auto data = text.substr(0, text.size() - pad);
+  if (data.find('=') != std::string_view::npos || !in_alphabet(data.front()) ||
+      !in_alphabet(data.back()))
+    return false;
+  auto bytes = text.size() / 4 * 3 - pad;
+  if (bytes % sizeof(float) != 0)
     return false;
   auto first = out.size();
-  out.resize(first + bytes.size() / sizeof(float));
-  // An empty vector's data() may be null, which memcpy must not get even for zero bytes.
-  if (!bytes.empty())
-    std::memcpy(out.data() + first, bytes.data(), bytes.size());
-  return true;
+  // Decoded straight into the floats, with room for the padding's zero bytes it also writes.
+  out.resize(first + bytes / sizeof(float) + 1);
+  auto decoded =
+      EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data() + first),
+                      reinterpret_cast<const unsigned char*>(text.data()), static_cast<int>(text.size()));
+  out.resize(decoded < 0 ? first : first + bytes / sizeof(float));
+  return decoded >= 0;
 }
 
 } // namespace emr

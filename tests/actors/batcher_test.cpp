@@ -87,8 +87,8 @@ struct batcher_test : ::testing::Test, testing::test_system {
 
   void remember_supervisors() {
     for (const auto& [id, batch] : st().in_flight)
-      if (std::find(supervisors.begin(), supervisors.end(), batch.supervisor) == supervisors.end())
-        supervisors.push_back(batch.supervisor);
+      if (std::find(supervisors.begin(), supervisors.end(), batch.supervisor.address()) == supervisors.end())
+        supervisors.push_back(batch.supervisor.address());
   }
 
   std::shared_ptr<client_answer> send(std::vector<std::string> texts, batch_key k) {
@@ -632,6 +632,8 @@ TEST_F(batcher_test, a_chunk_joins_a_call_carrying_its_texts_whatever_its_deadli
   send_until({"x"}, now + 1s);
   run();
   EXPECT_EQ(batch(1).chunks.size(), 3u);
+  EXPECT_TRUE(batch(1).callers_wait_until == now + 1s)
+      << "its retries may go on for as long as the latest caller waits";
   advance(50ms);
   EXPECT_EQ(batch_ids(), (std::vector<std::uint64_t>{1})) << "no second call for the same text";
 }

@@ -99,7 +99,7 @@ struct supervision : ::testing::Test {
     sched->run();
     if (alive(current()))
       for (const auto& [id, batch] : st(current()).in_flight)
-        supervisors.push_back(batch.supervisor);
+        supervisors.push_back(batch.supervisor.address());
     return out;
   }
 
@@ -139,7 +139,7 @@ TEST_F(supervision, a_batcher_that_dies_answers_every_caller_it_held_and_is_rest
   auto queued = send({"c"});
   ASSERT_EQ(st(first).in_flight.size(), 1u);
   ASSERT_EQ(st(first).queued_texts, 1u);
-  auto supervisor = st(first).in_flight.begin()->second.supervisor;
+  auto supervisor = st(first).in_flight.begin()->second.supervisor.address();
   kill_batcher();
   expect_lost(*in_flight);
   expect_lost(*queued);

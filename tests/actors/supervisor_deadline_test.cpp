@@ -1,5 +1,6 @@
 // The retry supervisor against a worker that answers only when told, on CAF's deterministic test
-// scheduler: no attempt after every caller stopped waiting, none behind a worker still blocked.
+// scheduler: no attempt after every caller stopped waiting (callers who joined the call count),
+// none behind a worker still blocked.
 
 #include "actors/supervisor.hpp"
 #include "tests/actors/actor_fakes.hpp"
@@ -92,6 +93,21 @@ TEST_F(supervisor_deadline, a_retry_within_the_callers_wait_is_made) {
   start(sched->clock().now() + 2s);
   answer_rate_limited();
   EXPECT_TRUE(outcomes().empty());
+  advance(750ms);
+  EXPECT_EQ(worker_st().calls.size(), 2u);
+}
+
+TEST_F(supervisor_deadline, a_caller_that_joins_later_extends_the_wait_and_an_earlier_one_does_not_cut_it) {
+  auto now = sched->clock().now();
+  start(now + 400ms);
+  auto wait_until = [&](clock_time t) {
+    caf::anon_send(supervisor, atom::wait_until::value, t);
+    sched->run();
+  };
+  wait_until(now + 2s);
+  wait_until(now + 100ms);
+  answer_rate_limited();
+  EXPECT_TRUE(outcomes().empty()) << "the caller that joined still waits: the retry is made for it";
   advance(750ms);
   EXPECT_EQ(worker_st().calls.size(), 2u);
 }

@@ -222,6 +222,15 @@ TEST_F(SlowClients, heads_and_bodies_sent_a_byte_at_a_time_are_cut_off_at_the_de
       std::this_thread::sleep_for(250ms);
     }
   });
+  // Stopped however the test ends: a failed ASSERT returns early.
+  struct stop_dribbling {
+    std::atomic<bool>& flag;
+    std::thread& thread;
+    ~stop_dribbling() {
+      flag = false;
+      thread.join();
+    }
+  } stop{dribbling, dribbler};
   expect_served("48 clients dribble");
   // Every one is answered 408 and closed: 2 s after its first byte, plus the sweep and slack
   // for a loaded machine.
@@ -233,17 +242,11 @@ TEST_F(SlowClients, heads_and_bodies_sent_a_byte_at_a_time_are_cut_off_at_the_de
     EXPECT_NE(said->find("\"request_timeout\""), std::string::npos) << said->substr(0, 300);
     ++cut_off;
   }
-  dribbling = false;
-  dribbler.join();
   EXPECT_EQ(cut_off, static_cast<std::size_t>(slow_heads + slow_bodies));
   expect_served("after the dribblers");
 }
 
 TEST_F(SlowClients, idle_keep_alive_connections_do_not_take_the_http_threads) {
-  // Under ASan the caller below gets no answer at all (status 0, within 2 s) while the release
-  // build serves it; not yet understood, so it is not asserted there rather than hidden as slow.
-  if (sanitized_build)
-    GTEST_SKIP() << "fails under the sanitizers for a reason not yet found; see the closing note";
   // 16 HTTP threads; 300 keep-alive connections that asked once and now idle (for up to the
   // test config's 30 s keep_alive_timeout), and 20 heads that never finish.
   connections idle;
