@@ -1,4 +1,6 @@
 #include "tests/integration/harness.hpp"
+#include "providers/float_codec.hpp"
+#include "tools/fake_vectors.hpp"
 
 #include <httplib.h>
 
@@ -364,6 +366,35 @@ cli_result run_cli(const std::vector<std::string>& args, const std::map<std::str
     return s.str();
   };
   return cli_result{WIFEXITED(status) ? WEXITSTATUS(status) : -1, slurp(out_path), slurp(err_path)};
+}
+
+std::vector<float> floats_of(const boost::json::value& embedding) {
+  std::vector<float> out;
+  if (embedding.is_string()) {
+    const auto& s = embedding.get_string();
+    EXPECT_TRUE(emr::decode_base64_floats({s.data(), s.size()}, out));
+    return out;
+  }
+  for (const auto& x : embedding.as_array())
+    out.push_back(static_cast<float>(x.to_number<double>()));
+  return out;
+}
+
+::testing::AssertionResult is_fakes_vector(const boost::json::value& embedding,
+                                           const std::string& model, const std::string& text,
+                                           const std::string& input_type, std::size_t dims) {
+  auto expected =
+      emr::fake::fake_vector(model, input_type, text, dims ? dims : emr::fake::default_dims(model));
+  auto got = floats_of(embedding);
+  if (got.size() != expected.size())
+    return ::testing::AssertionFailure() << got.size() << " floats where " << model << " gives "
+                                         << expected.size() << " for '" << text << "'";
+  for (std::size_t i = 0; i < expected.size(); ++i)
+    if (got[i] != expected[i])
+      return ::testing::AssertionFailure() << "float " << i << " is " << got[i] << ", not the fake's "
+                                           << expected[i] << " (" << model << " '" << input_type
+                                           << "' '" << text << "')";
+  return ::testing::AssertionSuccess();
 }
 
 } // namespace emr::testing

@@ -149,6 +149,15 @@ struct cli_result {
 };
 cli_result run_cli(const std::vector<std::string>& args, const std::map<std::string, std::string>& env = {});
 
+/// The floats of one embedding as a caller got it: a JSON array, or base64 of float32.
+std::vector<float> floats_of(const boost::json::value& embedding);
+
+/// Whether `embedding` is exactly the fake provider's vector for `text` sent to `model` with
+/// `input_type` ("" for none), at `dims` floats (the model's default when 0).
+::testing::AssertionResult is_fakes_vector(const boost::json::value& embedding,
+                                           const std::string& model, const std::string& text,
+                                           const std::string& input_type = {}, std::size_t dims = 0);
+
 /// A live emr in front of a fake Voyage (20 ms a call) registered as "voyage" with at most 128
 /// texts a call, and a caller key.
 struct voyage_stack : ::testing::Test {

@@ -3,7 +3,6 @@
 // except that a retry honours Retry-After (measured by the fake's own clock).
 
 #include "tests/integration/harness.hpp"
-#include "tools/fake_vectors.hpp"
 #include "tools/load_client.hpp"
 
 #include <gtest/gtest.h>
@@ -51,16 +50,9 @@ struct reliability : ::testing::Test {
   }
 };
 
-bool vector_matches(const http_answer& a, const std::string& model, const std::string& text) {
-  auto expected = emr::fake::fake_vector(model, "", text, emr::fake::default_dims(model));
-  auto answer = a.json();
-  const auto& got = answer.at("data").at(0).at("embedding").as_array();
-  if (got.size() != expected.size())
-    return false;
-  for (std::size_t i = 0; i < expected.size(); ++i)
-    if (static_cast<float>(got[i].to_number<double>()) != expected[i])
-      return false;
-  return true;
+::testing::AssertionResult vector_matches(const http_answer& a, const std::string& model,
+                                          const std::string& text) {
+  return is_fakes_vector(a.json().at("data").at(0).at("embedding"), model, text);
 }
 
 } // namespace
@@ -199,10 +191,8 @@ TEST(policy_all, answers_every_provider_or_names_the_ones_that_failed) {
   EXPECT_EQ(results.size(), 2u);
   EXPECT_EQ(results.at("A").at("data").as_array().size(), 2u);
   EXPECT_EQ(results.at("B").at("data").as_array().size(), 2u);
-  auto expected_b = emr::fake::fake_vector("embed-english-v3.0", "search_document", "y", 1024);
-  const auto& got_b = results.at("B").at("data").at(1).at("embedding").as_array();
-  ASSERT_EQ(got_b.size(), expected_b.size());
-  EXPECT_EQ(static_cast<float>(got_b[0].to_number<double>()), expected_b[0]);
+  EXPECT_TRUE(is_fakes_vector(results.at("B").at("data").at(1).at("embedding"),
+                              "embed-english-v3.0", "y", "search_document"));
   b.faults(R"({"then":{"status":400}})");
   // Fresh texts: x and y would be answered from the call that just carried them (reuse_ms).
   auto failed = emr.embed(key, R"({"input":["p","q"],"providers":["A","B"],"policy":"all"})");
