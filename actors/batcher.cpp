@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <random>
 #include <string_view>
+#include <unordered_set>
 
 namespace json = boost::json;
 
@@ -264,17 +265,26 @@ std::optional<batcher_state::flush_choice> batcher_state::take_batch(clock_time 
   });
   for (auto i : order) {
     auto& queue = i->second;
-    std::size_t texts = 0, tokens = 0, n = 0;
+    // A call carries each distinct text once (see start), so its size is counted in distinct
+    // texts: a burst of callers sharing texts fills one call, not one per max_texts callers.
+    // A chunk with a new text counts all its tokens, which is never less than what it adds.
+    std::size_t texts = 0, distinct = 0, tokens = 0, n = 0;
+    std::unordered_set<std::string_view> seen;
     for (const auto& c : queue.chunks) {
-      bool fits = texts + c.texts.size() <= limits.max_texts &&
-                  (limits.max_tokens == 0 || tokens + c.tokens <= limits.max_tokens);
+      std::size_t fresh = 0;
+      for (const auto& text : c.texts)
+        fresh += seen.insert(text).second ? 1 : 0;
+      auto fresh_tokens = fresh == 0 ? 0 : c.tokens;
+      bool fits = distinct + fresh <= limits.max_texts &&
+                  (limits.max_tokens == 0 || tokens + fresh_tokens <= limits.max_tokens);
       if (!fits)
         break;
       texts += c.texts.size();
-      tokens += c.tokens;
+      distinct += fresh;
+      tokens += fresh_tokens;
       ++n;
     }
-    bool full = n < queue.chunks.size() || texts == limits.max_texts ||
+    bool full = n < queue.chunks.size() || distinct == limits.max_texts ||
                 (limits.max_tokens > 0 && tokens * 10 >= limits.max_tokens * 9);
     bool held = false;
     if (!draining && !hurrying) {

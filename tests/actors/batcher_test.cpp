@@ -317,6 +317,31 @@ TEST_F(batcher_test, while_every_slot_is_busy_chunks_wait_and_a_freed_slot_takes
   expect_vectors(*f, {"f", "g"});
 }
 
+TEST_F(batcher_test, callers_sharing_texts_fill_one_call_counted_in_distinct_texts) {
+  for (const char* t : {"a", "b", "c", "d"})  // four full calls: the window of four is busy
+    send({std::string(t) + "1", std::string(t) + "2", std::string(t) + "3", std::string(t) + "4"});
+  run();
+  ASSERT_EQ(batch_ids().size(), 4u);
+  // Ten callers, eleven texts asked for, four distinct: one call of four texts carries them all.
+  std::vector<std::shared_ptr<client_answer>> callers;
+  for (int i = 0; i < 9; ++i)
+    callers.push_back(send({i % 2 ? "p" : "q"}));
+  callers.push_back(send({"q", "r", "s"}));
+  auto next = send({"t"}); // a fifth distinct text: the next call's
+  run();
+  EXPECT_EQ(st().queued_texts, 13u);
+  complete(1, matrix_of({"a1", "a2", "a3", "a4"}, 4));
+  ASSERT_EQ(batch_ids(), (std::vector<std::uint64_t>{2, 3, 4, 5}));
+  EXPECT_EQ(batch(5).chunks.size(), 10u);
+  EXPECT_EQ(batch(5).row_of.size(), 4u);
+  EXPECT_EQ(st().queued_texts, 1u);
+  complete(5, matrix_of({"q", "p", "r", "s"}, 4));
+  for (int i = 0; i < 9; ++i)
+    expect_vectors(*callers[i], {i % 2 ? "p" : "q"});
+  expect_vectors(*callers[9], {"q", "r", "s"});
+  EXPECT_FALSE(next->answered);
+}
+
 TEST_F(batcher_test, a_call_never_exceeds_the_token_cap) {
   // Each text is estimated at 120,001 tokens: two fit voyage-3.5's 320K a call, three do not.
   const std::string t1(360'000, 'x'), t2(360'000, 'y'), t3(360'000, 'z');
@@ -362,21 +387,22 @@ TEST_F(batcher_test, identical_texts_are_sent_once_and_each_caller_gets_its_own_
   auto a = send({"x"});
   run();
   auto b = send({"x", "y"});
-  auto c = send({"zzzzzz", "x"});  // 4 texts asked: the call is full and goes at once
+  // Five texts asked, four distinct: the call is full and goes at once.
+  auto c = send({"zzzzzz", "x", "w"});
   run();
   ASSERT_EQ(batch_ids(), (std::vector<std::uint64_t>{1, 2}));
-  EXPECT_EQ(batch(2).rows, (std::vector<std::vector<std::uint32_t>>{{0, 1}, {2, 0}}));
-  // The upstream call carries x, y, zzzzzz once each: rows 0..2.
-  complete(2, matrix_of({"x", "y", "zzzzzz"}, 30));
+  EXPECT_EQ(batch(2).rows, (std::vector<std::vector<std::uint32_t>>{{0, 1}, {2, 0, 3}}));
+  // The upstream call carries x, y, zzzzzz, w once each: rows 0..3.
+  complete(2, matrix_of({"x", "y", "zzzzzz", "w"}, 35));
   ASSERT_TRUE(b->answered);
   ASSERT_TRUE(c->answered);
   EXPECT_FALSE(a->answered);
   expect_vectors(*b, {"x", "y"});
-  expect_vectors(*c, {"zzzzzz", "x"});
+  expect_vectors(*c, {"zzzzzz", "x", "w"});
   EXPECT_EQ(b->result.matrix, c->result.matrix) << "one shared matrix, no copy per caller";
-  // Token usage is shared by estimated tokens: 2 of 6 and 4 of 6.
+  // Token usage is shared by estimated tokens: 2 of 7 and 5 of 7.
   EXPECT_EQ(b->result.tokens, 10);
-  EXPECT_EQ(c->result.tokens, 20);
+  EXPECT_EQ(c->result.tokens, 25);
   complete(1, matrix_of({"x"}, 1));
   expect_vectors(*a, {"x"});
   EXPECT_TRUE(st().in_flight.empty());
@@ -385,9 +411,9 @@ TEST_F(batcher_test, identical_texts_are_sent_once_and_each_caller_gets_its_own_
   auto s = status();
   EXPECT_EQ(s.at("chunks_received").to_number<int>(), 3);
   EXPECT_EQ(s.at("batches_flushed").to_number<int>(), 2);
-  EXPECT_EQ(s.at("texts_flushed").to_number<int>(), 5);
-  EXPECT_EQ(s.at("texts_sent").to_number<int>(), 4);
-  EXPECT_EQ(s.at("largest_call_texts").to_number<int>(), 3);
+  EXPECT_EQ(s.at("texts_flushed").to_number<int>(), 6);
+  EXPECT_EQ(s.at("texts_sent").to_number<int>(), 5);
+  EXPECT_EQ(s.at("largest_call_texts").to_number<int>(), 4);
   EXPECT_DOUBLE_EQ(s.at("compression").as_double(), 1.5);
   EXPECT_EQ(s.at("upstream_attempts").to_number<int>(), 2);
   EXPECT_EQ(s.at("queued_texts").to_number<int>(), 0);
