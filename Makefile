@@ -6,7 +6,7 @@ FUZZ_DIR ?= build-fuzz
 FUZZ_SECONDS ?= 600
 SOAK_SECONDS ?= 600
 
-.PHONY: deps configure build test test-asan demo bench soak clean fuzz fuzz-smoke
+.PHONY: deps configure build test test-asan format format-check demo bench soak clean fuzz fuzz-smoke
 
 deps:
 	@tools/install-deps.sh
@@ -22,8 +22,9 @@ configure: deps
 build: configure
 	@cmake --build $(BUILD_DIR) -j $(JOBS) --target emr fake_provider loadgen
 
-# The suite on the release build, the same suite under the sanitizers, then the fuzz smoke.
-test: configure
+# The format check, the suite on the release build, the same suite under the sanitizers, then
+# the fuzz smoke.
+test: configure format-check
 	@cmake --build $(BUILD_DIR) -j $(JOBS)
 	@cd $(BUILD_DIR) && ctest --output-on-failure -j 2
 	@$(MAKE) --no-print-directory test-asan
@@ -43,6 +44,14 @@ test-asan: deps
 	  if [ -n "$$(ls -A $$reports)" ]; then \
 	    cat $$reports/*; echo "test-asan: sanitizer reports above" >&2; rc=1; fi; \
 	  exit $$rc
+
+# Every C++ source as .clang-format has it: `make format` rewrites, `make test` checks.
+SOURCES = $(shell git ls-files '*.cpp' '*.hpp')
+format: deps
+	@clang-format -i $(SOURCES)
+format-check: deps
+	@clang-format --dry-run --Werror $(SOURCES) || \
+	  { echo "format-check: run 'make format'" >&2; exit 1; }
 
 demo: build
 	@tools/demo.sh $(BUILD_DIR)

@@ -55,45 +55,45 @@ using upstream_actor = caf::typed_actor<
 
 /// RETRY SUPERVISOR: owns one upstream batch call from first attempt to settled outcome.
 using supervisor_actor = caf::typed_actor<
-  // INTERNAL: a backoff wait is over; make the next attempt.
-  caf::reacts_to<atom::retry>,
-  // From its batcher: a caller whose texts this call carries joined it and waits until then.
-  caf::reacts_to<atom::wait_until, clock_time>>;
+    // INTERNAL: a backoff wait is over; make the next attempt.
+    caf::reacts_to<atom::retry>,
+    // From its batcher: a caller whose texts this call carries joined it and waits until then.
+    caf::reacts_to<atom::wait_until, clock_time>>;
 
 /// BATCHER: one per provider; merges all callers' chunks into few, full upstream calls.
 using batcher_actor = caf::typed_actor<
-  // Queues one caller's chunk; answers once the upstream call holding it settles.
-  caf::replies_to<atom::embed, chunk_request>::with<chunk_result>,
-  // INTERNAL: a hold or pause set with this generation may be over; reconsider flushing.
-  caf::reacts_to<atom::flush, std::uint64_t>,
-  // From a retry supervisor: its batch is settled.
-  caf::reacts_to<atom::done, batch_outcome>,
-  // From the health actor: the provider was sin-binned or restored.
-  caf::reacts_to<atom::condition, provider_condition>,
-  // From the health actor: send one small real call to see whether a sin-binned provider is back.
-  caf::reacts_to<atom::probe>,
-  // From the provider directory: the health actor was restarted; report to and attach to this
-  // one (a health_actor, passed untyped because the two interfaces name each other).
-  caf::reacts_to<atom::attach, caf::actor>,
-  // Stop taking chunks, flush what is queued at once, and exit once every caller is answered.
-  caf::reacts_to<atom::drain>,
-  // Shutdown: keep taking chunks but stop holding any for company; send as slots free up.
-  caf::reacts_to<atom::hurry>,
-  // A snapshot of the batcher's own numbers for /admin/stats and /metrics.
-  caf::replies_to<atom::status>::with<status_report>>;
+    // Queues one caller's chunk; answers once the upstream call holding it settles.
+    caf::replies_to<atom::embed, chunk_request>::with<chunk_result>,
+    // INTERNAL: a hold or pause set with this generation may be over; reconsider flushing.
+    caf::reacts_to<atom::flush, std::uint64_t>,
+    // From a retry supervisor: its batch is settled.
+    caf::reacts_to<atom::done, batch_outcome>,
+    // From the health actor: the provider was sin-binned or restored.
+    caf::reacts_to<atom::condition, provider_condition>,
+    // From the health actor: send one small real call to see whether a sin-binned provider is back.
+    caf::reacts_to<atom::probe>,
+    // From the provider directory: the health actor was restarted; report to and attach to this
+    // one (a health_actor, passed untyped because the two interfaces name each other).
+    caf::reacts_to<atom::attach, caf::actor>,
+    // Stop taking chunks, flush what is queued at once, and exit once every caller is answered.
+    caf::reacts_to<atom::drain>,
+    // Shutdown: keep taking chunks but stop holding any for company; send as slots free up.
+    caf::reacts_to<atom::hurry>,
+    // A snapshot of the batcher's own numbers for /admin/stats and /metrics.
+    caf::replies_to<atom::status>::with<status_report>>;
 
 /// HEALTH: hears every upstream attempt; keeps rolling metrics and the sin-bin.
 using health_actor = caf::typed_actor<
-  // One attempt's outcome.
-  caf::reacts_to<atom::report, call_report>,
-  // A provider's batcher started: track it and push verdicts to it.
-  caf::reacts_to<atom::attach, std::string, batcher_actor>,
-  // A provider was removed.
-  caf::reacts_to<atom::detach, std::string>,
-  // INTERNAL: periodic sin-bin expiry and probe scheduling.
-  caf::reacts_to<atom::tick>,
-  // Per-provider state and metrics for /health/providers, /admin/stats and /metrics.
-  caf::replies_to<atom::status>::with<status_report>>;
+    // One attempt's outcome.
+    caf::reacts_to<atom::report, call_report>,
+    // A provider's batcher started: track it and push verdicts to it.
+    caf::reacts_to<atom::attach, std::string, batcher_actor>,
+    // A provider was removed.
+    caf::reacts_to<atom::detach, std::string>,
+    // INTERNAL: periodic sin-bin expiry and probe scheduling.
+    caf::reacts_to<atom::tick>,
+    // Per-provider state and metrics for /health/providers, /admin/stats and /metrics.
+    caf::replies_to<atom::status>::with<status_report>>;
 
 } // namespace emr
 

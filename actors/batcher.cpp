@@ -29,7 +29,8 @@ failure paused(const provider_spec& spec, clock_time now, clock_time until) {
 
 // The matrix row of each text in a call's text-to-row map; nothing if any text is not in it.
 template <class RowOf>
-std::optional<std::vector<std::uint32_t>> rows_in(const RowOf& row_of, const std::vector<std::string>& texts) {
+std::optional<std::vector<std::uint32_t>> rows_in(const RowOf& row_of,
+                                                  const std::vector<std::string>& texts) {
   std::vector<std::uint32_t> rows;
   rows.reserve(texts.size());
   for (const auto& text : texts) {
@@ -80,9 +81,11 @@ caf::result<chunk_result> batcher_state::admit(chunk_request&& request, clock_ti
   auto answer = [](failure f) { return chunk_result{nullptr, {}, 0, std::move(f), {}}; };
   if (draining)
     return answer(failure{400, "invalid_request",
-                          "provider '" + spec.name + "' is being removed or disabled", -1, spec.name});
+                          "provider '" + spec.name + "' is being removed or disabled", -1,
+                          spec.name});
   if (condition.sin_binned && t < condition.sin_bin_until)
-    return answer(unavailable(spec, "provider '" + spec.name + "' is sin-binned after repeated failures",
+    return answer(unavailable(spec,
+                              "provider '" + spec.name + "' is sin-binned after repeated failures",
                               ms_between(t, condition.sin_bin_until)));
   if (request.texts.empty() || request.texts.size() > limits.max_texts)
     return answer(failure{400, "invalid_request",
@@ -93,9 +96,9 @@ caf::result<chunk_result> batcher_state::admit(chunk_request&& request, clock_ti
     tokens += estimate_tokens(text);
   if (limits.max_tokens > 0 && tokens > limits.max_tokens)
     return answer(failure{400, "invalid_request",
-                          "input is longer than provider '" + spec.name + "' accepts in one call (about " +
-                            std::to_string(tokens) + " tokens, limit " +
-                            std::to_string(limits.max_tokens) + ")",
+                          "input is longer than provider '" + spec.name +
+                              "' accepts in one call (about " + std::to_string(tokens) +
+                              " tokens, limit " + std::to_string(limits.max_tokens) + ")",
                           -1, spec.name});
   if (auto reused = reuse_recent(request.key, request.texts, t)) {
     ++chunks_received;
@@ -109,7 +112,8 @@ caf::result<chunk_result> batcher_state::admit(chunk_request&& request, clock_ti
   }
   if (queued_texts + request.texts.size() > settings.max_queued_texts) {
     ++rejected_overload;
-    return answer(unavailable(spec, "provider '" + spec.name + "' has too many queued texts", 1000));
+    return answer(
+        unavailable(spec, "provider '" + spec.name + "' has too many queued texts", 1000));
   }
   policy.on_arrival(t);
   ++chunks_received;
@@ -131,7 +135,8 @@ bool batcher_state::count_group_arrival(const chunk_request& request, clock_time
   if (draining || request.group == 0 || request.group_chunks <= 1)
     return false;
   auto q = queues.try_emplace(request.key).first;
-  auto g = q->second.awaited.try_emplace(request.group, awaited_group{request.group_chunks, t}).first;
+  auto g =
+      q->second.awaited.try_emplace(request.group, awaited_group{request.group_chunks, t}).first;
   if (--g->second.left > 0)
     return false;
   q->second.awaited.erase(g);
@@ -182,9 +187,10 @@ std::optional<chunk_result> batcher_state::reuse_recent(const batch_key& key,
   std::size_t tokens = 0;
   for (const auto& text : texts)
     tokens += estimate_tokens(text);
-  auto share = answer.tokens == 0 ? 0
-                                  : answer.matrix->total_tokens * static_cast<std::int64_t>(tokens) /
-                                      static_cast<std::int64_t>(answer.tokens);
+  auto share = answer.tokens == 0
+                   ? 0
+                   : answer.matrix->total_tokens * static_cast<std::int64_t>(tokens) /
+                         static_cast<std::int64_t>(answer.tokens);
   return chunk_result{answer.matrix, std::move(*rows), share, std::nullopt, answer.upstream_id};
 }
 
@@ -219,7 +225,8 @@ void batcher_state::remember(in_flight_batch&& batch, const shared_matrix& matri
 void batcher_state::forget_oldest_recent() {
   const auto& oldest = recent.front();
   for (const auto& [text, row] : oldest.row_of)
-    if (auto entry = recent_by_text.find(text); entry != recent_by_text.end() && entry->second == oldest.seq)
+    if (auto entry = recent_by_text.find(text);
+        entry != recent_by_text.end() && entry->second == oldest.seq)
       recent_by_text.erase(entry);
   recent.pop_front();
 }
@@ -253,8 +260,8 @@ bool batcher_state::join_in_flight(const batch_key& key, pending_chunk& chunk) {
   return false;
 }
 
-std::optional<batcher_state::flush_choice> batcher_state::take_batch(clock_time t,
-                                                                     std::optional<clock_time>& recheck) {
+std::optional<batcher_state::flush_choice>
+batcher_state::take_batch(clock_time t, std::optional<clock_time>& recheck) {
   // Oldest waiting key first, so one busy key cannot starve another.
   std::vector<std::map<batch_key, key_queue>::iterator> order;
   for (auto i = queues.begin(); i != queues.end(); ++i)
@@ -346,7 +353,8 @@ void batcher_state::pump() {
     self->quit();
 }
 
-void batcher_state::start(batch_key key, std::vector<pending_chunk> chunks, bool probe, bool partial) {
+void batcher_state::start(batch_key key, std::vector<pending_chunk> chunks, bool probe,
+                          bool partial) {
   auto id = next_batch_id++;
   auto [pos, inserted] = in_flight.emplace(id, in_flight_batch{});
   auto& batch = pos->second;
@@ -363,7 +371,8 @@ void batcher_state::start(batch_key key, std::vector<pending_chunk> chunks, bool
     auto& rows = batch.rows.emplace_back();
     rows.reserve(chunk.texts.size());
     for (const auto& text : chunk.texts) {
-      auto [it, fresh] = batch.row_of.emplace(text, static_cast<std::uint32_t>(upstream.texts.size()));
+      auto [it, fresh] =
+          batch.row_of.emplace(text, static_cast<std::uint32_t>(upstream.texts.size()));
       if (fresh)
         upstream.texts.push_back(text);
       rows.push_back(it->second);
@@ -391,8 +400,8 @@ void batcher_state::start(batch_key key, std::vector<pending_chunk> chunks, bool
   // A lone caller's id goes upstream as is; a shared call gets its own, which the access log
   // line of every caller it carried names.
   batch.upstream_id = batch.chunks.size() == 1 && !batch.chunks.front().request_id.empty()
-                        ? batch.chunks.front().request_id
-                        : "emr-" + spec.name + "-" + std::to_string(id);
+                          ? batch.chunks.front().request_id
+                          : "emr-" + spec.name + "-" + std::to_string(id);
   job.call = upstream_call{adapter->encode_request(upstream), upstream.texts.size(),
                            batch.upstream_id, expected_dimensions(*adapter, upstream)};
   job.worker = batch.worker;
@@ -400,7 +409,7 @@ void batcher_state::start(batch_key key, std::vector<pending_chunk> chunks, bool
   job.health = health;
   job.retry = settings.retry;
   job.attempt_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(
-    settings.upstream.connect_timeout + 2 * settings.upstream.read_timeout);
+      settings.upstream.connect_timeout + 2 * settings.upstream.read_timeout);
   job.callers_wait_until = batch.callers_wait_until;
   job.seed = std::random_device{}() ^ id;
   job.probe = probe;
@@ -418,9 +427,9 @@ void batcher_state::settle(batch_outcome&& outcome) {
   release_worker(batch.worker, outcome.worker_blocked);
   upstream_attempts += outcome.attempts;
   retries += outcome.attempts > 1 ? outcome.attempts - 1 : 0;
-  policy.on_call_finished(outcome.congestion   ? call_signal::congestion
-                          : outcome.matrix ? call_signal::success
-                                           : call_signal::neutral);
+  policy.on_call_finished(outcome.congestion ? call_signal::congestion
+                          : outcome.matrix   ? call_signal::success
+                                             : call_signal::neutral);
   if (batch.partial)
     if (auto out = partial_calls.find(batch.key); out != partial_calls.end() && --out->second == 0)
       partial_calls.erase(out);
@@ -431,12 +440,12 @@ void batcher_state::settle(batch_outcome&& outcome) {
   if (outcome.matrix) {
     for (std::size_t i = 0; i < batch.chunks.size(); ++i) {
       auto& chunk = batch.chunks[i];
-      auto share = batch.tokens == 0 ? 0
-                                     : outcome.matrix->total_tokens *
-                                         static_cast<std::int64_t>(chunk.tokens) /
-                                         static_cast<std::int64_t>(batch.tokens);
-      chunk.promise.deliver(
-        chunk_result{outcome.matrix, std::move(batch.rows[i]), share, std::nullopt, batch.upstream_id});
+      auto share = batch.tokens == 0
+                       ? 0
+                       : outcome.matrix->total_tokens * static_cast<std::int64_t>(chunk.tokens) /
+                             static_cast<std::int64_t>(batch.tokens);
+      chunk.promise.deliver(chunk_result{outcome.matrix, std::move(batch.rows[i]), share,
+                                         std::nullopt, batch.upstream_id});
     }
     remember(std::move(batch), outcome.matrix, now());
   } else if (outcome.splittable && batch.chunks.size() > 1) {
@@ -554,7 +563,8 @@ void batcher_state::apply(const provider_condition& c) {
   auto t = now();
   // Queued callers learn at once, so those with another provider can fall over to it.
   if (c.sin_binned && t < c.sin_bin_until)
-    fail_queued(unavailable(spec, "provider '" + spec.name + "' was sin-binned after repeated failures",
+    fail_queued(unavailable(spec,
+                            "provider '" + spec.name + "' was sin-binned after repeated failures",
                             ms_between(t, c.sin_bin_until)));
   else if (t < policy.paused_until())
     chunks_refused_paused +=
@@ -608,9 +618,10 @@ json::object batcher_state::status() {
   o["in_flight_calls"] = policy.in_flight();
   o["live_supervisors"] = in_flight.size();
   o["holding_for_company"] = policy.holding();
-  o["hold_gap_us"] = std::chrono::duration_cast<std::chrono::microseconds>(policy.hold_gap()).count();
+  o["hold_gap_us"] =
+      std::chrono::duration_cast<std::chrono::microseconds>(policy.hold_gap()).count();
   o["flush_window_ms"] =
-    std::chrono::duration_cast<std::chrono::milliseconds>(settings.flush.window).count();
+      std::chrono::duration_cast<std::chrono::milliseconds>(settings.flush.window).count();
   auto t = now();
   o["paused_for_ms"] = t < policy.paused_until() ? ms_between(t, policy.paused_until()) : 0;
   o["chunks_received"] = chunks_received;
@@ -621,9 +632,11 @@ json::object batcher_state::status() {
   o["chunks_reused"] = chunks_reused;
   o["largest_call_texts"] = max_texts_per_call;
   o["mean_texts_per_call"] =
-    batches_flushed == 0 ? 0.0 : static_cast<double>(texts_sent) / static_cast<double>(batches_flushed);
-  o["compression"] =
-    batches_flushed == 0 ? 0.0 : static_cast<double>(chunks_flushed) / static_cast<double>(batches_flushed);
+      batches_flushed == 0 ? 0.0
+                           : static_cast<double>(texts_sent) / static_cast<double>(batches_flushed);
+  o["compression"] = batches_flushed == 0 ? 0.0
+                                          : static_cast<double>(chunks_flushed) /
+                                                static_cast<double>(batches_flushed);
   o["upstream_attempts"] = upstream_attempts;
   o["retries"] = retries;
   o["texts_per_call"] = texts_per_call.to_json();
@@ -674,30 +687,32 @@ batcher_actor::behavior_type batcher(batcher_actor::stateful_pointer<batcher_sta
       }
   });
   return {
-    [self](atom::embed, chunk_request& request) { return self->state.enqueue(std::move(request)); },
-    [self](atom::flush, std::uint64_t generation) {
-      if (generation != self->state.timer_generation)
-        return;
-      self->state.timer_due.reset();
-      self->state.pump();
-    },
-    [self](atom::done, batch_outcome& outcome) { self->state.settle(std::move(outcome)); },
-    [self](atom::condition, const provider_condition& c) { self->state.apply(c); },
-    [self](atom::probe) { self->state.run_probe(); },
-    [self](atom::attach, const caf::actor& health) {
-      self->state.health = caf::actor_cast<health_actor>(health);
-      self->send(self->state.health, atom::attach::value, self->state.spec.name,
-                 batcher_actor{self});
-    },
-    [self](atom::drain) {
-      self->state.draining = true;
-      self->state.pump();
-    },
-    [self](atom::hurry) {
-      self->state.hurrying = true;
-      self->state.pump();
-    },
-    [self](atom::status) { return status_report{self->state.status()}; },
+      [self](atom::embed, chunk_request& request) {
+        return self->state.enqueue(std::move(request));
+      },
+      [self](atom::flush, std::uint64_t generation) {
+        if (generation != self->state.timer_generation)
+          return;
+        self->state.timer_due.reset();
+        self->state.pump();
+      },
+      [self](atom::done, batch_outcome& outcome) { self->state.settle(std::move(outcome)); },
+      [self](atom::condition, const provider_condition& c) { self->state.apply(c); },
+      [self](atom::probe) { self->state.run_probe(); },
+      [self](atom::attach, const caf::actor& health) {
+        self->state.health = caf::actor_cast<health_actor>(health);
+        self->send(self->state.health, atom::attach::value, self->state.spec.name,
+                   batcher_actor{self});
+      },
+      [self](atom::drain) {
+        self->state.draining = true;
+        self->state.pump();
+      },
+      [self](atom::hurry) {
+        self->state.hurrying = true;
+        self->state.pump();
+      },
+      [self](atom::status) { return status_report{self->state.status()}; },
   };
 }
 

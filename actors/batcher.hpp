@@ -18,7 +18,7 @@ struct batcher_settings {
   flush_settings flush;
   retry_settings retry;
   upstream_settings upstream;
-  std::size_t max_queued_texts = 100'000;  ///< beyond this, callers get 503 instead of memory growth
+  std::size_t max_queued_texts = 100'000; ///< beyond this, callers get 503 instead of memory growth
   /// How long a finished call's vectors answer identical texts again; 0 = never.
   std::chrono::milliseconds reuse{1000};
 };
@@ -26,7 +26,7 @@ struct batcher_settings {
 /// A chunk waiting for, or riding in, an upstream call.
 struct pending_chunk {
   std::vector<std::string> texts;
-  std::size_t tokens = 0;  ///< estimated
+  std::size_t tokens = 0; ///< estimated
   std::string request_id;
   caf::typed_response_promise<chunk_result> promise;
   clock_time arrived{};
@@ -36,27 +36,27 @@ struct pending_chunk {
 /// A group of callers' chunks still to come under one key (see chunk_request::group).
 struct awaited_group {
   std::uint32_t left = 0;
-  clock_time since{};  ///< its first chunk's arrival: the wait for the rest ends a window later
+  clock_time since{}; ///< its first chunk's arrival: the wait for the rest ends a window later
 };
 
 /// Chunks sharing a batch key, oldest first.
 struct key_queue {
   std::deque<pending_chunk> chunks;
   std::size_t texts = 0;
-  std::unordered_map<std::uint64_t, awaited_group> awaited;  ///< by group id
+  std::unordered_map<std::uint64_t, awaited_group> awaited; ///< by group id
 };
 
 /// An upstream call in progress and the callers whose rows it carries.
 struct in_flight_batch {
   batch_key key;
   std::vector<pending_chunk> chunks;
-  std::vector<std::vector<std::uint32_t>> rows;  ///< per chunk: matrix row of each text
+  std::vector<std::vector<std::uint32_t>> rows; ///< per chunk: matrix row of each text
   /// Matrix row of each distinct text sent; views into the texts of the chunks it was sent for.
   std::unordered_map<std::string_view, std::uint32_t> row_of;
   std::size_t tokens = 0;
   upstream_actor worker;
   clock_time callers_wait_until{}; ///< the latest deadline of its chunks: no retry starts after it
-  bool partial = false;  ///< less than a full batch (the flush policy sends one at a time)
+  bool partial = false; ///< less than a full batch (the flush policy sends one at a time)
   supervisor_actor supervisor;
   std::string upstream_id;
   bool probe = false;
@@ -65,14 +65,14 @@ struct in_flight_batch {
 /// A finished call's vectors, kept for batcher_settings::reuse so that identical texts asked
 /// again (a burst of callers sharing texts outlasts one call) are answered without a call.
 struct recent_answer {
-  std::uint64_t seq = 0;  ///< kept calls are numbered in order; see batcher_state::recent_by_text
+  std::uint64_t seq = 0; ///< kept calls are numbered in order; see batcher_state::recent_by_text
   batch_key key;
   clock_time expires{};
   shared_matrix matrix;
-  std::size_t tokens = 0;  ///< estimated tokens of the call, to share its usage out
+  std::size_t tokens = 0; ///< estimated tokens of the call, to share its usage out
   std::string upstream_id;
-  std::vector<std::vector<std::string>> texts;  ///< the call's chunks' texts, moved out of them
-  std::unordered_map<std::string_view, std::uint32_t> row_of;  ///< views into `texts`
+  std::vector<std::vector<std::string>> texts; ///< the call's chunks' texts, moved out of them
+  std::unordered_map<std::string_view, std::uint32_t> row_of; ///< views into `texts`
 };
 
 struct batcher_state {
@@ -84,10 +84,11 @@ struct batcher_state {
   health_actor health;
   flush_policy policy{{}};
   std::map<batch_key, key_queue> queues;
-  std::map<batch_key, std::size_t> partial_calls;  ///< partial calls out, per key (Nagle)
-  std::deque<std::pair<batch_key, std::vector<pending_chunk>>> isolated;  ///< halves of a rejected batch
+  std::map<batch_key, std::size_t> partial_calls; ///< partial calls out, per key (Nagle)
+  std::deque<std::pair<batch_key, std::vector<pending_chunk>>>
+      isolated; ///< halves of a rejected batch
   std::unordered_map<std::uint64_t, in_flight_batch> in_flight;
-  std::deque<recent_answer> recent;  ///< oldest first, numbered without gaps
+  std::deque<recent_answer> recent; ///< oldest first, numbered without gaps
   std::uint64_t next_recent_seq = 0;
   /// The newest kept call carrying each text, by its number; the views are into that call's texts.
   std::unordered_map<std::string_view, std::uint64_t> recent_by_text;
@@ -98,7 +99,7 @@ struct batcher_state {
   clock_time next_expiry = clock_time::max(); ///< no queued chunk's deadline is earlier
   provider_condition condition;
   bool draining = false;
-  bool hurrying = false;  ///< shutdown: no holds, but new chunks still welcome
+  bool hurrying = false; ///< shutdown: no holds, but new chunks still welcome
   std::uint64_t next_batch_id = 1;
   std::uint64_t timer_generation = 0;
   std::optional<clock_time> timer_due;
@@ -107,11 +108,11 @@ struct batcher_state {
   // Counters reported by status().
   std::uint64_t chunks_received = 0;
   std::uint64_t batches_flushed = 0;
-  std::uint64_t texts_flushed = 0;     ///< texts callers asked for, across flushed batches
-  std::uint64_t texts_sent = 0;        ///< distinct texts sent upstream
+  std::uint64_t texts_flushed = 0; ///< texts callers asked for, across flushed batches
+  std::uint64_t texts_sent = 0;    ///< distinct texts sent upstream
   std::uint64_t chunks_flushed = 0;
-  std::uint64_t chunks_joined = 0;     ///< chunks answered by a call already out with their texts
-  std::uint64_t chunks_reused = 0;     ///< chunks answered from a recent call's vectors
+  std::uint64_t chunks_joined = 0; ///< chunks answered by a call already out with their texts
+  std::uint64_t chunks_reused = 0; ///< chunks answered from a recent call's vectors
   std::uint64_t max_texts_per_call = 0;
   std::uint64_t upstream_attempts = 0;
   std::uint64_t retries = 0;
@@ -149,8 +150,8 @@ struct batcher_state {
   /// Adds a chunk whose every text is already in a call of its key to that call; false if none.
   bool join_in_flight(const batch_key& key, pending_chunk& chunk);
   /// The vectors of the newest kept call with the first of these texts, if it carried them all.
-  std::optional<chunk_result> reuse_recent(const batch_key& key, const std::vector<std::string>& texts,
-                                           clock_time now);
+  std::optional<chunk_result> reuse_recent(const batch_key& key,
+                                           const std::vector<std::string>& texts, clock_time now);
   /// Keeps a successful call's vectors for reuse, taking its texts: its callers are answered.
   void remember(in_flight_batch&& batch, const shared_matrix& matrix, clock_time now);
   /// Drops the oldest kept call and the index entries that lead to it.
@@ -161,8 +162,8 @@ struct batcher_state {
   struct flush_choice {
     batch_key key;
     std::vector<pending_chunk> chunks;
-    bool held = false;     ///< the policy held it for company
-    bool partial = false;  ///< it is not a full batch
+    bool held = false;    ///< the policy held it for company
+    bool partial = false; ///< it is not a full batch
   };
   /// Takes the longest-waiting key's chunks that fit one call, if its flush is due.
   std::optional<flush_choice> take_batch(clock_time now, std::optional<clock_time>& recheck);

@@ -5,9 +5,8 @@
 namespace emr {
 
 flush_policy::flush_policy(flush_settings settings)
-  : settings_(settings),
-    window_(std::clamp<std::size_t>(settings.initial_concurrency, 1, settings.max_concurrency)) {
-}
+    : settings_(settings),
+      window_(std::clamp<std::size_t>(settings.initial_concurrency, 1, settings.max_concurrency)) {}
 
 void flush_policy::on_arrival(clock_time now) {
   if (seen_arrival_) {
@@ -49,9 +48,11 @@ std::chrono::nanoseconds flush_policy::hold_gap() const {
   // must not split it. Otherwise only the coalescing wait: enough to catch callers that arrive
   // together after a quiet spell (a burst's first few, a batch request's sub-requests) for a
   // price a lone caller hardly notices.
-  auto gap = dense() ? std::clamp<std::chrono::nanoseconds>(gap_ + 4 * gap_spread_, settings_.linger,
-                                                            std::max(settings_.linger, settings_.window / 2))
-                     : settings_.coalesce;
+  auto gap =
+      dense()
+          ? std::clamp<std::chrono::nanoseconds>(gap_ + 4 * gap_spread_, settings_.linger,
+                                                 std::max(settings_.linger, settings_.window / 2))
+          : settings_.coalesce;
   return std::min<std::chrono::nanoseconds>(settings_.window, gap);
 }
 
@@ -77,19 +78,19 @@ void flush_policy::on_call_finished(call_signal signal) {
   if (in_flight_ > 0)
     --in_flight_;
   switch (signal) {
-    case call_signal::success:
-      // Additive increase: one more slot per window's worth of successes.
-      if (++successes_in_window_ >= window_) {
-        successes_in_window_ = 0;
-        window_ = std::min(window_ + 1, settings_.max_concurrency);
-      }
-      break;
-    case call_signal::congestion:
-      window_ = std::max<std::size_t>(1, window_ / 2);
+  case call_signal::success:
+    // Additive increase: one more slot per window's worth of successes.
+    if (++successes_in_window_ >= window_) {
       successes_in_window_ = 0;
-      break;
-    case call_signal::neutral:
-      break;
+      window_ = std::min(window_ + 1, settings_.max_concurrency);
+    }
+    break;
+  case call_signal::congestion:
+    window_ = std::max<std::size_t>(1, window_ / 2);
+    successes_in_window_ = 0;
+    break;
+  case call_signal::neutral:
+    break;
   }
 }
 

@@ -10,8 +10,9 @@
 namespace emr {
 
 struct flush_settings {
-  std::chrono::nanoseconds window{std::chrono::milliseconds{50}};  ///< longest wait for company
-  std::chrono::nanoseconds linger{std::chrono::milliseconds{1}};   ///< pause in arrivals that ends a hold
+  std::chrono::nanoseconds window{std::chrono::milliseconds{50}}; ///< longest wait for company
+  std::chrono::nanoseconds linger{
+      std::chrono::milliseconds{1}}; ///< pause in arrivals that ends a hold
   /// After a quiet spell, how long a first arrival waits for callers that came with it.
   std::chrono::nanoseconds coalesce{std::chrono::microseconds{250}};
   std::size_t initial_concurrency = 4;
@@ -35,9 +36,10 @@ public:
   struct decision {
     bool flush_now = false;
     clock_time recheck{};
-    bool held = false;  ///< the batch waited for company (or would have): evidence for on_flushed
+    bool held = false; ///< the batch waited for company (or would have): evidence for on_flushed
   };
-  decision decide(clock_time now, clock_time oldest, bool full, bool partial_call_out = false) const;
+  decision decide(clock_time now, clock_time oldest, bool full,
+                  bool partial_call_out = false) const;
 
   /// A call may start: a slot is free and the provider is not paused.
   bool can_send(clock_time now) const { return in_flight_ < window_ && now >= paused_until_; }
@@ -70,10 +72,10 @@ private:
   clock_time last_arrival_{};
   bool seen_arrival_ = false;
   bool seen_gap_ = false;
-  std::chrono::nanoseconds gap_{0};         ///< smoothed time between arrivals
-  std::chrono::nanoseconds gap_spread_{0};  ///< smoothed deviation of that time
-  std::chrono::nanoseconds last_gap_{0};  ///< the latest gap alone: a burst shows at its 2nd arrival
-  double company_ = 1.0;             ///< smoothed share of batches that carried several callers
+  std::chrono::nanoseconds gap_{0};        ///< smoothed time between arrivals
+  std::chrono::nanoseconds gap_spread_{0}; ///< smoothed deviation of that time
+  std::chrono::nanoseconds last_gap_{0}; ///< the latest gap alone: a burst shows at its 2nd arrival
+  double company_ = 1.0;                 ///< smoothed share of batches that carried several callers
 };
 
 } // namespace emr

@@ -12,14 +12,14 @@ namespace emr {
 
 std::string_view to_string(provider_state s) {
   switch (s) {
-    case provider_state::healthy:
-      return "healthy";
-    case provider_state::degraded:
-      return "degraded";
-    case provider_state::sin_binned:
-      return "sin-binned";
-    case provider_state::paused:
-      return "paused";
+  case provider_state::healthy:
+    return "healthy";
+  case provider_state::degraded:
+    return "degraded";
+  case provider_state::sin_binned:
+    return "sin-binned";
+  case provider_state::paused:
+    return "paused";
   }
   return "unknown";
 }
@@ -40,47 +40,47 @@ bool provider_health::record(const call_report& report, clock_time now) {
   latency_.observe(std::chrono::duration<double>(report.latency).count());
   bool changed = false;
   switch (report.outcome) {
-    case outcome_class::success:
-      ++total_success_;
-      consecutive_failures_ = 0;
-      if (sin_binned_) {
-        restore();
-        healthy_since_ = now;
+  case outcome_class::success:
+    ++total_success_;
+    consecutive_failures_ = 0;
+    if (sin_binned_) {
+      restore();
+      healthy_since_ = now;
+      changed = true;
+    }
+    break;
+  case outcome_class::rate_limited:
+    ++total_rate_limited_;
+    if (report.retry_after_ms >= 0) {
+      auto until = now + std::chrono::milliseconds{report.retry_after_ms};
+      if (until > paused_until_) {
+        paused_until_ = until;
         changed = true;
       }
-      break;
-    case outcome_class::rate_limited:
-      ++total_rate_limited_;
-      if (report.retry_after_ms >= 0) {
-        auto until = now + std::chrono::milliseconds{report.retry_after_ms};
-        if (until > paused_until_) {
-          paused_until_ = until;
-          changed = true;
-        }
-      }
-      break;
-    case outcome_class::caller_error:
-      ++total_caller_error_;
-      break;
-    case outcome_class::server_error:
-      ++total_server_error_;
-      ++consecutive_failures_;
-      if (!sin_binned_ && consecutive_failures_ >= settings_.failure_threshold) {
-        // Re-entries double the sentence; a long healthy spell wipes the record.
-        if (now - healthy_since_ > settings_.sin_bin_max)
-          entries_ = 0;
-        auto sentence = std::min<std::chrono::nanoseconds>(
-            settings_.sin_bin_base * (1 << std::min(entries_, 10)), settings_.sin_bin_max);
-        ++entries_;
-        sin_binned_ = true;
-        sin_bin_until_ = now + sentence;
-        // A provider that is back early should not sit out its whole sentence: the first probe
-        // comes halfway through at the latest.
-        probe_gap_ = std::min<std::chrono::nanoseconds>(settings_.probe_interval, sentence / 2);
-        next_probe_ = now + probe_gap_;
-        changed = true;
-      }
-      break;
+    }
+    break;
+  case outcome_class::caller_error:
+    ++total_caller_error_;
+    break;
+  case outcome_class::server_error:
+    ++total_server_error_;
+    ++consecutive_failures_;
+    if (!sin_binned_ && consecutive_failures_ >= settings_.failure_threshold) {
+      // Re-entries double the sentence; a long healthy spell wipes the record.
+      if (now - healthy_since_ > settings_.sin_bin_max)
+        entries_ = 0;
+      auto sentence = std::min<std::chrono::nanoseconds>(
+          settings_.sin_bin_base * (1 << std::min(entries_, 10)), settings_.sin_bin_max);
+      ++entries_;
+      sin_binned_ = true;
+      sin_bin_until_ = now + sentence;
+      // A provider that is back early should not sit out its whole sentence: the first probe
+      // comes halfway through at the latest.
+      probe_gap_ = std::min<std::chrono::nanoseconds>(settings_.probe_interval, sentence / 2);
+      next_probe_ = now + probe_gap_;
+      changed = true;
+    }
+    break;
   }
   return changed;
 }
@@ -237,16 +237,16 @@ health_actor::behavior_type health(health_actor::stateful_pointer<health_state> 
   self->delayed_send(self, settings.tick, atom::tick::value);
   self->set_down_handler([self](caf::down_msg& down) { self->state.on_batcher_down(down); });
   return {
-    [self](atom::report, const call_report& report) { self->state.on_report(report); },
-    [self](atom::attach, const std::string& provider, batcher_actor batcher) {
-      self->state.on_attach(provider, std::move(batcher));
-    },
-    [self](atom::detach, const std::string& provider) { self->state.providers.erase(provider); },
-    [self](atom::tick) {
-      self->state.on_tick();
-      self->delayed_send(self, self->state.settings.tick, atom::tick::value);
-    },
-    [self](atom::status) { return status_report{self->state.status()}; },
+      [self](atom::report, const call_report& report) { self->state.on_report(report); },
+      [self](atom::attach, const std::string& provider, batcher_actor batcher) {
+        self->state.on_attach(provider, std::move(batcher));
+      },
+      [self](atom::detach, const std::string& provider) { self->state.providers.erase(provider); },
+      [self](atom::tick) {
+        self->state.on_tick();
+        self->delayed_send(self, self->state.settings.tick, atom::tick::value);
+      },
+      [self](atom::status) { return status_report{self->state.status()}; },
   };
 }
 

@@ -11,9 +11,9 @@
 namespace emr {
 
 struct health_settings {
-  std::chrono::seconds window{60};             ///< rolling window of the metrics
-  int failure_threshold = 5;                   ///< consecutive failures that sin-bin a provider
-  std::chrono::seconds sin_bin_base{30};       ///< first sin-bin; doubles on each re-entry
+  std::chrono::seconds window{60};       ///< rolling window of the metrics
+  int failure_threshold = 5;             ///< consecutive failures that sin-bin a provider
+  std::chrono::seconds sin_bin_base{30}; ///< first sin-bin; doubles on each re-entry
   std::chrono::seconds sin_bin_max{600};
   std::chrono::seconds probe_interval{30}; ///< at most; a sin-bin is probed twice or more
   std::chrono::milliseconds tick{1000};

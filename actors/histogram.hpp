@@ -11,7 +11,8 @@ namespace emr {
 
 class histogram {
 public:
-  explicit histogram(std::vector<double> upper_bounds) : bounds_(std::move(upper_bounds)), counts_(bounds_.size(), 0) {}
+  explicit histogram(std::vector<double> upper_bounds)
+      : bounds_(std::move(upper_bounds)), counts_(bounds_.size(), 0) {}
 
   void observe(double value) {
     for (std::size_t i = 0; i < bounds_.size(); ++i)
@@ -34,7 +35,9 @@ public:
     return {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60};
   }
   /// Texts-per-call buckets.
-  static std::vector<double> size_bounds() { return {1, 2, 4, 8, 16, 32, 64, 96, 128, 256, 512, 1024, 2048}; }
+  static std::vector<double> size_bounds() {
+    return {1, 2, 4, 8, 16, 32, 64, 96, 128, 256, 512, 1024, 2048};
+  }
 
 private:
   std::vector<double> bounds_;

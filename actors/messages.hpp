@@ -27,10 +27,10 @@ struct batch_key {
 
 /// Why a caller (or one of its chunks) got no vectors: what the HTTP layer answers.
 struct failure {
-  int status = 502;             ///< HTTP status for the caller
-  std::string type;             ///< error type, e.g. "provider_error", "rate_limited"
+  int status = 502; ///< HTTP status for the caller
+  std::string type; ///< error type, e.g. "provider_error", "rate_limited"
   std::string message;
-  std::int64_t retry_after_ms = -1;  ///< >= 0 when the caller should be told when to retry
+  std::int64_t retry_after_ms = -1; ///< >= 0 when the caller should be told when to retry
   std::string provider;
 };
 
@@ -43,7 +43,7 @@ struct chunk_request {
   /// batcher waits, within its flush window, until all the group's chunks for this key are
   /// queued, so they share calls however far apart the scheduler runs their request actors.
   std::uint64_t group = 0;
-  std::uint32_t group_chunks = 0;  ///< the group's chunks coming to this batcher under this key
+  std::uint32_t group_chunks = 0; ///< the group's chunks coming to this batcher under this key
   /// When the caller stops waiting for this chunk: its deadline, or under `any` the end of this
   /// route's share of it. The batcher never sends the chunk, nor retries a call for it, later.
   clock_time deadline = clock_time::max();
@@ -52,10 +52,10 @@ struct chunk_request {
 /// The batcher's answer to a chunk: rows of a shared matrix (no copy per caller), or a failure.
 struct chunk_result {
   shared_matrix matrix;
-  std::vector<std::uint32_t> rows;  ///< matrix row of each text of the chunk, in order
-  std::int64_t tokens = 0;          ///< this chunk's share of the call's token usage
+  std::vector<std::uint32_t> rows; ///< matrix row of each text of the chunk, in order
+  std::int64_t tokens = 0;         ///< this chunk's share of the call's token usage
   std::optional<failure> error;
-  std::string upstream_id;          ///< X-Request-Id of the upstream call, for the access log
+  std::string upstream_id; ///< X-Request-Id of the upstream call, for the access log
 };
 
 /// One HTTP attempt as the upstream worker made it.
@@ -70,20 +70,20 @@ struct upstream_call {
 struct upstream_reply {
   int status = 0;
   std::string transport_error;
-  bool timed_out = false;      ///< no answer within the read timeout
-  std::string retry_after;     ///< Retry-After header, verbatim
-  std::string retry_after_ms;  ///< retry-after-ms header, verbatim
-  std::string error_message;   ///< provider's message for non-2xx, decode error for bad 2xx
-  shared_matrix matrix;        ///< set for a 2xx body that decoded cleanly
+  bool timed_out = false;     ///< no answer within the read timeout
+  std::string retry_after;    ///< Retry-After header, verbatim
+  std::string retry_after_ms; ///< retry-after-ms header, verbatim
+  std::string error_message;  ///< provider's message for non-2xx, decode error for bad 2xx
+  shared_matrix matrix;       ///< set for a 2xx body that decoded cleanly
   std::chrono::microseconds latency{0};
 };
 
 /// The health-relevant class of an attempt's outcome.
 enum class outcome_class : std::uint8_t {
   success,
-  rate_limited,  ///< 429: its own state, not ill health
-  server_error,  ///< 5xx, transport failure, timeout, malformed answer
-  caller_error,  ///< other 4xx: the request, not the provider, was at fault
+  rate_limited, ///< 429: its own state, not ill health
+  server_error, ///< 5xx, transport failure, timeout, malformed answer
+  caller_error, ///< other 4xx: the request, not the provider, was at fault
 };
 
 /// One upstream attempt, reported to the health actor.
@@ -100,8 +100,8 @@ struct batch_outcome {
   std::uint64_t batch_id = 0;
   shared_matrix matrix;
   std::optional<failure> error;
-  bool splittable = false;    ///< a 400/413/422 that one caller's text may have caused
-  bool congestion = false;    ///< a 429 or timeout was seen: the call window should shrink
+  bool splittable = false; ///< a 400/413/422 that one caller's text may have caused
+  bool congestion = false; ///< a 429 or timeout was seen: the call window should shrink
   int attempts = 0;
   /// The worker gave no answer within the supervisor's patience and is still inside that call.
   bool worker_blocked = false;
@@ -111,7 +111,7 @@ struct batch_outcome {
 struct provider_condition {
   bool sin_binned = false;
   clock_time sin_bin_until{};
-  clock_time paused_until{};  ///< a rate limit's Retry-After: hold flushes, not ill health
+  clock_time paused_until{}; ///< a rate limit's Retry-After: hold flushes, not ill health
 };
 
 } // namespace emr

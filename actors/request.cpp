@@ -21,12 +21,17 @@ request_state::request_state() {
 request_state::~request_state() {
   // An actor torn down without answering (system shutdown) still answers its caller.
   if (!answered && out)
-    out->set_value(caller_outcome{{}, failure{503, "shutting_down", "emr is shutting down", 1000, {}}});
+    out->set_value(
+        caller_outcome{{}, failure{503, "shutting_down", "emr is shutting down", 1000, {}}});
   --live_requests;
 }
 
-std::int64_t live_request_actors() { return live_requests.load(); }
-std::uint64_t spawned_request_actors() { return spawned_requests.load(); }
+std::int64_t live_request_actors() {
+  return live_requests.load();
+}
+std::uint64_t spawned_request_actors() {
+  return spawned_requests.load();
+}
 
 void request_state::finish(caller_outcome outcome) {
   if (answered)
@@ -64,12 +69,14 @@ std::chrono::milliseconds route_share(std::chrono::milliseconds left, std::size_
   return std::min(left, std::max(share, min_route_share));
 }
 
-std::vector<std::size_t> chunk_ends(const std::vector<std::string>& texts, const batch_limits& limits) {
+std::vector<std::size_t> chunk_ends(const std::vector<std::string>& texts,
+                                    const batch_limits& limits) {
   std::vector<std::size_t> ends;
   std::size_t begin = 0, tokens = 0;
   for (std::size_t i = 0; i < texts.size(); ++i) {
     auto t = estimate_tokens(texts[i]);
-    bool full = i - begin >= limits.max_texts || (limits.max_tokens > 0 && tokens + t > limits.max_tokens);
+    bool full =
+        i - begin >= limits.max_texts || (limits.max_tokens > 0 && tokens + t > limits.max_tokens);
     if (i > begin && full) {
       ends.push_back(i);
       begin = i;
@@ -100,13 +107,14 @@ std::shared_ptr<const caller_group> group_of(const std::vector<const caller_job*
   group->id = next_id++;
   for (const auto* job : jobs) {
     if (job->texts.empty())
-      continue;  // answered without sending anything
-    auto first_routes = job->policy == routing_policy::all ? job->routes.size()
-                                                           : std::min<std::size_t>(1, job->routes.size());
+      continue; // answered without sending anything
+    auto first_routes = job->policy == routing_policy::all
+                            ? job->routes.size()
+                            : std::min<std::size_t>(1, job->routes.size());
     for (std::size_t r = 0; r < first_routes; ++r) {
       const auto& route = job->routes[r];
       group->chunks[{route.name, batch_key{route.model, job->input_type, job->dimensions}}] +=
-        static_cast<std::uint32_t>(chunk_ends(job->texts, route.limits).size());
+          static_cast<std::uint32_t>(chunk_ends(job->texts, route.limits).size());
     }
   }
   return group;
@@ -121,8 +129,11 @@ std::chrono::milliseconds remaining(self_ptr self) {
 }
 
 failure deadline_failure(const caller_job& job) {
-  return failure{504, "deadline_exceeded",
-                 "no answer within the " + std::to_string(job.deadline.count()) + " ms deadline", -1, {}};
+  return failure{504,
+                 "deadline_exceeded",
+                 "no answer within the " + std::to_string(job.deadline.count()) + " ms deadline",
+                 -1,
+                 {}};
 }
 
 failure share_failure(const provider_route& route, std::chrono::milliseconds share) {

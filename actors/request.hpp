@@ -25,7 +25,7 @@ enum class routing_policy { any, all };
 /// What a group of callers sent together will first send each provider: chunks per batch key.
 struct caller_group {
   std::uint64_t id = 0;
-  std::map<std::pair<std::string, batch_key>, std::uint32_t> chunks;  ///< by provider name and key
+  std::map<std::pair<std::string, batch_key>, std::uint32_t> chunks; ///< by provider name and key
 };
 
 /// Everything the HTTP layer learned from one caller's request.
@@ -37,7 +37,7 @@ struct caller_job {
   routing_policy policy = routing_policy::any;
   std::chrono::milliseconds deadline{60'000};
   std::string request_id;
-  std::shared_ptr<const caller_group> group;  ///< null for a caller on its own
+  std::shared_ptr<const caller_group> group; ///< null for a caller on its own
 };
 
 /// The group of these jobs, under a process-unique id, counting the chunks each will send first
@@ -51,8 +51,7 @@ struct provider_answer {
   std::vector<chunk_result> chunks;
   std::int64_t tokens = 0;
   /// Calls f(row pointer, dims) once per caller text, in input order.
-  template <class F>
-  void for_each_vector(F&& f) const {
+  template <class F> void for_each_vector(F&& f) const {
     for (const auto& chunk : chunks)
       for (auto row : chunk.rows)
         f(chunk.matrix->row(row), chunk.matrix->dims);
@@ -60,7 +59,7 @@ struct provider_answer {
 };
 
 struct caller_outcome {
-  std::vector<provider_answer> answers;  ///< any: the provider that served; all: every provider
+  std::vector<provider_answer> answers; ///< any: the provider that served; all: every provider
   std::optional<failure> error;
 };
 
@@ -81,7 +80,8 @@ failure combine_failures(const std::vector<failure>& failures);
 
 /// Where each chunk that respects the provider's texts and tokens per call ends: one past its
 /// last text's index. Counting chunks needs no copy of the texts.
-std::vector<std::size_t> chunk_ends(const std::vector<std::string>& texts, const batch_limits& limits);
+std::vector<std::size_t> chunk_ends(const std::vector<std::string>& texts,
+                                    const batch_limits& limits);
 /// Splits texts into those chunks.
 std::vector<std::vector<std::string>> split_into_chunks(const std::vector<std::string>& texts,
                                                         const batch_limits& limits);
@@ -90,8 +90,8 @@ struct request_state {
   caller_job job;
   outcome_promise out;
   clock_time deadline{};
-  std::size_t next_route = 0;   ///< any: the route being tried
-  std::size_t pending = 0;      ///< chunk replies still awaited
+  std::size_t next_route = 0; ///< any: the route being tried
+  std::size_t pending = 0;    ///< chunk replies still awaited
   std::vector<provider_answer> answers;
   std::vector<std::optional<failure>> route_errors;
   std::vector<failure> failures;

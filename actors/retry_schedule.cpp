@@ -33,8 +33,8 @@ std::optional<double> parse_number(std::string_view s) {
 
 // IMF-fixdate, RFC 850 and asctime, the three forms HTTP allows.
 std::optional<std::time_t> parse_http_date(std::string_view s) {
-  static constexpr const char* formats[] = {"%a, %d %b %Y %H:%M:%S GMT", "%A, %d-%b-%y %H:%M:%S GMT",
-                                            "%a %b %e %H:%M:%S %Y"};
+  static constexpr const char* formats[] = {"%a, %d %b %Y %H:%M:%S GMT",
+                                            "%A, %d-%b-%y %H:%M:%S GMT", "%a %b %e %H:%M:%S %Y"};
   std::string text{s};
   for (auto format : formats) {
     std::tm tm{};
@@ -70,8 +70,7 @@ parse_retry_after(std::string_view retry_after, std::string_view retry_after_ms,
 }
 
 retry_schedule::retry_schedule(retry_settings settings, std::uint64_t seed)
-  : settings_(settings), rng_(seed) {
-}
+    : settings_(settings), rng_(seed) {}
 
 std::optional<std::chrono::milliseconds>
 retry_schedule::next_wait(int failed_attempts, std::optional<std::chrono::milliseconds> server_wait,

@@ -12,11 +12,11 @@ namespace emr {
 
 struct retry_settings {
   int max_retries = 2;
-  std::chrono::milliseconds attempt_cap{15'000};  ///< longest single wait
+  std::chrono::milliseconds attempt_cap{15'000}; ///< longest single wait
   /// No attempt of one batch starts later than this after its first began: attempts count too.
   std::chrono::milliseconds budget{45'000};
-  std::chrono::milliseconds base{500};            ///< first backoff ceiling without Retry-After
-  std::chrono::milliseconds jitter{250};          ///< added on top of a Retry-After
+  std::chrono::milliseconds base{500};   ///< first backoff ceiling without Retry-After
+  std::chrono::milliseconds jitter{250}; ///< added on top of a Retry-After
 };
 
 /// 429, 500, 502, 503, 504 and transport failures (status 0) are worth another attempt.

@@ -52,8 +52,8 @@ attempt_verdict classify(const upstream_reply& reply, std::string_view provider,
   return v;
 }
 
-std::optional<std::chrono::milliseconds>
-supervisor_state::on_reply(supervisor_actor::pointer self, const upstream_reply& reply) {
+std::optional<std::chrono::milliseconds> supervisor_state::on_reply(supervisor_actor::pointer self,
+                                                                    const upstream_reply& reply) {
   ++attempts;
   auto v = classify(reply, job.provider, std::chrono::system_clock::now());
   self->send(job.health, atom::report::value,
@@ -63,7 +63,8 @@ supervisor_state::on_reply(supervisor_actor::pointer self, const upstream_reply&
   if (v.outcome == outcome_class::rate_limited || reply.timed_out)
     congestion = true;
   if (!v.error) {
-    settle(self, batch_outcome{job.batch_id, reply.matrix, std::nullopt, false, congestion, attempts});
+    settle(self,
+           batch_outcome{job.batch_id, reply.matrix, std::nullopt, false, congestion, attempts});
     return std::nullopt;
   }
   if (v.retry && !job.probe)
@@ -96,7 +97,8 @@ void give_up(supervisor_ptr self, const upstream_reply& reply) {
                                 st.congestion, st.attempts});
 }
 
-void retry_after_wait(supervisor_ptr self, std::chrono::milliseconds wait, const upstream_reply& reply) {
+void retry_after_wait(supervisor_ptr self, std::chrono::milliseconds wait,
+                      const upstream_reply& reply) {
   // An answer that comes after every caller stopped waiting would only cost the provider a call:
   // the callers still here hear the failure now, in time to try another provider.
   if (self->clock().now() + wait >= self->state.job.callers_wait_until) {
@@ -139,11 +141,11 @@ retry_supervisor(supervisor_actor::stateful_pointer<supervisor_state> self, supe
   self->state.job = std::move(job);
   attempt(self);
   return {
-    [self](atom::retry) { attempt(self); },
-    [self](atom::wait_until, clock_time until) {
-      auto& job = self->state.job;
-      job.callers_wait_until = std::max(job.callers_wait_until, until);
-    },
+      [self](atom::retry) { attempt(self); },
+      [self](atom::wait_until, clock_time until) {
+        auto& job = self->state.job;
+        job.callers_wait_until = std::max(job.callers_wait_until, until);
+      },
   };
 }
 

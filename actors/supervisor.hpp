@@ -16,11 +16,11 @@ struct supervisor_job {
   batcher_actor batcher;
   health_actor health;
   retry_settings retry;
-  std::chrono::milliseconds attempt_timeout{40'000};  ///< backstop above the worker's own timeouts
+  std::chrono::milliseconds attempt_timeout{40'000}; ///< backstop above the worker's own timeouts
   /// The latest deadline among the call's callers: no attempt starts once all have stopped waiting.
   clock_time callers_wait_until = clock_time::max();
   std::uint64_t seed = 0;
-  bool probe = false;  ///< probes make one attempt: their outcome is the answer
+  bool probe = false; ///< probes make one attempt: their outcome is the answer
 };
 
 /// How one attempt ended, decided from the worker's reply.
@@ -28,7 +28,7 @@ struct attempt_verdict {
   outcome_class outcome = outcome_class::success;
   bool retry = false;
   std::optional<std::chrono::milliseconds> server_wait;
-  std::optional<failure> error;  ///< what callers get if this is the last attempt
+  std::optional<failure> error; ///< what callers get if this is the last attempt
   bool splittable = false;
 };
 

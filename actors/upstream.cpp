@@ -27,7 +27,7 @@ upstream_reply upstream_state::post(const upstream_call& call) {
   auto started = std::chrono::steady_clock::now();
   auto res = client->Post(path, headers, call.body, "application/json");
   reply.latency = std::chrono::duration_cast<std::chrono::microseconds>(
-    std::chrono::steady_clock::now() - started);
+      std::chrono::steady_clock::now() - started);
   if (!res) {
     reply.transport_error = httplib::to_string(res.error());
     reply.timed_out = res.error() == httplib::Error::Read && reply.latency >= read_timeout * 9 / 10;

@@ -15,12 +15,13 @@ namespace emr {
 
 void add_admin_options(CLI::App& cmd, admin_options& options) {
   cmd.add_option("--server", options.server, "emr server URL")->capture_default_str();
-  cmd.add_option("--admin-secret", options.admin_secret, "admin secret (default: $EMR_ADMIN_SECRET)");
+  cmd.add_option("--admin-secret", options.admin_secret,
+                 "admin secret (default: $EMR_ADMIN_SECRET)");
   cmd.add_flag("--json", options.json, "print JSON for scripts");
 }
 
-json::value admin_call(const admin_options& options, const std::string& method, const std::string& path,
-                       const json::value* body) {
+json::value admin_call(const admin_options& options, const std::string& method,
+                       const std::string& path, const json::value* body) {
   auto secret = options.admin_secret;
   if (secret.empty())
     if (auto env = std::getenv("EMR_ADMIN_SECRET"))
@@ -80,7 +81,8 @@ std::string cell(const json::value& v) {
   return json::serialize(v);
 }
 
-void print_table(const std::vector<std::string>& headers, const std::vector<std::vector<std::string>>& rows) {
+void print_table(const std::vector<std::string>& headers,
+                 const std::vector<std::vector<std::string>>& rows) {
   std::vector<std::size_t> widths(headers.size());
   for (std::size_t i = 0; i < headers.size(); ++i)
     widths[i] = headers[i].size();

@@ -24,7 +24,8 @@ boost::json::value admin_call(const admin_options& options, const std::string& m
                               const std::string& path, const boost::json::value* body = nullptr);
 
 /// Prints rows as an aligned table under the headers.
-void print_table(const std::vector<std::string>& headers, const std::vector<std::vector<std::string>>& rows);
+void print_table(const std::vector<std::string>& headers,
+                 const std::vector<std::vector<std::string>>& rows);
 
 /// A JSON value as a table cell: strings bare, null as "-", numbers short.
 std::string cell(const boost::json::value& v);

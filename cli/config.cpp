@@ -3,8 +3,8 @@
 #include <boost/json.hpp>
 #include <toml.hpp>
 
-#include <filesystem>
 #include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <iterator>
@@ -35,9 +35,15 @@ struct config_key {
 };
 
 config_key integer_key(std::string_view section, std::string_view key, std::string_view doc,
-                       std::int64_t min, std::int64_t max, std::function<void(emr_config&, std::int64_t)> set,
+                       std::int64_t min, std::int64_t max,
+                       std::function<void(emr_config&, std::int64_t)> set,
                        std::function<std::int64_t(const emr_config&)> get) {
-  return config_key{section, key, doc, kind::integer, min, max,
+  return config_key{section,
+                    key,
+                    doc,
+                    kind::integer,
+                    min,
+                    max,
                     [set](emr_config& c, const toml::value& v) -> std::optional<std::string> {
                       set(c, v.as_integer());
                       return std::nullopt;
@@ -45,12 +51,19 @@ config_key integer_key(std::string_view section, std::string_view key, std::stri
                     [get](const emr_config& c) { return json::value(get(c)); }};
 }
 
-config_key string_key(std::string_view section, std::string_view key, std::string_view doc,
-                      std::function<std::optional<std::string>(emr_config&, const std::string&)> set,
-                      std::function<std::string(const emr_config&)> get) {
-  return config_key{section, key, doc, kind::string, 0, 0,
-                    [set](emr_config& c, const toml::value& v) { return set(c, v.as_string().str); },
-                    [get](const emr_config& c) { return json::value(get(c)); }};
+config_key
+string_key(std::string_view section, std::string_view key, std::string_view doc,
+           std::function<std::optional<std::string>(emr_config&, const std::string&)> set,
+           std::function<std::string(const emr_config&)> get) {
+  return config_key{
+      section,
+      key,
+      doc,
+      kind::string,
+      0,
+      0,
+      [set](emr_config& c, const toml::value& v) { return set(c, v.as_string().str); },
+      [get](const emr_config& c) { return json::value(get(c)); }};
 }
 
 std::optional<std::string> set_bind(emr_config& c, const std::string& bind) {
@@ -76,166 +89,251 @@ std::optional<std::string> set_bind(emr_config& c, const std::string& bind) {
 // The table: one line of truth per key.
 const std::vector<config_key>& keys() {
   static const std::vector<config_key> table{
-    string_key("server", "bind", "Address and port to listen on (port 0 picks a free one).", set_bind,
-               [](const emr_config& c) { return c.http.host + ":" + std::to_string(c.http.port); }),
-    integer_key("server", "threads", "HTTP worker threads; each waiting caller holds one.", 16, 65536,
-                     [](emr_config& c, std::int64_t v) { c.http.threads = v; },
-                     [](const emr_config& c) { return static_cast<std::int64_t>(c.http.threads); }),
-    integer_key("server", "max_connections", "Open connections beyond which new ones are refused.", 16, 1'000'000,
-                     [](emr_config& c, std::int64_t v) { c.http.max_connections = v; },
-                     [](const emr_config& c) { return static_cast<std::int64_t>(c.http.max_connections); }),
-    integer_key("server", "read_timeout_s", "Longest wait for a client's bytes.", 1, 3600,
-                     [](emr_config& c, std::int64_t v) { c.http.read_timeout = seconds{v}; },
-                     [](const emr_config& c) { return c.http.read_timeout.count(); }),
-    integer_key("server", "write_timeout_s", "Longest wait for a client to take our bytes.", 1, 3600,
-                     [](emr_config& c, std::int64_t v) { c.http.write_timeout = seconds{v}; },
-                     [](const emr_config& c) { return c.http.write_timeout.count(); }),
-    integer_key("server", "request_read_timeout_s", "A request's head, and then its body, must arrive within this.", 1, 3600,
-                     [](emr_config& c, std::int64_t v) { c.http.request_read_timeout = seconds{v}; },
-                     [](const emr_config& c) { return c.http.request_read_timeout.count(); }),
-    integer_key("server", "keep_alive_timeout_s", "Idle keep-alive connections close after this.", 1, 3600,
-                     [](emr_config& c, std::int64_t v) { c.http.keep_alive_timeout = seconds{v}; },
-                     [](const emr_config& c) { return c.http.keep_alive_timeout.count(); }),
-    integer_key("server", "deadline_ms", "Every caller gets an answer (504 at worst) within this.", 100, 3'600'000,
-                     [](emr_config& c, std::int64_t v) { c.http.deadline = milliseconds{v}; },
-                     [](const emr_config& c) { return c.http.deadline.count(); }),
-    integer_key("server", "shutdown_timeout_s", "Longest drain on SIGTERM before exiting.", 1, 3600,
-                     [](emr_config& c, std::int64_t v) { c.shutdown_timeout = seconds{v}; },
-                     [](const emr_config& c) { return c.shutdown_timeout.count(); }),
-    integer_key("limits", "max_body_bytes", "Largest request body.", 1024, 1LL << 30,
-                     [](emr_config& c, std::int64_t v) { c.http.max_body_bytes = v; },
-                     [](const emr_config& c) { return static_cast<std::int64_t>(c.http.max_body_bytes); }),
-    integer_key("limits", "max_texts_per_request", "Most texts in one request's input.", 1, 1'000'000,
-                     [](emr_config& c, std::int64_t v) { c.http.limits.max_texts = v; },
-                     [](const emr_config& c) { return static_cast<std::int64_t>(c.http.limits.max_texts); }),
-    integer_key("limits", "max_text_bytes", "Longest single text.", 1, 1LL << 30,
-                     [](emr_config& c, std::int64_t v) { c.http.limits.max_text_bytes = v; },
-                     [](const emr_config& c) { return static_cast<std::int64_t>(c.http.limits.max_text_bytes); }),
-    integer_key("limits", "max_batch_requests", "Most sub-requests in one /v1/embeddings/batch call.", 1, 100'000,
-                     [](emr_config& c, std::int64_t v) { c.http.max_batch_requests = v; },
-                     [](const emr_config& c) { return static_cast<std::int64_t>(c.http.max_batch_requests); }),
-    integer_key("limits", "max_batch_texts", "Most texts across all sub-requests of one batch call.", 1, 1'000'000,
-                     [](emr_config& c, std::int64_t v) { c.http.limits.max_batch_texts = v; },
-                     [](const emr_config& c) { return static_cast<std::int64_t>(c.http.limits.max_batch_texts); }),
-    integer_key("limits", "max_response_bytes", "Most bytes of vectors one answer may hold (413 beyond).", 1024,
-                     1LL << 40, [](emr_config& c, std::int64_t v) { c.http.limits.max_response_bytes = v; },
-                     [](const emr_config& c) { return static_cast<std::int64_t>(c.http.limits.max_response_bytes); }),
-    integer_key("limits", "max_queued_texts", "Texts a provider may queue before callers get 503.", 1, 100'000'000,
-                     [](emr_config& c, std::int64_t v) { c.batching.max_queued_texts = v; },
-                     [](const emr_config& c) { return static_cast<std::int64_t>(c.batching.max_queued_texts); }),
-    string_key("storage", "path", "SQLite database file (created mode 0600).",
-               [](emr_config& c, const std::string& v) -> std::optional<std::string> {
-                 if (v.empty())
-                   return "path must not be empty";
-                 c.storage_path = v;
-                 return std::nullopt;
-               },
-               [](const emr_config& c) { return c.storage_path; }),
-    integer_key("batching", "window_ms", "Longest a text waits for company before it is sent.", 0, 10'000,
-                     [](emr_config& c, std::int64_t v) { c.batching.flush.window = milliseconds{v}; },
-                     [](const emr_config& c) { return duration_cast<milliseconds>(c.batching.flush.window).count(); }),
-    integer_key("batching", "linger_us", "A held batch goes once arrivals pause this long.", 0, 1'000'000,
-                     [](emr_config& c, std::int64_t v) { c.batching.flush.linger = std::chrono::microseconds{v}; },
-                     [](const emr_config& c) {
-                       return duration_cast<std::chrono::microseconds>(c.batching.flush.linger).count();
-                     }),
-    integer_key("batching", "coalesce_us", "After a quiet spell, how long a first text waits for others.", 0, 1'000'000,
-                     [](emr_config& c, std::int64_t v) { c.batching.flush.coalesce = std::chrono::microseconds{v}; },
-                     [](const emr_config& c) {
-                       return duration_cast<std::chrono::microseconds>(c.batching.flush.coalesce).count();
-                     }),
-    integer_key("batching", "reuse_ms", "Identical texts asked again this soon after a call are answered from it.",
-                     0, 60'000,
-                     [](emr_config& c, std::int64_t v) { c.batching.reuse = milliseconds{v}; },
-                     [](const emr_config& c) { return c.batching.reuse.count(); }),
-    integer_key("batching", "initial_concurrency", "Concurrent upstream calls per provider at start.", 1, 1024,
-                     [](emr_config& c, std::int64_t v) { c.batching.flush.initial_concurrency = v; },
-                     [](const emr_config& c) { return static_cast<std::int64_t>(c.batching.flush.initial_concurrency); }),
-    integer_key("batching", "max_concurrency", "Most concurrent upstream calls per provider.", 1, 1024,
-                     [](emr_config& c, std::int64_t v) { c.batching.flush.max_concurrency = v; },
-                     [](const emr_config& c) { return static_cast<std::int64_t>(c.batching.flush.max_concurrency); }),
-    integer_key("retry", "max_retries", "Retries of one upstream call after its first attempt.", 0, 10,
-                     [](emr_config& c, std::int64_t v) { c.batching.retry.max_retries = static_cast<int>(v); },
-                     [](const emr_config& c) { return static_cast<std::int64_t>(c.batching.retry.max_retries); }),
-    integer_key("retry", "attempt_cap_ms", "Longest single wait between attempts.", 0, 600'000,
-                     [](emr_config& c, std::int64_t v) { c.batching.retry.attempt_cap = milliseconds{v}; },
-                     [](const emr_config& c) { return c.batching.retry.attempt_cap.count(); }),
-    integer_key("retry", "budget_ms", "No retry of a call starts later than this after its first attempt.",
-                     0, 3'600'000,
-                     [](emr_config& c, std::int64_t v) { c.batching.retry.budget = milliseconds{v}; },
-                     [](const emr_config& c) { return c.batching.retry.budget.count(); }),
-    integer_key("retry", "base_ms", "First backoff ceiling when the provider names no wait.", 1, 600'000,
-                     [](emr_config& c, std::int64_t v) { c.batching.retry.base = milliseconds{v}; },
-                     [](const emr_config& c) { return c.batching.retry.base.count(); }),
-    integer_key("upstream", "connect_timeout_s", "Longest wait to connect to a provider.", 1, 600,
-                     [](emr_config& c, std::int64_t v) { c.batching.upstream.connect_timeout = seconds{v}; },
-                     [](const emr_config& c) { return c.batching.upstream.connect_timeout.count(); }),
-    integer_key("upstream", "timeout_s", "Longest wait for a provider's answer.", 1, 3600,
-                     [](emr_config& c, std::int64_t v) { c.batching.upstream.read_timeout = seconds{v}; },
-                     [](const emr_config& c) { return c.batching.upstream.read_timeout.count(); }),
-    integer_key("health", "window_s", "Rolling window of the per-provider metrics.", 1, 86'400,
-                     [](emr_config& c, std::int64_t v) { c.health.window = seconds{v}; },
-                     [](const emr_config& c) { return c.health.window.count(); }),
-    integer_key("health", "failure_threshold", "Consecutive failures that sin-bin a provider.", 1, 1000,
-                     [](emr_config& c, std::int64_t v) { c.health.failure_threshold = static_cast<int>(v); },
-                     [](const emr_config& c) { return static_cast<std::int64_t>(c.health.failure_threshold); }),
-    integer_key("health", "sin_bin_s", "First sin-bin; doubles on each re-entry.", 1, 86'400,
-                     [](emr_config& c, std::int64_t v) { c.health.sin_bin_base = seconds{v}; },
-                     [](const emr_config& c) { return c.health.sin_bin_base.count(); }),
-    integer_key("health", "sin_bin_max_s", "Longest sin-bin.", 1, 86'400,
-                     [](emr_config& c, std::int64_t v) { c.health.sin_bin_max = seconds{v}; },
-                     [](const emr_config& c) { return c.health.sin_bin_max.count(); }),
-    integer_key("health", "probe_interval_s",
-                     "Longest gap between recovery probes of a sin-binned provider (at most half its sin-bin).",
-                     1, 86'400,
-                     [](emr_config& c, std::int64_t v) { c.health.probe_interval = seconds{v}; },
-                     [](const emr_config& c) { return c.health.probe_interval.count(); }),
-    integer_key("health", "max_restarts",
-                     "Restarts of a crashed batcher (or health actor) within restart_window_s; past it, "
-                     "it stays down and is reported failed.",
-                     0, 1000,
-                     [](emr_config& c, std::int64_t v) { c.restarts.max_restarts = static_cast<int>(v); },
-                     [](const emr_config& c) { return static_cast<std::int64_t>(c.restarts.max_restarts); }),
-    integer_key("health", "restart_window_s", "The window max_restarts counts over.", 1, 86'400,
-                     [](emr_config& c, std::int64_t v) { c.restarts.window = seconds{v}; },
-                     [](const emr_config& c) { return c.restarts.window.count(); }),
-    integer_key("auth", "argon2_t_cost", "argon2id passes for caller keys (OWASP: 2).", 1, 100,
-                     [](emr_config& c, std::int64_t v) { c.argon2.t_cost = static_cast<std::uint32_t>(v); },
-                     [](const emr_config& c) { return static_cast<std::int64_t>(c.argon2.t_cost); }),
-    integer_key("auth", "argon2_m_cost_kib", "argon2id memory in KiB (OWASP: 19456).", 8, 4'194'304,
-                     [](emr_config& c, std::int64_t v) { c.argon2.m_cost_kib = static_cast<std::uint32_t>(v); },
-                     [](const emr_config& c) { return static_cast<std::int64_t>(c.argon2.m_cost_kib); }),
-    integer_key("auth", "failures_per_minute_per_key", "Failed key verifications per key id per minute; then 429.",
-                     1, 1'000'000,
-                     [](emr_config& c, std::int64_t v) { c.auth.failures_per_minute_per_key = static_cast<std::uint32_t>(v); },
-                     [](const emr_config& c) { return static_cast<std::int64_t>(c.auth.failures_per_minute_per_key); }),
-    integer_key("auth", "failures_per_minute_per_address", "Failed key verifications per client address per minute; then 429.",
-                     1, 1'000'000,
-                     [](emr_config& c, std::int64_t v) { c.auth.failures_per_minute_per_address = static_cast<std::uint32_t>(v); },
-                     [](const emr_config& c) { return static_cast<std::int64_t>(c.auth.failures_per_minute_per_address); }),
-    integer_key("auth", "max_concurrent_verifications", "argon2 runs at once (0: half the cores, at least 1).", 0, 1024,
-                     [](emr_config& c, std::int64_t v) { c.auth.max_concurrent_verifications = static_cast<std::uint32_t>(v); },
-                     [](const emr_config& c) { return static_cast<std::int64_t>(c.auth.max_concurrent_verifications); }),
-    integer_key("auth", "verification_wait_ms", "Longest wait for a free argon2 run; then 503.", 0, 60'000,
-                     [](emr_config& c, std::int64_t v) { c.auth.verification_wait = milliseconds{v}; },
-                     [](const emr_config& c) { return c.auth.verification_wait.count(); }),
-    string_key("log", "level", "trace, debug, info, warn, error or off.",
-               [](emr_config& c, const std::string& v) -> std::optional<std::string> {
-                 static const std::set<std::string> levels{"trace", "debug", "info", "warn", "error", "off"};
-                 if (!levels.count(v))
-                   return "level must be one of trace, debug, info, warn, error, off";
-                 c.log.level = v;
-                 return std::nullopt;
-               },
-               [](const emr_config& c) { return c.log.level; }),
-    string_key("log", "format", "\"text\" or \"json\" (one object per line).",
-               [](emr_config& c, const std::string& v) -> std::optional<std::string> {
-                 if (v != "text" && v != "json")
-                   return "format must be \"text\" or \"json\"";
-                 c.log.format = v;
-                 return std::nullopt;
-               },
-               [](const emr_config& c) { return c.log.format; }),
+      string_key(
+          "server", "bind", "Address and port to listen on (port 0 picks a free one).", set_bind,
+          [](const emr_config& c) { return c.http.host + ":" + std::to_string(c.http.port); }),
+      integer_key(
+          "server", "threads", "HTTP worker threads; each waiting caller holds one.", 16, 65536,
+          [](emr_config& c, std::int64_t v) { c.http.threads = v; },
+          [](const emr_config& c) { return static_cast<std::int64_t>(c.http.threads); }),
+      integer_key(
+          "server", "max_connections", "Open connections beyond which new ones are refused.", 16,
+          1'000'000, [](emr_config& c, std::int64_t v) { c.http.max_connections = v; },
+          [](const emr_config& c) { return static_cast<std::int64_t>(c.http.max_connections); }),
+      integer_key(
+          "server", "read_timeout_s", "Longest wait for a client's bytes.", 1, 3600,
+          [](emr_config& c, std::int64_t v) { c.http.read_timeout = seconds{v}; },
+          [](const emr_config& c) { return c.http.read_timeout.count(); }),
+      integer_key(
+          "server", "write_timeout_s", "Longest wait for a client to take our bytes.", 1, 3600,
+          [](emr_config& c, std::int64_t v) { c.http.write_timeout = seconds{v}; },
+          [](const emr_config& c) { return c.http.write_timeout.count(); }),
+      integer_key(
+          "server", "request_read_timeout_s",
+          "A request's head, and then its body, must arrive within this.", 1, 3600,
+          [](emr_config& c, std::int64_t v) { c.http.request_read_timeout = seconds{v}; },
+          [](const emr_config& c) { return c.http.request_read_timeout.count(); }),
+      integer_key(
+          "server", "keep_alive_timeout_s", "Idle keep-alive connections close after this.", 1,
+          3600, [](emr_config& c, std::int64_t v) { c.http.keep_alive_timeout = seconds{v}; },
+          [](const emr_config& c) { return c.http.keep_alive_timeout.count(); }),
+      integer_key(
+          "server", "deadline_ms", "Every caller gets an answer (504 at worst) within this.", 100,
+          3'600'000, [](emr_config& c, std::int64_t v) { c.http.deadline = milliseconds{v}; },
+          [](const emr_config& c) { return c.http.deadline.count(); }),
+      integer_key(
+          "server", "shutdown_timeout_s", "Longest drain on SIGTERM before exiting.", 1, 3600,
+          [](emr_config& c, std::int64_t v) { c.shutdown_timeout = seconds{v}; },
+          [](const emr_config& c) { return c.shutdown_timeout.count(); }),
+      integer_key(
+          "limits", "max_body_bytes", "Largest request body.", 1024, 1LL << 30,
+          [](emr_config& c, std::int64_t v) { c.http.max_body_bytes = v; },
+          [](const emr_config& c) { return static_cast<std::int64_t>(c.http.max_body_bytes); }),
+      integer_key(
+          "limits", "max_texts_per_request", "Most texts in one request's input.", 1, 1'000'000,
+          [](emr_config& c, std::int64_t v) { c.http.limits.max_texts = v; },
+          [](const emr_config& c) { return static_cast<std::int64_t>(c.http.limits.max_texts); }),
+      integer_key(
+          "limits", "max_text_bytes", "Longest single text.", 1, 1LL << 30,
+          [](emr_config& c, std::int64_t v) { c.http.limits.max_text_bytes = v; },
+          [](const emr_config& c) {
+            return static_cast<std::int64_t>(c.http.limits.max_text_bytes);
+          }),
+      integer_key(
+          "limits", "max_batch_requests", "Most sub-requests in one /v1/embeddings/batch call.", 1,
+          100'000, [](emr_config& c, std::int64_t v) { c.http.max_batch_requests = v; },
+          [](const emr_config& c) { return static_cast<std::int64_t>(c.http.max_batch_requests); }),
+      integer_key(
+          "limits", "max_batch_texts", "Most texts across all sub-requests of one batch call.", 1,
+          1'000'000, [](emr_config& c, std::int64_t v) { c.http.limits.max_batch_texts = v; },
+          [](const emr_config& c) {
+            return static_cast<std::int64_t>(c.http.limits.max_batch_texts);
+          }),
+      integer_key(
+          "limits", "max_response_bytes", "Most bytes of vectors one answer may hold (413 beyond).",
+          1024, 1LL << 40,
+          [](emr_config& c, std::int64_t v) { c.http.limits.max_response_bytes = v; },
+          [](const emr_config& c) {
+            return static_cast<std::int64_t>(c.http.limits.max_response_bytes);
+          }),
+      integer_key(
+          "limits", "max_queued_texts", "Texts a provider may queue before callers get 503.", 1,
+          100'000'000, [](emr_config& c, std::int64_t v) { c.batching.max_queued_texts = v; },
+          [](const emr_config& c) {
+            return static_cast<std::int64_t>(c.batching.max_queued_texts);
+          }),
+      string_key(
+          "storage", "path", "SQLite database file (created mode 0600).",
+          [](emr_config& c, const std::string& v) -> std::optional<std::string> {
+            if (v.empty())
+              return "path must not be empty";
+            c.storage_path = v;
+            return std::nullopt;
+          },
+          [](const emr_config& c) { return c.storage_path; }),
+      integer_key(
+          "batching", "window_ms", "Longest a text waits for company before it is sent.", 0, 10'000,
+          [](emr_config& c, std::int64_t v) { c.batching.flush.window = milliseconds{v}; },
+          [](const emr_config& c) {
+            return duration_cast<milliseconds>(c.batching.flush.window).count();
+          }),
+      integer_key(
+          "batching", "linger_us", "A held batch goes once arrivals pause this long.", 0, 1'000'000,
+          [](emr_config& c, std::int64_t v) {
+            c.batching.flush.linger = std::chrono::microseconds{v};
+          },
+          [](const emr_config& c) {
+            return duration_cast<std::chrono::microseconds>(c.batching.flush.linger).count();
+          }),
+      integer_key(
+          "batching", "coalesce_us", "After a quiet spell, how long a first text waits for others.",
+          0, 1'000'000,
+          [](emr_config& c, std::int64_t v) {
+            c.batching.flush.coalesce = std::chrono::microseconds{v};
+          },
+          [](const emr_config& c) {
+            return duration_cast<std::chrono::microseconds>(c.batching.flush.coalesce).count();
+          }),
+      integer_key(
+          "batching", "reuse_ms",
+          "Identical texts asked again this soon after a call are answered from it.", 0, 60'000,
+          [](emr_config& c, std::int64_t v) { c.batching.reuse = milliseconds{v}; },
+          [](const emr_config& c) { return c.batching.reuse.count(); }),
+      integer_key(
+          "batching", "initial_concurrency", "Concurrent upstream calls per provider at start.", 1,
+          1024, [](emr_config& c, std::int64_t v) { c.batching.flush.initial_concurrency = v; },
+          [](const emr_config& c) {
+            return static_cast<std::int64_t>(c.batching.flush.initial_concurrency);
+          }),
+      integer_key(
+          "batching", "max_concurrency", "Most concurrent upstream calls per provider.", 1, 1024,
+          [](emr_config& c, std::int64_t v) { c.batching.flush.max_concurrency = v; },
+          [](const emr_config& c) {
+            return static_cast<std::int64_t>(c.batching.flush.max_concurrency);
+          }),
+      integer_key(
+          "retry", "max_retries", "Retries of one upstream call after its first attempt.", 0, 10,
+          [](emr_config& c, std::int64_t v) { c.batching.retry.max_retries = static_cast<int>(v); },
+          [](const emr_config& c) {
+            return static_cast<std::int64_t>(c.batching.retry.max_retries);
+          }),
+      integer_key(
+          "retry", "attempt_cap_ms", "Longest single wait between attempts.", 0, 600'000,
+          [](emr_config& c, std::int64_t v) { c.batching.retry.attempt_cap = milliseconds{v}; },
+          [](const emr_config& c) { return c.batching.retry.attempt_cap.count(); }),
+      integer_key(
+          "retry", "budget_ms",
+          "No retry of a call starts later than this after its first attempt.", 0, 3'600'000,
+          [](emr_config& c, std::int64_t v) { c.batching.retry.budget = milliseconds{v}; },
+          [](const emr_config& c) { return c.batching.retry.budget.count(); }),
+      integer_key(
+          "retry", "base_ms", "First backoff ceiling when the provider names no wait.", 1, 600'000,
+          [](emr_config& c, std::int64_t v) { c.batching.retry.base = milliseconds{v}; },
+          [](const emr_config& c) { return c.batching.retry.base.count(); }),
+      integer_key(
+          "upstream", "connect_timeout_s", "Longest wait to connect to a provider.", 1, 600,
+          [](emr_config& c, std::int64_t v) { c.batching.upstream.connect_timeout = seconds{v}; },
+          [](const emr_config& c) { return c.batching.upstream.connect_timeout.count(); }),
+      integer_key(
+          "upstream", "timeout_s", "Longest wait for a provider's answer.", 1, 3600,
+          [](emr_config& c, std::int64_t v) { c.batching.upstream.read_timeout = seconds{v}; },
+          [](const emr_config& c) { return c.batching.upstream.read_timeout.count(); }),
+      integer_key(
+          "health", "window_s", "Rolling window of the per-provider metrics.", 1, 86'400,
+          [](emr_config& c, std::int64_t v) { c.health.window = seconds{v}; },
+          [](const emr_config& c) { return c.health.window.count(); }),
+      integer_key(
+          "health", "failure_threshold", "Consecutive failures that sin-bin a provider.", 1, 1000,
+          [](emr_config& c, std::int64_t v) { c.health.failure_threshold = static_cast<int>(v); },
+          [](const emr_config& c) {
+            return static_cast<std::int64_t>(c.health.failure_threshold);
+          }),
+      integer_key(
+          "health", "sin_bin_s", "First sin-bin; doubles on each re-entry.", 1, 86'400,
+          [](emr_config& c, std::int64_t v) { c.health.sin_bin_base = seconds{v}; },
+          [](const emr_config& c) { return c.health.sin_bin_base.count(); }),
+      integer_key(
+          "health", "sin_bin_max_s", "Longest sin-bin.", 1, 86'400,
+          [](emr_config& c, std::int64_t v) { c.health.sin_bin_max = seconds{v}; },
+          [](const emr_config& c) { return c.health.sin_bin_max.count(); }),
+      integer_key(
+          "health", "probe_interval_s",
+          "Longest gap between recovery probes of a sin-binned provider (at most half its "
+          "sin-bin).",
+          1, 86'400, [](emr_config& c, std::int64_t v) { c.health.probe_interval = seconds{v}; },
+          [](const emr_config& c) { return c.health.probe_interval.count(); }),
+      integer_key(
+          "health", "max_restarts",
+          "Restarts of a crashed batcher (or health actor) within restart_window_s; past it, "
+          "it stays down and is reported failed.",
+          0, 1000,
+          [](emr_config& c, std::int64_t v) { c.restarts.max_restarts = static_cast<int>(v); },
+          [](const emr_config& c) { return static_cast<std::int64_t>(c.restarts.max_restarts); }),
+      integer_key(
+          "health", "restart_window_s", "The window max_restarts counts over.", 1, 86'400,
+          [](emr_config& c, std::int64_t v) { c.restarts.window = seconds{v}; },
+          [](const emr_config& c) { return c.restarts.window.count(); }),
+      integer_key(
+          "auth", "argon2_t_cost", "argon2id passes for caller keys (OWASP: 2).", 1, 100,
+          [](emr_config& c, std::int64_t v) { c.argon2.t_cost = static_cast<std::uint32_t>(v); },
+          [](const emr_config& c) { return static_cast<std::int64_t>(c.argon2.t_cost); }),
+      integer_key(
+          "auth", "argon2_m_cost_kib", "argon2id memory in KiB (OWASP: 19456).", 8, 4'194'304,
+          [](emr_config& c, std::int64_t v) {
+            c.argon2.m_cost_kib = static_cast<std::uint32_t>(v);
+          },
+          [](const emr_config& c) { return static_cast<std::int64_t>(c.argon2.m_cost_kib); }),
+      integer_key(
+          "auth", "failures_per_minute_per_key",
+          "Failed key verifications per key id per minute; then 429.", 1, 1'000'000,
+          [](emr_config& c, std::int64_t v) {
+            c.auth.failures_per_minute_per_key = static_cast<std::uint32_t>(v);
+          },
+          [](const emr_config& c) {
+            return static_cast<std::int64_t>(c.auth.failures_per_minute_per_key);
+          }),
+      integer_key(
+          "auth", "failures_per_minute_per_address",
+          "Failed key verifications per client address per minute; then 429.", 1, 1'000'000,
+          [](emr_config& c, std::int64_t v) {
+            c.auth.failures_per_minute_per_address = static_cast<std::uint32_t>(v);
+          },
+          [](const emr_config& c) {
+            return static_cast<std::int64_t>(c.auth.failures_per_minute_per_address);
+          }),
+      integer_key(
+          "auth", "max_concurrent_verifications",
+          "argon2 runs at once (0: half the cores, at least 1).", 0, 1024,
+          [](emr_config& c, std::int64_t v) {
+            c.auth.max_concurrent_verifications = static_cast<std::uint32_t>(v);
+          },
+          [](const emr_config& c) {
+            return static_cast<std::int64_t>(c.auth.max_concurrent_verifications);
+          }),
+      integer_key(
+          "auth", "verification_wait_ms", "Longest wait for a free argon2 run; then 503.", 0,
+          60'000, [](emr_config& c, std::int64_t v) { c.auth.verification_wait = milliseconds{v}; },
+          [](const emr_config& c) { return c.auth.verification_wait.count(); }),
+      string_key(
+          "log", "level", "trace, debug, info, warn, error or off.",
+          [](emr_config& c, const std::string& v) -> std::optional<std::string> {
+            static const std::set<std::string> levels{"trace", "debug", "info",
+                                                      "warn",  "error", "off"};
+            if (!levels.count(v))
+              return "level must be one of trace, debug, info, warn, error, off";
+            c.log.level = v;
+            return std::nullopt;
+          },
+          [](const emr_config& c) { return c.log.level; }),
+      string_key(
+          "log", "format", "\"text\" or \"json\" (one object per line).",
+          [](emr_config& c, const std::string& v) -> std::optional<std::string> {
+            if (v != "text" && v != "json")
+              return "format must be \"text\" or \"json\"";
+            c.log.format = v;
+            return std::nullopt;
+          },
+          [](const emr_config& c) { return c.log.format; }),
   };
   return table;
 }
@@ -267,24 +365,24 @@ const config_key* find_key(std::string_view section, std::string_view key) {
 
 std::string type_name(kind k) {
   switch (k) {
-    case kind::integer:
-      return "an integer";
-    case kind::string:
-      return "a string";
-    case kind::boolean:
-      return "true or false";
+  case kind::integer:
+    return "an integer";
+  case kind::string:
+    return "a string";
+  case kind::boolean:
+    return "true or false";
   }
   return "a value";
 }
 
 bool has_type(const toml::value& v, kind k) {
   switch (k) {
-    case kind::integer:
-      return v.is_integer();
-    case kind::string:
-      return v.is_string();
-    case kind::boolean:
-      return v.is_boolean();
+  case kind::integer:
+    return v.is_integer();
+  case kind::string:
+    return v.is_string();
+  case kind::boolean:
+    return v.is_boolean();
   }
   return false;
 }
@@ -305,10 +403,13 @@ loaded_config parse_config(std::string_view text, const std::string& origin) {
     out.problems.push_back(std::string{e.what()});
     return out;
   }
-  auto where = [&](const toml::value& v) { return origin + ":" + std::to_string(v.location().line()) + ": "; };
+  auto where = [&](const toml::value& v) {
+    return origin + ":" + std::to_string(v.location().line()) + ": ";
+  };
   for (const auto& [section, table] : root.as_table()) {
     if (!table.is_table()) {
-      out.problems.push_back(where(table) + "'" + section + "' must be a table like [" + section + "]");
+      out.problems.push_back(where(table) + "'" + section + "' must be a table like [" + section +
+                             "]");
       continue;
     }
     for (const auto& [key, value] : table.as_table()) {
@@ -318,10 +419,12 @@ loaded_config parse_config(std::string_view text, const std::string& origin) {
         continue;
       }
       if (!has_type(value, known->type)) {
-        out.problems.push_back(where(value) + "'" + section + "." + key + "' must be " + type_name(known->type));
+        out.problems.push_back(where(value) + "'" + section + "." + key + "' must be " +
+                               type_name(known->type));
         continue;
       }
-      if (known->type == kind::integer && (value.as_integer() < known->min || value.as_integer() > known->max)) {
+      if (known->type == kind::integer &&
+          (value.as_integer() < known->min || value.as_integer() > known->max)) {
         out.problems.push_back(where(value) + "'" + section + "." + key + "' must be between " +
                                std::to_string(known->min) + " and " + std::to_string(known->max));
         continue;

@@ -17,7 +17,7 @@ namespace emr {
 
 struct log_settings {
   std::string level = "info";
-  std::string format = "text";  ///< "text" or "json"
+  std::string format = "text"; ///< "text" or "json"
 };
 
 struct emr_config {
@@ -35,7 +35,7 @@ struct emr_config {
 /// A configuration and every problem found in its file (empty when valid).
 struct loaded_config {
   emr_config config;
-  std::vector<std::string> problems;  ///< "path:line: message", one per problem
+  std::vector<std::string> problems; ///< "path:line: message", one per problem
 };
 
 /// Validates TOML `text`: unknown keys, wrong types and out-of-range values are reported with

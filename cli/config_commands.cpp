@@ -51,7 +51,8 @@ void add_config_commands(CLI::App& app) {
     std::cout << "wrote " << path << "\n";
   });
 
-  auto show = config->add_subcommand("show", "Print the effective configuration, defaults filled in");
+  auto show =
+      config->add_subcommand("show", "Print the effective configuration, defaults filled in");
   auto show_opts = std::make_shared<config_options>();
   show->add_option("--config", show_opts->path, "config file (default ./emr.toml if present)");
   show->add_flag("--json", show_opts->json, "print JSON");
@@ -67,7 +68,8 @@ void add_config_commands(CLI::App& app) {
       std::cout << json::serialize(o) << "\n";
       return;
     }
-    std::cout << "# effective configuration" << (used.empty() ? " (defaults)" : " from " + used) << "\n";
+    std::cout << "# effective configuration" << (used.empty() ? " (defaults)" : " from " + used)
+              << "\n";
     for (const auto& [section, keys] : o) {
       std::cout << "\n[" << section << "]\n";
       for (const auto& [key, value] : keys.as_object())
@@ -75,7 +77,8 @@ void add_config_commands(CLI::App& app) {
     }
   });
 
-  auto validate = config->add_subcommand("validate", "Report every problem in the configuration file");
+  auto validate =
+      config->add_subcommand("validate", "Report every problem in the configuration file");
   auto validate_opts = std::make_shared<config_options>();
   validate->add_option("--config", validate_opts->path, "config file (default ./emr.toml)");
   validate->add_flag("--json", validate_opts->json, "print JSON");
@@ -86,7 +89,8 @@ void add_config_commands(CLI::App& app) {
       json::array problems;
       for (const auto& p : loaded.problems)
         problems.emplace_back(p);
-      std::cout << json::serialize(json::object{{"file", used}, {"valid", loaded.problems.empty()},
+      std::cout << json::serialize(json::object{{"file", used},
+                                                {"valid", loaded.problems.empty()},
                                                 {"problems", std::move(problems)}})
                 << "\n";
     } else {
@@ -96,7 +100,9 @@ void add_config_commands(CLI::App& app) {
     if (!loaded.problems.empty())
       throw command_failure(used + ": " + std::to_string(loaded.problems.size()) + " problem(s)");
     if (!validate_opts->json)
-      std::cout << (used.empty() ? std::string{"no config file; defaults are valid"} : used + " is valid") << "\n";
+      std::cout << (used.empty() ? std::string{"no config file; defaults are valid"}
+                                 : used + " is valid")
+                << "\n";
   });
 }
 

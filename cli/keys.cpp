@@ -52,8 +52,9 @@ void add_keys_commands(CLI::App& app) {
     std::vector<std::vector<std::string>> rows;
     for (const auto& k : answer.at("keys").as_array()) {
       const auto& o = k.as_object();
-      rows.push_back({cell(o.at("id")), cell(o.at("name")), cell(o.at("public_id")), cell(o.at("created_at")),
-                      cell(o.at("last_used_at")), o.at("revoked").as_bool() ? "revoked" : "active"});
+      rows.push_back({cell(o.at("id")), cell(o.at("name")), cell(o.at("public_id")),
+                      cell(o.at("created_at")), cell(o.at("last_used_at")),
+                      o.at("revoked").as_bool() ? "revoked" : "active"});
     }
     print_table({"ID", "NAME", "PUBLIC ID", "CREATED", "LAST USED", "STATE"}, rows);
   });
@@ -77,7 +78,8 @@ void add_keys_commands(CLI::App& app) {
   rotate->add_option("id", *rotate_id, "key id")->required();
   add_admin_options(*rotate, *rotate_opts);
   rotate->callback([rotate_opts, rotate_id] {
-    print_key(*rotate_opts, admin_call(*rotate_opts, "POST", "/admin/keys/" + *rotate_id + "/rotate"),
+    print_key(*rotate_opts,
+              admin_call(*rotate_opts, "POST", "/admin/keys/" + *rotate_id + "/rotate"),
               "rotated into");
   });
 }

@@ -18,9 +18,10 @@ namespace {
 // Renders the message as a JSON string so any text in it stays one valid JSON line.
 class json_message_flag : public spdlog::custom_flag_formatter {
 public:
-  void format(const spdlog::details::log_msg& msg, const std::tm&, spdlog::memory_buf_t& dest) override {
+  void format(const spdlog::details::log_msg& msg, const std::tm&,
+              spdlog::memory_buf_t& dest) override {
     auto text = boost::json::serialize(
-      boost::json::string{std::string_view{msg.payload.data(), msg.payload.size()}});
+        boost::json::string{std::string_view{msg.payload.data(), msg.payload.size()}});
     dest.append(text.data(), text.data() + text.size());
   }
   std::unique_ptr<custom_flag_formatter> clone() const override {
@@ -42,7 +43,7 @@ void setup_logging(const log_settings& settings) {
   if (settings.format == "json") {
     auto formatter = std::make_unique<spdlog::pattern_formatter>();
     formatter->add_flag<json_message_flag>('*').set_pattern(
-      R"({"time":"%Y-%m-%dT%H:%M:%S.%e%z","level":"%l","msg":%*})");
+        R"({"time":"%Y-%m-%dT%H:%M:%S.%e%z","level":"%l","msg":%*})");
     spdlog::set_formatter(std::move(formatter));
   } else {
     spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e%z %l %v");

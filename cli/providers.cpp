@@ -33,7 +33,8 @@ std::string state(const json::object& provider) {
   return provider.at("enabled").as_bool() ? "enabled" : "disabled";
 }
 
-void print_provider(const admin_options& options, const json::value& answer, std::string_view verb) {
+void print_provider(const admin_options& options, const json::value& answer,
+                    std::string_view verb) {
   if (options.json)
     std::cout << json::serialize(answer) << "\n";
   else
@@ -51,15 +52,20 @@ void add_providers_commands(CLI::App& app) {
   auto f = std::make_shared<provider_fields>();
   add->add_option("--name", f->name, "name callers use")->required();
   add->add_option("--type", f->type, "voyage, cohere, openai or openai-compatible")->required();
-  add->add_option("--api-key-env", f->api_key_env, "environment variable holding the API key")->required();
+  add->add_option("--api-key-env", f->api_key_env, "environment variable holding the API key")
+      ->required();
   add->add_option("--endpoint", f->endpoint, "full URL of the embeddings endpoint")->required();
   add->add_option("--model", f->model, "model to embed with")->required();
-  add->add_option("--max-batch", f->max_batch, "texts per upstream call (default: the provider's maximum)");
+  add->add_option("--max-batch", f->max_batch,
+                  "texts per upstream call (default: the provider's maximum)");
   add_admin_options(*add, *add_opts);
   add->callback([add_opts, f] {
     check_endpoint(f->endpoint);
-    json::object body{{"name", f->name}, {"type", f->type}, {"endpoint", f->endpoint},
-                      {"model", f->model}, {"api_key_env", f->api_key_env}};
+    json::object body{{"name", f->name},
+                      {"type", f->type},
+                      {"endpoint", f->endpoint},
+                      {"model", f->model},
+                      {"api_key_env", f->api_key_env}};
     if (f->max_batch != 0)
       body["max_batch"] = f->max_batch;
     json::value v = std::move(body);
@@ -86,7 +92,8 @@ void add_providers_commands(CLI::App& app) {
     print_table({"NAME", "TYPE", "MODEL", "ENDPOINT", "KEY ENV", "MAX BATCH", "STATE"}, rows);
   });
 
-  auto update = providers->add_subcommand("update", "Change a provider; callers in flight are kept");
+  auto update =
+      providers->add_subcommand("update", "Change a provider; callers in flight are kept");
   auto update_opts = std::make_shared<admin_options>();
   auto u = std::make_shared<provider_fields>();
   update->add_option("name", u->name, "provider name")->required();
@@ -111,18 +118,23 @@ void add_providers_commands(CLI::App& app) {
     if (u->enable || u->disable)
       body["enabled"] = u->enable;
     if (body.empty())
-      throw command_failure("nothing to update: give --endpoint, --model, --max-batch, --enable or --disable");
+      throw command_failure(
+          "nothing to update: give --endpoint, --model, --max-batch, --enable or --disable");
     json::value v = std::move(body);
-    print_provider(*update_opts, admin_call(*update_opts, "PATCH", "/admin/providers/" + u->name, &v), "updated");
+    print_provider(*update_opts,
+                   admin_call(*update_opts, "PATCH", "/admin/providers/" + u->name, &v), "updated");
   });
 
-  auto remove = providers->add_subcommand("remove", "Remove a provider; queued callers are answered");
+  auto remove =
+      providers->add_subcommand("remove", "Remove a provider; queued callers are answered");
   auto remove_opts = std::make_shared<admin_options>();
   auto remove_name = std::make_shared<std::string>();
   remove->add_option("name", *remove_name, "provider name")->required();
   add_admin_options(*remove, *remove_opts);
   remove->callback([remove_opts, remove_name] {
-    print_provider(*remove_opts, admin_call(*remove_opts, "DELETE", "/admin/providers/" + *remove_name), "removed");
+    print_provider(*remove_opts,
+                   admin_call(*remove_opts, "DELETE", "/admin/providers/" + *remove_name),
+                   "removed");
   });
 
   auto test = providers->add_subcommand("test", "Make one small real embedding call");

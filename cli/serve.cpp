@@ -18,13 +18,13 @@
 #include <cerrno>
 #include <chrono>
 #include <csignal>
-#include <malloc.h>
 #include <cstring>
-#include <unistd.h>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <malloc.h>
 #include <thread>
+#include <unistd.h>
 
 namespace emr {
 
@@ -51,7 +51,7 @@ sigset_t block_stop_signals() {
   sigemptyset(&set);
   sigaddset(&set, SIGTERM);
   sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGUSR2);  // internal: wakes the signal thread when serving ends otherwise
+  sigaddset(&set, SIGUSR2); // internal: wakes the signal thread when serving ends otherwise
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   std::signal(SIGPIPE, SIG_IGN);
   return set;
@@ -85,11 +85,12 @@ public:
         sig = sigtimedwait(&signals, nullptr, &wait);
       } while (sig < 0 && errno == EINTR);
       if (sig == SIGUSR2)
-        return;  // drained in time
+        return; // drained in time
       int code = sig > 0 ? 130 : 1;
-      warn_before_exit(code == 1 ? "the drain took longer than " + std::to_string(timeout.count()) +
-                                     " s; exiting before it finished"
-                                 : std::string{"a second signal: exiting before the drain finished"});
+      warn_before_exit(code == 1
+                           ? "the drain took longer than " + std::to_string(timeout.count()) +
+                                 " s; exiting before it finished"
+                           : std::string{"a second signal: exiting before the drain finished"});
       std::_Exit(code);
     }};
   }
@@ -114,7 +115,8 @@ int serve(const serve_options& options) {
     if (!loaded.problems.empty()) {
       for (const auto& p : loaded.problems)
         std::cerr << p << "\n";
-      throw command_failure("configuration " + path + " has " + std::to_string(loaded.problems.size()) +
+      throw command_failure("configuration " + path + " has " +
+                            std::to_string(loaded.problems.size()) +
                             " problem(s); fix them or check with `emr config validate`");
     }
   }
@@ -139,21 +141,31 @@ int serve(const serve_options& options) {
   // others still serve, and `emr providers list` shows why.
   for (const auto& record : db.providers()) {
     if (auto problem = check_provider(record))
-      spdlog::warn("provider {} is not started: {}", json_quoted(record.name),
-                   problem->message);
+      spdlog::warn("provider {} is not started: {}", json_quoted(record.name), problem->message);
     else if (record.enabled)
       directory.start(to_spec(record));
   }
   caller_auth auth{db, config.argon2, config.auth};
-  app a{system, db, directory, auth, config.http, secret, config_json(config), std::chrono::steady_clock::now(), {0}, {0}, {}};
+  app a{system,
+        db,
+        directory,
+        auth,
+        config.http,
+        secret,
+        config_json(config),
+        std::chrono::steady_clock::now(),
+        {0},
+        {0},
+        {}};
   http_server server{a};
   int port = server.bind();
   if (port < 0)
-    throw command_failure("cannot listen on " + config.http.host + ":" + std::to_string(config.http.port));
+    throw command_failure("cannot listen on " + config.http.host + ":" +
+                          std::to_string(config.http.port));
   if (!options.port_file.empty())
     write_port_file(options.port_file, port);
-  spdlog::info("emr {} listening on http://{}:{} ({} providers, store {})", EMR_VERSION, config.http.host,
-               port, directory.specs().size(), config.storage_path);
+  spdlog::info("emr {} listening on http://{}:{} ({} providers, store {})", EMR_VERSION,
+               config.http.host, port, directory.specs().size(), config.storage_path);
 
   std::atomic<bool> stopping{false};
   std::jthread signal_watch{[&, shutdown_timeout = config.shutdown_timeout] {

@@ -23,8 +23,8 @@ double number(const json::value& v) {
   return 0;
 }
 
-json::object summary(const json::value& stats, const json::value& providers, const json::value& keys,
-                     const json::value& status) {
+json::object summary(const json::value& stats, const json::value& providers,
+                     const json::value& keys, const json::value& status) {
   double calls = 0, callers = 0;
   for (const auto& p : stats.at("providers").as_array()) {
     calls += number(p.at("batches_flushed"));
@@ -46,17 +46,20 @@ void print_actor_tables(const json::value& stats) {
   std::vector<std::vector<std::string>> rows;
   for (const auto& p : stats.at("providers").as_array()) {
     const auto& o = p.as_object();
-    rows.push_back({cell(o.at("provider")), cell(o.at("queued_texts")), cell(o.at("queued_callers")),
-                    cell(o.at("call_window")), cell(o.at("in_flight_calls")), cell(o.at("live_supervisors")),
-                    cell(o.at("batches_flushed")), cell(o.at("texts_flushed")), cell(o.at("mean_texts_per_call")),
-                    cell(o.at("largest_call_texts")), cell(o.at("compression")), cell(o.at("mailbox_size"))});
+    rows.push_back({cell(o.at("provider")), cell(o.at("queued_texts")),
+                    cell(o.at("queued_callers")), cell(o.at("call_window")),
+                    cell(o.at("in_flight_calls")), cell(o.at("live_supervisors")),
+                    cell(o.at("batches_flushed")), cell(o.at("texts_flushed")),
+                    cell(o.at("mean_texts_per_call")), cell(o.at("largest_call_texts")),
+                    cell(o.at("compression")), cell(o.at("mailbox_size"))});
   }
   std::cout << "\nbatchers\n";
-  print_table({"PROVIDER", "QUEUED", "CALLERS", "WINDOW", "IN FLIGHT", "SUPERVISORS", "BATCHES", "TEXTS",
-               "MEAN/CALL", "MAX/CALL", "COMPRESSION", "MAILBOX"},
+  print_table({"PROVIDER", "QUEUED", "CALLERS", "WINDOW", "IN FLIGHT", "SUPERVISORS", "BATCHES",
+               "TEXTS", "MEAN/CALL", "MAX/CALL", "COMPRESSION", "MAILBOX"},
               rows);
   std::cout << "\nactors\n";
-  print_table({"REQUEST ACTORS LIVE", "SPAWNED", "RUNNING", "SCHEDULER THREADS", "HTTP BUSY", "HTTP THREADS"},
+  print_table({"REQUEST ACTORS LIVE", "SPAWNED", "RUNNING", "SCHEDULER THREADS", "HTTP BUSY",
+               "HTTP THREADS"},
               {{cell(stats.at("request_actors_live")), cell(stats.at("request_actors_spawned")),
                 cell(stats.at("actors_running")), cell(stats.at("scheduler_threads")),
                 cell(stats.at("http_requests_in_flight")), cell(stats.at("http_threads_total"))}});
@@ -73,21 +76,25 @@ void add_status_commands(CLI::App& app) {
   status->callback([status_opts, actors] {
     auto stats = admin_call(*status_opts, "GET", "/admin/stats");
     auto s = summary(stats, admin_call(*status_opts, "GET", "/admin/providers"),
-                     admin_call(*status_opts, "GET", "/admin/keys"), admin_call(*status_opts, "GET", "/status"));
+                     admin_call(*status_opts, "GET", "/admin/keys"),
+                     admin_call(*status_opts, "GET", "/status"));
     if (*actors)
       s["actors"] = stats;
     if (status_opts->json) {
       std::cout << json::serialize(s) << "\n";
       return;
     }
-    print_table({"VERSION", "UPTIME S", "PROVIDERS", "ACTIVE KEYS", "REQUESTS", "UPSTREAM CALLS", "COMPRESSION"},
-                {{cell(s["version"]), cell(s["uptime_s"]), cell(s["providers"]), cell(s["active_keys"]),
-                  cell(s["requests_served"]), cell(s["upstream_calls"]), cell(s["compression"])}});
+    print_table(
+        {"VERSION", "UPTIME S", "PROVIDERS", "ACTIVE KEYS", "REQUESTS", "UPSTREAM CALLS",
+         "COMPRESSION"},
+        {{cell(s["version"]), cell(s["uptime_s"]), cell(s["providers"]), cell(s["active_keys"]),
+          cell(s["requests_served"]), cell(s["upstream_calls"]), cell(s["compression"])}});
     if (*actors)
       print_actor_tables(stats);
   });
 
-  auto health = app.add_subcommand("health", "One row per provider: state, latency, errors, batching");
+  auto health =
+      app.add_subcommand("health", "One row per provider: state, latency, errors, batching");
   auto health_opts = std::make_shared<admin_options>();
   add_admin_options(*health, *health_opts);
   health->callback([health_opts] {
@@ -112,8 +119,9 @@ void add_status_commands(CLI::App& app) {
                        {"call_window", b.at("call_window")},
                        {"in_flight_calls", b.at("in_flight_calls")}};
       rows.push_back({cell(row["provider"]), cell(row["state"]), cell(row["latency_p50_ms"]),
-                      cell(row["latency_p95_ms"]), cell(row["latency_p99_ms"]), cell(row["error_rate"]),
-                      cell(row["sin_bin_remaining_ms"]), cell(row["batch_threshold"]), cell(row["call_window"]),
+                      cell(row["latency_p95_ms"]), cell(row["latency_p99_ms"]),
+                      cell(row["error_rate"]), cell(row["sin_bin_remaining_ms"]),
+                      cell(row["batch_threshold"]), cell(row["call_window"]),
                       cell(row["in_flight_calls"])});
       rows_json[name] = std::move(row);
     }
@@ -121,8 +129,8 @@ void add_status_commands(CLI::App& app) {
       std::cout << json::serialize(json::object{{"providers", std::move(rows_json)}}) << "\n";
       return;
     }
-    print_table({"PROVIDER", "STATE", "P50 MS", "P95 MS", "P99 MS", "ERROR RATE", "SIN-BIN MS", "BATCH MAX",
-                 "CALL WINDOW", "IN FLIGHT"},
+    print_table({"PROVIDER", "STATE", "P50 MS", "P95 MS", "P99 MS", "ERROR RATE", "SIN-BIN MS",
+                 "BATCH MAX", "CALL WINDOW", "IN FLIGHT"},
                 rows);
   });
 }

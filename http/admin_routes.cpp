@@ -25,7 +25,8 @@ api_error not_found(std::string what) {
 }
 
 json::object key_json(const key_record& k) {
-  json::object o{{"id", k.id}, {"name", k.name}, {"public_id", k.public_id}, {"created_at", k.created_at}};
+  json::object o{
+      {"id", k.id}, {"name", k.name}, {"public_id", k.public_id}, {"created_at", k.created_at}};
   o["last_used_at"] = k.last_used_at ? json::value(*k.last_used_at) : json::value(nullptr);
   o["revoked_at"] = k.revoked_at ? json::value(*k.revoked_at) : json::value(nullptr);
   o["revoked"] = k.revoked_at.has_value();
@@ -39,7 +40,8 @@ handler admin(app& a, std::function<void(const httplib::Request&, httplib::Respo
     auto authorization = req.get_header_value("Authorization");
     auto token = bearer_token(authorization);
     if (token.empty() || !admin_secret_matches(a.admin_secret, token))
-      return send_error(res, api_error{401, "authentication_error", "admin secret required", {}, {}, -1});
+      return send_error(
+          res, api_error{401, "authentication_error", "admin secret required", {}, {}, -1});
     if (!req.body.empty())
       if (auto e = require_json(req))
         return send_error(res, *e);
@@ -47,13 +49,15 @@ handler admin(app& a, std::function<void(const httplib::Request&, httplib::Respo
       inner(req, res);
     } catch (const storage_error& e) {
       spdlog::error("store failure on {} {}: {}", req.method, json_quoted(req.path), e.what());
-      send_error(res, api_error{500, "storage_error", "the store failed; see the server log", {}, {}, -1});
+      send_error(
+          res, api_error{500, "storage_error", "the store failed; see the server log", {}, {}, -1});
     }
   };
 }
 
 std::optional<json::object> json_object(const httplib::Request& req, httplib::Response& res) {
-  auto body = parse_json_body(req.body.empty() ? std::string_view{"{}"} : std::string_view{req.body});
+  auto body =
+      parse_json_body(req.body.empty() ? std::string_view{"{}"} : std::string_view{req.body});
   if (auto e = std::get_if<api_error>(&body)) {
     send_error(res, *e);
     return std::nullopt;
@@ -77,7 +81,12 @@ void create_key(app& a, const httplib::Request& req, httplib::Response& res) {
     return;
   auto name = body->if_contains("name");
   if (!name || !name->is_string() || !valid_name(name->get_string()))
-    return send_error(res, api_error{400, "invalid_request", "'name' must be 1 to 128 characters, no control characters", "name", {}, -1});
+    return send_error(res, api_error{400,
+                                     "invalid_request",
+                                     "'name' must be 1 to 128 characters, no control characters",
+                                     "name",
+                                     {},
+                                     -1});
   auto [record, token] = a.auth.create(std::string_view{name->get_string()});
   auto o = key_json(record);
   o["key"] = token;
@@ -109,10 +118,12 @@ void rotate_key(app& a, const httplib::Request& req, httplib::Response& res) {
   if (!record)
     return send_error(res, not_found("no key with id " + req.matches[1].str()));
   if (record->revoked_at)
-    return send_error(res, api_error{409, "conflict", "key " + req.matches[1].str() + " is revoked", {}, {}, -1});
+    return send_error(
+        res, api_error{409, "conflict", "key " + req.matches[1].str() + " is revoked", {}, {}, -1});
   auto rotated = a.auth.rotate(*id);
   if (!rotated)
-    return send_error(res, api_error{409, "conflict", "key " + req.matches[1].str() + " is revoked", {}, {}, -1});
+    return send_error(
+        res, api_error{409, "conflict", "key " + req.matches[1].str() + " is revoked", {}, {}, -1});
   auto o = key_json(rotated->first);
   o["key"] = rotated->second;
   o["replaces"] = *id;
@@ -129,7 +140,8 @@ void add_provider(app& a, const httplib::Request& req, httplib::Response& res) {
     return send_error(res, *e);
   auto& record = std::get<provider_record>(parsed);
   if (!a.db.add_provider(record))
-    return send_error(res, api_error{409, "conflict", "provider '" + record.name + "' exists", "name", {}, -1});
+    return send_error(
+        res, api_error{409, "conflict", "provider '" + record.name + "' exists", "name", {}, -1});
   auto stored = a.db.provider(record.name).value_or(record);
   a.directory.start(to_spec(stored));
   spdlog::info("added provider {} ({} {})", stored.name, stored.type, stored.model);
@@ -177,7 +189,8 @@ void test_provider(app& a, const httplib::Request& req, httplib::Response& res) 
     return send_error(res, not_found("no provider named '" + name + "'"));
   auto route = a.directory.route(name);
   if (!route)
-    return send_error(res, api_error{400, "invalid_request", "provider '" + name + "' is disabled", {}, {}, -1});
+    return send_error(
+        res, api_error{400, "invalid_request", "provider '" + name + "' is disabled", {}, {}, -1});
   caller_job job;
   job.texts = {"emr connectivity test"};
   job.routes = {*route};
@@ -185,17 +198,25 @@ void test_provider(app& a, const httplib::Request& req, httplib::Response& res) 
   job.request_id = res.get_header_value("X-Request-Id");
   auto started = std::chrono::steady_clock::now();
   auto outcome = run_job(a, std::move(job));
-  auto latency_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
+  auto latency_ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
   if (outcome.error) {
     auto e = from_failure(*outcome.error);
-    return send_json(res, 200, json::serialize(json::object{
-                                 {"provider", name}, {"ok", false}, {"status", e.status},
-                                 {"error", e.message}, {"latency_ms", latency_ms}}));
+    return send_json(res, 200,
+                     json::serialize(json::object{{"provider", name},
+                                                  {"ok", false},
+                                                  {"status", e.status},
+                                                  {"error", e.message},
+                                                  {"latency_ms", latency_ms}}));
   }
   std::size_t dims = 0;
   outcome.answers.front().for_each_vector([&](const float*, std::size_t d) { dims = d; });
-  send_json(res, 200, json::serialize(json::object{{"provider", name}, {"ok", true}, {"model", route->model},
-                                                   {"dimensions", dims}, {"latency_ms", latency_ms}}));
+  send_json(res, 200,
+            json::serialize(json::object{{"provider", name},
+                                         {"ok", true},
+                                         {"model", route->model},
+                                         {"dimensions", dims},
+                                         {"latency_ms", latency_ms}}));
 }
 
 void stats(app& a, const httplib::Request&, httplib::Response& res) {
@@ -218,7 +239,8 @@ void stats(app& a, const httplib::Request&, httplib::Response& res) {
 
 void install_admin_routes(route_table& routes, app& a) {
   auto bind = [&a](void (*f)(app&, const httplib::Request&, httplib::Response&)) {
-    return admin(a, [&a, f](const httplib::Request& req, httplib::Response& res) { f(a, req, res); });
+    return admin(a,
+                 [&a, f](const httplib::Request& req, httplib::Response& res) { f(a, req, res); });
   };
   routes.post("/admin/keys", bind(create_key));
   routes.get("/admin/keys", bind(list_keys));
@@ -230,8 +252,8 @@ void install_admin_routes(route_table& routes, app& a) {
   routes.del(R"(/admin/providers/([^/]+))", bind(remove_provider));
   routes.post(R"(/admin/providers/([^/]+)/test)", bind(test_provider));
   routes.get("/admin/config", bind([](app& a, const httplib::Request&, httplib::Response& res) {
-    send_json(res, 200, json::serialize(a.effective_config));
-  }));
+               send_json(res, 200, json::serialize(a.effective_config));
+             }));
   routes.get("/admin/stats", bind(stats));
 }
 

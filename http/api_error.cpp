@@ -24,7 +24,7 @@ std::size_t sequence_length(unsigned char lead) {
 // Messages quote what callers sent (a path segment, a method), which need not be UTF-8; JSON must
 // be, so each byte that starts no valid sequence becomes U+FFFD.
 std::string valid_utf8(std::string_view s) {
-  static constexpr std::uint32_t smallest[] = {0, 0, 0x80, 0x800, 0x10000};  // overlong below
+  static constexpr std::uint32_t smallest[] = {0, 0, 0x80, 0x800, 0x10000}; // overlong below
   std::string out;
   out.reserve(s.size());
   for (std::size_t i = 0; i < s.size();) {

@@ -13,8 +13,8 @@ struct api_error {
   int status = 400;
   std::string type = "invalid_request";
   std::string message;
-  std::string param;  ///< offending field, empty when none
-  std::string code;   ///< machine-readable code, empty when none
+  std::string param; ///< offending field, empty when none
+  std::string code;  ///< machine-readable code, empty when none
   std::int64_t retry_after_ms = -1;
 };
 

@@ -16,7 +16,7 @@ namespace emr {
 struct http_settings {
   std::string host = "127.0.0.1";
   int port = 3200;
-  std::size_t threads = 1024;      ///< each in-flight caller holds one while it waits for its batch
+  std::size_t threads = 1024; ///< each in-flight caller holds one while it waits for its batch
   std::size_t max_connections = 4096;
   std::size_t max_body_bytes = 16 * 1024 * 1024;
   std::chrono::seconds read_timeout{10};
@@ -25,7 +25,7 @@ struct http_settings {
   /// a request head must arrive within this of its first byte, and its body within this of
   /// emr starting to read it, however steadily the bytes trickle in
   std::chrono::seconds request_read_timeout{30};
-  std::chrono::milliseconds deadline{60'000};  ///< a caller's answer, success or error, by then
+  std::chrono::milliseconds deadline{60'000}; ///< a caller's answer, success or error, by then
   std::size_t max_batch_requests = 256;
   request_limits limits;
 };
@@ -37,7 +37,7 @@ struct app {
   caller_auth& auth;
   http_settings settings;
   std::string admin_secret;
-  boost::json::object effective_config;  ///< secrets redacted
+  boost::json::object effective_config; ///< secrets redacted
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
   std::atomic<std::uint64_t> requests_served{0};
   std::atomic<std::int64_t> in_flight_http{0};

@@ -28,8 +28,9 @@ api_error revoked_key() {
 
 api_error too_many_failures(std::chrono::milliseconds wait) {
   api_error e{429, "rate_limited", {}, {}, "too_many_failed_attempts", wait.count()};
-  e.message = "too many failed authentication attempts for this key or from this address; retry after " +
-              std::to_string(*retry_after(e)) + " s";
+  e.message =
+      "too many failed authentication attempts for this key or from this address; retry after " +
+      std::to_string(*retry_after(e)) + " s";
   return e;
 }
 

@@ -15,7 +15,8 @@ class caller_metrics {
 public:
   /// One answered caller: the provider that served it (or "" before routing), status, latency.
   void record(const std::string& provider, int status, double seconds);
-  /// `{"requests":[{"provider","status","count"}], "latency_seconds": histogram, "rate_limited_passed_on": n}`
+  /// `{"requests":[{"provider","status","count"}], "latency_seconds": histogram,
+  /// "rate_limited_passed_on": n}`
   boost::json::object to_json() const;
 
 private:

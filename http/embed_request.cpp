@@ -25,9 +25,9 @@ std::optional<api_error> check_text(std::string_view text, std::size_t index,
   if (blank(text))
     return invalid_request(where + " is empty or only whitespace", "input");
   if (text.size() > limits.max_text_bytes)
-    return invalid_request(where + " is " + std::to_string(text.size()) + " bytes, over the limit of " +
-                 std::to_string(limits.max_text_bytes),
-               "input");
+    return invalid_request(where + " is " + std::to_string(text.size()) +
+                               " bytes, over the limit of " + std::to_string(limits.max_text_bytes),
+                           "input");
   if (text.find('\0') != std::string_view::npos)
     return invalid_request(where + " contains a NUL character", "input");
   return std::nullopt;
@@ -47,16 +47,17 @@ std::optional<api_error> parse_input(const json::value& input, const request_lim
   if (arr->empty())
     return invalid_request("'input' must not be empty", "input");
   if (arr->size() > limits.max_texts)
-    return invalid_request("'input' holds " + std::to_string(arr->size()) + " texts, over the limit of " +
-                 std::to_string(limits.max_texts),
-               "input");
+    return invalid_request("'input' holds " + std::to_string(arr->size()) +
+                               " texts, over the limit of " + std::to_string(limits.max_texts),
+                           "input");
   texts.reserve(arr->size());
   for (std::size_t i = 0; i < arr->size(); ++i) {
     const auto& item = (*arr)[i];
     auto s = item.if_string();
     if (!s) {
       if (item.is_int64() || item.is_uint64() || item.is_array())
-        return invalid_request("'input' holds token ids; emr embeds text only, so send strings", "input");
+        return invalid_request("'input' holds token ids; emr embeds text only, so send strings",
+                               "input");
       return invalid_request("input[" + std::to_string(i) + "] must be a string", "input");
     }
     if (auto e = check_text(*s, i, limits))
@@ -179,7 +180,8 @@ std::variant<embed_request, api_error> parse_embed_request(const json::value& bo
     if (*encoding == "base64")
       r.encoding = vector_encoding::base64;
     else if (*encoding != "float")
-      return invalid_request("'encoding_format' must be \"float\" or \"base64\"", "encoding_format");
+      return invalid_request("'encoding_format' must be \"float\" or \"base64\"",
+                             "encoding_format");
   }
   if (auto d = o->if_contains("dimensions"); d && !d->is_null()) {
     if (!d->is_int64() || d->get_int64() <= 0 || d->get_int64() > 65536)
@@ -197,8 +199,8 @@ std::variant<batch_id, api_error> parse_batch_id(const json::value& request, std
   if (id && is_integer(*id))
     return batch_id{*id, json::serialize(*id)};
   return invalid_request("requests[" + std::to_string(index) +
-                 "] needs an 'id': a non-empty string or an integer",
-             "requests");
+                             "] needs an 'id': a non-empty string or an integer",
+                         "requests");
 }
 
 std::size_t count_texts(const json::value& request) {

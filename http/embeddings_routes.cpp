@@ -65,7 +65,8 @@ std::future<caller_outcome> spawn_job(app& a, caller_job job) {
 caller_outcome await_job(app& a, std::future<caller_outcome>& future) {
   // The actor's own deadline answers first; this only guards against a lost actor.
   if (future.wait_for(a.settings.deadline + std::chrono::seconds{2}) != std::future_status::ready)
-    return caller_outcome{{}, failure{504, "deadline_exceeded", "no answer within the deadline", -1, {}}};
+    return caller_outcome{
+        {}, failure{504, "deadline_exceeded", "no answer within the deadline", -1, {}}};
   return future.get();
 }
 
@@ -80,22 +81,24 @@ std::optional<api_error> authenticate(app& a, const httplib::Request& req) {
 class access_record {
 public:
   access_record(app& a, const httplib::Request& req, httplib::Response& res)
-    : a_(a), req_(req), res_(res), started_(std::chrono::steady_clock::now()) {
+      : a_(a), req_(req), res_(res), started_(std::chrono::steady_clock::now()) {
     ++a_.in_flight_http;
   }
   ~access_record() {
     --a_.in_flight_http;
-    auto seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
+    auto seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
     a_.callers.record(provider, res_.status, seconds);
     if (res_.status == 200)
       ++a_.requests_served;
-    spdlog::info("{} {} {} {:.1f}ms texts={} provider={} request_id={}{}", req_.method, req_.path, res_.status,
-                 seconds * 1000, texts, provider.empty() ? "-" : provider, res_.get_header_value("X-Request-Id"),
+    spdlog::info("{} {} {} {:.1f}ms texts={} provider={} request_id={}{}", req_.method, req_.path,
+                 res_.status, seconds * 1000, texts, provider.empty() ? "-" : provider,
+                 res_.get_header_value("X-Request-Id"),
                  upstream.empty() ? "" : " upstream=" + upstream);
   }
   std::size_t texts = 0;
   std::string provider;
-  std::string upstream;  ///< request ids of the upstream calls that carried this caller
+  std::string upstream; ///< request ids of the upstream calls that carried this caller
 
 private:
   app& a_;
@@ -114,7 +117,8 @@ std::string upstream_ids(const caller_outcome& outcome) {
 }
 
 // An authenticated caller's JSON body, or the error already sent.
-std::optional<json::value> caller_body(app& a, const httplib::Request& req, httplib::Response& res) {
+std::optional<json::value> caller_body(app& a, const httplib::Request& req,
+                                       httplib::Response& res) {
   auto check = [&]() -> std::optional<api_error> {
     if (auto e = authenticate(a, req))
       return e;
@@ -176,16 +180,21 @@ void embed_batch(app& a, const httplib::Request& req, httplib::Response& res) {
     return;
   auto requests = body->as_object().if_contains("requests");
   if (!requests || !requests->is_array())
-    return send_error(res, api_error{400, "invalid_request", "'requests' must be an array", "requests", {}, -1});
+    return send_error(
+        res, api_error{400, "invalid_request", "'requests' must be an array", "requests", {}, -1});
   auto& list = requests->get_array();
   if (list.empty())
-    return send_error(res, api_error{400, "invalid_request", "'requests' must not be empty", "requests", {}, -1});
+    return send_error(
+        res, api_error{400, "invalid_request", "'requests' must not be empty", "requests", {}, -1});
   if (list.size() > a.settings.max_batch_requests)
-    return send_error(res, api_error{400, "invalid_request",
+    return send_error(res, api_error{400,
+                                     "invalid_request",
                                      "'requests' holds " + std::to_string(list.size()) +
-                                       " sub-requests, over the limit of " +
-                                       std::to_string(a.settings.max_batch_requests),
-                                     "requests", {}, -1});
+                                         " sub-requests, over the limit of " +
+                                         std::to_string(a.settings.max_batch_requests),
+                                     "requests",
+                                     {},
+                                     -1});
   // Ids and the texts of all sub-requests are checked before any is parsed or sent upstream.
   std::vector<batch_id> ids;
   ids.reserve(list.size());
@@ -269,9 +278,11 @@ caller_outcome run_job(app& a, caller_job job) {
 }
 
 void install_embedding_routes(route_table& routes, app& a) {
-  routes.post("/v1/embeddings", [&a](const httplib::Request& req, httplib::Response& res) { embed(a, req, res); });
-  routes.post("/v1/embeddings/batch",
-              [&a](const httplib::Request& req, httplib::Response& res) { embed_batch(a, req, res); });
+  routes.post("/v1/embeddings",
+              [&a](const httplib::Request& req, httplib::Response& res) { embed(a, req, res); });
+  routes.post("/v1/embeddings/batch", [&a](const httplib::Request& req, httplib::Response& res) {
+    embed_batch(a, req, res);
+  });
 }
 
 } // namespace emr

@@ -45,7 +45,8 @@ std::optional<api_error> require_json(const httplib::Request& req) {
   type.erase(std::min(type.find(';'), type.size()));
   while (!type.empty() && (type.back() == ' ' || type.back() == '\t'))
     type.pop_back();
-  std::transform(type.begin(), type.end(), type.begin(), [](unsigned char c) { return std::tolower(c); });
+  std::transform(type.begin(), type.end(), type.begin(),
+                 [](unsigned char c) { return std::tolower(c); });
   if (type == "application/json")
     return std::nullopt;
   return api_error{415, "unsupported_media_type", "send the body as application/json", {}, {}, -1};
@@ -53,7 +54,8 @@ std::optional<api_error> require_json(const httplib::Request& req) {
 
 bool valid_name(std::string_view name) {
   return !name.empty() && name.size() <= 128 &&
-         std::none_of(name.begin(), name.end(), [](unsigned char c) { return c < 0x20 || c == 0x7f; });
+         std::none_of(name.begin(), name.end(),
+                      [](unsigned char c) { return c < 0x20 || c == 0x7f; });
 }
 
 } // namespace emr

@@ -61,7 +61,8 @@ public:
   void histogram(std::string_view name, const std::string& labels, const json::object& h) {
     auto sep = labels.empty() ? "" : ",";
     for (const auto& b : h.at("buckets").as_array())
-      sample(std::string{name} + "_bucket", labels + sep + "le=\"" + number(b.at(0)) + "\"", number(b.at(1)));
+      sample(std::string{name} + "_bucket", labels + sep + "le=\"" + number(b.at(0)) + "\"",
+             number(b.at(1)));
     sample(std::string{name} + "_bucket", labels + sep + "le=\"+Inf\"", number(h.at("count")));
     sample(std::string{name} + "_sum", labels, number(h.at("sum")));
     sample(std::string{name} + "_count", labels, number(h.at("count")));
@@ -81,13 +82,16 @@ struct batcher_series {
 };
 
 constexpr batcher_series batcher_metrics[] = {
-  {"emr_texts_total", "counter", "Texts callers asked for, across upstream calls.", "texts_flushed"},
-  {"emr_upstream_texts_total", "counter", "Distinct texts sent upstream (after de-duplication).", "texts_sent"},
-  {"emr_upstream_batches_total", "counter", "Upstream batch calls started.", "batches_flushed"},
-  {"emr_retries_total", "counter", "Upstream attempts beyond each call's first.", "retries"},
-  {"emr_queued_texts", "gauge", "Texts waiting in a provider's queues.", "queued_texts"},
-  {"emr_in_flight_calls", "gauge", "Upstream calls in progress.", "in_flight_calls"},
-  {"emr_call_window", "gauge", "Concurrent upstream calls the provider may have (AIMD).", "call_window"},
+    {"emr_texts_total", "counter", "Texts callers asked for, across upstream calls.",
+     "texts_flushed"},
+    {"emr_upstream_texts_total", "counter", "Distinct texts sent upstream (after de-duplication).",
+     "texts_sent"},
+    {"emr_upstream_batches_total", "counter", "Upstream batch calls started.", "batches_flushed"},
+    {"emr_retries_total", "counter", "Upstream attempts beyond each call's first.", "retries"},
+    {"emr_queued_texts", "gauge", "Texts waiting in a provider's queues.", "queued_texts"},
+    {"emr_in_flight_calls", "gauge", "Upstream calls in progress.", "in_flight_calls"},
+    {"emr_call_window", "gauge", "Concurrent upstream calls the provider may have (AIMD).",
+     "call_window"},
 };
 
 } // namespace
@@ -100,12 +104,15 @@ void install_metrics_route(route_table& routes, app& a) {
     auto callers = a.callers.to_json();
     exposition e;
 
-    e.header("emr_caller_requests_total", "counter", "Caller requests answered, by provider and HTTP status.");
+    e.header("emr_caller_requests_total", "counter",
+             "Caller requests answered, by provider and HTTP status.");
     for (const auto& r : callers.at("requests").as_array())
       e.sample("emr_caller_requests_total",
-               "provider=\"" + label_value(r.at("provider").as_string()) + "\",status=\"" + number(r.at("status")) + "\"",
+               "provider=\"" + label_value(r.at("provider").as_string()) + "\",status=\"" +
+                   number(r.at("status")) + "\"",
                number(r.at("count")));
-    e.header("emr_caller_latency_seconds", "histogram", "Time from a caller's request to its answer.");
+    e.header("emr_caller_latency_seconds", "histogram",
+             "Time from a caller's request to its answer.");
     e.histogram("emr_caller_latency_seconds", "", callers.at("latency_seconds").as_object());
     e.header("emr_rate_limited_passed_on_total", "counter", "Caller answers that were 429.");
     e.sample("emr_rate_limited_passed_on_total", "", number(callers.at("rate_limited_passed_on")));
@@ -118,18 +125,21 @@ void install_metrics_route(route_table& routes, app& a) {
     for (const auto& m : batcher_metrics) {
       e.header(m.name, m.type, m.help);
       for (const auto& p : providers)
-        e.sample(m.name, "provider=\"" + label_value(p.at("provider").as_string()) + "\"", number(p.at(m.field)));
+        e.sample(m.name, "provider=\"" + label_value(p.at("provider").as_string()) + "\"",
+                 number(p.at(m.field)));
     }
     e.header("emr_upstream_texts_per_call", "histogram", "Distinct texts in each upstream call.");
     for (const auto& p : providers)
-      e.histogram("emr_upstream_texts_per_call", "provider=\"" + label_value(p.at("provider").as_string()) + "\"",
+      e.histogram("emr_upstream_texts_per_call",
+                  "provider=\"" + label_value(p.at("provider").as_string()) + "\"",
                   p.at("texts_per_call").as_object());
 
     e.header("emr_upstream_calls_total", "counter", "Upstream attempts by provider and outcome.");
     for (const auto& [name, h] : health)
       for (const auto& [outcome, count] : h.at("totals").as_object())
         e.sample("emr_upstream_calls_total",
-                 "provider=\"" + label_value(name) + "\",outcome=\"" + std::string{outcome} + "\"", number(count));
+                 "provider=\"" + label_value(name) + "\",outcome=\"" + std::string{outcome} + "\"",
+                 number(count));
     e.header("emr_rate_limited_received_total", "counter", "429 answers received from providers.");
     for (const auto& [name, h] : health)
       e.sample("emr_rate_limited_received_total", "provider=\"" + label_value(name) + "\"",

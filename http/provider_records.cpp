@@ -31,7 +31,8 @@ std::optional<api_error> check_provider(const provider_record& r) {
     return invalid_request("'name' must not contain '/' (it separates provider and model)", "name");
   auto type = parse_provider_type(r.type);
   if (!type)
-    return invalid_request("'type' must be one of voyage, cohere, openai, openai-compatible", "type");
+    return invalid_request("'type' must be one of voyage, cohere, openai, openai-compatible",
+                           "type");
   if (auto parsed = parse_endpoint(r.endpoint); !parsed.endpoint)
     return invalid_request("'endpoint' " + parsed.problem, "endpoint");
   if (r.model.empty())
@@ -43,13 +44,15 @@ std::optional<api_error> check_provider(const provider_record& r) {
   auto spec = to_spec(r);
   auto limit = make_provider(spec)->limits(r.model).max_texts;
   if (*type != provider_type::openai_compatible && static_cast<std::size_t>(r.max_batch) > limit)
-    return invalid_request("'max_batch' must be at most " + std::to_string(limit) + " for " + r.type, "max_batch");
+    return invalid_request(
+        "'max_batch' must be at most " + std::to_string(limit) + " for " + r.type, "max_batch");
   return std::nullopt;
 }
 
 namespace {
 
-std::optional<api_error> read_string(const json::object& body, std::string_view key, std::string& out) {
+std::optional<api_error> read_string(const json::object& body, std::string_view key,
+                                     std::string& out) {
   auto v = body.if_contains(key);
   if (!v)
     return std::nullopt;
@@ -83,20 +86,17 @@ std::optional<api_error> read_enabled(const json::object& body, bool& out) {
 } // namespace
 
 provider_spec to_spec(const provider_record& r) {
-  return provider_spec{r.name,
-                       parse_provider_type(r.type).value_or(provider_type::voyage),
-                       r.endpoint,
-                       r.model,
-                       r.api_key_env,
-                       static_cast<std::size_t>(std::max(0, r.max_batch)),
+  return provider_spec{r.name,        parse_provider_type(r.type).value_or(provider_type::voyage),
+                       r.endpoint,    r.model,
+                       r.api_key_env, static_cast<std::size_t>(std::max(0, r.max_batch)),
                        r.enabled};
 }
 
 std::variant<provider_record, api_error> provider_from_json(const json::object& body) {
   provider_record r;
-  for (auto [key, field] : {std::pair{"name", &r.name}, std::pair{"type", &r.type},
-                            std::pair{"endpoint", &r.endpoint}, std::pair{"model", &r.model},
-                            std::pair{"api_key_env", &r.api_key_env}})
+  for (auto [key, field] :
+       {std::pair{"name", &r.name}, std::pair{"type", &r.type}, std::pair{"endpoint", &r.endpoint},
+        std::pair{"model", &r.model}, std::pair{"api_key_env", &r.api_key_env}})
     if (auto e = read_string(body, key, *field))
       return *e;
   if (auto e = read_max_batch(body, r.max_batch))

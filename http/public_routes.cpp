@@ -13,8 +13,9 @@ namespace emr {
 namespace {
 
 std::int64_t uptime_s(const app& a) {
-  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - a.started)
-    .count();
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() -
+                                                          a.started)
+      .count();
 }
 
 } // namespace

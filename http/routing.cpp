@@ -5,8 +5,8 @@ namespace emr {
 namespace {
 
 api_error unknown_provider(const std::string& name) {
-  return api_error{400, "invalid_request", "unknown provider '" + name + "'", "provider",
-                   "unknown_provider", -1};
+  return api_error{400,        "invalid_request",  "unknown provider '" + name + "'",
+                   "provider", "unknown_provider", -1};
 }
 
 // A `provider/model` request rides the provider's batcher with its own batch key.
@@ -34,16 +34,22 @@ std::variant<provider_route, api_error> route_for_model(const std::string& model
   if (serving.size() == 1)
     return serving.front();
   if (serving.empty())
-    return api_error{404, "invalid_request_error",
-                     "The model `" + model + "` does not exist or no provider serves it.", "model",
-                     "model_not_found", -1};
+    return api_error{404,
+                     "invalid_request_error",
+                     "The model `" + model + "` does not exist or no provider serves it.",
+                     "model",
+                     "model_not_found",
+                     -1};
   std::string names;
   for (const auto& r : serving)
     names += (names.empty() ? "" : ", ") + r.name;
-  return api_error{400, "invalid_request",
+  return api_error{400,
+                   "invalid_request",
                    "model '" + model + "' is served by several providers (" + names +
-                     "); name one with 'provider' or 'provider/model'",
-                   "model", "ambiguous_model", -1};
+                       "); name one with 'provider' or 'provider/model'",
+                   "model",
+                   "ambiguous_model",
+                   -1};
 }
 
 } // namespace
@@ -63,10 +69,13 @@ resolve_routes(const embed_request& request, const provider_directory& directory
         if (m.starts_with(r->name + "/"))
           routes.back() = with_model(routes.back(), m.substr(r->name.size() + 1));
         else
-          return api_error{400, "invalid_request",
+          return api_error{400,
+                           "invalid_request",
                            "'model' " + m + " disagrees with provider '" + r->name +
-                             "', which serves " + r->model,
-                           "model", {}, -1};
+                               "', which serves " + r->model,
+                           "model",
+                           {},
+                           -1};
       }
     }
   } else if (!request.providers.empty()) {
@@ -85,10 +94,13 @@ resolve_routes(const embed_request& request, const provider_directory& directory
   if (request.dimensions > 0)
     for (const auto& r : routes)
       if (!r.adapter->supports_dimensions(r.model, request.dimensions))
-        return api_error{400, "invalid_request",
+        return api_error{400,
+                         "invalid_request",
                          "provider '" + r.name + "' (model " + r.model + ") cannot produce " +
-                           std::to_string(request.dimensions) + " dimensions",
-                         "dimensions", {}, -1};
+                             std::to_string(request.dimensions) + " dimensions",
+                         "dimensions",
+                         {},
+                         -1};
   return routes;
 }
 

@@ -130,14 +130,17 @@ http_server::http_server(app& a) : impl_(std::make_unique<impl>(a)) {
       what = e.what();
     } catch (...) {
     }
-    spdlog::error("unhandled error on {} {}: {}", json_quoted(req.method), json_quoted(req.path), what);
-    send_error(res, api_error{500, "internal_error", "internal error; see the server log", {}, {}, -1});
+    spdlog::error("unhandled error on {} {}: {}", json_quoted(req.method), json_quoted(req.path),
+                  what);
+    send_error(res,
+               api_error{500, "internal_error", "internal error; see the server log", {}, {}, -1});
   });
-  s.set_error_handler([routes = &impl_->routes](const httplib::Request& req, httplib::Response& res) {
-    // Routes answer their own errors with bodies; this covers what httplib rejects itself.
-    if (res.body.empty())
-      answer_refusal(req, res, *routes);
-  });
+  s.set_error_handler(
+      [routes = &impl_->routes](const httplib::Request& req, httplib::Response& res) {
+        // Routes answer their own errors with bodies; this covers what httplib rejects itself.
+        if (res.body.empty())
+          answer_refusal(req, res, *routes);
+      });
   install_embedding_routes(impl_->routes, a);
   install_admin_routes(impl_->routes, a);
   install_public_routes(impl_->routes, a);
@@ -148,8 +151,9 @@ http_server::~http_server() = default;
 
 int http_server::bind() {
   auto& settings = impl_->a.settings;
-  int port = settings.port == 0 ? impl_->server.bind_to_any_port(settings.host)
-                                : (impl_->server.bind_to_port(settings.host, settings.port) ? settings.port : -1);
+  int port = settings.port == 0
+                 ? impl_->server.bind_to_any_port(settings.host)
+                 : (impl_->server.bind_to_port(settings.host, settings.port) ? settings.port : -1);
   if (port < 0)
     return -1;
   if (!impl_->server.relisten(4096))

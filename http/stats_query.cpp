@@ -19,7 +19,8 @@ struct stats_gathering {
   std::shared_ptr<std::promise<json::object>> out;
   void finish_one() {
     if (--pending == 0)
-      out->set_value(json::object{{"providers", std::move(providers)}, {"health", std::move(health)}});
+      out->set_value(
+          json::object{{"providers", std::move(providers)}, {"health", std::move(health)}});
   }
 };
 
@@ -31,16 +32,18 @@ void gather(caf::event_based_actor* self, std::vector<batcher_actor> batchers, h
   constexpr auto timeout = std::chrono::seconds{2};
   for (auto& b : batchers)
     self->request(b, timeout, atom::status::value)
-      .then([st](status_report& r) {
-        st->providers.push_back(std::move(r.body));
-        st->finish_one();
-      },
+        .then(
+            [st](status_report& r) {
+              st->providers.push_back(std::move(r.body));
+              st->finish_one();
+            },
             [st](caf::error&) { st->finish_one(); });
   self->request(health, timeout, atom::status::value)
-    .then([st](status_report& r) {
-      st->health = std::move(r.body);
-      st->finish_one();
-    },
+      .then(
+          [st](status_report& r) {
+            st->health = std::move(r.body);
+            st->finish_one();
+          },
           [st](caf::error&) { st->finish_one(); });
 }
 

@@ -78,7 +78,8 @@ public:
         return reader.finish(0);
     std::int64_t tokens = 0;
     if (auto meta = obj->if_contains("meta"); meta && meta->is_object())
-      if (auto billed = meta->get_object().if_contains("billed_units"); billed && billed->is_object())
+      if (auto billed = meta->get_object().if_contains("billed_units");
+          billed && billed->is_object())
         if (auto t = billed->get_object().if_contains("input_tokens"); t && t->is_int64())
           tokens = t->get_int64();
     return reader.finish(tokens);

@@ -7,8 +7,8 @@
 #include <algorithm>
 #include <bit>
 #include <cctype>
-#include <climits>
 #include <charconv>
+#include <climits>
 #include <cstdint>
 #include <cstring>
 #include <optional>
@@ -62,7 +62,9 @@ inline bool decode_base64_floats(std::string_view text, std::vector<float>& out)
   std::size_t pad = text.back() != '=' ? 0 : text[text.size() - 2] == '=' ? 2 : 1;
   // OpenSSL's decoder is lenient where a provider's answer must not be: it reads '=' anywhere as
   // zero bits and skips whitespace (and a PEM line's dashes) at either end. It checks the rest.
-  auto in_alphabet = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '+' || c == '/'; };
+  auto in_alphabet = [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '+' || c == '/';
+  };
   auto data = text.substr(0, text.size() - pad);
   if (data.find('=') != std::string_view::npos || !in_alphabet(data.front()) ||
       !in_alphabet(data.back()))
@@ -73,9 +75,9 @@ inline bool decode_base64_floats(std::string_view text, std::vector<float>& out)
   auto first = out.size();
   // Decoded straight into the floats, with room for the padding's zero bytes it also writes.
   out.resize(first + bytes / sizeof(float) + 1);
-  auto decoded =
-      EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data() + first),
-                      reinterpret_cast<const unsigned char*>(text.data()), static_cast<int>(text.size()));
+  auto decoded = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data() + first),
+                                 reinterpret_cast<const unsigned char*>(text.data()),
+                                 static_cast<int>(text.size()));
   out.resize(decoded < 0 ? first : first + bytes / sizeof(float));
   return decoded >= 0;
 }

@@ -12,10 +12,10 @@ namespace emr {
 
 namespace {
 constexpr std::array<std::pair<provider_type, std::string_view>, 4> type_names{{
-  {provider_type::voyage, "voyage"},
-  {provider_type::cohere, "cohere"},
-  {provider_type::openai, "openai"},
-  {provider_type::openai_compatible, "openai-compatible"},
+    {provider_type::voyage, "voyage"},
+    {provider_type::cohere, "cohere"},
+    {provider_type::openai, "openai"},
+    {provider_type::openai_compatible, "openai-compatible"},
 }};
 } // namespace
 
@@ -35,14 +35,14 @@ std::string_view to_string(provider_type type) {
 
 std::unique_ptr<embedding_provider> make_provider(const provider_spec& spec) {
   switch (spec.type) {
-    case provider_type::voyage:
-      return make_voyage_provider();
-    case provider_type::cohere:
-      return make_cohere_provider(spec.endpoint.find("/v2/") != std::string::npos);
-    case provider_type::openai:
-      return make_openai_provider(false);
-    case provider_type::openai_compatible:
-      return make_openai_provider(true);
+  case provider_type::voyage:
+    return make_voyage_provider();
+  case provider_type::cohere:
+    return make_cohere_provider(spec.endpoint.find("/v2/") != std::string::npos);
+  case provider_type::openai:
+    return make_openai_provider(false);
+  case provider_type::openai_compatible:
+    return make_openai_provider(true);
   }
   return make_voyage_provider();
 }
@@ -64,8 +64,8 @@ batch_limits effective_limits(const provider_spec& spec, const embedding_provide
   auto limits = provider.limits(spec.model);
   if (spec.max_batch > 0)
     limits.max_texts = spec.type == provider_type::openai_compatible
-                         ? spec.max_batch
-                         : std::min(limits.max_texts, spec.max_batch);
+                           ? spec.max_batch
+                           : std::min(limits.max_texts, spec.max_batch);
   return limits;
 }
 

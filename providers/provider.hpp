@@ -20,24 +20,24 @@ std::string_view to_string(provider_type);
 struct provider_spec {
   std::string name;
   provider_type type = provider_type::voyage;
-  std::string endpoint;     ///< full URL of the embeddings endpoint
+  std::string endpoint; ///< full URL of the embeddings endpoint
   std::string model;
-  std::string api_key_env;  ///< name of the environment variable holding the key
-  std::size_t max_batch = 0;  ///< 0 = the provider's own maximum
+  std::string api_key_env;   ///< name of the environment variable holding the key
+  std::size_t max_batch = 0; ///< 0 = the provider's own maximum
   bool enabled = true;
 };
 
 /// Per-call limits: a batch never exceeds either.
 struct batch_limits {
   std::size_t max_texts = 1;
-  std::size_t max_tokens = 0;  ///< 0 = no per-call token cap
+  std::size_t max_tokens = 0; ///< 0 = no per-call token cap
 };
 
 /// The texts of one upstream call and the parameters they share.
 struct upstream_batch {
   std::string model;
-  std::string input_type;  ///< "", "query", "document", "classification" or "clustering"
-  int dimensions = 0;      ///< 0 = the model's default
+  std::string input_type; ///< "", "query", "document", "classification" or "clustering"
+  int dimensions = 0;     ///< 0 = the model's default
   std::vector<std::string_view> texts;
 };
 
@@ -60,7 +60,7 @@ struct expected_shape {
 /// The result of decoding an upstream 2xx body: vectors, or why they cannot be trusted.
 struct decoded_response {
   std::optional<embedding_matrix> matrix;
-  std::string error;  ///< set when matrix is empty
+  std::string error; ///< set when matrix is empty
 };
 
 /// Speaks one provider's wire format. Implementations are stateless and thread-safe.
@@ -86,7 +86,9 @@ public:
 std::unique_ptr<embedding_provider> make_provider(const provider_spec& spec);
 
 /// Conservative token estimate from bytes: never below what real tokenizers count for text.
-inline std::size_t estimate_tokens(std::string_view text) { return text.size() / 3 + 1; }
+inline std::size_t estimate_tokens(std::string_view text) {
+  return text.size() / 3 + 1;
+}
 
 /// The length every vector of this batch's answer must have: the requested dimensions, else the
 /// model's native ones; 0 when neither is known.

@@ -5,7 +5,7 @@ packages=(
   build-essential cmake ninja-build ccache pkg-config
   libcaf-dev libcpp-httplib-dev libboost-json1.81-dev libboost-url1.81-dev libtoml11-dev libargon2-dev
   libsqlite3-dev libgtest-dev libcli11-dev libspdlog-dev libssl-dev
-  clang libclang-rt-14-dev
+  clang libclang-rt-14-dev clang-format
   curl jq sqlite3 python3 prometheus
 )
 missing=()

@@ -8,11 +8,11 @@
 #include <httplib.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cctype>
 #include <charconv>
-#include <cstring>
-#include <atomic>
 #include <cmath>
+#include <cstring>
 #include <mutex>
 #include <random>
 #include <stdexcept>
@@ -113,7 +113,9 @@ prepared_endpoint prepare(const endpoint& e) {
 
 // One /v1/embeddings request object; a batch's sub-request also carries its id.
 std::string embeddings_request(const prepared_endpoint& p, const caller& c, const std::string& id) {
-  std::string body = id.empty() ? R"({"input":[)" : R"({"id":)" + json::serialize(json::string_view{id}) + R"(,"input":[)";
+  std::string body = id.empty()
+                         ? R"({"input":[)"
+                         : R"({"id":)" + json::serialize(json::string_view{id}) + R"(,"input":[)";
   for (std::size_t i = 0; i < c.texts.size(); ++i) {
     if (i != 0)
       body += ',';
@@ -212,8 +214,8 @@ std::string check_list(const caller& c, const json::object& list, const expectat
     if (g != got.end())
       return where + " (\"" + c.texts[i] + "\") differs at component " +
              std::to_string(g - got.begin()) + ": got " + std::to_string(*g) + ", expected " +
-             std::to_string(*w) + " (model " + expect->model + ", input_type \"" +
-             upstream_type + "\")";
+             std::to_string(*w) + " (model " + expect->model + ", input_type \"" + upstream_type +
+             "\")";
   }
   return {};
 }
@@ -356,8 +358,8 @@ std::chrono::milliseconds sdk_backoff(const std::string& retry_after, int retrie
 
 // One logical call in run_for: the request plus its SDK-style retries of 429s.
 result send_with_retries(connection& conn, const prepared_endpoint& p, const caller& c,
-                         const std::optional<expectation>& expect, bool retry_429,
-                         int max_retries, steady::time_point deadline) {
+                         const std::optional<expectation>& expect, bool retry_429, int max_retries,
+                         steady::time_point deadline) {
   const auto start = steady::now();
   result r = send_one(conn, p, c, expect);
   int retries = 0;
@@ -373,7 +375,6 @@ result send_with_retries(connection& conn, const prepared_endpoint& p, const cal
   r.latency_ms = ms_since(start);
   return r;
 }
-
 
 // ---------------------------------------------------------------------------------------------
 // fire_concurrent: one thread drives every connection with non-blocking sockets and epoll, so
@@ -398,7 +399,8 @@ void raise_fd_limit(std::size_t sockets) {
 
 std::string host_header(const host_port& hp) {
   const bool v6 = hp.host.find(':') != std::string::npos;
-  return (v6 ? "[" + hp.host + "]" : hp.host) + (hp.port == 80 ? "" : ":" + std::to_string(hp.port));
+  return (v6 ? "[" + hp.host + "]" : hp.host) +
+         (hp.port == 80 ? "" : ":" + std::to_string(hp.port));
 }
 
 std::string serialize_request(const prepared_endpoint& p, const caller& c) {
@@ -473,7 +475,8 @@ bool parse_head(burst_call& c) {
     const std::string_view status_line = head.substr(0, line_end);
     int status = 0;
     if (status_line.rfind("HTTP/1.", 0) != 0 || status_line.size() < 12 ||
-        std::from_chars(status_line.data() + 9, status_line.data() + 12, status).ec != std::errc{}) {
+        std::from_chars(status_line.data() + 9, status_line.data() + 12, status).ec !=
+            std::errc{}) {
       c.error = "malformed status line: " + excerpt(std::string(status_line));
       return false;
     }
@@ -482,8 +485,8 @@ bool parse_head(burst_call& c) {
       continue;
     }
     c.status = status;
-    std::string_view rest = line_end == std::string_view::npos ? std::string_view{}
-                                                               : head.substr(line_end + 2);
+    std::string_view rest =
+        line_end == std::string_view::npos ? std::string_view{} : head.substr(line_end + 2);
     while (!rest.empty()) {
       const auto eol = rest.find("\r\n");
       const std::string_view line = rest.substr(0, eol);
@@ -537,7 +540,9 @@ std::optional<std::string> dechunk(std::string_view in) {
   }
 }
 
-std::string errno_text(int err) { return std::strerror(err); }
+std::string errno_text(int err) {
+  return std::strerror(err);
+}
 
 // Runs the calling thread under SCHED_FIFO while it lives, if the process may; else no-op.
 class realtime_section {
@@ -652,8 +657,8 @@ private:
     c.last_connect_error = why;
     ++c.address;
     if (c.attempts >= max_connect_attempts) {
-      finish_with_error(c, "connect failed after " + std::to_string(c.attempts) +
-                               " attempts: " + why);
+      finish_with_error(c,
+                        "connect failed after " + std::to_string(c.attempts) + " attempts: " + why);
       return;
     }
     c.state = burst_call::phase::waiting_to_connect;
@@ -698,8 +703,7 @@ private:
     const auto now = steady::now();
     if (until <= now)
       return 0;
-    return static_cast<int>(
-        std::chrono::ceil<std::chrono::milliseconds>(until - now).count());
+    return static_cast<int>(std::chrono::ceil<std::chrono::milliseconds>(until - now).count());
   }
 
   // Opens every connection, retrying refused or failed ones, and returns once each is open or
@@ -744,8 +748,8 @@ private:
       }
       if (pending == 0)
         return;
-      const int n = epoll_wait(epoll_, events.data(), static_cast<int>(events.size()),
-                               wait_ms(next_wake));
+      const int n =
+          epoll_wait(epoll_, events.data(), static_cast<int>(events.size()), wait_ms(next_wake));
       if (n < 0 && errno != EINTR) {
         fail_all("epoll_wait: " + errno_text(errno));
         return;
@@ -772,8 +776,8 @@ private:
   // Writes as much of the request as the socket takes; false once the call has failed.
   bool write_some(burst_call& c) {
     while (c.written < c.request.size()) {
-      const ssize_t n = ::send(c.fd, c.request.data() + c.written, c.request.size() - c.written,
-                               MSG_NOSIGNAL);
+      const ssize_t n =
+          ::send(c.fd, c.request.data() + c.written, c.request.size() - c.written, MSG_NOSIGNAL);
       if (n > 0) {
         c.written += static_cast<std::size_t>(n);
         continue;
@@ -829,8 +833,7 @@ private:
         finish(c);
         return;
       }
-      if (c.head_done && c.content_length &&
-          c.in.size() - c.body_start >= *c.content_length) {
+      if (c.head_done && c.content_length && c.in.size() - c.body_start >= *c.content_length) {
         c.body = c.in.substr(c.body_start, *c.content_length);
         std::string().swap(c.in);
         finish(c);
@@ -895,8 +898,8 @@ private:
     }
     for (auto& c : calls_)
       if (c.state != burst_call::phase::done)
-        finish_with_error(c, "no complete answer within " +
-                                 std::to_string(burst_timeout.count()) + " s");
+        finish_with_error(c, "no complete answer within " + std::to_string(burst_timeout.count()) +
+                                 " s");
   }
 
   std::vector<burst_call>& calls_;
@@ -926,8 +929,8 @@ std::vector<result> fire_concurrent(const endpoint& e, const std::vector<caller>
   for (std::size_t i = 0; i < calls.size(); ++i) {
     const burst_call& c = calls[i];
     result& r = results[i];
-    r.latency_ms = c.sent ? std::chrono::duration<double, std::milli>(c.done_at - c.sent_at).count()
-                          : 0;
+    r.latency_ms =
+        c.sent ? std::chrono::duration<double, std::milli>(c.done_at - c.sent_at).count() : 0;
     if (!c.error.empty()) {
       r.error = "transport error: " + c.error;
       continue;

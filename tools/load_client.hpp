@@ -49,8 +49,9 @@ struct expectation {
   int dims = 0; ///< 0 = emr::fake::default_dims(model)
   /// The input type the provider saw, from the one the caller sent; e.g. Cohere maps "query" to
   /// "search_query" and ""/"document" to "search_document".
-  std::function<std::string(const std::string&)> upstream_input_type =
-      [](const std::string& t) { return t; };
+  std::function<std::string(const std::string&)> upstream_input_type = [](const std::string& t) {
+    return t;
+  };
   std::string provider{}; ///< the provider the answer must name; "" = any
   /// For callers routed to several providers ("providers" with policy "any" or "all"): one
   /// expectation per provider, each naming it. An "any" answer is checked against the one that
@@ -102,8 +103,7 @@ std::vector<result> closed_loop(const endpoint&, std::size_t workers, std::size_
 std::vector<result> run_for(const endpoint&, std::size_t workers,
                             std::chrono::milliseconds duration,
                             const std::function<caller(std::size_t, std::size_t)>& make,
-                            const std::optional<expectation>&, bool retry_429,
-                            int max_retries = 2);
+                            const std::optional<expectation>&, bool retry_429, int max_retries = 2);
 
 /// Counts and latency percentiles (nearest rank, over every result) of one run.
 summary summarize(const std::vector<result>&, double wall_s);

@@ -94,8 +94,7 @@ std::vector<emr::load::result> run(const options& o,
   }
   if (o.mode == "closed")
     return emr::load::closed_loop(e, o.callers, o.requests, make, expect);
-  const auto duration =
-      std::chrono::milliseconds(static_cast<long>(o.duration_s * 1000));
+  const auto duration = std::chrono::milliseconds(static_cast<long>(o.duration_s * 1000));
   return emr::load::run_for(e, o.callers, duration, make, expect, o.retry_429, o.max_retries);
 }
 
@@ -145,11 +144,10 @@ void print_json(const options& o, const emr::load::summary& s, bool verified,
 void print_human(const options& o, const emr::load::summary& s, bool verified,
                  const std::vector<std::string>& errors) {
   std::printf("%s: %zu requests (%zu callers, %zu texts each) in %.2f s, %.0f req/s\n",
-              o.mode.c_str(), s.total, o.callers, o.texts_per_call, s.wall_s,
-              s.throughput_rps);
+              o.mode.c_str(), s.total, o.callers, o.texts_per_call, s.wall_s, s.throughput_rps);
   std::printf("  ok%s: %zu   wrong vectors: %zu   transport errors: %zu   429 retries: %zu\n",
-              verified ? " (verified)" : " (shape only)", s.ok, s.wrong_vectors,
-              s.transport_errors, s.retries);
+              verified ? " (verified)" : " (shape only)", s.ok, s.wrong_vectors, s.transport_errors,
+              s.retries);
   std::printf("  status:");
   for (const auto& [status, n] : s.status_counts)
     std::printf(" %d=%zu", status, n);
@@ -172,8 +170,9 @@ int main(int argc, char** argv) {
   auto* provider = app.add_option("--provider", o.provider, "emr provider name to route to");
   app.add_option("--model", o.model, "Model field, for direct calls at the fake")
       ->excludes(provider);
-  app.add_option("--mode", o.mode, "burst: all callers at once; closed: --requests each; "
-                                   "duration: for --duration-s")
+  app.add_option("--mode", o.mode,
+                 "burst: all callers at once; closed: --requests each; "
+                 "duration: for --duration-s")
       ->check(CLI::IsMember({"burst", "closed", "duration"}))
       ->capture_default_str();
   app.add_option("--callers", o.callers, "Concurrent callers (workers)")
@@ -198,8 +197,8 @@ int main(int argc, char** argv) {
   app.add_option("--text-bytes", o.text_bytes, "Pad every text to this many bytes");
   app.add_option("--header", o.headers, "Extra request header, \"Name: value\" (repeatable)")
       ->check([](const std::string& h) {
-        return h.find(':') == std::string::npos || h.find_first_not_of(' ', h.find(':') + 1) ==
-                                                          std::string::npos
+        return h.find(':') == std::string::npos ||
+                       h.find_first_not_of(' ', h.find(':') + 1) == std::string::npos
                    ? std::string("expected \"Name: value\"")
                    : std::string();
       });
@@ -208,8 +207,7 @@ int main(int argc, char** argv) {
   app.add_option("--input-type", o.input_type, "input_type to send (default: omitted)");
   app.add_option("--encoding", o.encoding, "encoding_format to send (default: omitted)")
       ->check(CLI::IsMember({"float", "base64"}));
-  app.add_flag("--retry-429", o.retry_429,
-               "Retry 429s like the official SDKs (duration mode)");
+  app.add_flag("--retry-429", o.retry_429, "Retry 429s like the official SDKs (duration mode)");
   app.add_option("--max-retries", o.max_retries, "Retries of one 429'd call")
       ->capture_default_str();
   app.add_flag("--json", o.json, "Print one JSON summary object");

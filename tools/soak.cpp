@@ -1,6 +1,7 @@
 // soak: drives a running emr with mixed traffic against fault-injecting fake providers for a set
 // time, then prints a report with a verdict per check and exits non-zero if any fails.
-// tools/soak.sh starts the stack (three fakes and `emr serve`) and runs this; `make soak` runs both.
+// tools/soak.sh starts the stack (three fakes and `emr serve`) and runs this; `make soak` runs
+// both.
 //
 // Traffic: phases cycling through 1, 10, 50 and 200 closed-loop callers; each caller sends one
 // request kind of the mix (a single provider, `any` and `all` over two, the batch endpoint),
@@ -96,7 +97,8 @@ struct tally {
     if (latencies_ms.empty())
       return 0;
     std::sort(latencies_ms.begin(), latencies_ms.end());
-    return latencies_ms[std::min(latencies_ms.size() - 1, static_cast<std::size_t>(q * latencies_ms.size()))];
+    return latencies_ms[std::min(latencies_ms.size() - 1,
+                                 static_cast<std::size_t>(q * latencies_ms.size()))];
   }
 };
 
@@ -142,7 +144,8 @@ sample settle(const emr::admin_options& admin, const options& o, std::int64_t ba
     auto stats = emr::admin_call(admin, "GET", "/admin/stats");
     s.actors_running = stat_number(stats, "actors_running");
     s.request_actors_live = stat_number(stats, "request_actors_live");
-    if ((s.request_actors_live == 0 && (baseline < 0 || s.actors_running <= baseline)) || steady::now() > give_up)
+    if ((s.request_actors_live == 0 && (baseline < 0 || s.actors_running <= baseline)) ||
+        steady::now() > give_up)
       break;
     std::this_thread::sleep_for(std::chrono::milliseconds{250});
   }
@@ -172,14 +175,17 @@ std::string quoted(std::string_view s) {
 std::vector<mix> make_mixes(const std::string& emr_url, const std::string& key) {
   const expectation voyage{.model = "voyage-3.5", .provider = "voyage"};
   const expectation cohere{.model = "embed-v4.0",
-                           .upstream_input_type = [](const std::string& t) {
-                             return t == "query" ? std::string{"search_query"} : std::string{"search_document"};
-                           },
+                           .upstream_input_type =
+                               [](const std::string& t) {
+                                 return t == "query" ? std::string{"search_query"}
+                                                     : std::string{"search_document"};
+                               },
                            .provider = "cohere"};
   const expectation openai{.model = "text-embedding-3-small",
                            .upstream_input_type = [](const std::string&) { return std::string{}; },
                            .provider = "openai"};
-  auto to = [&](std::vector<std::pair<std::string, std::string>> fields, std::string path = "/v1/embeddings") {
+  auto to = [&](std::vector<std::pair<std::string, std::string>> fields,
+                std::string path = "/v1/embeddings") {
     emr::load::endpoint e;
     e.base_url = emr_url;
     e.path = std::move(path);
@@ -196,11 +202,14 @@ std::vector<mix> make_mixes(const std::string& emr_url, const std::string& key) 
       {"voyage", to({{"provider", quoted("voyage")}}), voyage},
       {"cohere", to({{"provider", quoted("cohere")}}), cohere},
       {"openai", to({{"provider", quoted("openai")}}), openai},
-      {"any voyage,cohere", to({{"providers", R"(["voyage","cohere"])"}, {"policy", quoted("any")}}),
+      {"any voyage,cohere",
+       to({{"providers", R"(["voyage","cohere"])"}, {"policy", quoted("any")}}),
        one_of({voyage, cohere})},
-      {"all cohere,openai", to({{"providers", R"(["cohere","openai"])"}, {"policy", quoted("all")}}),
+      {"all cohere,openai",
+       to({{"providers", R"(["cohere","openai"])"}, {"policy", quoted("all")}}),
        one_of({cohere, openai})},
-      {"batch any openai,voyage", to({{"providers", R"(["openai","voyage"])"}}, "/v1/embeddings/batch"),
+      {"batch any openai,voyage",
+       to({{"providers", R"(["openai","voyage"])"}}, "/v1/embeddings/batch"),
        one_of({openai, voyage}), true},
   };
 }
@@ -214,8 +223,8 @@ caller one_request(const std::string& tag, std::size_t worker, std::size_t i) {
   const std::size_t texts = 1 + (worker * 7 + i) % 4;
   for (std::size_t j = 0; j < texts; ++j)
     c.texts.push_back((i + j) % 5 == 0 ? "soak shared " + std::to_string(j)
-                                       : tag + " " + std::to_string(worker) + " " + std::to_string(i) + " " +
-                                             std::to_string(j));
+                                       : tag + " " + std::to_string(worker) + " " +
+                                             std::to_string(i) + " " + std::to_string(j));
   return c;
 }
 
@@ -243,7 +252,8 @@ void run_phase(std::size_t phase, std::size_t callers, std::chrono::milliseconds
       const std::string tag = "soak p" + std::to_string(phase) + " m" + std::to_string(m);
       auto results = emr::load::run_for(
           mixes[m].endpoint, workers, length,
-          [&](std::size_t w, std::size_t i) { return request_of(mixes[m], tag, w, i); }, mixes[m].expect, false);
+          [&](std::size_t w, std::size_t i) { return request_of(mixes[m], tag, w, i); },
+          mixes[m].expect, false);
       std::lock_guard lock(tallies_mutex);
       tallies[m].add(results, late_ms);
     });
@@ -266,16 +276,18 @@ struct check {
   bool pass;
 };
 
-int report(const options& o, const std::vector<mix>& mixes, std::vector<tally>& tallies, const sample& start,
-           const sample& warm, const sample& end, double late_ms, double wall_s, const std::string& load_before) {
+int report(const options& o, const std::vector<mix>& mixes, std::vector<tally>& tallies,
+           const sample& start, const sample& warm, const sample& end, double late_ms,
+           double wall_s, const std::string& load_before) {
   std::printf("\nper request kind (statuses: 0 = no HTTP answer)\n");
   std::vector<std::vector<std::string>> rows;
   tally all;
   for (std::size_t m = 0; m < mixes.size(); ++m) {
     auto& t = tallies[m];
-    rows.push_back({mixes[m].name, std::to_string(t.sent), std::to_string(t.answered), statuses_text(t.statuses),
-                    std::to_string(t.wrong_vectors), std::to_string(t.past_deadline),
-                    fmt::format("{:.0f}", t.percentile(0.5)), fmt::format("{:.0f}", t.percentile(0.99)),
+    rows.push_back({mixes[m].name, std::to_string(t.sent), std::to_string(t.answered),
+                    statuses_text(t.statuses), std::to_string(t.wrong_vectors),
+                    std::to_string(t.past_deadline), fmt::format("{:.0f}", t.percentile(0.5)),
+                    fmt::format("{:.0f}", t.percentile(0.99)),
                     fmt::format("{:.0f}", t.percentile(1.0))});
     all.sent += t.sent;
     all.answered += t.answered;
@@ -284,14 +296,15 @@ int report(const options& o, const std::vector<mix>& mixes, std::vector<tally>& 
     for (const auto& [s, n] : t.batch_statuses)
       all.batch_statuses[s] += n;
   }
-  emr::print_table({"REQUESTS", "SENT", "ANSWERED", "STATUSES", "WRONG VECTORS", "PAST DEADLINE", "P50 MS",
-                    "P99 MS", "MAX MS"},
+  emr::print_table({"REQUESTS", "SENT", "ANSWERED", "STATUSES", "WRONG VECTORS", "PAST DEADLINE",
+                    "P50 MS", "P99 MS", "MAX MS"},
                    rows);
   std::printf("batch sub-request statuses: %s\n", statuses_text(all.batch_statuses).c_str());
 
   std::printf("\nupstream calls per fake (statuses as the fake answered them)\n");
   rows.clear();
-  for (auto [name, url] : {std::pair{"voyage", &o.voyage_url}, {"cohere", &o.cohere_url}, {"openai", &o.openai_url}}) {
+  for (auto [name, url] :
+       {std::pair{"voyage", &o.voyage_url}, {"cohere", &o.cohere_url}, {"openai", &o.openai_url}}) {
     auto stats = fake_stats(*url);
     rows.push_back({name, stats.is_object() ? emr::cell(stats.at("calls")) : "-",
                     stats.is_object() ? json::serialize(stats.at("status_counts")) : "-"});
@@ -305,21 +318,23 @@ int report(const options& o, const std::vector<mix>& mixes, std::vector<tally>& 
   auto rss_growth = growth(warm.rss_kib, end.rss_kib);
   auto fd_growth = growth(warm.open_fds, end.open_fds);
   std::vector<check> checks{
-      {"requests sent == answered", fmt::format("{} == {}", all.sent, all.answered), all.sent == all.answered},
+      {"requests sent == answered", fmt::format("{} == {}", all.sent, all.answered),
+       all.sent == all.answered},
       {"misrouted vectors", std::to_string(all.wrong_vectors), all.wrong_vectors == 0},
-      {fmt::format("answers past deadline + {:.0f} ms ({:.0f} ms)", o.grace_ms, late_ms), std::to_string(all.past_deadline),
-       all.past_deadline == 0},
+      {fmt::format("answers past deadline + {:.0f} ms ({:.0f} ms)", o.grace_ms, late_ms),
+       std::to_string(all.past_deadline), all.past_deadline == 0},
       {"RSS growth after warm-up < 10%",
-       fmt::format("start {:.1f} MiB, warm {:.1f} MiB, end {:.1f} MiB ({:+.1f}%)", start.rss_kib / 1024.0,
-                   warm.rss_kib / 1024.0, end.rss_kib / 1024.0, 100 * rss_growth),
+       fmt::format("start {:.1f} MiB, warm {:.1f} MiB, end {:.1f} MiB ({:+.1f}%)",
+                   start.rss_kib / 1024.0, warm.rss_kib / 1024.0, end.rss_kib / 1024.0,
+                   100 * rss_growth),
        end.rss_kib > 0 && rss_growth < max_growth},
       {"open fds growth after warm-up < 10%",
-       fmt::format("start {}, warm {}, end {} ({:+.1f}%)", start.open_fds, warm.open_fds, end.open_fds,
-                   100 * fd_growth),
+       fmt::format("start {}, warm {}, end {} ({:+.1f}%)", start.open_fds, warm.open_fds,
+                   end.open_fds, 100 * fd_growth),
        end.open_fds > 0 && fd_growth < max_growth},
       {"live actors back to baseline",
-       fmt::format("baseline {}, end {}; request actors {}", start.actors_running, end.actors_running,
-                   end.request_actors_live),
+       fmt::format("baseline {}, end {}; request actors {}", start.actors_running,
+                   end.actors_running, end.request_actors_live),
        end.actors_running == start.actors_running && end.request_actors_live == 0},
   };
   std::printf("\n");
@@ -330,31 +345,39 @@ int report(const options& o, const std::vector<mix>& mixes, std::vector<tally>& 
     passed = passed && c.pass;
   }
   emr::print_table({"CHECK", "MEASURED", "RESULT"}, rows);
-  std::printf("\n%s after %.0f s; load average before %s, after %s\n", passed ? "PASS" : "FAIL", wall_s,
-              load_before.c_str(), load_average().c_str());
+  std::printf("\n%s after %.0f s; load average before %s, after %s\n", passed ? "PASS" : "FAIL",
+              wall_s, load_before.c_str(), load_average().c_str());
   return passed ? 0 : 1;
 }
 
 // Registers the three providers, creates the caller key and arms every fake's faults; returns
 // the key.
-std::string prepare_stack(const emr::admin_options& admin, const options& o, const json::value& config) {
+std::string prepare_stack(const emr::admin_options& admin, const options& o,
+                          const json::value& config) {
   for (auto [name, type, endpoint, model] :
        {std::tuple{"voyage", "voyage", o.voyage_url + "/v1/embeddings", "voyage-3.5"},
         {"cohere", "cohere", o.cohere_url + "/v2/embed", "embed-v4.0"},
         {"openai", "openai", o.openai_url + "/v1/embeddings", "text-embedding-3-small"}}) {
-    json::value body = json::object{
-        {"name", name}, {"type", type}, {"endpoint", endpoint}, {"model", model}, {"api_key_env", o.api_key_env}};
+    json::value body = json::object{{"name", name},
+                                    {"type", type},
+                                    {"endpoint", endpoint},
+                                    {"model", model},
+                                    {"api_key_env", o.api_key_env}};
     emr::admin_call(admin, "POST", "/admin/providers", &body);
   }
   json::value key_body = json::object{{"name", "soak"}};
   auto key = emr::admin_call(admin, "POST", "/admin/keys", &key_body);
 
   // A timeout outlasts emr's upstream timeout; a slow answer takes half of it and still arrives.
-  const auto upstream_timeout_ms = 1000 * config.at("upstream").at("timeout_s").to_number<std::int64_t>();
-  const json::object plan{{"p429", 0.05},          {"retry_after", "1"},
-                          {"p500", 0.02},          {"p_timeout", 0.01},
+  const auto upstream_timeout_ms =
+      1000 * config.at("upstream").at("timeout_s").to_number<std::int64_t>();
+  const json::object plan{{"p429", 0.05},
+                          {"retry_after", "1"},
+                          {"p500", 0.02},
+                          {"p_timeout", 0.01},
                           {"timeout_ms", upstream_timeout_ms + 1000},
-                          {"p_malformed", 0.01},   {"p_slow", 0.02},
+                          {"p_malformed", 0.01},
+                          {"p_slow", 0.02},
                           {"slow_ms", upstream_timeout_ms / 2}};
   for (const auto* url : {&o.voyage_url, &o.cohere_url, &o.openai_url})
     post_faults(*url, plan);
@@ -365,18 +388,25 @@ std::string prepare_stack(const emr::admin_options& admin, const options& o, con
 } // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"Mixed traffic through a running emr against fault-injecting fakes, with a pass/fail report",
-               "soak"};
+  CLI::App app{
+      "Mixed traffic through a running emr against fault-injecting fakes, with a pass/fail report",
+      "soak"};
   options o;
-  app.add_option("--emr", o.emr_url, "emr's base URL, e.g. http://127.0.0.1:3200 (loopback only)")->required();
-  app.add_option("--emr-pid", o.emr_pid, "emr's process id, for its memory and descriptors")->required();
+  app.add_option("--emr", o.emr_url, "emr's base URL, e.g. http://127.0.0.1:3200 (loopback only)")
+      ->required();
+  app.add_option("--emr-pid", o.emr_pid, "emr's process id, for its memory and descriptors")
+      ->required();
   app.add_option("--voyage", o.voyage_url, "Base URL of the fake registered as Voyage")->required();
   app.add_option("--cohere", o.cohere_url, "Base URL of the fake registered as Cohere")->required();
   app.add_option("--openai", o.openai_url, "Base URL of the fake registered as OpenAI")->required();
-  app.add_option("--api-key-env", o.api_key_env, "The variable holding the providers' key in emr's environment")
+  app.add_option("--api-key-env", o.api_key_env,
+                 "The variable holding the providers' key in emr's environment")
       ->required();
-  app.add_option("--duration", o.duration_s, "Seconds of traffic")->check(CLI::PositiveNumber)->capture_default_str();
-  app.add_option("--grace-ms", o.grace_ms, "Lateness past emr's deadline still counted on time (scheduling jitter)")
+  app.add_option("--duration", o.duration_s, "Seconds of traffic")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  app.add_option("--grace-ms", o.grace_ms,
+                 "Lateness past emr's deadline still counted on time (scheduling jitter)")
       ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
 
@@ -392,8 +422,10 @@ int main(int argc, char** argv) {
     const std::string load_before = load_average();
     const auto start = settle(admin, o, -1);
 
-    const auto phase_length = std::chrono::milliseconds{static_cast<long>(o.duration_s * 1000 / phases)};
-    std::printf("soak: %zu phases of %.1f s through %zu, %zu, %zu and %zu callers; %zu request kinds; deadline %.0f "
+    const auto phase_length =
+        std::chrono::milliseconds{static_cast<long>(o.duration_s * 1000 / phases)};
+    std::printf("soak: %zu phases of %.1f s through %zu, %zu, %zu and %zu callers; %zu request "
+                "kinds; deadline %.0f "
                 "ms\n",
                 phases, phase_length.count() / 1000.0, concurrency_levels[0], concurrency_levels[1],
                 concurrency_levels[2], concurrency_levels[3], mixes.size(), deadline_ms);
@@ -402,9 +434,9 @@ int main(int argc, char** argv) {
     for (std::size_t phase = 0; phase < phases; ++phase) {
       const auto callers = concurrency_levels[phase % std::size(concurrency_levels)];
       run_phase(phase, callers, phase_length, mixes, tallies, late_ms);
-      std::printf("  phase %2zu: %3zu callers done at %4.0f s; emr RSS %.1f MiB, %ld fds\n", phase + 1, callers,
-                  std::chrono::duration<double>(steady::now() - began).count(), rss_kib(o.emr_pid) / 1024.0,
-                  open_fds(o.emr_pid));
+      std::printf("  phase %2zu: %3zu callers done at %4.0f s; emr RSS %.1f MiB, %ld fds\n",
+                  phase + 1, callers, std::chrono::duration<double>(steady::now() - began).count(),
+                  rss_kib(o.emr_pid) / 1024.0, open_fds(o.emr_pid));
       std::fflush(stdout);
       if (phase + 1 == warm_up_phases)
         warm = settle(admin, o, start.actors_running);

@@ -45,7 +45,8 @@ struct batcher_test : ::testing::Test, testing::test_system {
     batcher_settings settings;
     settings.flush.window = 50ms;
     settings.flush.linger = 1ms;
-    settings.flush.coalesce = 0ns;  // a lone chunk goes at once; the policy's own tests cover coalescing
+    settings.flush.coalesce =
+        0ns; // a lone chunk goes at once; the policy's own tests cover coalescing
     settings.flush.initial_concurrency = 4;
     settings.flush.max_concurrency = 4;
     settings.upstream.connect_timeout = 1s;
@@ -87,14 +88,17 @@ struct batcher_test : ::testing::Test, testing::test_system {
 
   void remember_supervisors() {
     for (const auto& [id, batch] : st().in_flight)
-      if (std::find(supervisors.begin(), supervisors.end(), batch.supervisor.address()) == supervisors.end())
+      if (std::find(supervisors.begin(), supervisors.end(), batch.supervisor.address()) ==
+          supervisors.end())
         supervisors.push_back(batch.supervisor.address());
   }
 
   std::shared_ptr<client_answer> send(std::vector<std::string> texts, batch_key k) {
     return send_chunk(chunk_request{std::move(k), std::move(texts), "req"});
   }
-  std::shared_ptr<client_answer> send(std::vector<std::string> texts) { return send(std::move(texts), key); }
+  std::shared_ptr<client_answer> send(std::vector<std::string> texts) {
+    return send(std::move(texts), key);
+  }
   std::shared_ptr<client_answer> send_grouped(std::vector<std::string> texts, std::uint64_t group,
                                               std::uint32_t group_chunks) {
     return send_chunk(chunk_request{key, std::move(texts), "req", group, group_chunks});
@@ -138,7 +142,6 @@ struct batcher_test : ::testing::Test, testing::test_system {
   }
   const in_flight_batch& batch(std::uint64_t id) { return st().in_flight.at(id); }
 
-
   // A first, full call: later chunks count as dense arrivals, and no partial call is out to
   // hold them back (the policy sends one partial call at a time).
   void prime() {
@@ -147,22 +150,24 @@ struct batcher_test : ::testing::Test, testing::test_system {
   }
 
   void complete(std::uint64_t id, shared_matrix m) {
-    caf::anon_send(batcher, atom::done::value, batch_outcome{id, std::move(m), std::nullopt, false, false, 1});
+    caf::anon_send(batcher, atom::done::value,
+                   batch_outcome{id, std::move(m), std::nullopt, false, false, 1});
     run();
   }
   void fail(std::uint64_t id, failure f, bool splittable) {
-    caf::anon_send(batcher, atom::done::value, batch_outcome{id, nullptr, std::move(f), splittable, false, 1});
+    caf::anon_send(batcher, atom::done::value,
+                   batch_outcome{id, nullptr, std::move(f), splittable, false, 1});
     run();
   }
 
   boost::json::object status() {
     auto out = std::make_shared<boost::json::object>();
     clients.push_back(sys->spawn(
-      [out](caf::event_based_actor* self, batcher_actor b) {
-        self->request(b, std::chrono::seconds{3600}, atom::status::value)
-          .then([out](const status_report& r) { *out = r.body; });
-      },
-      batcher));
+        [out](caf::event_based_actor* self, batcher_actor b) {
+          self->request(b, std::chrono::seconds{3600}, atom::status::value)
+              .then([out](const status_report& r) { *out = r.body; });
+        },
+        batcher));
     run();
     return *out;
   }
@@ -225,7 +230,7 @@ TEST_F(batcher_test, a_group_waits_for_all_its_chunks_and_shares_one_call) {
   EXPECT_TRUE(st().in_flight.empty());
   advance(10ms);
   EXPECT_TRUE(st().in_flight.empty()) << "arrivals 10 ms apart are far past the hold for company";
-  send({"lone"});  // another caller of the key waits with the group
+  send({"lone"}); // another caller of the key waits with the group
   send_grouped({"g2"}, 7, 3);
   run();
   advance(10ms);
@@ -246,7 +251,7 @@ TEST_F(batcher_test, a_group_missing_a_chunk_goes_when_the_window_ends) {
   run();
   advance(29ms);
   EXPECT_TRUE(st().in_flight.empty());
-  advance(1ms);  // 50 ms since the group's first chunk
+  advance(1ms); // 50 ms since the group's first chunk
   ASSERT_EQ(batch_ids(), (std::vector<std::uint64_t>{1}));
   EXPECT_EQ(batch(1).chunks.size(), 2u);
   EXPECT_TRUE(st().queues.empty()) << "the missing sibling no longer holds anyone back";
@@ -261,7 +266,7 @@ TEST_F(batcher_test, a_grouped_chunk_answered_without_a_call_still_counts_as_arr
   run();
   complete(1, matrix_of({"seen"}, 1));
   send_grouped({"g1"}, 7, 2);
-  auto again = send_grouped({"seen"}, 7, 2);  // answered from the call that just returned
+  auto again = send_grouped({"seen"}, 7, 2); // answered from the call that just returned
   run();
   ASSERT_TRUE(again->answered);
   expect_vectors(*again, {"seen"});
@@ -298,14 +303,14 @@ TEST_F(batcher_test, a_chunk_that_does_not_fit_waits_for_the_next_call) {
 }
 
 TEST_F(batcher_test, while_every_slot_is_busy_chunks_wait_and_a_freed_slot_takes_them_together) {
-  for (const char* t : {"a", "b", "c", "d"})  // four full calls: the window of four is busy
+  for (const char* t : {"a", "b", "c", "d"}) // four full calls: the window of four is busy
     send({std::string(t) + "1", std::string(t) + "2", std::string(t) + "3", std::string(t) + "4"});
   run();
   ASSERT_EQ(batch_ids().size(), 4u);
   auto e = send({"e"});
   auto f = send({"f", "g"});
   run();
-  advance(50ms);  // even past the window: there is no slot to send with
+  advance(50ms); // even past the window: there is no slot to send with
   EXPECT_EQ(batch_ids().size(), 4u);
   EXPECT_EQ(st().queued_texts, 3u);
   complete(1, matrix_of({"a1", "a2", "a3", "a4"}, 4));
@@ -318,7 +323,7 @@ TEST_F(batcher_test, while_every_slot_is_busy_chunks_wait_and_a_freed_slot_takes
 }
 
 TEST_F(batcher_test, callers_sharing_texts_fill_one_call_counted_in_distinct_texts) {
-  for (const char* t : {"a", "b", "c", "d"})  // four full calls: the window of four is busy
+  for (const char* t : {"a", "b", "c", "d"}) // four full calls: the window of four is busy
     send({std::string(t) + "1", std::string(t) + "2", std::string(t) + "3", std::string(t) + "4"});
   run();
   ASSERT_EQ(batch_ids().size(), 4u);
@@ -427,7 +432,7 @@ TEST_F(batcher_test, a_chunk_whose_texts_are_already_out_joins_that_call) {
   ASSERT_EQ(batch_ids(), (std::vector<std::uint64_t>{1}));
   auto b = send({"y"});
   auto c = send({"y", "x"});
-  auto d = send({"x", "z"});  // z is not out: this one waits for a call of its own
+  auto d = send({"x", "z"}); // z is not out: this one waits for a call of its own
   run();
   EXPECT_EQ(batch(1).chunks.size(), 3u);
   EXPECT_EQ(batch(1).rows, (std::vector<std::vector<std::uint32_t>>{{0, 1}, {1}, {1, 0}}));
@@ -453,7 +458,7 @@ TEST_F(batcher_test, texts_a_call_just_answered_are_answered_again_without_a_cal
   EXPECT_EQ(b->result.tokens, a->result.tokens) << "the same texts' share of that call's usage";
   EXPECT_EQ(b->result.matrix, a->result.matrix);
   EXPECT_TRUE(st().in_flight.empty());
-  advance(1000ms);  // reuse_ms has passed: the same texts need a call again
+  advance(1000ms); // reuse_ms has passed: the same texts need a call again
   auto c = send({"x"});
   run();
   EXPECT_FALSE(c->answered);
@@ -466,12 +471,12 @@ TEST_F(batcher_test, a_text_kept_from_two_calls_answers_from_the_newer_once_the_
   run();
   complete(1, matrix_of({"x", "y"}, 4));
   advance(500ms);
-  auto b = send({"x", "z"});  // "x" alone was kept: no reuse for "z", so a call
+  auto b = send({"x", "z"}); // "x" alone was kept: no reuse for "z", so a call
   run();
   ASSERT_EQ(batch_ids(), (std::vector<std::uint64_t>{2}));
   complete(2, matrix_of({"x", "z"}, 4));
   expect_vectors(*b, {"x", "z"});
-  advance(600ms);  // the first call's vectors expire, the second's are kept
+  advance(600ms); // the first call's vectors expire, the second's are kept
   auto c = send({"x"});
   run();
   expect_vectors(*c, {"x"});
@@ -507,13 +512,15 @@ TEST_F(batcher_test, a_rejected_call_is_split_until_the_culprit_is_alone) {
   run();
   advance(1ms);
   ASSERT_EQ(batch_ids(), (std::vector<std::uint64_t>{1, 2}));
-  fail(2, failure{400, "invalid_request", "provider 'voy' answered 400: too long", -1, "voy"}, true);
+  fail(2, failure{400, "invalid_request", "provider 'voy' answered 400: too long", -1, "voy"},
+       true);
   EXPECT_FALSE(good->answered);
   EXPECT_FALSE(bad->answered);
   ASSERT_EQ(batch_ids(), (std::vector<std::uint64_t>{1, 3, 4})) << "halves are sent at once";
   EXPECT_EQ(batch(3).chunks.front().texts, (std::vector<std::string>{"good"}));
   EXPECT_EQ(batch(4).chunks.front().texts, (std::vector<std::string>{"bad"}));
-  fail(4, failure{400, "invalid_request", "provider 'voy' answered 400: too long", -1, "voy"}, true);
+  fail(4, failure{400, "invalid_request", "provider 'voy' answered 400: too long", -1, "voy"},
+       true);
   ASSERT_TRUE(bad->answered);
   ASSERT_TRUE(bad->result.error);
   EXPECT_EQ(bad->result.error->status, 400);
@@ -563,7 +570,7 @@ TEST_F(batcher_test, a_rate_limit_pause_holds_flushes_until_it_ends) {
 TEST_F(batcher_test, chunks_beyond_the_limits_are_refused_at_once) {
   auto big = send({"a", "b", "c", "d", "e"});
   auto empty = send({});
-  auto long_text = send({std::string(1'000'000, 'x')});  // ~333k tokens > voyage-3.5's 320k
+  auto long_text = send({std::string(1'000'000, 'x')}); // ~333k tokens > voyage-3.5's 320k
   run();
   for (auto* r : {big.get(), empty.get(), long_text.get()}) {
     ASSERT_TRUE(r->answered);

@@ -80,7 +80,7 @@ TEST(flush_policy, congestion_resets_the_success_count) {
   flush_policy p{settings(4, 16)};
   for (int i = 0; i < 3; ++i)
     p.on_call_finished(call_signal::success);
-  p.on_call_finished(call_signal::congestion);  // window 2, count reset
+  p.on_call_finished(call_signal::congestion); // window 2, count reset
   EXPECT_EQ(p.window(), 2u);
   p.on_call_finished(call_signal::success);
   EXPECT_EQ(p.window(), 2u);
@@ -180,7 +180,7 @@ TEST(flush_policy, sparse_arrivals_wait_only_the_coalescing_time) {
 
 TEST(flush_policy, sparse_arrivals_flush_at_once) {
   flush_policy p{settings()};
-  auto last = arrive(p, t0, 1ms, 10);  // gap == linger: not dense
+  auto last = arrive(p, t0, 1ms, 10); // gap == linger: not dense
   EXPECT_FALSE(p.holding());
   EXPECT_EQ(p.arrival_gap(), 1ms);
   auto d = p.decide(last, last, false);
@@ -226,9 +226,9 @@ TEST(flush_policy, hold_gap_grows_with_the_spread_of_the_gaps) {
 
 TEST(flush_policy, a_hold_never_passes_oldest_plus_window) {
   flush_policy p{settings()};
-  auto last = arrive(p, t0, 100us, 5);  // last = t0 + 400us
+  auto last = arrive(p, t0, 100us, 5); // last = t0 + 400us
   ASSERT_TRUE(p.holding());
-  auto oldest = last - 49600us;  // window ends 400 us after the last arrival
+  auto oldest = last - 49600us; // window ends 400 us after the last arrival
   auto d = p.decide(last, oldest, false);
   EXPECT_FALSE(d.flush_now);
   EXPECT_EQ(d.recheck, oldest + 50ms);

@@ -175,7 +175,7 @@ TEST(provider_health, metrics_count_the_window) {
   provider_health h{health_settings{}};
   // 101 samples with latencies 1..101 ms: 90 successes, 8 server errors, 3 rate limits.
   for (int i = 1; i <= 101; ++i) {
-    auto outcome = i <= 90 ? outcome_class::success
+    auto outcome = i <= 90   ? outcome_class::success
                    : i <= 98 ? outcome_class::server_error
                              : outcome_class::rate_limited;
     h.record(report(outcome, std::chrono::milliseconds{i},

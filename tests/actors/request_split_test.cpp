@@ -63,15 +63,16 @@ TEST(split_into_chunks, token_cap_exactly_reached_still_fits) {
 }
 
 TEST(split_into_chunks, both_caps_apply) {
-  auto texts = numbered(10, 299);  // 100 tokens each
+  auto texts = numbered(10, 299); // 100 tokens each
   auto chunks = split_into_chunks(texts, batch_limits{3, 1000});
   ASSERT_EQ(chunks.size(), 4u);
   EXPECT_EQ(chunks[3].size(), 1u);
 }
 
-failure f(int status, std::string provider, std::int64_t retry_after = -1, std::string message = "m") {
-  return failure{status, status == 429 ? "rate_limited" : "x", provider + " " + message, retry_after,
-                 provider};
+failure f(int status, std::string provider, std::int64_t retry_after = -1,
+          std::string message = "m") {
+  return failure{status, status == 429 ? "rate_limited" : "x", provider + " " + message,
+                 retry_after, provider};
 }
 
 TEST(combine_failures, single_failure_is_passed_through) {
@@ -115,7 +116,8 @@ TEST(combine_failures, none_is_502) {
 TEST(group_of, counts_the_chunks_each_provider_gets_first_per_batch_key) {
   provider_route voyage{"voyage", provider_type::voyage, "voyage-3.5", batch_limits{2, 0}, {}, {}};
   provider_route cohere{"cohere", provider_type::cohere, "embed-v4.0", batch_limits{96, 0}, {}, {}};
-  caller_job three_texts{numbered(3), "document", 0, {voyage, cohere}, routing_policy::any, {}, {}, {}};
+  caller_job three_texts{numbered(3),         "document", 0,  {voyage, cohere},
+                         routing_policy::any, {},         {}, {}};
   caller_job to_both{numbered(1), "document", 0, {voyage, cohere}, routing_policy::all, {}, {}, {}};
   caller_job query{numbered(1), "query", 0, {voyage}, routing_policy::any, {}, {}, {}};
   caller_job nothing{{}, "document", 0, {voyage}, routing_policy::any, {}, {}, {}};
@@ -126,9 +128,9 @@ TEST(group_of, counts_the_chunks_each_provider_gets_first_per_batch_key) {
   // Three texts at two per call are two chunks; `any` counts only the first route (cohere gets a
   // chunk only on failover, which no sibling should wait for); `all` counts every route.
   EXPECT_EQ(group->chunks, (std::map<std::pair<std::string, batch_key>, std::uint32_t>{
-                             {{"voyage", voyage_documents}, 3},
-                             {{"voyage", voyage_queries}, 1},
-                             {{"cohere", cohere_documents}, 1}}));
+                               {{"voyage", voyage_documents}, 3},
+                               {{"voyage", voyage_queries}, 1},
+                               {{"cohere", cohere_documents}, 1}}));
   EXPECT_NE(group_of({&query})->id, group->id);
 }
 

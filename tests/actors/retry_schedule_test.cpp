@@ -32,13 +32,14 @@ TEST(retry_schedule, parses_delta_seconds) {
 TEST(retry_schedule, prefers_retry_after_ms) {
   EXPECT_EQ(parse_retry_after("5", "250", epoch_2024), milliseconds{250});
   EXPECT_EQ(parse_retry_after("", " 1200 ", epoch_2024), milliseconds{1200});
-  EXPECT_EQ(parse_retry_after("", "0.5", epoch_2024), milliseconds{1});  // rounded up
+  EXPECT_EQ(parse_retry_after("", "0.5", epoch_2024), milliseconds{1}); // rounded up
   // A broken retry-after-ms falls back to Retry-After.
   EXPECT_EQ(parse_retry_after("3", "soon", epoch_2024), milliseconds{3000});
 }
 
 TEST(retry_schedule, parses_an_imf_fixdate_relative_to_now) {
-  EXPECT_EQ(parse_retry_after("Mon, 01 Jan 2024 00:00:30 GMT", "", epoch_2024), milliseconds{30'000});
+  EXPECT_EQ(parse_retry_after("Mon, 01 Jan 2024 00:00:30 GMT", "", epoch_2024),
+            milliseconds{30'000});
   EXPECT_EQ(parse_retry_after("Mon, 01 Jan 2024 00:00:30 GMT", "", epoch_2024 + 10s),
             milliseconds{20'000});
 }
@@ -73,7 +74,7 @@ TEST(retry_schedule, dates_beyond_the_clocks_range_are_clamped) {
 // began is what was waited so far.
 
 TEST(retry_schedule, server_wait_is_a_floor_plus_bounded_jitter) {
-  retry_settings s;  // jitter 250 ms
+  retry_settings s; // jitter 250 ms
   for (std::uint64_t seed = 0; seed < 500; ++seed) {
     retry_schedule r{s, seed};
     auto w = r.next_wait(1, milliseconds{2000}, r.waited());
@@ -105,7 +106,7 @@ TEST(retry_schedule, server_wait_beyond_remaining_budget_stops) {
 
 TEST(retry_schedule, server_wait_never_shortened_by_budget_clamp) {
   retry_settings s;
-  s.budget = 2100ms;  // less than wait + max jitter
+  s.budget = 2100ms; // less than wait + max jitter
   for (std::uint64_t seed = 0; seed < 200; ++seed) {
     retry_schedule r{s, seed};
     auto w = r.next_wait(1, milliseconds{2000}, r.waited());
@@ -116,7 +117,7 @@ TEST(retry_schedule, server_wait_never_shortened_by_budget_clamp) {
 }
 
 TEST(retry_schedule, full_jitter_without_server_wait) {
-  retry_settings s;  // base 500, cap 15000
+  retry_settings s; // base 500, cap 15000
   s.max_retries = 10;
   s.budget = std::chrono::hours{10};
   for (std::uint64_t seed = 0; seed < 300; ++seed) {
@@ -145,7 +146,7 @@ TEST(retry_schedule, full_jitter_spreads_over_the_ceiling) {
 }
 
 TEST(retry_schedule, stops_after_max_retries) {
-  retry_settings s;  // max_retries 2
+  retry_settings s; // max_retries 2
   retry_schedule r{s, 3};
   EXPECT_TRUE(r.next_wait(1, std::nullopt, r.waited()));
   EXPECT_TRUE(r.next_wait(2, std::nullopt, r.waited()));

@@ -97,7 +97,8 @@ TEST_F(supervisor_deadline, a_retry_within_the_callers_wait_is_made) {
   EXPECT_EQ(worker_st().calls.size(), 2u);
 }
 
-TEST_F(supervisor_deadline, a_caller_that_joins_later_extends_the_wait_and_an_earlier_one_does_not_cut_it) {
+TEST_F(supervisor_deadline,
+       a_caller_that_joins_later_extends_the_wait_and_an_earlier_one_does_not_cut_it) {
   auto now = sched->clock().now();
   start(now + 400ms);
   auto wait_until = [&](clock_time t) {

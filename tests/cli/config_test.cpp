@@ -176,11 +176,12 @@ base_ms = 200
 )");
   auto loaded = load_config(path);
   ASSERT_EQ(loaded.problems.size(), 3u) << joined(loaded.problems);
-  EXPECT_TRUE(mentions(loaded.problems, path + ":3: unknown key 'server.thread'")) << joined(loaded.problems);
+  EXPECT_TRUE(mentions(loaded.problems, path + ":3: unknown key 'server.thread'"))
+      << joined(loaded.problems);
   EXPECT_TRUE(mentions(loaded.problems, path + ":6: 'batching.window_ms' must be an integer"))
-    << joined(loaded.problems);
+      << joined(loaded.problems);
   EXPECT_TRUE(mentions(loaded.problems, path + ":9: 'retry.max_retries' must be between 0 and 10"))
-    << joined(loaded.problems);
+      << joined(loaded.problems);
   // Valid keys still apply; the bad ones keep their defaults.
   EXPECT_EQ(loaded.config.http.port, 3300);
   EXPECT_EQ(loaded.config.batching.retry.base, std::chrono::milliseconds{200});
@@ -197,7 +198,8 @@ bind = "nowhere"
 )");
   auto loaded = load_config(path);
   EXPECT_EQ(loaded.problems.size(), 3u) << joined(loaded.problems);
-  EXPECT_TRUE(mentions(loaded.problems, path + ":1: 'storage' must be a table")) << joined(loaded.problems);
+  EXPECT_TRUE(mentions(loaded.problems, path + ":1: 'storage' must be a table"))
+      << joined(loaded.problems);
   EXPECT_TRUE(mentions(loaded.problems, path + ":3: 'log.level'")) << joined(loaded.problems);
   EXPECT_TRUE(mentions(loaded.problems, path + ":5: 'server.bind'")) << joined(loaded.problems);
 }
@@ -212,7 +214,8 @@ TEST_F(config_file, toml_syntax_error_is_a_problem_not_a_throw) {
 TEST(parse_config, deep_nesting_is_a_problem_not_a_crash) {
   auto arrays = parse_config("a = " + std::string(10000, '[') + std::string(10000, ']'), "x.toml");
   ASSERT_EQ(arrays.problems.size(), 1u) << joined(arrays.problems);
-  EXPECT_TRUE(mentions(arrays.problems, "x.toml: more than 100 '[' and '{'")) << joined(arrays.problems);
+  EXPECT_TRUE(mentions(arrays.problems, "x.toml: more than 100 '[' and '{'"))
+      << joined(arrays.problems);
   std::string dotted = "a";
   for (int i = 0; i < 1001; ++i)
     dotted += ".a";
@@ -256,21 +259,25 @@ TEST_F(config_file, default_text_uncommented_is_valid_and_matches_defaults) {
 TEST(config_json, contains_every_section_and_key) {
   auto o = config_json(emr_config{});
   std::map<std::string, std::vector<std::string>> expected{
-    {"server", {"bind", "threads", "max_connections", "read_timeout_s", "write_timeout_s",
-                "request_read_timeout_s", "keep_alive_timeout_s", "deadline_ms", "shutdown_timeout_s"}},
-    {"limits", {"max_body_bytes", "max_texts_per_request", "max_text_bytes", "max_batch_requests",
-                "max_batch_texts", "max_response_bytes", "max_queued_texts"}},
-    {"storage", {"path"}},
-    {"batching", {"window_ms", "linger_us", "coalesce_us", "reuse_ms", "initial_concurrency",
-                  "max_concurrency"}},
-    {"retry", {"max_retries", "attempt_cap_ms", "budget_ms", "base_ms"}},
-    {"upstream", {"connect_timeout_s", "timeout_s"}},
-    {"health", {"window_s", "failure_threshold", "sin_bin_s", "sin_bin_max_s", "probe_interval_s",
-                "max_restarts", "restart_window_s"}},
-    {"auth", {"argon2_t_cost", "argon2_m_cost_kib", "failures_per_minute_per_key",
-              "failures_per_minute_per_address", "max_concurrent_verifications",
-              "verification_wait_ms"}},
-    {"log", {"level", "format"}},
+      {"server",
+       {"bind", "threads", "max_connections", "read_timeout_s", "write_timeout_s",
+        "request_read_timeout_s", "keep_alive_timeout_s", "deadline_ms", "shutdown_timeout_s"}},
+      {"limits",
+       {"max_body_bytes", "max_texts_per_request", "max_text_bytes", "max_batch_requests",
+        "max_batch_texts", "max_response_bytes", "max_queued_texts"}},
+      {"storage", {"path"}},
+      {"batching",
+       {"window_ms", "linger_us", "coalesce_us", "reuse_ms", "initial_concurrency",
+        "max_concurrency"}},
+      {"retry", {"max_retries", "attempt_cap_ms", "budget_ms", "base_ms"}},
+      {"upstream", {"connect_timeout_s", "timeout_s"}},
+      {"health",
+       {"window_s", "failure_threshold", "sin_bin_s", "sin_bin_max_s", "probe_interval_s",
+        "max_restarts", "restart_window_s"}},
+      {"auth",
+       {"argon2_t_cost", "argon2_m_cost_kib", "failures_per_minute_per_key",
+        "failures_per_minute_per_address", "max_concurrent_verifications", "verification_wait_ms"}},
+      {"log", {"level", "format"}},
   };
   EXPECT_EQ(o.size(), expected.size());
   for (const auto& [section, keys] : expected) {
@@ -298,7 +305,8 @@ namespace {
 TEST(shipped_config, is_the_default_file) {
   std::ifstream in{std::string{EMR_SOURCE_DIR} + "/docs/emr.example.toml"};
   std::string shipped{std::istreambuf_iterator<char>{in}, {}};
-  EXPECT_EQ(shipped, default_config_text()) << "regenerate it: build/emr config init --config docs/emr.example.toml --force";
+  EXPECT_EQ(shipped, default_config_text())
+      << "regenerate it: build/emr config init --config docs/emr.example.toml --force";
 }
 
 } // namespace

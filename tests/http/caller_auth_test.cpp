@@ -217,8 +217,10 @@ TEST_F(caller_auth_test, different_secrets_for_one_key_id_are_not_serialized) {
   start(limits);
   auto [record, token] = new_key();
   verifier.hold();
-  std::jthread first{[&, token = token] { EXPECT_EQ(status_of(present(other_secret_of(token, 1))), 401); }};
-  std::jthread second{[&, token = token] { EXPECT_EQ(status_of(present(other_secret_of(token, 2))), 401); }};
+  std::jthread first{
+      [&, token = token] { EXPECT_EQ(status_of(present(other_secret_of(token, 1))), 401); }};
+  std::jthread second{
+      [&, token = token] { EXPECT_EQ(status_of(present(other_secret_of(token, 2))), 401); }};
   release_at_exit guard{verifier};
   EXPECT_TRUE(verifier.started(2)) << "the second secret waited for the first one's run";
   verifier.release();
@@ -314,7 +316,8 @@ TEST_F(caller_auth_test, argon2_runs_at_once_are_bounded) {
   start(limits);
   auto [record, token] = new_key();
   verifier.hold();
-  std::jthread first{[&, token = token] { EXPECT_EQ(status_of(present(other_secret_of(token, 1))), 401); }};
+  std::jthread first{
+      [&, token = token] { EXPECT_EQ(status_of(present(other_secret_of(token, 1))), 401); }};
   release_at_exit guard{verifier};
   ASSERT_TRUE(verifier.started(1));
   auto busy = present(other_secret_of(token, 2));
@@ -366,7 +369,8 @@ TEST_F(caller_auth_test, a_revoked_keys_right_secret_is_not_charged_as_a_guess) 
 TEST_F(caller_auth_test, a_revoke_during_verification_wins) {
   start();
   auto [record, token] = new_key();
-  auto during = present_around(token, [&, record = record] { EXPECT_TRUE(auth->revoke(record.id)); });
+  auto during =
+      present_around(token, [&, record = record] { EXPECT_TRUE(auth->revoke(record.id)); });
   ASSERT_EQ(status_of(during), 401) << message_of(during);
   EXPECT_EQ(std::get<api_error>(during).message, "this API key was revoked");
   // Nothing was cached as valid: the next request is refused too.

@@ -1,4 +1,5 @@
-// The public embeddings API's JSON: parse_embed_request, parse_json_body, render_outcome, render_error.
+// The public embeddings API's JSON: parse_embed_request, parse_json_body, render_outcome,
+// render_error.
 
 #include "http/embed_request.hpp"
 #include "http/response_budget.hpp"
@@ -70,19 +71,20 @@ TEST(parse_embed_request, providers_and_policy) {
 
 TEST(parse_embed_request, every_optional_field) {
   auto r = parse_ok(
-    R"({"input":["x"],"provider":"p","model":"m","input_type":"query","encoding_format":"base64","dimensions":256,"user":"u-1"})");
+      R"({"input":["x"],"provider":"p","model":"m","input_type":"query","encoding_format":"base64","dimensions":256,"user":"u-1"})");
   EXPECT_EQ(r.model, "m");
   EXPECT_EQ(r.input_type, "query");
   EXPECT_EQ(r.encoding, vector_encoding::base64);
   EXPECT_EQ(r.dimensions, 256);
-  r = parse_ok(R"({"input":["x"],"provider":"p","input_type":"document","encoding_format":"float"})");
+  r = parse_ok(
+      R"({"input":["x"],"provider":"p","input_type":"document","encoding_format":"float"})");
   EXPECT_EQ(r.input_type, "document");
   EXPECT_EQ(r.encoding, vector_encoding::float_array);
 }
 
 TEST(parse_embed_request, nulls_mean_absent) {
   auto r = parse_ok(
-    R"({"input":["x"],"provider":"p","model":null,"input_type":null,"encoding_format":null,"dimensions":null,"user":null,"providers":null,"policy":null})");
+      R"({"input":["x"],"provider":"p","model":null,"input_type":null,"encoding_format":null,"dimensions":null,"user":null,"providers":null,"policy":null})");
   EXPECT_FALSE(r.model);
   EXPECT_EQ(r.input_type, "");
   EXPECT_EQ(r.dimensions, 0);
@@ -114,7 +116,8 @@ TEST(parse_embed_request, rejects_bad_input) {
 }
 
 TEST(parse_embed_request, rejects_token_id_arrays) {
-  for (auto body : {R"({"input":[1,2,3],"provider":"p"})", R"({"input":[[1,2],[3]],"provider":"p"})"}) {
+  for (auto body :
+       {R"({"input":[1,2,3],"provider":"p"})", R"({"input":[[1,2],[3]],"provider":"p"})"}) {
     auto e = parse_bad(body);
     EXPECT_EQ(e.status, 400);
     EXPECT_EQ(e.param, "input");
@@ -291,7 +294,8 @@ provider_answer answer(std::string provider, int dims) {
 
 const std::vector<std::string> input_order{"a", "b", "c", "a"};
 
-void expect_standard_response(const json::value& v, std::string_view provider, int dims, bool base64) {
+void expect_standard_response(const json::value& v, std::string_view provider, int dims,
+                              bool base64) {
   const auto& o = v.as_object();
   EXPECT_EQ(o.at("object").as_string(), "list");
   EXPECT_EQ(o.at("model").as_string(), "m");
@@ -390,7 +394,8 @@ TEST(retry_after, whole_seconds_for_429_and_503_that_carry_a_wait) {
 // ---- render_error ---------------------------------------------------------------------------
 
 TEST(render_error, has_all_four_keys) {
-  auto v = json::parse(render_error(api_error{400, "invalid_request", "bad \"thing\"", "input", "x_code", -1}));
+  auto v = json::parse(
+      render_error(api_error{400, "invalid_request", "bad \"thing\"", "input", "x_code", -1}));
   const auto& e = v.at("error").as_object();
   EXPECT_EQ(e.size(), 4u);
   EXPECT_EQ(e.at("message").as_string(), "bad \"thing\"");

@@ -20,7 +20,7 @@ struct draining_server {
   std::string key;
 
   explicit draining_server(int shutdown_timeout_s)
-    : emr{dir, "shutdown_timeout_s = " + std::to_string(shutdown_timeout_s) + "\n"} {
+      : emr{dir, "shutdown_timeout_s = " + std::to_string(shutdown_timeout_s) + "\n"} {
     EXPECT_EQ(emr.add_provider("voyage", "voyage", fake.url("/v1/embeddings"), "voyage-3.5"), 201);
     key = emr.create_key();
   }
@@ -36,7 +36,9 @@ struct draining_server {
     return caller;
   }
 
-  bool log_says(const std::string& text) { return emr.process().log().find(text) != std::string::npos; }
+  bool log_says(const std::string& text) {
+    return emr.process().log().find(text) != std::string::npos;
+  }
 };
 
 TEST(drain_bounds, a_drain_longer_than_shutdown_timeout_exits_1) {
@@ -46,7 +48,8 @@ TEST(drain_bounds, a_drain_longer_than_shutdown_timeout_exits_1) {
   s.emr.process().signal(SIGTERM);
   // Well before the fake would answer (20 s) or the caller's deadline (60 s).
   EXPECT_EQ(s.emr.process().wait(std::chrono::seconds{10}), 1);
-  EXPECT_TRUE(s.log_says("the drain took longer than 1 s; exiting before it finished")) << s.emr.process().log();
+  EXPECT_TRUE(s.log_says("the drain took longer than 1 s; exiting before it finished"))
+      << s.emr.process().log();
   EXPECT_EQ(caller.get().status, 0) << "the connection closes with the process";
 }
 
@@ -62,7 +65,8 @@ TEST(drain_bounds, a_second_signal_during_the_drain_exits_130_at_once) {
   s.emr.process().signal(SIGINT);
   // Long before shutdown_timeout (30 s) would have ended it with 1.
   EXPECT_EQ(s.emr.process().wait(std::chrono::seconds{10}), 130);
-  EXPECT_TRUE(s.log_says("a second signal: exiting before the drain finished")) << s.emr.process().log();
+  EXPECT_TRUE(s.log_says("a second signal: exiting before the drain finished"))
+      << s.emr.process().log();
   EXPECT_FALSE(s.log_says("the drain took longer")) << s.emr.process().log();
   EXPECT_EQ(caller.get().status, 0);
 }

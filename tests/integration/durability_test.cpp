@@ -66,7 +66,8 @@ std::string integrity_check(const std::filesystem::path& file) {
   if (sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &check, nullptr) != SQLITE_OK)
     report = std::string{"cannot check: "} + sqlite3_errmsg(db);
   while (check && sqlite3_step(check) == SQLITE_ROW)
-    report += (report.empty() ? "" : "\n") + std::string{reinterpret_cast<const char*>(sqlite3_column_text(check, 0))};
+    report += (report.empty() ? "" : "\n") +
+              std::string{reinterpret_cast<const char*>(sqlite3_column_text(check, 0))};
   sqlite3_finalize(check);
   sqlite3_close(db);
   return report;
@@ -91,11 +92,13 @@ struct durability : ::testing::Test {
   }
 
   /// One admin call; the thread that brings the acknowledged count to the mark kills the server.
-  std::optional<json::value> change(const std::string& method, const std::string& path, const std::string& body = {}) {
+  std::optional<json::value> change(const std::string& method, const std::string& path,
+                                    const std::string& body = {}) {
     auto answer = emr.admin(method, path, body);
     if (answer.status == 0)
       return std::nullopt;
-    EXPECT_TRUE(answer.status >= 200 && answer.status < 300) << method << " " << path << ": " << answer.body;
+    EXPECT_TRUE(answer.status >= 200 && answer.status < 300)
+        << method << " " << path << ": " << answer.body;
     if (++acknowledged == kill_after_acknowledged) {
       emr.process().signal(SIGKILL);
       killed = true;
@@ -104,7 +107,8 @@ struct durability : ::testing::Test {
   }
 
   /// An admin listing (GET path answers {"<list>": [...]}) by each entry's name.
-  std::map<std::string, json::object> listed_by_name(const std::string& path, const char* list) const {
+  std::map<std::string, json::object> listed_by_name(const std::string& path,
+                                                     const char* list) const {
     std::map<std::string, json::object> by_name;
     auto answer = emr.admin("GET", path);
     EXPECT_EQ(answer.status, 200) << answer.body;
@@ -126,7 +130,8 @@ struct durability : ::testing::Test {
     for (int cycle = 0; !killed; ++cycle) {
       auto suffix = std::to_string(thread) + "-" + std::to_string(cycle);
       auto& key = log.keys.emplace_back(key_change{"key-" + suffix});
-      auto created = change("POST", "/admin/keys", json::serialize(json::object{{"name", key.name}}));
+      auto created =
+          change("POST", "/admin/keys", json::serialize(json::object{{"name", key.name}}));
       key.created = fate_of(created);
       if (created) {
         key.id = created->at("id").as_int64();
@@ -135,8 +140,11 @@ struct durability : ::testing::Test {
       if (killed)
         break;
       auto& provider = log.providers.emplace_back(provider_change{"provider-" + suffix});
-      json::object record{{"name", provider.name}, {"type", "voyage"}, {"endpoint", fake.url("/v1/embeddings")},
-                          {"model", "voyage-3.5"}, {"api_key_env", provider_key_env}};
+      json::object record{{"name", provider.name},
+                          {"type", "voyage"},
+                          {"endpoint", fake.url("/v1/embeddings")},
+                          {"model", "voyage-3.5"},
+                          {"api_key_env", provider_key_env}};
       provider.added = fate_of(change("POST", "/admin/providers", json::serialize(record)));
       if (killed)
         break;
@@ -147,8 +155,9 @@ struct durability : ::testing::Test {
       }
       if (provider.added == fate::unanswered)
         continue;
-      provider.patched = fate_of(change("PATCH", "/admin/providers/" + provider.name,
-                                        json::serialize(json::object{{"max_batch", patched_max_batch}})));
+      provider.patched =
+          fate_of(change("PATCH", "/admin/providers/" + provider.name,
+                         json::serialize(json::object{{"max_batch", patched_max_batch}})));
       if (killed)
         break;
       if (cycle % 2 == 0)
@@ -186,7 +195,10 @@ TEST_F(durability, every_acknowledged_change_survives_a_kill_during_admin_churn)
   auto count = [&](std::optional<fate> f) { unanswered += f == fate::unanswered; };
   std::set<std::string> attempted{"probe", "voyage"};
   auto embed_with = [&](const std::string& key, const std::string& provider) {
-    return emr.embed(key, json::serialize(json::object{{"input", "after the kill"}, {"provider", provider}})).status;
+    return emr
+        .embed(key,
+               json::serialize(json::object{{"input", "after the kill"}, {"provider", provider}}))
+        .status;
   };
   for (const auto& log : logs) {
     for (const auto& key : log.keys) {
@@ -224,7 +236,8 @@ TEST_F(durability, every_acknowledged_change_survives_a_kill_during_admin_churn)
       } else if (!provider.patched) {
         EXPECT_EQ(max_batch, 0) << provider.name;
       }
-      EXPECT_EQ(embed_with(probe_key, provider.name), 200) << provider.name << " does not serve after the restart";
+      EXPECT_EQ(embed_with(probe_key, provider.name), 200)
+          << provider.name << " does not serve after the restart";
     }
   }
   for (const auto& [name, record] : stored_keys)
@@ -232,7 +245,8 @@ TEST_F(durability, every_acknowledged_change_survives_a_kill_during_admin_churn)
   for (const auto& [name, record] : stored_providers)
     EXPECT_TRUE(attempted.contains(name)) << "provider " << name << " was never added";
   EXPECT_GE(acknowledged.load(), kill_after_acknowledged);
-  std::printf("[ durability ] %d changes acknowledged, %d unanswered at the kill; after the restart: %zu keys, "
+  std::printf("[ durability ] %d changes acknowledged, %d unanswered at the kill; after the "
+              "restart: %zu keys, "
               "%zu providers\n",
               acknowledged.load(), unanswered, stored_keys.size(), stored_providers.size());
 }

@@ -24,7 +24,8 @@ namespace emr::testing {
 
 scratch_dir::scratch_dir() {
   std::random_device rd;
-  path = std::filesystem::temp_directory_path() / ("emr-it-" + std::to_string(getpid()) + "-" + std::to_string(rd()));
+  path = std::filesystem::temp_directory_path() /
+         ("emr-it-" + std::to_string(getpid()) + "-" + std::to_string(rd()));
   std::filesystem::create_directories(path);
 }
 
@@ -35,7 +36,7 @@ scratch_dir::~scratch_dir() {
 
 child::child(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env,
              const std::filesystem::path& log)
-  : log_(log) {
+    : log_(log) {
   pid_ = fork();
   if (pid_ < 0)
     throw std::runtime_error("fork failed");
@@ -112,15 +113,16 @@ json::value http_answer::json() const {
   return ec ? json::value{} : v;
 }
 
-http_answer http_call(int port, const std::string& method, const std::string& path, const std::string& body,
-                      const std::map<std::string, std::string>& headers) {
+http_answer http_call(int port, const std::string& method, const std::string& path,
+                      const std::string& body, const std::map<std::string, std::string>& headers) {
   httplib::Client client{"127.0.0.1", port};
   client.set_connection_timeout(5);
   client.set_read_timeout(120);
   httplib::Headers h;
   for (const auto& [k, v] : headers)
     h.emplace(k, v);
-  auto type = headers.count("Content-Type") ? headers.at("Content-Type") : std::string{"application/json"};
+  auto type =
+      headers.count("Content-Type") ? headers.at("Content-Type") : std::string{"application/json"};
   httplib::Result r = [&] {
     if (method == "GET")
       return client.Get(path, h);
@@ -205,7 +207,8 @@ http_answer raw_http(int port, const std::string& request, std::chrono::millisec
   std::string in;
   std::optional<http_answer> answer;
   while (!answer) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
     pollfd readable{fd, POLLIN, 0};
     if (left.count() <= 0 || ::poll(&readable, 1, static_cast<int>(left.count())) <= 0)
       break;
@@ -221,7 +224,8 @@ http_answer raw_http(int port, const std::string& request, std::chrono::millisec
   return answer.value_or(http_answer{});
 }
 
-int wait_for_port(const std::filesystem::path& port_file, const child& owner, std::chrono::milliseconds timeout) {
+int wait_for_port(const std::filesystem::path& port_file, const child& owner,
+                  std::chrono::milliseconds timeout) {
   auto deadline = std::chrono::steady_clock::now() + timeout;
   while (std::chrono::steady_clock::now() < deadline) {
     std::ifstream in{port_file};
@@ -235,9 +239,11 @@ int wait_for_port(const std::filesystem::path& port_file, const child& owner, st
   throw std::runtime_error("no port in " + port_file.string() + "; log:\n" + owner.log());
 }
 
-fake_provider::fake_provider(const scratch_dir& dir, std::vector<std::string> args, std::string name) {
+fake_provider::fake_provider(const scratch_dir& dir, std::vector<std::string> args,
+                             std::string name) {
   auto port_file = dir.path / (name + ".port");
-  std::vector<std::string> argv{FAKE_PROVIDER_BINARY, "--port", "0", "--port-file", port_file.string()};
+  std::vector<std::string> argv{FAKE_PROVIDER_BINARY, "--port", "0", "--port-file",
+                                port_file.string()};
   argv.insert(argv.end(), args.begin(), args.end());
   process_ = child{argv, {}, dir.path / (name + ".log")};
   port_ = wait_for_port(port_file, process_);
@@ -261,8 +267,9 @@ void fake_provider::faults(const std::string& json) const {
     throw std::runtime_error("fake refused faults: " + a.body);
 }
 
-emr_server::emr_server(const scratch_dir& dir, std::string config_extra, std::map<std::string, std::string> env)
-  : dir_(dir), env_(std::move(env)) {
+emr_server::emr_server(const scratch_dir& dir, std::string config_extra,
+                       std::map<std::string, std::string> env)
+    : dir_(dir), env_(std::move(env)) {
   config_path = dir.path / "emr.toml";
   db_path = dir.path / "emr.db";
   {
@@ -291,8 +298,10 @@ emr_server::~emr_server() {
 
 void emr_server::start() {
   auto port_file = dir_.path / ("emr-" + std::to_string(++generation_) + ".port");
-  process_ = child{{EMR_BINARY, "serve", "--config", config_path.string(), "--port-file", port_file.string()},
-                   env_, dir_.path / "emr.log"};
+  process_ = child{
+      {EMR_BINARY, "serve", "--config", config_path.string(), "--port-file", port_file.string()},
+      env_,
+      dir_.path / "emr.log"};
   port_ = wait_for_port(port_file, process_);
 }
 
@@ -305,13 +314,19 @@ std::string emr_server::base_url() const {
   return "http://127.0.0.1:" + std::to_string(port_);
 }
 
-http_answer emr_server::admin(const std::string& method, const std::string& path, const std::string& body) const {
-  return http_call(port_, method, path, body, {{"Authorization", std::string{"Bearer "} + admin_secret}});
+http_answer emr_server::admin(const std::string& method, const std::string& path,
+                              const std::string& body) const {
+  return http_call(port_, method, path, body,
+                   {{"Authorization", std::string{"Bearer "} + admin_secret}});
 }
 
-int emr_server::add_provider(const std::string& name, const std::string& type, const std::string& endpoint,
-                             const std::string& model, int max_batch) const {
-  json::object o{{"name", name}, {"type", type}, {"endpoint", endpoint}, {"model", model},
+int emr_server::add_provider(const std::string& name, const std::string& type,
+                             const std::string& endpoint, const std::string& model,
+                             int max_batch) const {
+  json::object o{{"name", name},
+                 {"type", type},
+                 {"endpoint", endpoint},
+                 {"model", model},
                  {"api_key_env", provider_key_env}};
   if (max_batch > 0)
     o["max_batch"] = max_batch;
@@ -336,7 +351,8 @@ json::object emr_server::stats() const {
   return admin("GET", "/admin/stats").json().as_object();
 }
 
-cli_result run_cli(const std::vector<std::string>& args, const std::map<std::string, std::string>& env) {
+cli_result run_cli(const std::vector<std::string>& args,
+                   const std::map<std::string, std::string>& env) {
   scratch_dir dir;
   auto out_path = dir.path / "out";
   auto err_path = dir.path / "err";
@@ -391,9 +407,9 @@ std::vector<float> floats_of(const boost::json::value& embedding) {
                                          << expected.size() << " for '" << text << "'";
   for (std::size_t i = 0; i < expected.size(); ++i)
     if (got[i] != expected[i])
-      return ::testing::AssertionFailure() << "float " << i << " is " << got[i] << ", not the fake's "
-                                           << expected[i] << " (" << model << " '" << input_type
-                                           << "' '" << text << "')";
+      return ::testing::AssertionFailure()
+             << "float " << i << " is " << got[i] << ", not the fake's " << expected[i] << " ("
+             << model << " '" << input_type << "' '" << text << "')";
   return ::testing::AssertionSuccess();
 }
 

@@ -48,7 +48,7 @@ private:
 };
 
 struct http_answer {
-  int status = 0;  ///< 0 = no answer
+  int status = 0; ///< 0 = no answer
   std::string body;
   std::map<std::string, std::string> headers;
   boost::json::value json() const;
@@ -118,7 +118,8 @@ public:
   child& process() { return process_; }
 
   /// Admin API call with the admin secret.
-  http_answer admin(const std::string& method, const std::string& path, const std::string& body = {}) const;
+  http_answer admin(const std::string& method, const std::string& path,
+                    const std::string& body = {}) const;
   /// Registers a provider through the admin API; returns the answer status.
   int add_provider(const std::string& name, const std::string& type, const std::string& endpoint,
                    const std::string& model, int max_batch = 0) const;
@@ -147,7 +148,8 @@ struct cli_result {
   std::string out;
   std::string err;
 };
-cli_result run_cli(const std::vector<std::string>& args, const std::map<std::string, std::string>& env = {});
+cli_result run_cli(const std::vector<std::string>& args,
+                   const std::map<std::string, std::string>& env = {});
 
 /// The floats of one embedding as a caller got it: a JSON array, or base64 of float32.
 std::vector<float> floats_of(const boost::json::value& embedding);
@@ -156,7 +158,8 @@ std::vector<float> floats_of(const boost::json::value& embedding);
 /// `input_type` ("" for none), at `dims` floats (the model's default when 0).
 ::testing::AssertionResult is_fakes_vector(const boost::json::value& embedding,
                                            const std::string& model, const std::string& text,
-                                           const std::string& input_type = {}, std::size_t dims = 0);
+                                           const std::string& input_type = {},
+                                           std::size_t dims = 0);
 
 /// A live emr in front of a fake Voyage (20 ms a call) registered as "voyage" with at most 128
 /// texts a call, and a caller key.
@@ -170,7 +173,8 @@ struct voyage_stack : ::testing::Test {
   explicit voyage_stack(std::string config_extra = {}) : emr{dir, std::move(config_extra)} {}
 
   void SetUp() override {
-    ASSERT_EQ(emr.add_provider("voyage", "voyage", fake.url("/v1/embeddings"), "voyage-3.5", 128), 201);
+    ASSERT_EQ(emr.add_provider("voyage", "voyage", fake.url("/v1/embeddings"), "voyage-3.5", 128),
+              201);
     key = emr.create_key("voyage-stack");
   }
 };

@@ -39,7 +39,8 @@ struct hostile_auth : voyage_stack {
     auto a = emr.embed(key, json::serialize(json::object{{"input", text}, {"provider", "voyage"}}));
     if (a.status != 200)
       return false;
-    return static_cast<bool>(is_fakes_vector(a.json().at("data").at(0).at("embedding"), "voyage-3.5", text));
+    return static_cast<bool>(
+        is_fakes_vector(a.json().at("data").at(0).at("embedding"), "voyage-3.5", text));
   }
 
   /// The holder's key with another, wrong secret (distinct for each n).

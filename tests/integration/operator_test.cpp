@@ -20,7 +20,9 @@ struct operator_surface : ::testing::Test {
   fake_provider fake{dir, {"--latency-ms", "5"}};
   emr_server emr{dir};
 
-  std::vector<std::string> admin_flags() const { return {"--server", emr.base_url(), "--admin-secret", admin_secret}; }
+  std::vector<std::string> admin_flags() const {
+    return {"--server", emr.base_url(), "--admin-secret", admin_secret};
+  }
 
   cli_result cli(std::vector<std::string> args) const {
     auto flags = admin_flags();
@@ -86,7 +88,7 @@ TEST_F(operator_surface, revoked_and_rotated_keys_stop_working_at_once) {
   std::string key{created.at("key").as_string()};
   auto id = created.at("id").as_int64();
   auto body = R"({"input":"hi","provider":"voyage"})";
-  ASSERT_EQ(emr.embed(key, body).status, 200);  // cached after this
+  ASSERT_EQ(emr.embed(key, body).status, 200); // cached after this
   auto rotated = emr.admin("POST", "/admin/keys/" + std::to_string(id) + "/rotate").json();
   std::string fresh{rotated.at("key").as_string()};
   EXPECT_EQ(emr.embed(key, body).status, 401);
@@ -105,18 +107,20 @@ TEST_F(operator_surface, revoked_and_rotated_keys_stop_working_at_once) {
 }
 
 TEST_F(operator_surface, providers_commands_in_both_modes) {
-  auto added = cli({"providers", "add", "--name", "voyage", "--type", "voyage", "--api-key-env", provider_key_env,
-                    "--endpoint", fake.url("/v1/embeddings"), "--model", "voyage-3.5", "--max-batch", "64"});
+  auto added = cli({"providers", "add", "--name", "voyage", "--type", "voyage", "--api-key-env",
+                    provider_key_env, "--endpoint", fake.url("/v1/embeddings"), "--model",
+                    "voyage-3.5", "--max-batch", "64"});
   ASSERT_EQ(added.code, 0) << added.err;
-  auto added_json = cli_json({"providers", "add", "--name", "cohere", "--type", "cohere", "--api-key-env",
-                              provider_key_env, "--endpoint", fake.url("/v2/embed"), "--model", "embed-v4.0"});
+  auto added_json =
+      cli_json({"providers", "add", "--name", "cohere", "--type", "cohere", "--api-key-env",
+                provider_key_env, "--endpoint", fake.url("/v2/embed"), "--model", "embed-v4.0"});
   EXPECT_EQ(added_json.at("name").as_string(), "cohere");
-  auto duplicate = cli({"providers", "add", "--name", "voyage", "--type", "voyage", "--api-key-env", "X",
-                        "--endpoint", fake.url("/v1/embeddings"), "--model", "voyage-3.5"});
+  auto duplicate = cli({"providers", "add", "--name", "voyage", "--type", "voyage", "--api-key-env",
+                        "X", "--endpoint", fake.url("/v1/embeddings"), "--model", "voyage-3.5"});
   EXPECT_NE(duplicate.code, 0);
   EXPECT_NE(duplicate.err.find("409"), std::string::npos) << duplicate.err;
-  auto bad_type = cli({"providers", "add", "--name", "x", "--type", "gemini", "--api-key-env", "X", "--endpoint",
-                       "http://127.0.0.1:1/", "--model", "m"});
+  auto bad_type = cli({"providers", "add", "--name", "x", "--type", "gemini", "--api-key-env", "X",
+                       "--endpoint", "http://127.0.0.1:1/", "--model", "m"});
   EXPECT_NE(bad_type.code, 0);
 
   auto listed = cli({"providers", "list"});
@@ -132,7 +136,8 @@ TEST_F(operator_surface, providers_commands_in_both_modes) {
   EXPECT_EQ(cli({"providers", "update", "voyage", "--max-batch", "32"}).code, 0);
   auto updated = emr.admin("GET", "/admin/providers").json();
   EXPECT_EQ(updated.at("providers").at(1).at("max_batch").as_int64(), 32);
-  EXPECT_EQ(cli_json({"providers", "update", "voyage", "--disable"}).at("enabled").as_bool(), false);
+  EXPECT_EQ(cli_json({"providers", "update", "voyage", "--disable"}).at("enabled").as_bool(),
+            false);
   auto key = emr.create_key();
   auto disabled = emr.embed(key, R"({"input":"x","provider":"voyage"})");
   EXPECT_EQ(disabled.status, 400);
@@ -182,8 +187,9 @@ TEST(cli_errors, an_unreachable_server_is_one_clear_line) {
 TEST(config_commands, validate_reports_every_problem_with_its_line_and_show_fills_defaults) {
   scratch_dir dir;
   auto path = (dir.path / "bad.toml").string();
-  std::ofstream{path} << "[server]\nbind = \"127.0.0.1:3200\"\nthreads = \"many\"\n[batching]\nwindow_ms = -5\n"
-                         "[nonsense]\nkey = 1\n";
+  std::ofstream{path}
+      << "[server]\nbind = \"127.0.0.1:3200\"\nthreads = \"many\"\n[batching]\nwindow_ms = -5\n"
+         "[nonsense]\nkey = 1\n";
   auto r = run_cli({"config", "validate", "--config", path});
   EXPECT_NE(r.code, 0);
   EXPECT_NE(r.out.find(path + ":3:"), std::string::npos) << r.out;
@@ -210,14 +216,16 @@ TEST(config_commands, validate_reports_every_problem_with_its_line_and_show_fill
 
 TEST_F(operator_surface, adding_and_removing_providers_under_load_loses_no_request) {
   ASSERT_EQ(emr.add_provider("first", "voyage", fake.url("/v1/embeddings"), "voyage-3.5"), 201);
-  ASSERT_EQ(emr.add_provider("second", "voyage", fake.url("/v1/embeddings"), "voyage-3-large"), 201);
+  ASSERT_EQ(emr.add_provider("second", "voyage", fake.url("/v1/embeddings"), "voyage-3-large"),
+            201);
   auto key = emr.create_key();
   auto load = std::async(std::launch::async, [&] {
-    return emr::load::closed_loop({emr.base_url(), "/v1/embeddings", key, {{"provider", "\"first\""}}, {}}, 20, 30,
-                                  [](std::size_t w, std::size_t i) {
-                                    return emr::load::caller{{"w" + std::to_string(w) + " i" + std::to_string(i)}};
-                                  },
-                                  emr::load::expectation{"voyage-3.5"});
+    return emr::load::closed_loop(
+        {emr.base_url(), "/v1/embeddings", key, {{"provider", "\"first\""}}, {}}, 20, 30,
+        [](std::size_t w, std::size_t i) {
+          return emr::load::caller{{"w" + std::to_string(w) + " i" + std::to_string(i)}};
+        },
+        emr::load::expectation{"voyage-3.5"});
   });
   ASSERT_EQ(emr.add_provider("third", "voyage", fake.url("/v1/embeddings"), "voyage-3.5"), 201);
   ASSERT_EQ(emr.admin("DELETE", "/admin/providers/second").status, 200);
@@ -234,10 +242,12 @@ TEST_F(operator_surface, a_batch_of_twenty_costs_one_upstream_call_and_keeps_ord
   auto key = emr.create_key();
   json::array requests;
   for (int i = 0; i < 20; ++i)
-    requests.push_back(json::object{{"id", std::to_string(i)}, {"input", json::array{"text " + std::to_string(i)}},
+    requests.push_back(json::object{{"id", std::to_string(i)},
+                                    {"input", json::array{"text " + std::to_string(i)}},
                                     {"provider", "voyage"}});
   requests.push_back(json::object{{"id", "lost"}, {"input", "x"}, {"provider", "nowhere"}});
-  auto a = http_call(emr.port(), "POST", "/v1/embeddings/batch", json::serialize(json::object{{"requests", requests}}),
+  auto a = http_call(emr.port(), "POST", "/v1/embeddings/batch",
+                     json::serialize(json::object{{"requests", requests}}),
                      {{"Authorization", "Bearer " + key}});
   ASSERT_EQ(a.status, 200) << a.body;
   auto answer = a.json();
@@ -256,13 +266,15 @@ TEST_F(operator_surface, a_batch_of_twenty_costs_one_upstream_call_and_keeps_ord
 }
 
 TEST_F(operator_surface, admin_stats_agree_with_what_the_fake_counted) {
-  ASSERT_EQ(emr.add_provider("voyage", "voyage", fake.url("/v1/embeddings"), "voyage-3.5", 64), 201);
+  ASSERT_EQ(emr.add_provider("voyage", "voyage", fake.url("/v1/embeddings"), "voyage-3.5", 64),
+            201);
   auto key = emr.create_key();
   std::vector<emr::load::caller> callers(300);
   for (std::size_t i = 0; i < callers.size(); ++i)
     callers[i].texts = {"stat " + std::to_string(i), "more " + std::to_string(i)};
-  auto results = emr::load::fire_concurrent({emr.base_url(), "/v1/embeddings", key, {{"provider", "\"voyage\""}}, {}},
-                                            callers, emr::load::expectation{"voyage-3.5"});
+  auto results = emr::load::fire_concurrent(
+      {emr.base_url(), "/v1/embeddings", key, {{"provider", "\"voyage\""}}, {}}, callers,
+      emr::load::expectation{"voyage-3.5"});
   for (const auto& r : results)
     ASSERT_TRUE(r.vectors_ok) << r.error;
   auto fake_stats = fake.stats();
@@ -273,7 +285,8 @@ TEST_F(operator_surface, admin_stats_agree_with_what_the_fake_counted) {
   EXPECT_EQ(batcher.at("texts_sent").as_int64(), fake_stats.at("texts").as_int64());
   EXPECT_EQ(batcher.at("texts_flushed").as_int64(), 600);
   EXPECT_EQ(batcher.at("chunks_received").as_int64(), 300);
-  EXPECT_EQ(stats.at("health").at("voyage").at("requests").as_int64(), fake_stats.at("calls").as_int64());
+  EXPECT_EQ(stats.at("health").at("voyage").at("requests").as_int64(),
+            fake_stats.at("calls").as_int64());
   EXPECT_EQ(stats.at("request_actors_live").as_int64(), 0);
 }
 

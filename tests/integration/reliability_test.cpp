@@ -69,13 +69,14 @@ TEST_F(reliability, a_429_with_retry_after_is_retried_no_earlier_than_asked) {
   EXPECT_GE(log[1].at("t_ms").to_number<double>() - log[0].at("t_ms").to_number<double>(), 1000.0);
 }
 
-TEST_F(reliability, persistent_429_reaches_callers_with_retry_after_after_max_retries_plus_one_attempts) {
+TEST_F(reliability,
+       persistent_429_reaches_callers_with_retry_after_after_max_retries_plus_one_attempts) {
   fake.faults(R"({"then":{"status":429,"retry_after":"1"}})");
   auto a = embed_one("never");
   EXPECT_EQ(a.status, 429) << a.body;
   EXPECT_EQ(a.headers["Retry-After"], "1");
   EXPECT_EQ(a.json().at("error").at("type").as_string(), "rate_limited");
-  EXPECT_EQ(fake.stats().at("calls").as_int64(), 3);  // max_retries (2) + 1
+  EXPECT_EQ(fake.stats().at("calls").as_int64(), 3); // max_retries (2) + 1
 }
 
 TEST_F(reliability, retryable_5xx_are_retried_and_other_4xx_are_not) {
@@ -95,8 +96,9 @@ TEST_F(reliability, one_poison_text_fails_only_its_caller) {
   for (std::size_t i = 0; i < callers.size(); ++i)
     callers[i].texts = {"caller " + std::to_string(i)};
   callers[17].texts = {"this one is __poison__"};
-  auto results = emr::load::fire_concurrent({emr.base_url(), "/v1/embeddings", key, {{"provider", "\"voyage\""}}, {}},
-                                            callers, emr::load::expectation{"voyage-3.5"});
+  auto results = emr::load::fire_concurrent(
+      {emr.base_url(), "/v1/embeddings", key, {{"provider", "\"voyage\""}}, {}}, callers,
+      emr::load::expectation{"voyage-3.5"});
   for (std::size_t i = 0; i < results.size(); ++i) {
     if (i == 17) {
       EXPECT_EQ(results[i].status, 400) << results[i].error;
@@ -108,7 +110,8 @@ TEST_F(reliability, one_poison_text_fails_only_its_caller) {
 }
 
 TEST_F(reliability, malformed_upstream_answers_fail_their_batch_and_later_batches_are_correct) {
-  for (std::string kind : {"non_json", "wrong_count", "bad_index", "missing_index", "truncated", "nan"}) {
+  for (std::string kind :
+       {"non_json", "wrong_count", "bad_index", "missing_index", "truncated", "nan"}) {
     fake.faults(R"({"script":[{"malformed":")" + kind + R"("}]})");
     auto bad = embed_one("victim of " + kind);
     EXPECT_EQ(bad.status, 502) << kind << ": " << bad.body;
@@ -142,7 +145,8 @@ TEST(failover, a_failing_provider_is_sin_binned_skipped_and_restored_by_the_prob
   auto key = emr.create_key();
   a.faults(R"({"then":{"status":500}})");
   auto any = [&](const std::string& text) {
-    return emr.embed(key, json::serialize(json::object{{"input", text}, {"providers", {"A", "B"}}, {"policy", "any"}}));
+    return emr.embed(key, json::serialize(json::object{
+                              {"input", text}, {"providers", {"A", "B"}}, {"policy", "any"}}));
   };
   auto state_of_a = [&] {
     auto h = http_call(emr.port(), "GET", "/health/providers").json();

@@ -87,6 +87,6 @@ TEST(sole_provider, is_sin_binned_answers_503_at_once_and_is_probed_back) {
 
   auto back = embed("served again", "sole-back");
   ASSERT_EQ(back.status, 200) << back.body;
-  EXPECT_TRUE(is_fakes_vector(back.json().at("data").at(0).at("embedding"), "voyage-3.5",
-                              "served again"));
+  EXPECT_TRUE(
+      is_fakes_vector(back.json().at("data").at(0).at("embedding"), "voyage-3.5", "served again"));
 }

@@ -63,7 +63,8 @@ TEST_F(spine, callers_with_different_input_types_never_share_a_call) {
   auto plain = single_text_callers(60, "plain text");
   callers.insert(callers.end(), documents.begin(), documents.end());
   callers.insert(callers.end(), plain.begin(), plain.end());
-  auto results = emr::load::fire_concurrent(through_emr(), callers, emr::load::expectation{"voyage-3.5"});
+  auto results =
+      emr::load::fire_concurrent(through_emr(), callers, emr::load::expectation{"voyage-3.5"});
   for (const auto& r : results)
     EXPECT_TRUE(r.status == 200 && r.vectors_ok) << r.status << " " << r.error;
   // Vectors are seeded by input type, so a verified vector proves its text went up with its
@@ -84,7 +85,8 @@ TEST_F(spine, a_caller_larger_than_one_call_is_split_and_reassembled_in_order) {
   emr::load::caller big;
   for (int i = 0; i < 300; ++i)
     big.texts.push_back("long input " + std::to_string(i));
-  auto results = emr::load::fire_concurrent(through_emr(), {big}, emr::load::expectation{"voyage-3.5"});
+  auto results =
+      emr::load::fire_concurrent(through_emr(), {big}, emr::load::expectation{"voyage-3.5"});
   ASSERT_EQ(results.size(), 1u);
   EXPECT_EQ(results[0].status, 200);
   EXPECT_TRUE(results[0].vectors_ok) << results[0].error;
@@ -102,8 +104,8 @@ TEST_F(spine, provider_and_key_survive_a_restart) {
   emr.start();
   auto a = emr.embed(key, R"({"input":"after restart","provider":"voyage"})");
   ASSERT_EQ(a.status, 200) << a.body;
-  EXPECT_TRUE(is_fakes_vector(a.json().at("data").at(0).at("embedding"), "voyage-3.5",
-                              "after restart"));
+  EXPECT_TRUE(
+      is_fakes_vector(a.json().at("data").at(0).at("embedding"), "voyage-3.5", "after restart"));
 }
 
 TEST_F(spine, health_answers_while_serving) {
@@ -111,7 +113,8 @@ TEST_F(spine, health_answers_while_serving) {
 }
 
 TEST_F(spine, an_unreachable_provider_is_a_502_naming_it) {
-  ASSERT_EQ(emr.add_provider("gone", "voyage", "http://127.0.0.1:1/v1/embeddings", "voyage-3.5"), 201);
+  ASSERT_EQ(emr.add_provider("gone", "voyage", "http://127.0.0.1:1/v1/embeddings", "voyage-3.5"),
+            201);
   auto a = emr.embed(key, R"({"input":"hello","provider":"gone"})");
   EXPECT_EQ(a.status, 502) << a.body;
   EXPECT_NE(a.body.find("gone"), std::string::npos) << a.body;

@@ -31,7 +31,8 @@ TEST_F(standard_api, float_and_base64_callers_share_calls_and_each_get_their_for
     callers[i].texts = {"mixed " + std::to_string(i)};
     callers[i].encoding_format = i % 2 ? "base64" : (i % 4 ? "float" : "");
   }
-  auto results = emr::load::fire_concurrent(openai_style(), callers, emr::load::expectation{"voyage-3.5"});
+  auto results =
+      emr::load::fire_concurrent(openai_style(), callers, emr::load::expectation{"voyage-3.5"});
   for (const auto& r : results)
     ASSERT_TRUE(r.status == 200 && r.vectors_ok) << r.status << " " << r.error;
   // Formats are the callers' business: the fake sees only emr's own base64 requests, merged.
@@ -80,7 +81,8 @@ TEST_F(standard_api, dimensions_shorten_the_vectors) {
 }
 
 TEST_F(standard_api, request_ids_are_echoed_and_generated) {
-  auto given = emr.embed(key, R"({"model":"voyage","input":"traced"})", {{"X-Request-Id", "trace-42"}});
+  auto given =
+      emr.embed(key, R"({"model":"voyage","input":"traced"})", {{"X-Request-Id", "trace-42"}});
   EXPECT_EQ(given.headers["X-Request-Id"], "trace-42");
   auto generated = emr.embed(key, R"({"model":"voyage","input":"untraced"})");
   EXPECT_TRUE(generated.headers["X-Request-Id"].starts_with("req_"));
@@ -100,16 +102,17 @@ TEST_F(standard_api, metrics_pass_promtool_and_agree_with_the_fake) {
   std::vector<emr::load::caller> callers(300);
   for (std::size_t i = 0; i < callers.size(); ++i)
     callers[i].texts = {"metric " + std::to_string(i)};
-  auto results = emr::load::fire_concurrent(openai_style(), callers, emr::load::expectation{"voyage-3.5"});
+  auto results =
+      emr::load::fire_concurrent(openai_style(), callers, emr::load::expectation{"voyage-3.5"});
   for (const auto& r : results)
     ASSERT_TRUE(r.vectors_ok) << r.error;
   auto metrics = http_call(emr.port(), "GET", "/metrics");
   ASSERT_EQ(metrics.status, 200);
   auto file = dir.path / "metrics.txt";
   std::ofstream{file} << metrics.body;
-  auto check = std::system(("promtool check metrics < " + file.string() + " > " + (dir.path / "promtool.out").string() +
-                            " 2>&1")
-                             .c_str());
+  auto check = std::system(("promtool check metrics < " + file.string() + " > " +
+                            (dir.path / "promtool.out").string() + " 2>&1")
+                               .c_str());
   std::ifstream promtool_out{dir.path / "promtool.out"};
   std::string complaints{std::istreambuf_iterator<char>{promtool_out}, {}};
   EXPECT_EQ(check, 0) << complaints;
@@ -121,7 +124,8 @@ TEST_F(standard_api, metrics_pass_promtool_and_agree_with_the_fake) {
   auto fake_stats = fake.stats();
   EXPECT_EQ(value(R"(emr_upstream_calls_total{provider="voyage",outcome="success"})"),
             fake_stats.at("calls").as_int64());
-  EXPECT_EQ(value(R"(emr_upstream_texts_total{provider="voyage"})"), fake_stats.at("texts").as_int64());
+  EXPECT_EQ(value(R"(emr_upstream_texts_total{provider="voyage"})"),
+            fake_stats.at("texts").as_int64());
   EXPECT_EQ(value(R"(emr_caller_requests_total{provider="voyage",status="200"})"), 300);
   EXPECT_EQ(value(R"(emr_texts_total{provider="voyage"})"), 300);
   EXPECT_EQ(value("emr_caller_latency_seconds_count"), 300);
@@ -134,7 +138,8 @@ TEST_F(standard_api, sigterm_during_a_burst_answers_every_caller_and_exits_zero)
   for (std::size_t i = 0; i < callers.size(); ++i)
     callers[i].texts = {"drain " + std::to_string(i)};
   auto burst = std::async(std::launch::async, [&] {
-    return emr::load::fire_concurrent(openai_style(), callers, emr::load::expectation{"voyage-3.5"});
+    return emr::load::fire_concurrent(openai_style(), callers,
+                                      emr::load::expectation{"voyage-3.5"});
   });
   // Mid-burst: once the first upstream call has been made, callers are queued and in flight.
   for (int i = 0; i < 2000 && fake.stats().at("calls").as_int64() == 0; ++i)
@@ -166,13 +171,16 @@ TEST_F(standard_api, sigterm_during_a_burst_answers_every_caller_and_exits_zero)
 }
 
 TEST_F(standard_api, openai_and_openai_compatible_providers_serve_through_the_same_api) {
-  ASSERT_EQ(emr.add_provider("openai", "openai", fake.url("/v1/embeddings"), "text-embedding-3-small"), 201);
+  ASSERT_EQ(
+      emr.add_provider("openai", "openai", fake.url("/v1/embeddings"), "text-embedding-3-small"),
+      201);
   ASSERT_EQ(emr.add_provider("selfhosted", "openai-compatible", fake.url("/openai/v1/embeddings"),
                              "text-embedding-3-large", 16),
             201);
   for (auto [provider, model, dims] : {std::tuple{"openai", "text-embedding-3-small", 1536},
                                        std::tuple{"selfhosted", "text-embedding-3-large", 3072}}) {
-    auto a = emr.embed(key, json::serialize(json::object{{"model", provider}, {"input", {"a", "b"}}}));
+    auto a =
+        emr.embed(key, json::serialize(json::object{{"model", provider}, {"input", {"a", "b"}}}));
     ASSERT_EQ(a.status, 200) << provider << ": " << a.body;
     EXPECT_TRUE(is_fakes_vector(a.json().at("data").at(1).at("embedding"), model, "b", "", dims))
         << provider;

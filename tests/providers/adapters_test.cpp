@@ -85,7 +85,8 @@ TEST(cohere_adapter, v1_maps_input_types) {
   EXPECT_EQ(body.at("input_type").as_string(), "search_query");
   EXPECT_EQ(encode(*p, batch("embed-english-v3.0", "document")).at("input_type").as_string(),
             "search_document");
-  EXPECT_EQ(encode(*p, batch("embed-english-v3.0", "")).at("input_type").as_string(), "search_document");
+  EXPECT_EQ(encode(*p, batch("embed-english-v3.0", "")).at("input_type").as_string(),
+            "search_document");
   // v1 takes no output_dimension and no embedding_types (a bare float list comes back).
   body = encode(*p, batch("embed-english-v3.0", "", 256));
   EXPECT_FALSE(body.contains("output_dimension"));
@@ -156,7 +157,8 @@ json::array float_array(const std::vector<float>& v) {
 std::string data_list(const std::vector<std::pair<int, json::value>>& items, std::string usage) {
   json::array data;
   for (const auto& [index, embedding] : items)
-    data.push_back(json::object{{"object", "embedding"}, {"embedding", embedding}, {"index", index}});
+    data.push_back(
+        json::object{{"object", "embedding"}, {"embedding", embedding}, {"index", index}});
   json::object body{{"object", "list"}, {"data", data}, {"model", "m"}};
   body["usage"] = json::parse(usage);
   return json::serialize(body);
@@ -193,7 +195,8 @@ TEST(voyage_adapter, decodes_the_documented_float_example) {
 }
 
 TEST(voyage_adapter, decodes_the_documented_base64_example) {
-  auto body = R"({"object":"list","data":[{"object":"embedding","embedding":"AAAAPwAAgL4AAIA/","index":0}],
+  auto body =
+      R"({"object":"list","data":[{"object":"embedding","embedding":"AAAAPwAAgL4AAIA/","index":0}],
  "model":"voyage-3.5","usage":{"total_tokens":3}})";
   auto d = voyage()->decode_response(body, {1});
   expect_rows(d, {{0.5f, -0.25f, 1.0f}});
@@ -255,32 +258,42 @@ TEST(data_list_decoding, rejects_every_malformed_kind) {
   auto a = float_array(vec("a")), b = float_array(vec("b"));
   auto usage = R"({"total_tokens":2,"prompt_tokens":2})";
   std::vector<std::pair<std::string, std::string>> cases{
-    {"non-JSON", "<html>502 Bad Gateway</html>"},
-    {"truncated", data_list({{0, a}, {1, b}}, usage).substr(0, 60)},
-    {"empty body", ""},
-    {"not an object", "[1,2]"},
-    {"no data", R"({"object":"list"})"},
-    {"data not a list", R"({"data":{"index":0}})"},
-    {"wrong count", data_list({{0, a}}, usage)},
-    {"too many", data_list({{0, a}, {1, b}, {1, b}}, usage)},
-    {"duplicate index", data_list({{0, a}, {0, b}}, usage)},
-    {"out-of-range index", data_list({{0, a}, {2, b}}, usage)},
-    {"negative index", data_list({{-1, a}, {1, b}}, usage)},
-    {"missing index", R"({"data":[{"embedding":[1,2]},{"index":1,"embedding":[1,2]}]})"},
-    {"string index", R"({"data":[{"index":"0","embedding":[1,2]},{"index":1,"embedding":[1,2]}]})"},
-    {"missing embedding", R"({"data":[{"index":0},{"index":1,"embedding":[1,2]}]})"},
-    {"mixed dimensions", R"({"data":[{"index":0,"embedding":[1,2,3]},{"index":1,"embedding":[1,2]}]})"},
-    {"empty embedding", R"({"data":[{"index":0,"embedding":[]},{"index":1,"embedding":[]}]})"},
-    {"non-numeric value", R"({"data":[{"index":0,"embedding":[1,"2"]},{"index":1,"embedding":[1,2]}]})"},
-    {"null value", R"({"data":[{"index":0,"embedding":[1,null]},{"index":1,"embedding":[1,2]}]})"},
-    {"embedding is an object", R"({"data":[{"index":0,"embedding":{"x":1}},{"index":1,"embedding":[1,2]}]})"},
-    {"float overflow", R"({"data":[{"index":0,"embedding":[1e39,2]},{"index":1,"embedding":[1,2]}]})"},
-    {"double overflow", R"({"data":[{"index":0,"embedding":[1e400,2]},{"index":1,"embedding":[1,2]}]})"},
-    {"bad base64", R"({"data":[{"index":0,"embedding":"AAAAP!AAgL4="},{"index":1,"embedding":"AAAAPwAAgL4="}]})"},
-    {"base64 not a float multiple", R"({"data":[{"index":0,"embedding":"AAAA"},{"index":1,"embedding":"AAAAPwAAgL4="}]})"},
-    // Found by fuzzing: undefined behaviour in the base64 decoder before the fix.
-    {"empty base64", R"({"data":[{"index":0,"embedding":""},{"index":1,"embedding":""}]})"},
-    {"mixed base64 dimensions", R"({"data":[{"index":0,"embedding":"AAAAPw=="},{"index":1,"embedding":"AAAAPwAAgL4="}]})"},
+      {"non-JSON", "<html>502 Bad Gateway</html>"},
+      {"truncated", data_list({{0, a}, {1, b}}, usage).substr(0, 60)},
+      {"empty body", ""},
+      {"not an object", "[1,2]"},
+      {"no data", R"({"object":"list"})"},
+      {"data not a list", R"({"data":{"index":0}})"},
+      {"wrong count", data_list({{0, a}}, usage)},
+      {"too many", data_list({{0, a}, {1, b}, {1, b}}, usage)},
+      {"duplicate index", data_list({{0, a}, {0, b}}, usage)},
+      {"out-of-range index", data_list({{0, a}, {2, b}}, usage)},
+      {"negative index", data_list({{-1, a}, {1, b}}, usage)},
+      {"missing index", R"({"data":[{"embedding":[1,2]},{"index":1,"embedding":[1,2]}]})"},
+      {"string index",
+       R"({"data":[{"index":"0","embedding":[1,2]},{"index":1,"embedding":[1,2]}]})"},
+      {"missing embedding", R"({"data":[{"index":0},{"index":1,"embedding":[1,2]}]})"},
+      {"mixed dimensions",
+       R"({"data":[{"index":0,"embedding":[1,2,3]},{"index":1,"embedding":[1,2]}]})"},
+      {"empty embedding", R"({"data":[{"index":0,"embedding":[]},{"index":1,"embedding":[]}]})"},
+      {"non-numeric value",
+       R"({"data":[{"index":0,"embedding":[1,"2"]},{"index":1,"embedding":[1,2]}]})"},
+      {"null value",
+       R"({"data":[{"index":0,"embedding":[1,null]},{"index":1,"embedding":[1,2]}]})"},
+      {"embedding is an object",
+       R"({"data":[{"index":0,"embedding":{"x":1}},{"index":1,"embedding":[1,2]}]})"},
+      {"float overflow",
+       R"({"data":[{"index":0,"embedding":[1e39,2]},{"index":1,"embedding":[1,2]}]})"},
+      {"double overflow",
+       R"({"data":[{"index":0,"embedding":[1e400,2]},{"index":1,"embedding":[1,2]}]})"},
+      {"bad base64",
+       R"({"data":[{"index":0,"embedding":"AAAAP!AAgL4="},{"index":1,"embedding":"AAAAPwAAgL4="}]})"},
+      {"base64 not a float multiple",
+       R"({"data":[{"index":0,"embedding":"AAAA"},{"index":1,"embedding":"AAAAPwAAgL4="}]})"},
+      // Found by fuzzing: undefined behaviour in the base64 decoder before the fix.
+      {"empty base64", R"({"data":[{"index":0,"embedding":""},{"index":1,"embedding":""}]})"},
+      {"mixed base64 dimensions",
+       R"({"data":[{"index":0,"embedding":"AAAAPw=="},{"index":1,"embedding":"AAAAPwAAgL4="}]})"},
   };
   for (const auto& [name, body] : cases)
     for (auto& p : {voyage(), openai()}) {
@@ -310,16 +323,16 @@ TEST(data_list_decoding, names_the_reason) {
 
 TEST(cohere_adapter, rejects_every_malformed_kind) {
   std::vector<std::pair<std::string, std::string>> cases{
-    {"non-JSON", "upstream connect error"},
-    {"truncated", R"({"embeddings":{"float":[[1,2],[3,)"},
-    {"no embeddings", R"({"id":"x"})"},
-    {"no float type", R"({"embeddings":{"int8":[[1,2],[3,4]]}})"},
-    {"wrong count", R"({"embeddings":{"float":[[1,2]]}})"},
-    {"too many", R"({"embeddings":{"float":[[1,2],[3,4],[5,6]]}})"},
-    {"mixed dimensions", R"({"embeddings":{"float":[[1,2],[3,4,5]]}})"},
-    {"non-numeric", R"({"embeddings":{"float":[[1,2],[3,"4"]]}})"},
-    {"float overflow", R"({"embeddings":[[1,2],[3,1e39]]})"},
-    {"not a list", R"({"embeddings":"AAAA"})"},
+      {"non-JSON", "upstream connect error"},
+      {"truncated", R"({"embeddings":{"float":[[1,2],[3,)"},
+      {"no embeddings", R"({"id":"x"})"},
+      {"no float type", R"({"embeddings":{"int8":[[1,2],[3,4]]}})"},
+      {"wrong count", R"({"embeddings":{"float":[[1,2]]}})"},
+      {"too many", R"({"embeddings":{"float":[[1,2],[3,4],[5,6]]}})"},
+      {"mixed dimensions", R"({"embeddings":{"float":[[1,2],[3,4,5]]}})"},
+      {"non-numeric", R"({"embeddings":{"float":[[1,2],[3,"4"]]}})"},
+      {"float overflow", R"({"embeddings":[[1,2],[3,1e39]]})"},
+      {"not a list", R"({"embeddings":"AAAA"})"},
   };
   for (const auto& [name, body] : cases)
     for (auto& p : {cohere_v1(), cohere_v2()}) {
@@ -410,15 +423,21 @@ TEST(adapters, native_dimensions_agree_with_the_fake_provider) {
 TEST(adapters, error_message_reads_each_providers_shape) {
   EXPECT_EQ(voyage()->error_message(R"({"detail":"Provided API key is invalid."})"),
             "Provided API key is invalid.");
-  EXPECT_EQ(cohere_v1()->error_message(R"({"id":"abc","message":"invalid api token"})"), "invalid api token");
-  EXPECT_EQ(cohere_v2()->error_message(R"({"message":"model 'xyz' not found"})"), "model 'xyz' not found");
+  EXPECT_EQ(cohere_v1()->error_message(R"({"id":"abc","message":"invalid api token"})"),
+            "invalid api token");
+  EXPECT_EQ(cohere_v2()->error_message(R"({"message":"model 'xyz' not found"})"),
+            "model 'xyz' not found");
   auto openai_body =
-    R"({"error":{"message":"Requested 453357 tokens, max 300000 tokens per request","type":"max_tokens_per_request","param":null,"code":"max_tokens_per_request"}})";
-  EXPECT_EQ(openai()->error_message(openai_body), "Requested 453357 tokens, max 300000 tokens per request");
-  EXPECT_EQ(compatible()->error_message(R"({"error":"Input validation error","error_type":"Validation"})"),
+      R"({"error":{"message":"Requested 453357 tokens, max 300000 tokens per request","type":"max_tokens_per_request","param":null,"code":"max_tokens_per_request"}})";
+  EXPECT_EQ(openai()->error_message(openai_body),
+            "Requested 453357 tokens, max 300000 tokens per request");
+  EXPECT_EQ(compatible()->error_message(
+                R"({"error":"Input validation error","error_type":"Validation"})"),
             "Input validation error");
-  EXPECT_EQ(compatible()->error_message(R"({"message":"batch size 64 > maximum allowed batch size 32","type":"validation"})"),
-            "batch size 64 > maximum allowed batch size 32");
+  EXPECT_EQ(
+      compatible()->error_message(
+          R"({"message":"batch size 64 > maximum allowed batch size 32","type":"validation"})"),
+      "batch size 64 > maximum allowed batch size 32");
 }
 
 TEST(adapters, error_message_falls_back_to_a_printable_excerpt) {
@@ -435,7 +454,8 @@ TEST(adapters, limits_per_type_and_model) {
   EXPECT_EQ(voyage()->limits("voyage-3.5").max_texts, 1000u);
   EXPECT_EQ(voyage()->limits("voyage-code-3").max_tokens, 120'000u);
   EXPECT_EQ(voyage()->limits("voyage-3.5-lite").max_tokens, 1'000'000u);
-  EXPECT_EQ(voyage()->limits("voyage-future-9").max_tokens, 120'000u) << "unknown: the smallest cap";
+  EXPECT_EQ(voyage()->limits("voyage-future-9").max_tokens, 120'000u)
+      << "unknown: the smallest cap";
   EXPECT_EQ(cohere_v1()->limits("embed-english-v3.0").max_texts, 96u);
   EXPECT_EQ(cohere_v2()->limits("embed-v4.0").max_texts, 96u);
   EXPECT_EQ(cohere_v2()->limits("embed-v4.0").max_tokens, 0u);
@@ -445,7 +465,8 @@ TEST(adapters, limits_per_type_and_model) {
 }
 
 TEST(adapters, effective_limits_apply_the_operators_max_batch) {
-  provider_spec spec{"v", provider_type::voyage, "https://x/v1/embeddings", "voyage-3.5", "K", 64, true};
+  provider_spec spec{"v", provider_type::voyage, "https://x/v1/embeddings", "voyage-3.5", "K", 64,
+                     true};
   auto p = make_provider(spec);
   EXPECT_EQ(effective_limits(spec, *p).max_texts, 64u);
   spec.max_batch = 5000;

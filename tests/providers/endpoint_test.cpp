@@ -72,7 +72,7 @@ TEST(endpoint, refuses_with_the_reason) {
       {"http://host:4294967376/", "port from 1 to 65535"},
       {"http://host:-1/", "not a valid absolute URL"},
       {"http://host:8o/", "not a valid absolute URL"},
-    {"http://host:80x", "not a valid absolute URL"},
+      {"http://host:80x", "not a valid absolute URL"},
       {" http://host/", "spaces or control characters"},
       {"http://host/ ", "spaces or control characters"},
       {"http://host/a b", "spaces or control characters"},

@@ -24,9 +24,10 @@ TEST(float_codec, decodes_what_it_encodes_and_rejects_the_rest) {
   EXPECT_EQ(out, (std::vector<float>{42.0f, 0.5f, -0.25f, 1.0f}));
   // Padding only at the end, no whitespace or PEM dashes around it, the standard alphabet only,
   // whole floats only.
-  for (auto bad : {"AAAAPwAAgL4AAIA", "AAAA*wAA", "zczM", "AA=A", "AAAA==AA", "A===", "====",
-                   " AAAAPwAAgL4AAIA", "AAAAPwAAgL4AAIA/ ", "    AAAA", "AAAAPwAAgL4A----",
-                   "AAAAPwAAgL4AAIA\n", "AAAA PwAAgL4AAIA", "AAAAPw-_gL4AAIA/", "AAAAPwAAgL4AAIA==="}) {
+  for (auto bad :
+       {"AAAAPwAAgL4AAIA", "AAAA*wAA", "zczM", "AA=A", "AAAA==AA",
+        "A===", "====", " AAAAPwAAgL4AAIA", "AAAAPwAAgL4AAIA/ ", "    AAAA", "AAAAPwAAgL4A----",
+        "AAAAPwAAgL4AAIA\n", "AAAA PwAAgL4AAIA", "AAAAPw-_gL4AAIA/", "AAAAPwAAgL4AAIA==="}) {
     auto before = out;
     EXPECT_FALSE(decode_base64_floats(bad, out)) << bad;
     EXPECT_EQ(out, before) << bad;
