@@ -45,11 +45,13 @@ test-asan: deps
 	    cat $$reports/*; echo "test-asan: sanitizer reports above" >&2; rc=1; fi; \
 	  exit $$rc
 
-# Every C++ source as .clang-format has it: `make format` rewrites, `make test` checks.
+# Every C++ source as .clang-format has it (Debian 12's clang-format, version 14): `make format`
+# rewrites, `make test` checks.
 SOURCES = $(shell git ls-files '*.cpp' '*.hpp')
 format: deps
 	@clang-format -i $(SOURCES)
 format-check: deps
+	@test -n "$(SOURCES)" || { echo "format-check: needs a git checkout" >&2; exit 1; }
 	@clang-format --dry-run --Werror $(SOURCES) || \
 	  { echo "format-check: run 'make format'" >&2; exit 1; }
 

@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <random>
 #include <string_view>
-#include <unordered_set>
 
 namespace json = boost::json;
 
@@ -127,8 +126,41 @@ caf::result<chunk_result> batcher_state::admit(chunk_request&& request, clock_ti
   auto& queue = queues[std::move(request.key)];
   queue.texts += chunk.texts.size();
   queue.chunks.push_back(std::move(chunk));
+  queue.extend_prefix(queue.chunks.back(), limits);
   pump();
   return promise;
+}
+
+void key_queue::extend_prefix(const pending_chunk& chunk, const batch_limits& limits) {
+  if (prefix.closed)
+    return;
+  std::vector<std::string_view> fresh;
+  for (const auto& text : chunk.texts)
+    if (prefix.seen.insert(text).second)
+      fresh.push_back(text);
+  auto tokens = fresh.empty() ? 0 : chunk.tokens;
+  // The first chunk always goes: the request actor sized it to fit a call.
+  if (prefix.chunks > 0 &&
+      (prefix.distinct + fresh.size() > limits.max_texts ||
+       (limits.max_tokens > 0 && prefix.tokens + tokens > limits.max_tokens))) {
+    for (auto text : fresh)
+      prefix.seen.erase(text);
+    prefix.closed = true;
+    return;
+  }
+  ++prefix.chunks;
+  prefix.texts += chunk.texts.size();
+  prefix.distinct += fresh.size();
+  prefix.tokens += tokens;
+}
+
+void key_queue::recount_prefix(const batch_limits& limits) {
+  prefix = {};
+  for (const auto& chunk : chunks) {
+    extend_prefix(chunk, limits);
+    if (prefix.closed)
+      break;
+  }
 }
 
 bool batcher_state::count_group_arrival(const chunk_request& request, clock_time t) {
@@ -246,7 +278,9 @@ bool batcher_state::join_in_flight(const batch_key& key, pending_chunk& chunk) {
     // way rides along and is answered from the same matrix.
     ++chunks_joined;
     ++chunks_flushed;
-    // The call may now retry for as long as its latest caller waits.
+    // The call may now retry for as long as its latest caller waits. (A supervisor that already
+    // settled hears nothing: its outcome, in our mailbox, answers this chunk too, which costs it
+    // less than its texts going upstream again.)
     if (chunk.deadline > batch.callers_wait_until) {
       batch.callers_wait_until = chunk.deadline;
       self->send(batch.supervisor, atom::wait_until::value, chunk.deadline);
@@ -272,26 +306,11 @@ batcher_state::take_batch(clock_time t, std::optional<clock_time>& recheck) {
   });
   for (auto i : order) {
     auto& queue = i->second;
-    // A call carries each distinct text once (see start), so its size is counted in distinct
-    // texts: a burst of callers sharing texts fills one call, not one per max_texts callers.
-    // A chunk with a new text counts all its tokens, which is never less than what it adds.
-    std::size_t texts = 0, distinct = 0, tokens = 0, n = 0;
-    std::unordered_set<std::string_view> seen;
-    for (const auto& c : queue.chunks) {
-      std::size_t fresh = 0;
-      for (const auto& text : c.texts)
-        fresh += seen.insert(text).second ? 1 : 0;
-      auto fresh_tokens = fresh == 0 ? 0 : c.tokens;
-      bool fits = distinct + fresh <= limits.max_texts &&
-                  (limits.max_tokens == 0 || tokens + fresh_tokens <= limits.max_tokens);
-      if (!fits)
-        break;
-      texts += c.texts.size();
-      distinct += fresh;
-      tokens += fresh_tokens;
-      ++n;
-    }
-    bool full = n < queue.chunks.size() || distinct == limits.max_texts ||
+    // Counted in distinct texts: a burst of callers sharing texts fills one call, not one per
+    // max_texts callers.
+    const auto& prefix = queue.prefix;
+    auto n = prefix.chunks, texts = prefix.texts, tokens = prefix.tokens;
+    bool full = n < queue.chunks.size() || prefix.distinct == limits.max_texts ||
                 (limits.max_tokens > 0 && tokens * 10 >= limits.max_tokens * 9);
     bool held = false;
     if (!draining && !hurrying) {
@@ -316,6 +335,7 @@ batcher_state::take_batch(clock_time t, std::optional<clock_time>& recheck) {
     }
     queue.texts -= texts;
     queued_texts -= texts;
+    queue.recount_prefix(limits);
     batch_key key = i->first;
     if (queue.chunks.empty() && queue.awaited.empty())
       queues.erase(i);
@@ -500,6 +520,8 @@ std::size_t batcher_state::fail_queued(const failure& error, clock_time by) {
     auto texts = fail_due(queue.chunks);
     queue.texts -= texts;
     queued_texts -= texts;
+    if (texts > 0)
+      queue.recount_prefix(limits);
     q = queue.chunks.empty() && queue.awaited.empty() ? queues.erase(q) : std::next(q);
   }
   // An emptied half stays in line and is skipped when its turn comes.

@@ -11,6 +11,7 @@
 #include <deque>
 #include <map>
 #include <unordered_map>
+#include <unordered_set>
 
 namespace emr {
 
@@ -44,6 +45,18 @@ struct key_queue {
   std::deque<pending_chunk> chunks;
   std::size_t texts = 0;
   std::unordered_map<std::uint64_t, awaited_group> awaited; ///< by group id
+  /// The front chunks that fit one call. A call carries each text once, so it is counted in
+  /// distinct texts; it grows as chunks arrive, so deciding a flush never rescans the queue.
+  struct call_prefix {
+    std::unordered_set<std::string_view> seen; ///< views into the texts of `chunks`
+    std::size_t chunks = 0, texts = 0, distinct = 0;
+    std::size_t tokens = 0; ///< of chunks that added a text: never less than the call's
+    bool closed = false;    ///< a chunk did not fit: the rest wait for a later call
+  } prefix;
+  /// Counts `chunk`, just queued, into the prefix if it fits.
+  void extend_prefix(const pending_chunk& chunk, const batch_limits& limits);
+  /// Counts the prefix anew, after chunks left the queue.
+  void recount_prefix(const batch_limits& limits);
 };
 
 /// An upstream call in progress and the callers whose rows it carries.
