@@ -36,6 +36,7 @@ using detach = caf::atom_constant<caf::atom("detach")>;
 using tick = caf::atom_constant<caf::atom("tick")>;
 using ready = caf::atom_constant<caf::atom("ready")>;
 using wait_until = caf::atom_constant<caf::atom("waituntil")>;
+using share_over = caf::atom_constant<caf::atom("shareover")>;
 } // namespace emr::atom
 
 namespace emr {
@@ -62,8 +63,8 @@ using supervisor_actor = caf::typed_actor<
 
 /// BATCHER: one per provider; merges all callers' chunks into few, full upstream calls.
 using batcher_actor = caf::typed_actor<
-    // Queues one caller's chunk; answers once the upstream call holding it settles.
-    caf::replies_to<atom::embed, chunk_request>::with<chunk_result>,
+    // Queues callers' chunks; answers once the upstream calls holding them all have settled.
+    caf::replies_to<atom::embed, chunk_requests>::with<chunk_results>,
     // INTERNAL: a hold or pause set with this generation may be over; reconsider flushing.
     caf::reacts_to<atom::flush, std::uint64_t>,
     // From a retry supervisor: its batch is settled.
@@ -97,8 +98,8 @@ using health_actor = caf::typed_actor<
 
 } // namespace emr
 
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(emr::chunk_request)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(emr::chunk_result)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(emr::chunk_requests)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(emr::chunk_results)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(emr::upstream_call)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(emr::upstream_reply)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(emr::call_report)

@@ -43,11 +43,14 @@ struct provider_directory::registry : std::enable_shared_from_this<registry> {
 
 provider_directory::registry::entry
 provider_directory::registry::make_entry(const provider_spec& spec) {
-  entry e{spec, provider_route{spec.name, spec.type, spec.model, {}, {}, make_provider(spec)},
-          restart_limit{restarts}};
-  e.route.limits = effective_limits(spec, *e.route.adapter);
+  entry e{
+      spec,
+      provider_route{spec.name, spec.type, spec.model, spec.max_batch, {}, {}, make_provider(spec)},
+      restart_limit{restarts}};
+  e.route.limits = model_limits(spec, *e.route.adapter, spec.model);
   if (spec.enabled)
-    e.route.batcher = system.spawn(batcher, spec, batching, health);
+    e.route.batcher =
+        system.spawn(batcher, spec, batching, health, real_factories(spec, batching.upstream));
   return e;
 }
 
@@ -93,7 +96,8 @@ void provider_directory::registry::on_batcher_exit(const std::string& provider,
       return;
     }
     spdlog::warn("provider {}: its batcher stopped ({}); restarting it", provider, why);
-    e.route.batcher = fresh = system.spawn(batcher, e.spec, batching, health);
+    e.route.batcher = fresh =
+        system.spawn(batcher, e.spec, batching, health, real_factories(e.spec, batching.upstream));
   }
   watch(provider, fresh);
 }

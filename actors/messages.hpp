@@ -39,11 +39,6 @@ struct chunk_request {
   batch_key key;
   std::vector<std::string> texts;
   std::string request_id;
-  /// Callers sent together (a batch API request's sub-requests) form a group; 0 is none. The
-  /// batcher waits, within its flush window, until all the group's chunks for this key are
-  /// queued, so they share calls however far apart the scheduler runs their request actors.
-  std::uint64_t group = 0;
-  std::uint32_t group_chunks = 0; ///< the group's chunks coming to this batcher under this key
   /// When the caller stops waiting for this chunk: its deadline, or under `any` the end of this
   /// route's share of it. The batcher never sends the chunk, nor retries a call for it, later.
   clock_time deadline = clock_time::max();
@@ -56,6 +51,18 @@ struct chunk_result {
   std::int64_t tokens = 0;         ///< this chunk's share of the call's token usage
   std::optional<failure> error;
   std::string upstream_id; ///< X-Request-Id of the upstream call, for the access log
+};
+
+/// What one request actor sends one batcher at once: every chunk of its callers for that
+/// provider (a batch API request's sub-requests all travel together), so they are queued before
+/// the batcher next decides what to send, and share calls.
+struct chunk_requests {
+  std::vector<chunk_request> chunks;
+};
+
+/// The answers to a chunk_requests message, in its order.
+struct chunk_results {
+  std::vector<chunk_result> results;
 };
 
 /// One HTTP attempt as the upstream worker made it.

@@ -9,8 +9,6 @@ std::atomic<std::int64_t> live_requests{0};
 std::atomic<std::uint64_t> spawned_requests{0};
 
 using self_ptr = caf::stateful_actor<request_state>*;
-
-void send_route(self_ptr self, std::size_t route_index, bool first_send);
 } // namespace
 
 request_state::request_state() {
@@ -19,10 +17,11 @@ request_state::request_state() {
 }
 
 request_state::~request_state() {
-  // An actor torn down without answering (system shutdown) still answers its caller.
-  if (!answered && out)
-    out->set_value(
-        caller_outcome{{}, failure{503, "shutting_down", "emr is shutting down", 1000, {}}});
+  // An actor torn down without answering (system shutdown) still answers its callers.
+  for (auto& caller : callers)
+    if (!caller.answered && caller.out)
+      caller.finish(
+          caller_outcome{{}, failure{503, "shutting_down", "emr is shutting down", 1000, {}}});
   --live_requests;
 }
 
@@ -33,7 +32,7 @@ std::uint64_t spawned_request_actors() {
   return spawned_requests.load();
 }
 
-void request_state::finish(caller_outcome outcome) {
+void caller_progress::finish(caller_outcome outcome) {
   if (answered)
     return;
   answered = true;
@@ -101,30 +100,20 @@ std::vector<std::vector<std::string>> split_into_chunks(const std::vector<std::s
   return chunks;
 }
 
-std::shared_ptr<const caller_group> group_of(const std::vector<const caller_job*>& jobs) {
-  static std::atomic<std::uint64_t> next_id{1};
-  auto group = std::make_shared<caller_group>();
-  group->id = next_id++;
-  for (const auto* job : jobs) {
-    if (job->texts.empty())
-      continue; // answered without sending anything
-    auto first_routes = job->policy == routing_policy::all
-                            ? job->routes.size()
-                            : std::min<std::size_t>(1, job->routes.size());
-    for (std::size_t r = 0; r < first_routes; ++r) {
-      const auto& route = job->routes[r];
-      group->chunks[{route.name, batch_key{route.model, job->input_type, job->dimensions}}] +=
-          static_cast<std::uint32_t>(chunk_ends(job->texts, route.limits).size());
-    }
-  }
-  return group;
-}
-
 namespace {
 
-std::chrono::milliseconds remaining(self_ptr self) {
-  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(self->state.deadline -
-                                                                    self->clock().now());
+/// Where one chunk of a message came from: its caller, the caller's route, and its place there.
+struct chunk_place {
+  std::size_t caller = 0;
+  std::size_t route = 0;
+  std::size_t chunk = 0;
+};
+
+void send_routes(self_ptr self, const std::vector<std::pair<std::size_t, std::size_t>>& sends);
+
+std::chrono::milliseconds remaining(self_ptr self, const caller_progress& caller) {
+  auto left =
+      std::chrono::duration_cast<std::chrono::milliseconds>(caller.deadline - self->clock().now());
   return std::max(left, std::chrono::milliseconds{1});
 }
 
@@ -143,120 +132,201 @@ failure share_failure(const provider_route& route, std::chrono::milliseconds sha
                  -1, route.name};
 }
 
-// A route's chunks have all answered: move on according to the policy.
-void route_settled(self_ptr self, std::size_t route_index) {
-  auto& st = self->state;
-  auto& error = st.route_errors[route_index];
-  if (st.job.policy == routing_policy::any) {
-    if (!error) {
-      st.finish(caller_outcome{{std::move(st.answers[route_index])}, std::nullopt});
-      self->quit();
-      return;
-    }
-    st.failures.push_back(*error);
-    bool time_left = st.deadline - self->clock().now() >= std::chrono::milliseconds{1};
-    if (++st.next_route < st.job.routes.size() && time_left) {
-      send_route(self, st.next_route, false);
-      return;
-    }
-    st.finish(caller_outcome{
-        {}, error->status == 504 ? deadline_failure(st.job) : combine_failures(st.failures)});
-    self->quit();
-    return;
-  }
-  if (st.pending > 0)
-    return;
-  for (auto& e : st.route_errors)
-    if (e)
-      st.failures.push_back(*e);
-  if (st.failures.empty())
-    st.finish(caller_outcome{std::move(st.answers), std::nullopt});
-  else
-    st.finish(caller_outcome{{}, combine_failures(st.failures)});
-  self->quit();
+bool is_last_route(const caller_job& job, std::size_t route) {
+  return job.policy == routing_policy::all || route + 1 == job.routes.size();
 }
 
-void send_route(self_ptr self, std::size_t route_index, bool first_send) {
-  auto& st = self->state;
-  const auto& route = st.job.routes[route_index];
-  auto chunks = split_into_chunks(st.job.texts, route.limits);
-  auto& answer = st.answers[route_index];
-  answer.provider = route.name;
-  answer.model = route.model;
-  answer.chunks.resize(chunks.size());
-  auto outstanding = std::make_shared<std::size_t>(chunks.size());
-  st.pending += chunks.size();
-  bool last_route = st.job.policy == routing_policy::all || route_index + 1 == st.job.routes.size();
-  auto wait = last_route ? remaining(self)
-                         : route_share(remaining(self), st.job.routes.size() - route_index);
-  auto deadline = self->clock().now() + wait;
-  batch_key key{route.model, st.job.input_type, st.job.dimensions};
-  std::uint64_t group = 0;
-  std::uint32_t group_chunks = 0;
-  if (first_send && st.job.group)
-    if (auto n = st.job.group->chunks.find({route.name, key}); n != st.job.group->chunks.end()) {
-      group = st.job.group->id;
-      group_chunks = n->second;
+void finish(self_ptr self, caller_progress& caller, caller_outcome outcome) {
+  if (caller.answered)
+    return;
+  caller.finish(std::move(outcome));
+  if (--self->state.unanswered == 0)
+    self->quit();
+}
+
+// A route's chunks have all answered: move on according to the caller's policy.
+void route_settled(self_ptr self, std::size_t index, std::size_t route) {
+  auto& caller = self->state.callers[index];
+  auto& error = caller.route_errors[route];
+  if (caller.job.policy == routing_policy::any) {
+    if (!error) {
+      finish(self, caller, caller_outcome{{std::move(caller.answers[route])}, std::nullopt});
+      return;
     }
-  for (std::size_t i = 0; i < chunks.size(); ++i) {
-    auto on_done = [self, route_index, outstanding] {
-      --self->state.pending;
-      if (--*outstanding == 0)
-        route_settled(self, route_index);
-    };
-    self->request(route.batcher, wait, atom::embed::value,
-                  chunk_request{key, std::move(chunks[i]), st.job.request_id, group, group_chunks,
-                                deadline})
+    caller.failures.push_back(*error);
+    bool time_left = caller.deadline - self->clock().now() >= std::chrono::milliseconds{1};
+    if (++caller.next_route < caller.job.routes.size() && time_left) {
+      send_routes(self, {{index, caller.next_route}});
+      return;
+    }
+    finish(self, caller,
+           caller_outcome{{},
+                          error->status == 504 ? deadline_failure(caller.job)
+                                               : combine_failures(caller.failures)});
+    return;
+  }
+  if (caller.pending > 0)
+    return;
+  for (auto& e : caller.route_errors)
+    if (e)
+      caller.failures.push_back(*e);
+  if (caller.failures.empty())
+    finish(self, caller, caller_outcome{std::move(caller.answers), std::nullopt});
+  else
+    finish(self, caller, caller_outcome{{}, combine_failures(caller.failures)});
+}
+
+void chunk_answered(self_ptr self, const chunk_place& place, chunk_result&& result) {
+  auto& caller = self->state.callers[place.caller];
+  if (caller.route_over[place.route])
+    return;
+  if (result.error) {
+    if (!caller.route_errors[place.route])
+      caller.route_errors[place.route] = std::move(result.error);
+  } else {
+    caller.answers[place.route].tokens += result.tokens;
+    caller.answers[place.route].chunks[place.chunk] = std::move(result);
+  }
+  --caller.pending;
+  if (--caller.chunks_left[place.route] == 0)
+    route_settled(self, place.caller, place.route);
+}
+
+failure message_failure(self_ptr self, const caller_progress& caller, std::size_t route,
+                        const caf::error& err) {
+  const auto& r = caller.job.routes[route];
+  if (err == caf::sec::request_timeout)
+    return is_last_route(caller.job, route) ? deadline_failure(caller.job)
+                                            : share_failure(r, caller.route_wait[route]);
+  return failure{502, "provider_error",
+                 "provider '" + r.name + "' is not running (" + self->system().render(err) + ")",
+                 -1, r.name};
+}
+
+// A route's time ran out while the message carrying its chunks, given longer for another
+// caller's sake, is still out: the route failed, and its chunks' answers will not count.
+void route_timed_out(self_ptr self, std::size_t index, std::size_t route) {
+  auto& caller = self->state.callers[index];
+  if (caller.answered || caller.chunks_left[route] == 0)
+    return;
+  caller.route_over[route] = true;
+  caller.pending -= caller.chunks_left[route];
+  caller.chunks_left[route] = 0;
+  if (!caller.route_errors[route])
+    caller.route_errors[route] =
+        message_failure(self, caller, route, caf::make_error(caf::sec::request_timeout));
+  route_settled(self, index, route);
+}
+
+// One message per batcher: a batch request's sub-requests reach each batcher together, so it
+// queues them all before it next decides what to send. The message waits as long as its most
+// patient caller; a caller given less time has a timer of its own.
+struct outgoing {
+  batcher_actor batcher;
+  std::chrono::milliseconds wait{};
+  chunk_requests message;
+  std::vector<chunk_place> places;
+};
+
+// Sends each (caller, route) its route's chunks.
+void send_routes(self_ptr self, const std::vector<std::pair<std::size_t, std::size_t>>& sends) {
+  auto& st = self->state;
+  std::vector<outgoing> out;
+  for (auto [index, route_index] : sends) {
+    auto& caller = st.callers[index];
+    const auto& route = caller.job.routes[route_index];
+    auto chunks = split_into_chunks(caller.job.texts, route.limits);
+    auto& answer = caller.answers[route_index];
+    answer.provider = route.name;
+    answer.model = route.model;
+    answer.chunks.resize(chunks.size());
+    caller.pending += chunks.size();
+    caller.chunks_left[route_index] = chunks.size();
+    auto wait = is_last_route(caller.job, route_index)
+                    ? remaining(self, caller)
+                    : route_share(remaining(self, caller), caller.job.routes.size() - route_index);
+    caller.route_wait[route_index] = wait;
+    auto deadline = self->clock().now() + wait;
+    auto to = std::find_if(out.begin(), out.end(),
+                           [&](const outgoing& o) { return o.batcher == route.batcher; });
+    if (to == out.end())
+      to = out.insert(out.end(), outgoing{route.batcher, wait, {}, {}});
+    to->wait = std::max(to->wait, wait);
+    batch_key key{route.model, caller.job.input_type, caller.job.dimensions};
+    for (std::size_t i = 0; i < chunks.size(); ++i) {
+      to->message.chunks.push_back(
+          chunk_request{key, std::move(chunks[i]), caller.job.request_id, deadline});
+      to->places.push_back(chunk_place{index, route_index, i});
+    }
+  }
+  for (auto [index, route_index] : sends) {
+    const auto& caller = st.callers[index];
+    const auto& batcher = caller.job.routes[route_index].batcher;
+    auto wait = caller.route_wait[route_index];
+    for (const auto& o : out)
+      if (o.batcher == batcher && wait < o.wait)
+        self->delayed_send(self, wait, atom::share_over::value, index, route_index);
+  }
+  for (auto& o : out) {
+    auto places = std::make_shared<const std::vector<chunk_place>>(std::move(o.places));
+    self->request(o.batcher, o.wait, atom::embed::value, std::move(o.message))
         .then(
-            [self, route_index, i, on_done](chunk_result& result) {
-              auto& st = self->state;
-              if (result.error) {
-                if (!st.route_errors[route_index])
-                  st.route_errors[route_index] = std::move(result.error);
-              } else {
-                st.answers[route_index].tokens += result.tokens;
-                st.answers[route_index].chunks[i] = std::move(result);
-              }
-              on_done();
+            [self, places](chunk_results& answers) {
+              for (std::size_t k = 0; k < places->size(); ++k)
+                chunk_answered(self, (*places)[k], std::move(answers.results.at(k)));
             },
-            [self, route_index, last_route, wait, on_done](caf::error& err) {
-              auto& st = self->state;
-              if (!st.route_errors[route_index]) {
-                if (err == caf::sec::request_timeout)
-                  st.route_errors[route_index] =
-                      last_route ? deadline_failure(st.job)
-                                 : share_failure(st.job.routes[route_index], wait);
-                else
-                  st.route_errors[route_index] =
-                      failure{502, "provider_error",
-                              "provider '" + st.job.routes[route_index].name +
-                                  "' is not running (" + self->system().render(err) + ")",
-                              -1, st.job.routes[route_index].name};
+            [self, places](caf::error& err) {
+              for (const auto& place : *places) {
+                auto& caller = self->state.callers[place.caller];
+                chunk_answered(
+                    self, place,
+                    chunk_result{
+                        nullptr, {}, 0, message_failure(self, caller, place.route, err), {}});
               }
-              on_done();
             });
   }
 }
 
 } // namespace
 
-void request(self_ptr self, caller_job job, outcome_promise out) {
+caf::behavior request(self_ptr self, std::vector<caller_job> jobs,
+                      std::vector<outcome_promise> outs) {
   auto& st = self->state;
-  st.deadline = self->clock().now() + job.deadline;
-  st.out = std::move(out);
-  st.answers.resize(job.routes.size());
-  st.route_errors.resize(job.routes.size());
-  st.job = std::move(job);
-  if (st.job.routes.empty() || st.job.texts.empty()) {
-    st.finish(caller_outcome{{}, failure{400, "invalid_request", "nothing to embed", -1, {}}});
-    self->quit();
-    return;
+  auto now = self->clock().now();
+  st.callers.resize(jobs.size());
+  st.unanswered = jobs.size();
+  std::vector<std::pair<std::size_t, std::size_t>> first_sends;
+  for (std::size_t c = 0; c < jobs.size(); ++c) {
+    auto& caller = st.callers[c];
+    caller.deadline = now + jobs[c].deadline;
+    caller.out = std::move(outs.at(c));
+    caller.job = std::move(jobs[c]);
+    auto routes = caller.job.routes.size();
+    caller.answers.resize(routes);
+    caller.route_errors.resize(routes);
+    caller.chunks_left.resize(routes);
+    caller.route_wait.resize(routes);
+    caller.route_over.resize(routes);
+    if (routes == 0 || caller.job.texts.empty()) {
+      caller.finish(
+          caller_outcome{{}, failure{400, "invalid_request", "nothing to embed", -1, {}}});
+      --st.unanswered;
+      continue;
+    }
+    auto first_routes = caller.job.policy == routing_policy::any ? 1 : routes;
+    for (std::size_t r = 0; r < first_routes; ++r)
+      first_sends.emplace_back(c, r);
   }
-  if (st.job.policy == routing_policy::any)
-    send_route(self, 0, true);
-  else
-    for (std::size_t r = 0; r < st.job.routes.size(); ++r)
-      send_route(self, r, true);
+  if (st.unanswered == 0) {
+    self->quit();
+    return {};
+  }
+  send_routes(self, first_sends);
+  return {
+      [self](atom::share_over, std::size_t caller, std::size_t route) {
+        route_timed_out(self, caller, route);
+      },
+  };
 }
 
 } // namespace emr

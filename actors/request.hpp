@@ -1,6 +1,7 @@
 #pragma once
-// The request actor: one per in-flight caller. Splits the caller's input into chunks that fit
-// one upstream call, sends them to the providers' batchers, and assembles the answer in order.
+// The request actor: one per in-flight caller (one per batch API request, for all its
+// sub-requests). Splits each caller's input into chunks that fit one upstream call, sends each
+// batcher its chunks in one message, and assembles every caller's answer in order.
 
 #include "actors/actors.hpp"
 
@@ -15,18 +16,13 @@ struct provider_route {
   std::string name;
   provider_type type = provider_type::voyage;
   std::string model;
-  batch_limits limits;
+  std::size_t max_batch = 0; ///< the operator's, for model_limits of another model
+  batch_limits limits;       ///< of `model`
   batcher_actor batcher;
   std::shared_ptr<const embedding_provider> adapter;
 };
 
 enum class routing_policy { any, all };
-
-/// What a group of callers sent together will first send each provider: chunks per batch key.
-struct caller_group {
-  std::uint64_t id = 0;
-  std::map<std::pair<std::string, batch_key>, std::uint32_t> chunks; ///< by provider name and key
-};
 
 /// Everything the HTTP layer learned from one caller's request.
 struct caller_job {
@@ -37,12 +33,7 @@ struct caller_job {
   routing_policy policy = routing_policy::any;
   std::chrono::milliseconds deadline{60'000};
   std::string request_id;
-  std::shared_ptr<const caller_group> group; ///< null for a caller on its own
 };
-
-/// The group of these jobs, under a process-unique id, counting the chunks each will send first
-/// (to its first route, or to every route under `all`); a failover later is not counted.
-std::shared_ptr<const caller_group> group_of(const std::vector<const caller_job*>& jobs);
 
 /// One provider's vectors for the caller's whole input: the chunks' rows, in input order.
 struct provider_answer {
@@ -86,30 +77,43 @@ std::vector<std::size_t> chunk_ends(const std::vector<std::string>& texts,
 std::vector<std::vector<std::string>> split_into_chunks(const std::vector<std::string>& texts,
                                                         const batch_limits& limits);
 
-struct request_state {
+/// One caller's way through its routes.
+struct caller_progress {
   caller_job job;
   outcome_promise out;
   clock_time deadline{};
-  std::size_t next_route = 0; ///< any: the route being tried
-  std::size_t pending = 0;    ///< chunk replies still awaited
+  std::size_t next_route = 0;           ///< any: the route being tried
+  std::size_t pending = 0;              ///< chunk answers still awaited, over every route
+  std::vector<std::size_t> chunks_left; ///< per route
+  std::vector<std::chrono::milliseconds> route_wait; ///< per route: how long it was given
+  /// Per route: its time ran out before the message carrying its chunks was answered, so that
+  /// answer, when it comes, is not this route's any more.
+  std::vector<char> route_over;
   std::vector<provider_answer> answers;
   std::vector<std::optional<failure>> route_errors;
   std::vector<failure> failures;
   bool answered = false;
+  void finish(caller_outcome outcome);
+};
+
+struct request_state {
+  std::vector<caller_progress> callers;
+  std::size_t unanswered = 0;
   static inline const char* name = "request";
 
   request_state();
   ~request_state();
   request_state(const request_state&) = delete;
   request_state& operator=(const request_state&) = delete;
-  void finish(caller_outcome outcome);
 };
 
 /// Number of request actors alive right now (for stats and leak tests).
 std::int64_t live_request_actors();
 std::uint64_t spawned_request_actors();
 
-/// A one-shot actor: it quits once the caller has its answer.
-void request(caf::stateful_actor<request_state>* self, caller_job job, outcome_promise out);
+/// A one-shot actor: it quits once every caller has its answer, each through its own promise
+/// (`outs` pairs with `jobs`).
+caf::behavior request(caf::stateful_actor<request_state>* self, std::vector<caller_job> jobs,
+                      std::vector<outcome_promise> outs);
 
 } // namespace emr

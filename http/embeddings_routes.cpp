@@ -55,11 +55,18 @@ std::variant<prepared_job, api_error> prepare(app& a, const json::value& body,
   return p;
 }
 
-std::future<caller_outcome> spawn_job(app& a, caller_job job) {
-  auto out = std::make_shared<std::promise<caller_outcome>>();
-  auto future = out->get_future();
-  a.system.spawn(request, std::move(job), std::move(out));
-  return future;
+// One request actor for all the jobs: each batcher gets their chunks in one message.
+std::vector<std::future<caller_outcome>> spawn_jobs(app& a, std::vector<caller_job> jobs) {
+  std::vector<outcome_promise> outs;
+  std::vector<std::future<caller_outcome>> futures;
+  outs.reserve(jobs.size());
+  futures.reserve(jobs.size());
+  for (std::size_t i = 0; i < jobs.size(); ++i) {
+    outs.push_back(std::make_shared<std::promise<caller_outcome>>());
+    futures.push_back(outs.back()->get_future());
+  }
+  a.system.spawn(request, std::move(jobs), std::move(outs));
+  return futures;
 }
 
 caller_outcome await_job(app& a, std::future<caller_outcome>& future) {
@@ -149,8 +156,7 @@ void embed(app& a, const httplib::Request& req, httplib::Response& res) {
   auto& job = std::get<prepared_job>(p);
   record.texts = job.job.texts.size();
   record.provider = job.job.routes.front().name;
-  auto future = spawn_job(a, std::move(job.job));
-  auto outcome = await_job(a, future);
+  auto outcome = run_job(a, std::move(job.job));
   if (outcome.error) {
     if (!outcome.error->provider.empty())
       record.provider = outcome.error->provider;
@@ -226,23 +232,23 @@ void embed_batch(app& a, const httplib::Request& req, httplib::Response& res) {
     std::future<caller_outcome> future;
   };
   std::vector<slot> slots(list.size());
-  std::vector<const caller_job*> jobs;
+  std::vector<caller_job> jobs;
+  std::vector<std::size_t> job_slots;
   response_budget planned{a.settings.limits.max_response_bytes};
   for (std::size_t i = 0; i < list.size(); ++i) {
     // The sub-request's id reaches the upstream X-Request-Id only as a token.
     slots[i].prepared = prepare(a, list[i], id + "-" + to_token(ids[i].text), planned);
-    if (auto p = std::get_if<prepared_job>(&slots[i].prepared))
-      jobs.push_back(&p->job);
-  }
-  // Their request actors may run far apart on a busy machine: as a group, the batchers wait for
-  // all of them (within the flush window) instead of sending the first ones alone.
-  auto group = jobs.size() > 1 ? group_of(jobs) : nullptr;
-  for (auto& s : slots)
-    if (auto p = std::get_if<prepared_job>(&s.prepared)) {
+    if (auto p = std::get_if<prepared_job>(&slots[i].prepared)) {
       record.texts += p->job.texts.size();
-      p->job.group = group;
-      s.future = spawn_job(a, std::move(p->job));
+      jobs.push_back(std::move(p->job));
+      job_slots.push_back(i);
     }
+  }
+  if (!jobs.empty()) {
+    auto futures = spawn_jobs(a, std::move(jobs));
+    for (std::size_t j = 0; j < futures.size(); ++j)
+      slots[job_slots[j]].future = std::move(futures[j]);
+  }
   response_budget rendered{a.settings.limits.max_response_bytes};
   std::string out = R"({"object":"batch","results":[)";
   for (std::size_t i = 0; i < slots.size(); ++i) {
@@ -273,8 +279,9 @@ void embed_batch(app& a, const httplib::Request& req, httplib::Response& res) {
 } // namespace
 
 caller_outcome run_job(app& a, caller_job job) {
-  auto future = spawn_job(a, std::move(job));
-  return await_job(a, future);
+  std::vector<caller_job> jobs;
+  jobs.push_back(std::move(job));
+  return await_job(a, spawn_jobs(a, std::move(jobs)).front());
 }
 
 void install_embedding_routes(route_table& routes, app& a) {

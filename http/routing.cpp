@@ -13,9 +13,7 @@ api_error unknown_provider(const std::string& name) {
 provider_route with_model(provider_route route, const std::string& model) {
   if (model == route.model)
     return route;
-  auto limits = route.adapter->limits(model);
-  route.limits.max_texts = std::min(route.limits.max_texts, limits.max_texts);
-  route.limits.max_tokens = limits.max_tokens;
+  route.limits = model_limits(*route.adapter, model, route.type, route.max_batch);
   route.model = model;
   return route;
 }

@@ -60,12 +60,14 @@ std::size_t expected_dimensions(const embedding_provider& provider, const upstre
                               : provider.native_dimensions(batch.model);
 }
 
-batch_limits effective_limits(const provider_spec& spec, const embedding_provider& provider) {
-  auto limits = provider.limits(spec.model);
-  if (spec.max_batch > 0)
-    limits.max_texts = spec.type == provider_type::openai_compatible
-                           ? spec.max_batch
-                           : std::min(limits.max_texts, spec.max_batch);
+batch_limits model_limits(const embedding_provider& provider, std::string_view model,
+                          provider_type type, std::size_t max_batch) {
+  auto limits = provider.limits(model);
+  // A self-hosted server's real capacity is the operator's to know; a hosted API's is a ceiling.
+  if (max_batch > 0)
+    limits.max_texts = type == provider_type::openai_compatible
+                           ? max_batch
+                           : std::min(limits.max_texts, max_batch);
   return limits;
 }
 

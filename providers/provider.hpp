@@ -94,7 +94,14 @@ inline std::size_t estimate_tokens(std::string_view text) {
 /// model's native ones; 0 when neither is known.
 std::size_t expected_dimensions(const embedding_provider& provider, const upstream_batch& batch);
 
-/// Limits of a registered provider: the type's maxima, lowered by the operator's max batch.
-batch_limits effective_limits(const provider_spec& spec, const embedding_provider& provider);
+/// What one call of this model may carry: the provider's own maxima for the model, with the
+/// operator's max batch applied. The one source of per-model limits: routing sizes chunks by it,
+/// the batcher admits and packs by it, whichever model (registered or `provider/model`) is asked.
+batch_limits model_limits(const embedding_provider& provider, std::string_view model,
+                          provider_type type, std::size_t max_batch);
+inline batch_limits model_limits(const provider_spec& spec, const embedding_provider& provider,
+                                 std::string_view model) {
+  return model_limits(provider, model, spec.type, spec.max_batch);
+}
 
 } // namespace emr

@@ -87,28 +87,28 @@ inline caf::behavior fake_worker(caf::stateful_actor<fake_worker_state>* self, i
 
 using fake_worker_impl = caf::stateful_actor<fake_worker_state>;
 
-/// A batcher that holds every chunk until `release` answers it, and records settled batches.
+/// A batcher that holds every message until `release` answers it, and records settled batches.
 struct fake_batcher_state {
-  struct held_chunk {
-    chunk_request request;
+  struct held_message {
+    chunk_requests message;
     caf::response_promise promise;
   };
-  std::vector<held_chunk> chunks;
+  std::vector<held_message> messages;
   std::vector<batch_outcome> outcomes;
   static inline const char* name = "fake_batcher";
 };
 
 inline caf::behavior fake_batcher(caf::stateful_actor<fake_batcher_state>* self, int) {
   return {
-      [self](atom::embed, chunk_request& request) {
-        self->state.chunks.push_back({std::move(request), self->make_response_promise()});
+      [self](atom::embed, chunk_requests& message) {
+        self->state.messages.push_back({std::move(message), self->make_response_promise()});
       },
       [self](atom::done, batch_outcome& outcome) {
         self->state.outcomes.push_back(std::move(outcome));
       },
-      // Answers the held chunk with this index.
-      [self](release_atom, std::size_t index, chunk_result& result) {
-        self->state.chunks.at(index).promise.deliver(std::move(result));
+      // Answers the held message with this index.
+      [self](release_atom, std::size_t index, chunk_results& answers) {
+        self->state.messages.at(index).promise.deliver(std::move(answers));
       },
   };
 }

@@ -1,6 +1,7 @@
 #pragma once
-// What the batcher tests share: an upstream that never answers, callers that record their
-// answer, and the matrix a supervisor would deliver for some texts.
+// What the batcher and directory tests share: an upstream that never answers (for the
+// directory's real batchers), callers that record their answers, and the matrix a supervisor
+// would deliver for some texts.
 
 #include "actors/actors.hpp"
 #include "tools/fake_vectors.hpp"
@@ -41,30 +42,43 @@ struct black_hole {
 
 struct client_answer {
   bool answered = false;
-  chunk_result result;
+  std::vector<chunk_result> results; ///< one per chunk sent, in order
+  chunk_result result;               ///< the first of them
   std::string error;
 };
 
-/// Spawns a caller that sends `chunk` to `batcher` and records the answer; the caller is added
-/// to `clients`, for the test to stop.
-inline std::shared_ptr<client_answer> ask(caf::actor_system& sys, std::vector<caf::actor>& clients,
-                                          batcher_actor batcher, chunk_request chunk) {
+/// Spawns a caller that sends `chunks` to `batcher` in one message and records the answers; the
+/// caller is added to `clients`, for the test to stop.
+inline std::shared_ptr<client_answer> ask_all(caf::actor_system& sys,
+                                              std::vector<caf::actor>& clients,
+                                              batcher_actor batcher,
+                                              std::vector<chunk_request> chunks) {
   auto out = std::make_shared<client_answer>();
   clients.push_back(sys.spawn(
-      [out](caf::event_based_actor* self, batcher_actor b, chunk_request chunk) {
-        self->request(b, std::chrono::seconds{3600}, atom::embed::value, std::move(chunk))
+      [out](caf::event_based_actor* self, batcher_actor b, chunk_requests message) {
+        self->request(b, std::chrono::seconds{3600}, atom::embed::value, std::move(message))
             .then(
-                [out](chunk_result& r) {
+                [out](chunk_results& r) {
                   out->answered = true;
-                  out->result = std::move(r);
+                  out->results = std::move(r.results);
+                  if (!out->results.empty())
+                    out->result = out->results.front();
                 },
                 [out, self](caf::error& e) {
                   out->answered = true;
                   out->error = self->system().render(e);
                 });
       },
-      std::move(batcher), std::move(chunk)));
+      std::move(batcher), chunk_requests{std::move(chunks)}));
   return out;
+}
+
+/// Sends one chunk, as a caller of one chunk does.
+inline std::shared_ptr<client_answer> ask(caf::actor_system& sys, std::vector<caf::actor>& clients,
+                                          batcher_actor batcher, chunk_request chunk) {
+  std::vector<chunk_request> chunks;
+  chunks.push_back(std::move(chunk));
+  return ask_all(sys, clients, std::move(batcher), std::move(chunks));
 }
 
 /// A matrix of fake voyage-3.5 vectors of 8 dimensions, one row per text, as a supervisor would

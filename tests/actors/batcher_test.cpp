@@ -1,6 +1,7 @@
 // The batcher actor on CAF's deterministic test scheduler: what goes into each upstream call and
 // which rows each caller gets back. Upstream calls are settled by the test (as a supervisor would):
-// the workers point at a listener that accepts nothing, so no attempt ever answers on its own.
+// the batcher's workers are stand-ins that hold every call, so no attempt answers on its own, and
+// nothing here opens a socket or a thread.
 
 #include "actors/batcher.hpp"
 #include "tests/actors/actor_fakes.hpp"
@@ -17,7 +18,6 @@ using namespace std::chrono_literals;
 using testing::fake_worker_impl;
 using testing::mock_health_state;
 
-using testing::black_hole;
 using testing::client_answer;
 using testing::matrix_of;
 
@@ -25,11 +25,9 @@ using batcher_impl = caf::stateful_actor<batcher_state, batcher_actor::base>;
 using health_impl = caf::stateful_actor<mock_health_state, health_actor::base>;
 
 struct batcher_test : ::testing::Test, testing::test_system {
-  black_hole upstream;
   health_actor health;
   batcher_actor batcher;
   std::vector<caf::actor> clients;
-  std::vector<upstream_actor> set_aside; ///< real workers replaced by fakes
   std::vector<caf::actor_addr> supervisors;
   const batch_key key{"voyage-3.5", "", 0};
 
@@ -38,7 +36,7 @@ struct batcher_test : ::testing::Test, testing::test_system {
     provider_spec spec;
     spec.name = "voy";
     spec.type = provider_type::voyage;
-    spec.endpoint = "http://127.0.0.1:" + std::to_string(upstream.port) + "/v1/embeddings";
+    spec.endpoint = "http://127.0.0.1:9/v1/embeddings"; // never dialled: the workers are fakes
     spec.model = "voyage-3.5";
     spec.api_key_env = "EMR_TEST_NO_SUCH_KEY";
     spec.max_batch = 4;
@@ -54,7 +52,12 @@ struct batcher_test : ::testing::Test, testing::test_system {
     // Every actor here is spawned with arguments: for a function actor spawned without any,
     // CAF 0.17's factory binds a reference to a null tuple, which UBSan rightly reports.
     health = sys->spawn(testing::mock_health, status_report{});
-    batcher = sys->spawn(emr::batcher, spec, settings, health);
+    // Real supervisors (pure actors: they time attempts out on the test clock) over fake workers.
+    auto factories = real_factories(spec, settings.upstream);
+    factories.worker = [](caf::local_actor& owner) {
+      return caf::actor_cast<upstream_actor>(owner.spawn(testing::fake_worker, 0));
+    };
+    batcher = sys->spawn(emr::batcher, spec, settings, health, std::move(factories));
     sched->run();
   }
 
@@ -65,17 +68,13 @@ struct batcher_test : ::testing::Test, testing::test_system {
         caf::anon_send_exit(hdl, caf::exit_reason::kill);
     for (const auto& c : clients)
       caf::anon_send_exit(c, caf::exit_reason::kill);
-    for (const auto& w : set_aside)
-      caf::anon_send_exit(w, caf::exit_reason::kill);
     sched->run();
-    upstream.close();
     caf::anon_send_exit(batcher, caf::exit_reason::kill);
     caf::anon_send_exit(health, caf::exit_reason::kill);
     sched->run();
     batcher = nullptr;
     health = nullptr;
     clients.clear();
-    set_aside.clear();
     sys.reset();
   }
 
@@ -87,10 +86,10 @@ struct batcher_test : ::testing::Test, testing::test_system {
   }
 
   void remember_supervisors() {
-    for (const auto& [id, batch] : st().in_flight)
-      if (std::find(supervisors.begin(), supervisors.end(), batch.supervisor.address()) ==
+    for (const auto& [id, actors] : st().actors_of)
+      if (std::find(supervisors.begin(), supervisors.end(), actors.supervisor.address()) ==
           supervisors.end())
-        supervisors.push_back(batch.supervisor.address());
+        supervisors.push_back(actors.supervisor.address());
   }
 
   std::shared_ptr<client_answer> send(std::vector<std::string> texts, batch_key k) {
@@ -99,26 +98,15 @@ struct batcher_test : ::testing::Test, testing::test_system {
   std::shared_ptr<client_answer> send(std::vector<std::string> texts) {
     return send(std::move(texts), key);
   }
-  std::shared_ptr<client_answer> send_grouped(std::vector<std::string> texts, std::uint64_t group,
-                                              std::uint32_t group_chunks) {
-    return send_chunk(chunk_request{key, std::move(texts), "req", group, group_chunks});
-  }
   std::shared_ptr<client_answer> send_until(std::vector<std::string> texts, clock_time deadline) {
-    return send_chunk(chunk_request{key, std::move(texts), "req", 0, 0, deadline});
+    return send_chunk(chunk_request{key, std::move(texts), "req", deadline});
   }
   std::shared_ptr<client_answer> send_chunk(chunk_request chunk) {
     return testing::ask(*sys, clients, batcher, std::move(chunk));
   }
 
-  // The worker the next call takes becomes a fake that holds its calls: a provider that hangs.
-  upstream_actor hang_next_worker() {
-    auto fake = caf::actor_cast<upstream_actor>(sys->spawn(testing::fake_worker, 0));
-    auto& real = st().idle_workers.back();
-    set_aside.push_back(real);
-    std::replace(st().all_workers.begin(), st().all_workers.end(), real, fake);
-    real = fake;
-    return fake;
-  }
+  // The worker the next call takes: like every worker here, it holds its calls.
+  upstream_actor next_worker() { return st().idle_workers.back(); }
   testing::fake_worker_state& worker_st(const upstream_actor& w) {
     return testing::state_of<fake_worker_impl>(w);
   }
@@ -135,12 +123,12 @@ struct batcher_test : ::testing::Test, testing::test_system {
   // Batches in flight, by id.
   std::vector<std::uint64_t> batch_ids() {
     std::vector<std::uint64_t> ids;
-    for (const auto& [id, b] : st().in_flight)
+    for (const auto& [id, b] : st().calls)
       ids.push_back(id);
     std::sort(ids.begin(), ids.end());
     return ids;
   }
-  const in_flight_batch& batch(std::uint64_t id) { return st().in_flight.at(id); }
+  const in_flight_call& batch(std::uint64_t id) { return *st().calls.find(id); }
 
   // A first, full call: later chunks count as dense arrivals, and no partial call is out to
   // hold them back (the policy sends one partial call at a time).
@@ -188,7 +176,6 @@ struct batcher_test : ::testing::Test, testing::test_system {
 
 TEST_F(batcher_test, attaches_to_health_on_start) {
   EXPECT_EQ(health_st().attached, (std::vector<std::string>{"voy"}));
-  EXPECT_EQ(st().limits.max_texts, 4u);
   EXPECT_EQ(st().idle_workers.size(), 4u);
 }
 
@@ -199,7 +186,7 @@ TEST_F(batcher_test, a_lone_chunk_goes_at_once) {
   EXPECT_EQ(batch(1).chunks.size(), 1u);
   EXPECT_EQ(batch(1).rows, (std::vector<std::vector<std::uint32_t>>{{0, 1}}));
   EXPECT_EQ(batch(1).key, key);
-  EXPECT_EQ(st().queued_texts, 0u);
+  EXPECT_EQ(st().queues.texts(), 0u);
   EXPECT_FALSE(a->answered);
 }
 
@@ -210,7 +197,7 @@ TEST_F(batcher_test, dense_chunks_hold_for_company_then_share_one_call) {
   auto c = send({"d"});
   run();
   EXPECT_EQ(batch_ids().size(), 1u) << "held for company";
-  EXPECT_EQ(st().queued_texts, 3u);
+  EXPECT_EQ(st().queues.texts(), 3u);
   EXPECT_TRUE(st().policy.holding());
   advance(999us);
   EXPECT_EQ(batch_ids().size(), 1u);
@@ -218,62 +205,61 @@ TEST_F(batcher_test, dense_chunks_hold_for_company_then_share_one_call) {
   ASSERT_EQ(batch_ids(), (std::vector<std::uint64_t>{1, 2}));
   EXPECT_EQ(batch(2).chunks.size(), 2u);
   EXPECT_EQ(batch(2).rows, (std::vector<std::vector<std::uint32_t>>{{0, 1}, {2}}));
-  EXPECT_EQ(st().queued_texts, 0u);
+  EXPECT_EQ(st().queues.texts(), 0u);
   EXPECT_FALSE(b->answered);
   EXPECT_FALSE(c->answered);
 }
 
-TEST_F(batcher_test, a_group_waits_for_all_its_chunks_and_shares_one_call) {
-  // Without the group, a lone first chunk would go at once (the fixture has no coalescing).
-  send_grouped({"g1"}, 7, 3);
-  run();
-  EXPECT_TRUE(st().in_flight.empty());
-  advance(10ms);
-  EXPECT_TRUE(st().in_flight.empty()) << "arrivals 10 ms apart are far past the hold for company";
-  send({"lone"}); // another caller of the key waits with the group
-  send_grouped({"g2"}, 7, 3);
-  run();
-  advance(10ms);
-  EXPECT_TRUE(st().in_flight.empty());
-  send_grouped({"g3"}, 7, 3);
+TEST_F(batcher_test, one_messages_chunks_are_queued_together_and_share_one_call) {
+  // A batch request's sub-requests arrive as one message. Alone, a first chunk goes at once (the
+  // fixture has no coalescing); in one message, all are queued before the batcher decides.
+  auto all = testing::ask_all(*sys, clients, batcher,
+                              {chunk_request{key, {"s1"}, "sub-1"},
+                               chunk_request{key, {"s2", "s1"}, "sub-2"},
+                               chunk_request{key, {"s3"}, "sub-3"}});
   run();
   ASSERT_EQ(batch_ids(), (std::vector<std::uint64_t>{1}));
-  EXPECT_EQ(batch(1).chunks.size(), 4u);
-  EXPECT_EQ(batch(1).rows, (std::vector<std::vector<std::uint32_t>>{{0}, {1}, {2}, {3}}));
-  EXPECT_TRUE(st().queues.empty()) << "a complete group leaves nothing behind";
+  EXPECT_EQ(batch(1).chunks.size(), 3u);
+  EXPECT_EQ(batch(1).rows, (std::vector<std::vector<std::uint32_t>>{{0}, {1, 0}, {2}}));
+  EXPECT_FALSE(all->answered);
+  complete(1, matrix_of({"s1", "s2", "s3"}, 3));
+  ASSERT_TRUE(all->answered);
+  ASSERT_EQ(all->results.size(), 3u);
+  for (const auto& r : all->results)
+    EXPECT_EQ(r.matrix, all->results.front().matrix) << "one call answered them all";
+  client_answer second{true, {}, all->results[1], {}};
+  client_answer third{true, {}, all->results[2], {}};
+  expect_vectors(*all, {"s1"});
+  expect_vectors(second, {"s2", "s1"});
+  expect_vectors(third, {"s3"});
 }
 
-TEST_F(batcher_test, a_group_missing_a_chunk_goes_when_the_window_ends) {
-  send_grouped({"g1"}, 7, 3);
+TEST_F(batcher_test, a_message_is_answered_once_its_last_chunk_is_each_in_its_place) {
+  send({"old"});
   run();
-  advance(20ms);
-  send_grouped({"g2"}, 7, 3);
+  complete(1, matrix_of({"old"}, 1));
+  batch_key query{"voyage-3.5", "query", 0};
+  auto all = testing::ask_all(*sys, clients, batcher,
+                              {chunk_request{key, {"new"}, "sub-1"},
+                               chunk_request{key, {"old"}, "sub-2"}, // answered from call 1
+                               chunk_request{query, {"q"}, "sub-3"},
+                               chunk_request{key, {}, "sub-4"}}); // refused at once
   run();
-  advance(29ms);
-  EXPECT_TRUE(st().in_flight.empty());
-  advance(1ms); // 50 ms since the group's first chunk
-  ASSERT_EQ(batch_ids(), (std::vector<std::uint64_t>{1}));
-  EXPECT_EQ(batch(1).chunks.size(), 2u);
-  EXPECT_TRUE(st().queues.empty()) << "the missing sibling no longer holds anyone back";
-  complete(1, matrix_of({"g1", "g2"}, 2));
-  send({"lone"});
-  run();
-  EXPECT_EQ(batch_ids(), (std::vector<std::uint64_t>{2}));
-}
-
-TEST_F(batcher_test, a_grouped_chunk_answered_without_a_call_still_counts_as_arrived) {
-  send({"seen"});
-  run();
-  complete(1, matrix_of({"seen"}, 1));
-  send_grouped({"g1"}, 7, 2);
-  auto again = send_grouped({"seen"}, 7, 2); // answered from the call that just returned
-  run();
-  ASSERT_TRUE(again->answered);
-  expect_vectors(*again, {"seen"});
-  // Arrivals this close make the policy hold a moment for company, not a window for the group.
-  advance(1ms);
-  ASSERT_EQ(batch_ids(), (std::vector<std::uint64_t>{2}));
-  EXPECT_EQ(batch(2).chunks.front().texts, (std::vector<std::string>{"g1"}));
+  advance(1ms); // it came right after the first caller: a moment's hold for company
+  ASSERT_EQ(batch_ids(), (std::vector<std::uint64_t>{2, 3})) << "one call per batch key";
+  complete(2, matrix_of({"new"}, 1));
+  EXPECT_FALSE(all->answered) << "the query's call is still out";
+  complete(3, matrix_of({"q"}, 1));
+  ASSERT_TRUE(all->answered);
+  ASSERT_EQ(all->results.size(), 4u);
+  expect_vectors(*all, {"new"});
+  client_answer reused{true, {}, all->results[1], {}};
+  expect_vectors(reused, {"old"});
+  ASSERT_TRUE(all->results[2].matrix);
+  EXPECT_EQ(all->results[2].rows, (std::vector<std::uint32_t>{0}));
+  ASSERT_TRUE(all->results[3].error);
+  EXPECT_EQ(all->results[3].error->status, 400);
+  EXPECT_TRUE(st().free_messages.size() == st().messages.size()) << "every message answered";
 }
 
 TEST_F(batcher_test, a_full_call_goes_without_waiting) {
@@ -296,7 +282,7 @@ TEST_F(batcher_test, a_chunk_that_does_not_fit_waits_for_the_next_call) {
   ASSERT_EQ(batch_ids(), (std::vector<std::uint64_t>{1, 2}));
   EXPECT_EQ(batch(2).chunks.size(), 1u);
   EXPECT_EQ(batch(2).chunks.front().texts, (std::vector<std::string>{"b", "c", "d"}));
-  EXPECT_EQ(st().queued_texts, 2u);
+  EXPECT_EQ(st().queues.texts(), 2u);
   advance(1ms);
   ASSERT_EQ(batch_ids(), (std::vector<std::uint64_t>{1, 2, 3}));
   EXPECT_EQ(batch(3).chunks.front().texts, (std::vector<std::string>{"e", "f"}));
@@ -312,7 +298,7 @@ TEST_F(batcher_test, while_every_slot_is_busy_chunks_wait_and_a_freed_slot_takes
   run();
   advance(50ms); // even past the window: there is no slot to send with
   EXPECT_EQ(batch_ids().size(), 4u);
-  EXPECT_EQ(st().queued_texts, 3u);
+  EXPECT_EQ(st().queues.texts(), 3u);
   complete(1, matrix_of({"a1", "a2", "a3", "a4"}, 4));
   ASSERT_EQ(batch_ids(), (std::vector<std::uint64_t>{2, 3, 4, 5}));
   EXPECT_EQ(batch(5).chunks.size(), 2u) << "the freed slot carries everything queued";
@@ -334,12 +320,12 @@ TEST_F(batcher_test, callers_sharing_texts_fill_one_call_counted_in_distinct_tex
   callers.push_back(send({"q", "r", "s"}));
   auto next = send({"t"}); // a fifth distinct text: the next call's
   run();
-  EXPECT_EQ(st().queued_texts, 13u);
+  EXPECT_EQ(st().queues.texts(), 13u);
   complete(1, matrix_of({"a1", "a2", "a3", "a4"}, 4));
   ASSERT_EQ(batch_ids(), (std::vector<std::uint64_t>{2, 3, 4, 5}));
   EXPECT_EQ(batch(5).chunks.size(), 10u);
   EXPECT_EQ(batch(5).row_of.size(), 4u);
-  EXPECT_EQ(st().queued_texts, 1u);
+  EXPECT_EQ(st().queues.texts(), 1u);
   complete(5, matrix_of({"q", "p", "r", "s"}, 4));
   for (int i = 0; i < 9; ++i)
     expect_vectors(*callers[i], {i % 2 ? "p" : "q"});
@@ -357,7 +343,7 @@ TEST_F(batcher_test, a_call_never_exceeds_the_token_cap) {
   run();
   ASSERT_EQ(batch_ids(), (std::vector<std::uint64_t>{1, 2})) << "two texts fill the call's tokens";
   EXPECT_EQ(batch(2).chunks.size(), 2u);
-  EXPECT_EQ(st().queued_texts, 1u);
+  EXPECT_EQ(st().queues.texts(), 1u);
   advance(1ms);
   ASSERT_EQ(batch_ids(), (std::vector<std::uint64_t>{1, 2, 3}));
   EXPECT_EQ(batch(3).chunks.front().texts, (std::vector<std::string>{t3}));
@@ -410,7 +396,7 @@ TEST_F(batcher_test, identical_texts_are_sent_once_and_each_caller_gets_its_own_
   EXPECT_EQ(c->result.tokens, 25);
   complete(1, matrix_of({"x"}, 1));
   expect_vectors(*a, {"x"});
-  EXPECT_TRUE(st().in_flight.empty());
+  EXPECT_TRUE(st().calls.empty());
   EXPECT_EQ(st().idle_workers.size(), 4u);
 
   auto s = status();
@@ -436,7 +422,7 @@ TEST_F(batcher_test, a_chunk_whose_texts_are_already_out_joins_that_call) {
   run();
   EXPECT_EQ(batch(1).chunks.size(), 3u);
   EXPECT_EQ(batch(1).rows, (std::vector<std::vector<std::uint32_t>>{{0, 1}, {1}, {1, 0}}));
-  EXPECT_EQ(st().queued_texts, 2u);
+  EXPECT_EQ(st().queues.texts(), 2u);
   complete(1, matrix_of({"x", "y"}, 4));
   expect_vectors(*a, {"x", "y"});
   expect_vectors(*b, {"y"});
@@ -457,7 +443,7 @@ TEST_F(batcher_test, texts_a_call_just_answered_are_answered_again_without_a_cal
   expect_vectors(*b, {"y", "x"});
   EXPECT_EQ(b->result.tokens, a->result.tokens) << "the same texts' share of that call's usage";
   EXPECT_EQ(b->result.matrix, a->result.matrix);
-  EXPECT_TRUE(st().in_flight.empty());
+  EXPECT_TRUE(st().calls.empty());
   advance(1000ms); // reuse_ms has passed: the same texts need a call again
   auto c = send({"x"});
   run();
@@ -536,7 +522,7 @@ TEST_F(batcher_test, sin_bin_fails_queued_chunks_and_refuses_new_ones) {
   auto held = send({"b"});
   send({"c"});
   run();
-  ASSERT_EQ(st().queued_texts, 2u);
+  ASSERT_EQ(st().queues.texts(), 2u);
   auto now = sched->clock().now();
   caf::anon_send(batcher, atom::condition::value, provider_condition{true, now + 30s, {}});
   run();
@@ -545,7 +531,7 @@ TEST_F(batcher_test, sin_bin_fails_queued_chunks_and_refuses_new_ones) {
   EXPECT_EQ(held->result.error->status, 503);
   EXPECT_EQ(held->result.error->type, "provider_unavailable");
   EXPECT_EQ(held->result.error->retry_after_ms, 30'000);
-  EXPECT_EQ(st().queued_texts, 0u);
+  EXPECT_EQ(st().queues.texts(), 0u);
   auto late = send({"d"});
   run();
   ASSERT_TRUE(late->answered);
@@ -560,9 +546,9 @@ TEST_F(batcher_test, a_rate_limit_pause_holds_flushes_until_it_ends) {
   caf::anon_send(batcher, atom::condition::value, provider_condition{false, {}, now + 2s});
   run();
   prime();
-  EXPECT_TRUE(st().in_flight.empty());
+  EXPECT_TRUE(st().calls.empty());
   advance(1999ms);
-  EXPECT_TRUE(st().in_flight.empty());
+  EXPECT_TRUE(st().calls.empty());
   advance(1ms);
   EXPECT_EQ(batch_ids(), (std::vector<std::uint64_t>{1}));
 }
@@ -578,7 +564,7 @@ TEST_F(batcher_test, chunks_beyond_the_limits_are_refused_at_once) {
     EXPECT_EQ(r->result.error->status, 400);
     EXPECT_EQ(r->result.error->type, "invalid_request");
   }
-  EXPECT_TRUE(st().in_flight.empty());
+  EXPECT_TRUE(st().calls.empty());
   EXPECT_EQ(status().at("chunks_received").to_number<int>(), 0);
 }
 
@@ -631,7 +617,7 @@ TEST_F(batcher_test, a_pause_fails_the_queued_chunks_that_cannot_outlast_it) {
   EXPECT_EQ(hasty->result.error->status, 429);
   EXPECT_EQ(hasty->result.error->retry_after_ms, 5000);
   EXPECT_FALSE(patient->answered);
-  EXPECT_EQ(st().queued_texts, 1u);
+  EXPECT_EQ(st().queues.texts(), 1u);
 }
 
 TEST_F(batcher_test, a_queued_chunk_whose_caller_stopped_waiting_is_dropped_and_never_sent) {
@@ -647,7 +633,7 @@ TEST_F(batcher_test, a_queued_chunk_whose_caller_stopped_waiting_is_dropped_and_
   ASSERT_TRUE(gone->answered) << "answered at its deadline, not held until a slot frees";
   ASSERT_TRUE(gone->result.error);
   EXPECT_EQ(gone->result.error->status, 504);
-  EXPECT_EQ(st().queued_texts, 1u);
+  EXPECT_EQ(st().queues.texts(), 1u);
   complete(1, matrix_of({"a1", "a2", "a3", "a4"}, 4));
   ASSERT_EQ(batch_ids(), (std::vector<std::uint64_t>{2, 3, 4, 5}));
   EXPECT_EQ(batch(5).chunks.size(), 1u) << "the freed slot carries only the caller still waiting";
@@ -672,11 +658,11 @@ TEST_F(batcher_test, a_chunk_joins_a_call_carrying_its_texts_whatever_its_deadli
 }
 
 TEST_F(batcher_test, a_worker_blocked_past_the_backstop_gets_no_calls_until_it_answers) {
-  auto hung = hang_next_worker();
+  auto hung = next_worker();
   auto a = send({"a"});
   run();
   ASSERT_EQ(batch_ids(), (std::vector<std::uint64_t>{1}));
-  ASSERT_EQ(batch(1).worker, hung);
+  ASSERT_EQ(st().actors_of.at(1).worker, hung);
   EXPECT_EQ(worker_st(hung).calls.size(), 1u);
   advance(7s); // connect_timeout + 2 x read_timeout: the supervisor gives up on the worker
   ASSERT_TRUE(a->answered);
@@ -695,7 +681,7 @@ TEST_F(batcher_test, a_worker_blocked_past_the_backstop_gets_no_calls_until_it_a
   run();
   ASSERT_EQ(batch_ids().size(), 2u);
   for (auto id : batch_ids())
-    EXPECT_NE(batch(id).worker, hung);
+    EXPECT_NE(st().actors_of.at(id).worker, hung);
   caf::anon_send(caf::actor_cast<caf::actor>(hung), testing::release_atom::value, upstream_reply{});
   run();
   s = status();

@@ -98,8 +98,8 @@ struct supervision : ::testing::Test {
     auto out = testing::ask(*sys, clients, current(), chunk_request{key, std::move(texts), "req"});
     sched->run();
     if (alive(current()))
-      for (const auto& [id, batch] : st(current()).in_flight)
-        supervisors.push_back(batch.supervisor.address());
+      for (const auto& [id, actors] : st(current()).actors_of)
+        supervisors.push_back(actors.supervisor.address());
     return out;
   }
 
@@ -137,9 +137,9 @@ TEST_F(supervision, a_batcher_that_dies_answers_every_caller_it_held_and_is_rest
   auto first = current();
   auto in_flight = send({"a", "b"});
   auto queued = send({"c"});
-  ASSERT_EQ(st(first).in_flight.size(), 1u);
-  ASSERT_EQ(st(first).queued_texts, 1u);
-  auto supervisor = st(first).in_flight.begin()->second.supervisor.address();
+  ASSERT_EQ(st(first).calls.size(), 1u);
+  ASSERT_EQ(st(first).queues.texts(), 1u);
+  auto supervisor = st(first).actors_of.begin()->second.supervisor.address();
   kill_batcher();
   expect_lost(*in_flight);
   expect_lost(*queued);
@@ -150,7 +150,7 @@ TEST_F(supervision, a_batcher_that_dies_answers_every_caller_it_held_and_is_rest
   ASSERT_NE(second, first);
   EXPECT_TRUE(alive(second));
   auto next = send({"d"});
-  ASSERT_EQ(st(second).in_flight.count(1), 1u);
+  ASSERT_TRUE(st(second).calls.find(1));
   caf::anon_send(second, atom::done::value,
                  batch_outcome{1, matrix_of({"d"}, 1), std::nullopt, false, false, 1});
   sched->run();
@@ -252,7 +252,7 @@ TEST_F(supervision, a_failing_sole_provider_is_sin_binned) {
   EXPECT_EQ(refused->result.error->status, 503);
   EXPECT_EQ(refused->result.error->type, "provider_unavailable");
   EXPECT_EQ(refused->result.error->retry_after_ms, 30'000);
-  EXPECT_TRUE(st(current()).in_flight.empty());
+  EXPECT_TRUE(st(current()).calls.empty());
 }
 
 } // namespace

@@ -44,23 +44,25 @@ struct request_failover : ::testing::Test, testing::test_system {
     job.policy = routing_policy::any;
     for (const auto& name : providers) {
       batchers.push_back(caf::actor_cast<batcher_actor>(sys->spawn(testing::fake_batcher, 0)));
-      job.routes.push_back(provider_route{name, provider_type::voyage, "voyage-3.5",
+      job.routes.push_back(provider_route{name, provider_type::voyage, "voyage-3.5", 0,
                                           batch_limits{128, 0}, batchers.back(), nullptr});
     }
     auto promise = std::make_shared<std::promise<caller_outcome>>();
     outcome = promise->get_future();
     started = sched->clock().now();
-    sys->spawn(request, std::move(job), std::move(promise));
+    sys->spawn(request, std::vector<caller_job>{std::move(job)},
+               std::vector<outcome_promise>{std::move(promise)});
     sched->run();
   }
 
-  std::vector<testing::fake_batcher_state::held_chunk>& chunks_at(std::size_t route) {
-    return testing::state_of<fake_batcher_impl>(batchers.at(route)).chunks;
+  // The messages route's batcher holds; each carries the caller's one chunk.
+  std::vector<testing::fake_batcher_state::held_message>& chunks_at(std::size_t route) {
+    return testing::state_of<fake_batcher_impl>(batchers.at(route)).messages;
   }
-  // Answers route's first chunk.
+  // Answers route's first message (its one chunk).
   void answer(std::size_t route, chunk_result result) {
     caf::anon_send(caf::actor_cast<caf::actor>(batchers.at(route)), testing::release_atom::value,
-                   std::size_t{0}, std::move(result));
+                   std::size_t{0}, chunk_results{{std::move(result)}});
     sched->run();
   }
   void advance(caf::timespan d) {
@@ -81,13 +83,13 @@ struct request_failover : ::testing::Test, testing::test_system {
 TEST_F(request_failover, a_route_that_runs_out_of_its_share_leaves_the_rest_to_the_next) {
   start({"a", "b"}, 1000ms);
   ASSERT_EQ(chunks_at(0).size(), 1u);
-  EXPECT_EQ(chunks_at(0)[0].request.deadline, started + 500ms)
+  EXPECT_EQ(chunks_at(0)[0].message.chunks.at(0).deadline, started + 500ms)
       << "half the deadline: two routes to try";
   advance(499ms);
   EXPECT_TRUE(chunks_at(1).empty());
   advance(1ms);
   ASSERT_EQ(chunks_at(1).size(), 1u) << "a's share is over: b is tried with the time left";
-  EXPECT_EQ(chunks_at(1)[0].request.deadline, started + 1000ms);
+  EXPECT_EQ(chunks_at(1)[0].message.chunks.at(0).deadline, started + 1000ms);
   EXPECT_FALSE(answered());
   answer(1, vectors_for("x"));
   ASSERT_TRUE(answered());
@@ -99,13 +101,13 @@ TEST_F(request_failover, a_route_that_runs_out_of_its_share_leaves_the_rest_to_t
 
 TEST_F(request_failover, the_last_route_running_out_ends_the_caller_with_504_at_its_deadline) {
   start({"a", "b", "c"}, 900ms);
-  EXPECT_EQ(chunks_at(0)[0].request.deadline, started + 300ms);
+  EXPECT_EQ(chunks_at(0)[0].message.chunks.at(0).deadline, started + 300ms);
   advance(300ms);
   ASSERT_EQ(chunks_at(1).size(), 1u);
-  EXPECT_EQ(chunks_at(1)[0].request.deadline, started + 600ms);
+  EXPECT_EQ(chunks_at(1)[0].message.chunks.at(0).deadline, started + 600ms);
   advance(300ms);
   ASSERT_EQ(chunks_at(2).size(), 1u);
-  EXPECT_EQ(chunks_at(2)[0].request.deadline, started + 900ms);
+  EXPECT_EQ(chunks_at(2)[0].message.chunks.at(0).deadline, started + 900ms);
   advance(299ms);
   EXPECT_FALSE(answered());
   advance(1ms);
@@ -122,7 +124,7 @@ TEST_F(request_failover, a_route_refused_at_once_hands_the_whole_remaining_deadl
   answer(0,
          chunk_result{nullptr, {}, 0, failure{429, "rate_limited", "paused", 86'400'000, "a"}, {}});
   ASSERT_EQ(chunks_at(1).size(), 1u);
-  EXPECT_EQ(chunks_at(1)[0].request.deadline, started + 1000ms);
+  EXPECT_EQ(chunks_at(1)[0].message.chunks.at(0).deadline, started + 1000ms);
   answer(1, vectors_for("x"));
   ASSERT_TRUE(answered());
   auto got = outcome.get();

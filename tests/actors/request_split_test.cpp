@@ -113,26 +113,5 @@ TEST(combine_failures, none_is_502) {
   EXPECT_EQ(c.type, "provider_error");
 }
 
-TEST(group_of, counts_the_chunks_each_provider_gets_first_per_batch_key) {
-  provider_route voyage{"voyage", provider_type::voyage, "voyage-3.5", batch_limits{2, 0}, {}, {}};
-  provider_route cohere{"cohere", provider_type::cohere, "embed-v4.0", batch_limits{96, 0}, {}, {}};
-  caller_job three_texts{numbered(3),         "document", 0,  {voyage, cohere},
-                         routing_policy::any, {},         {}, {}};
-  caller_job to_both{numbered(1), "document", 0, {voyage, cohere}, routing_policy::all, {}, {}, {}};
-  caller_job query{numbered(1), "query", 0, {voyage}, routing_policy::any, {}, {}, {}};
-  caller_job nothing{{}, "document", 0, {voyage}, routing_policy::any, {}, {}, {}};
-  auto group = group_of({&three_texts, &to_both, &query, &nothing});
-  const batch_key voyage_documents{"voyage-3.5", "document", 0};
-  const batch_key voyage_queries{"voyage-3.5", "query", 0};
-  const batch_key cohere_documents{"embed-v4.0", "document", 0};
-  // Three texts at two per call are two chunks; `any` counts only the first route (cohere gets a
-  // chunk only on failover, which no sibling should wait for); `all` counts every route.
-  EXPECT_EQ(group->chunks, (std::map<std::pair<std::string, batch_key>, std::uint32_t>{
-                               {{"voyage", voyage_documents}, 3},
-                               {{"voyage", voyage_queries}, 1},
-                               {{"cohere", cohere_documents}, 1}}));
-  EXPECT_NE(group_of({&query})->id, group->id);
-}
-
 } // namespace
 } // namespace emr

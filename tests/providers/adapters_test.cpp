@@ -464,16 +464,29 @@ TEST(adapters, limits_per_type_and_model) {
   EXPECT_EQ(compatible()->limits("bge").max_texts, 32u);
 }
 
-TEST(adapters, effective_limits_apply_the_operators_max_batch) {
+TEST(adapters, model_limits_apply_the_operators_max_batch) {
   provider_spec spec{"v", provider_type::voyage, "https://x/v1/embeddings", "voyage-3.5", "K", 64,
                      true};
   auto p = make_provider(spec);
-  EXPECT_EQ(effective_limits(spec, *p).max_texts, 64u);
+  EXPECT_EQ(model_limits(spec, *p, spec.model).max_texts, 64u);
   spec.max_batch = 5000;
-  EXPECT_EQ(effective_limits(spec, *p).max_texts, 1000u) << "never above the provider's maximum";
+  EXPECT_EQ(model_limits(spec, *p, spec.model).max_texts, 1000u)
+      << "never above the provider's maximum";
   spec.type = provider_type::openai_compatible;
   p = make_provider(spec);
-  EXPECT_EQ(effective_limits(spec, *p).max_texts, 5000u) << "self-hosted: the operator knows";
+  EXPECT_EQ(model_limits(spec, *p, spec.model).max_texts, 5000u)
+      << "self-hosted: the operator knows";
+}
+
+TEST(adapters, model_limits_are_the_asked_models_not_the_registered_ones) {
+  // A `provider/model` route: voyage-3.5 is registered, voyage-3-large asked for.
+  provider_spec spec{"v", provider_type::voyage, "https://x/v1/embeddings", "voyage-3.5", "K", 64,
+                     true};
+  auto p = make_provider(spec);
+  auto asked = model_limits(spec, *p, "voyage-3-large");
+  EXPECT_EQ(asked.max_texts, 64u);
+  EXPECT_EQ(asked.max_tokens, p->limits("voyage-3-large").max_tokens);
+  EXPECT_NE(asked.max_tokens, p->limits("voyage-3.5").max_tokens);
 }
 
 TEST(adapters, supports_dimensions) {

@@ -1,0 +1,152 @@
+#include "actors/call_queues.hpp"
+
+#include <algorithm>
+
+namespace emr {
+
+namespace {
+
+// Counts `chunk`, just queued, into the prefix if it fits.
+void extend(call_prefix& prefix, const pending_chunk& chunk, const batch_limits& limits) {
+  if (prefix.closed)
+    return;
+  // The first chunk always goes: the request actor sized it to fit a call.
+  bool first = prefix.chunks == 0;
+  bool tokens_fit = limits.max_tokens == 0 || prefix.tokens + chunk.tokens <= limits.max_tokens;
+  std::size_t fresh = 0;
+  if (first || (tokens_fit && prefix.distinct + chunk.texts.size() <= limits.max_texts)) {
+    // Fits even if every text is new: no need to undo anything.
+    for (const auto& text : chunk.texts)
+      fresh += prefix.seen.insert(text).second ? 1 : 0;
+  } else {
+    std::vector<std::string_view> added;
+    for (const auto& text : chunk.texts)
+      if (prefix.seen.insert(text).second)
+        added.push_back(text);
+    // A chunk whose texts are all in the call already adds no tokens to it.
+    bool fits = added.empty() || (tokens_fit && prefix.distinct + added.size() <= limits.max_texts);
+    if (!fits) {
+      for (auto text : added)
+        prefix.seen.erase(text);
+      prefix.closed = true;
+      return;
+    }
+    fresh = added.size();
+  }
+  ++prefix.chunks;
+  prefix.texts += chunk.texts.size();
+  prefix.distinct += fresh;
+  prefix.tokens += fresh == 0 ? 0 : chunk.tokens;
+}
+
+void recount(key_queue& queue) {
+  queue.prefix = {};
+  for (const auto& chunk : queue.chunks) {
+    extend(queue.prefix, chunk, queue.limits);
+    if (queue.prefix.closed)
+      break;
+  }
+}
+
+} // namespace
+
+bool key_queue::call_full() const {
+  return prefix.chunks < chunks.size() || prefix.distinct >= limits.max_texts ||
+         (limits.max_tokens > 0 && prefix.tokens * 10 >= limits.max_tokens * 9);
+}
+
+void call_queues::push(const batch_key& key, pending_chunk chunk, const batch_limits& limits) {
+  auto [pos, fresh] = queues_.try_emplace(key);
+  auto& queue = pos->second;
+  if (fresh)
+    queue.limits = limits;
+  next_deadline_ = std::min(next_deadline_, chunk.deadline);
+  texts_ += chunk.texts.size();
+  queue.texts += chunk.texts.size();
+  queue.chunks.push_back(std::move(chunk));
+  extend(queue.prefix, queue.chunks.back(), queue.limits);
+}
+
+void call_queues::put_back(batch_key key, std::vector<pending_chunk> chunks) {
+  for (const auto& chunk : chunks)
+    next_deadline_ = std::min(next_deadline_, chunk.deadline);
+  put_back_.emplace_front(std::move(key), std::move(chunks));
+}
+
+std::optional<std::pair<batch_key, std::vector<pending_chunk>>> call_queues::take_put_back() {
+  // A half emptied by take_due stays in line until here.
+  while (!put_back_.empty() && put_back_.front().second.empty())
+    put_back_.pop_front();
+  if (put_back_.empty())
+    return std::nullopt;
+  auto half = std::move(put_back_.front());
+  put_back_.pop_front();
+  return half;
+}
+
+std::vector<std::pair<const batch_key*, const key_queue*>> call_queues::by_age() const {
+  std::vector<std::pair<const batch_key*, const key_queue*>> order;
+  order.reserve(queues_.size());
+  for (const auto& [key, queue] : queues_)
+    order.emplace_back(&key, &queue);
+  std::sort(order.begin(), order.end(), [](const auto& a, const auto& b) {
+    return a.second->chunks.front().arrived < b.second->chunks.front().arrived;
+  });
+  return order;
+}
+
+std::vector<pending_chunk> call_queues::take_call(const batch_key& key) {
+  auto pos = queues_.find(key);
+  if (pos == queues_.end())
+    return {};
+  auto& queue = pos->second;
+  std::vector<pending_chunk> call;
+  call.reserve(queue.prefix.chunks);
+  for (std::size_t k = 0; k < queue.prefix.chunks; ++k) {
+    call.push_back(std::move(queue.chunks.front()));
+    queue.chunks.pop_front();
+  }
+  queue.texts -= queue.prefix.texts;
+  texts_ -= queue.prefix.texts;
+  if (queue.chunks.empty())
+    queues_.erase(pos);
+  else
+    recount(queue);
+  return call;
+}
+
+std::vector<pending_chunk> call_queues::take_due(clock_time by) {
+  std::vector<pending_chunk> due;
+  next_deadline_ = clock_time::max();
+  // Keeps the chunks that wait beyond `by`, in order; returns the texts taken.
+  auto take = [&](auto& chunks) {
+    std::size_t kept = 0, texts = 0;
+    for (std::size_t i = 0; i < chunks.size(); ++i) {
+      if (chunks[i].deadline <= by) {
+        texts += chunks[i].texts.size();
+        due.push_back(std::move(chunks[i]));
+        continue;
+      }
+      next_deadline_ = std::min(next_deadline_, chunks[i].deadline);
+      if (kept != i)
+        chunks[kept] = std::move(chunks[i]);
+      ++kept;
+    }
+    chunks.erase(chunks.begin() + static_cast<std::ptrdiff_t>(kept), chunks.end());
+    return texts;
+  };
+  for (auto q = queues_.begin(); q != queues_.end();) {
+    auto& queue = q->second;
+    auto texts = take(queue.chunks);
+    queue.texts -= texts;
+    texts_ -= texts;
+    if (texts > 0 && !queue.chunks.empty())
+      recount(queue);
+    q = queue.chunks.empty() ? queues_.erase(q) : std::next(q);
+  }
+  for (auto& [key, chunks] : put_back_)
+    take(chunks);
+  return due;
+}
+
+} // namespace emr

@@ -1,0 +1,138 @@
+// The batcher's queues, without an actor: what the next call of each key holds, counted in
+// distinct texts and estimated tokens, and what is taken when callers stop waiting.
+
+#include "actors/call_queues.hpp"
+
+#include <gtest/gtest.h>
+
+namespace emr {
+namespace {
+
+using namespace std::chrono_literals;
+
+const batch_key documents{"voyage-3.5", "document", 0};
+const batch_key queries{"voyage-3.5", "query", 0};
+const clock_time t0{};
+
+pending_chunk chunk(std::vector<std::string> texts, clock_time arrived = t0,
+                    clock_time deadline = clock_time::max()) {
+  std::size_t tokens = 0;
+  for (const auto& t : texts)
+    tokens += estimate_tokens(t);
+  return pending_chunk{std::move(texts), tokens, "req", {}, arrived, deadline};
+}
+
+std::vector<std::vector<std::string>> texts_of(const std::vector<pending_chunk>& chunks) {
+  std::vector<std::vector<std::string>> out;
+  for (const auto& c : chunks)
+    out.push_back(c.texts);
+  return out;
+}
+
+TEST(call_queues, the_next_call_is_counted_in_distinct_texts) {
+  call_queues q;
+  batch_limits four{4, 0};
+  q.push(documents, chunk({"p"}), four);
+  q.push(documents, chunk({"q", "p"}), four);
+  q.push(documents, chunk({"p", "q", "r"}), four);
+  const auto& queue = q.queues().at(documents);
+  EXPECT_EQ(queue.prefix.chunks, 3u);
+  EXPECT_EQ(queue.prefix.texts, 6u);
+  EXPECT_EQ(queue.prefix.distinct, 3u);
+  EXPECT_FALSE(queue.call_full());
+  q.push(documents, chunk({"s"}), four);
+  EXPECT_TRUE(q.queues().at(documents).call_full()) << "four distinct texts fill a call of four";
+  EXPECT_EQ(q.texts(), 7u);
+}
+
+TEST(call_queues, a_chunk_that_does_not_fit_closes_the_call_and_waits_for_the_next) {
+  call_queues q;
+  batch_limits four{4, 0};
+  q.push(documents, chunk({"a", "b", "c"}), four);
+  q.push(documents, chunk({"d", "e"}), four);
+  q.push(documents, chunk({"a"}), four); // would fit, but the call is closed: order is kept
+  const auto& queue = q.queues().at(documents);
+  EXPECT_EQ(queue.prefix.chunks, 1u);
+  EXPECT_TRUE(queue.call_full());
+  EXPECT_EQ(texts_of(q.take_call(documents)),
+            (std::vector<std::vector<std::string>>{{"a", "b", "c"}}));
+  const auto& rest = q.queues().at(documents);
+  EXPECT_EQ(rest.prefix.chunks, 2u) << "counted anew once the call left";
+  EXPECT_EQ(rest.prefix.distinct, 3u);
+  EXPECT_EQ(q.texts(), 3u);
+}
+
+TEST(call_queues, a_chunk_whose_texts_are_all_in_the_call_fits_whatever_its_size) {
+  call_queues q;
+  batch_limits two{2, 0};
+  q.push(documents, chunk({"a", "b"}), two);
+  q.push(documents, chunk({"b", "a"}), two);
+  EXPECT_EQ(q.queues().at(documents).prefix.chunks, 2u);
+  EXPECT_EQ(q.queues().at(documents).prefix.distinct, 2u);
+}
+
+TEST(call_queues, the_token_cap_bounds_a_call_and_nine_tenths_of_it_is_full) {
+  call_queues q;
+  batch_limits capped{100, 1000};
+  q.push(documents, chunk({std::string(1500, 'a')}), capped); // 501 tokens
+  EXPECT_FALSE(q.queues().at(documents).call_full());
+  q.push(documents, chunk({std::string(1200, 'b')}), capped); // 401: 902 in all, over 900
+  EXPECT_TRUE(q.queues().at(documents).call_full());
+  EXPECT_EQ(q.queues().at(documents).prefix.chunks, 2u);
+  q.push(documents, chunk({"c"}), capped);                   // 1 more would still fit the cap
+  q.push(documents, chunk({std::string(600, 'd')}), capped); // 201: over the cap
+  EXPECT_EQ(q.queues().at(documents).prefix.chunks, 3u);
+  EXPECT_TRUE(q.queues().at(documents).prefix.closed);
+}
+
+TEST(call_queues, keys_are_offered_longest_waiting_first) {
+  call_queues q;
+  q.push(queries, chunk({"q"}, t0 + 2ms), {4, 0});
+  q.push(documents, chunk({"d"}, t0 + 1ms), {4, 0});
+  auto order = q.by_age();
+  ASSERT_EQ(order.size(), 2u);
+  EXPECT_EQ(*order[0].first, documents);
+  EXPECT_EQ(*order[1].first, queries);
+}
+
+TEST(call_queues, chunks_due_are_taken_from_queues_and_put_back_halves_alike) {
+  call_queues q;
+  batch_limits four{4, 0};
+  q.push(documents, chunk({"a"}, t0, t0 + 10ms), four);
+  q.push(documents, chunk({"b"}, t0, t0 + 30ms), four);
+  std::vector<pending_chunk> half;
+  half.push_back(chunk({"h1"}, t0, t0 + 20ms));
+  half.push_back(chunk({"h2"}, t0, t0 + 40ms));
+  q.put_back(queries, std::move(half));
+  EXPECT_EQ(q.next_deadline(), t0 + 10ms);
+  EXPECT_EQ(texts_of(q.take_due(t0 + 20ms)),
+            (std::vector<std::vector<std::string>>{{"a"}, {"h1"}}));
+  EXPECT_EQ(q.next_deadline(), t0 + 30ms);
+  EXPECT_EQ(q.texts(), 1u);
+  EXPECT_EQ(q.queues().at(documents).prefix.chunks, 1u);
+  auto back = q.take_put_back();
+  ASSERT_TRUE(back);
+  EXPECT_EQ(back->first, queries);
+  EXPECT_EQ(texts_of(back->second), (std::vector<std::vector<std::string>>{{"h2"}}));
+  EXPECT_EQ(texts_of(q.take_due()), (std::vector<std::vector<std::string>>{{"b"}}));
+  EXPECT_FALSE(q.waiting());
+  EXPECT_TRUE(q.queues().empty());
+}
+
+TEST(call_queues, halves_put_back_go_first_the_latest_ahead) {
+  call_queues q;
+  std::vector<pending_chunk> second, first;
+  second.push_back(chunk({"second"}));
+  first.push_back(chunk({"first"}));
+  q.put_back(documents, std::move(second));
+  q.put_back(documents, std::move(first));
+  EXPECT_TRUE(q.waiting());
+  EXPECT_EQ(texts_of(q.take_put_back()->second),
+            (std::vector<std::vector<std::string>>{{"first"}}));
+  EXPECT_EQ(texts_of(q.take_put_back()->second),
+            (std::vector<std::vector<std::string>>{{"second"}}));
+  EXPECT_FALSE(q.take_put_back());
+}
+
+} // namespace
+} // namespace emr
