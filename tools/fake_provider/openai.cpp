@@ -39,7 +39,8 @@ std::string openai_context_message(int tokens) {
          "completion length.";
 }
 
-// Go-style duration strings, as OpenAI's x-ratelimit-reset-* headers use ("12ms", "2.5s", "6m0s").
+// Go-style duration strings, as OpenAI's x-ratelimit-reset-* headers use ("12ms", "2.5s", "6m0s");
+// by hand, since neither fmt nor Boost writes Go's format (milliseconds, then trimmed seconds).
 std::string go_duration(double seconds) {
   if (seconds <= 0)
     return "0s";
