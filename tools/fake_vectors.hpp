@@ -140,13 +140,7 @@ inline int default_dims(std::string_view model) {
   return 0;
 }
 
-// Base64 of raw bytes and of little-endian float32 vectors: the same codec emr itself uses.
-inline std::string base64_encode(const unsigned char* data, std::size_t size) {
-  std::string out;
-  append_base64(out, data, size);
-  return out;
-}
-
+// Base64 of a little-endian float32 vector: the same codec emr itself uses.
 inline std::string float32_base64(const std::vector<float>& v) {
   std::string out;
   append_base64_floats(out, v.data(), v.size());

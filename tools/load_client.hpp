@@ -1,6 +1,8 @@
 // Drives concurrent embedding callers over loopback and checks every vector they get back against
 // the fake provider's deterministic vectors. The demo, the benchmark and the integration tests all
-// load emr (or the fake, for a baseline) through this one library.
+// load emr (or the fake, for a baseline) through this one library, built from tools/load_client/:
+// request.* (the endpoint and the bodies), closed_loop.cpp, burst.cpp, answer_check.* (the
+// vectors) and summary.cpp.
 #pragma once
 
 // Expectations are stated in the fake's vectors; callers that check by hand need them too.

@@ -4,6 +4,7 @@
 #include "tools/load_client.hpp"
 
 #include <CLI/CLI.hpp>
+#include <boost/algorithm/string/trim.hpp>
 #include <boost/json.hpp>
 
 #include <chrono>
@@ -12,6 +13,7 @@
 #include <iostream>
 #include <optional>
 #include <string>
+#include <utility>
 
 namespace {
 
@@ -65,6 +67,18 @@ caller make_caller(const options& o, std::size_t who, std::size_t call) {
   return c;
 }
 
+// "Name: value" as a header's name and value; nullopt unless both are there.
+std::optional<std::pair<std::string, std::string>> header_field(const std::string& text) {
+  const auto colon = text.find(':');
+  if (colon == std::string::npos)
+    return std::nullopt;
+  auto name = boost::algorithm::trim_copy(text.substr(0, colon));
+  auto value = boost::algorithm::trim_copy(text.substr(colon + 1));
+  if (name.empty() || value.empty())
+    return std::nullopt;
+  return std::pair{std::move(name), std::move(value)};
+}
+
 emr::load::endpoint make_endpoint(const options& o) {
   emr::load::endpoint e;
   e.base_url = o.url;
@@ -74,10 +88,8 @@ emr::load::endpoint make_endpoint(const options& o) {
     e.extra_fields.emplace_back("provider", json::serialize(json::string_view{o.provider}));
   if (!o.model.empty())
     e.extra_fields.emplace_back("model", json::serialize(json::string_view{o.model}));
-  for (const auto& h : o.headers) {
-    const auto colon = h.find(':');
-    e.headers.emplace_back(h.substr(0, colon), h.substr(h.find_first_not_of(' ', colon + 1)));
-  }
+  for (const auto& h : o.headers)
+    e.headers.push_back(*header_field(h));
   return e;
 }
 
@@ -197,10 +209,7 @@ int main(int argc, char** argv) {
   app.add_option("--text-bytes", o.text_bytes, "Pad every text to this many bytes");
   app.add_option("--header", o.headers, "Extra request header, \"Name: value\" (repeatable)")
       ->check([](const std::string& h) {
-        return h.find(':') == std::string::npos ||
-                       h.find_first_not_of(' ', h.find(':') + 1) == std::string::npos
-                   ? std::string("expected \"Name: value\"")
-                   : std::string();
+        return header_field(h) ? std::string() : std::string("expected \"Name: value\"");
       });
   app.add_option("--latencies", o.latencies_file,
                  "Write every request's latency in ms, one per line, to this file");

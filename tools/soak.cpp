@@ -261,10 +261,10 @@ void run_phase(std::size_t phase, std::size_t callers, std::chrono::milliseconds
 }
 
 std::string statuses_text(const std::map<int, std::size_t>& counts) {
-  std::string out;
+  std::vector<std::string> parts;
   for (const auto& [status, n] : counts)
-    out += (out.empty() ? "" : " ") + std::to_string(status) + "=" + std::to_string(n);
-  return out.empty() ? "-" : out;
+    parts.push_back(fmt::format("{}={}", status, n));
+  return parts.empty() ? "-" : fmt::format("{}", fmt::join(parts, " "));
 }
 
 double growth(long from, long to) {
