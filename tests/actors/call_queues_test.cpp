@@ -6,7 +6,7 @@
 #include <gtest/gtest.h>
 
 namespace emr {
-namespace {
+namespace call_queues_tests {
 
 using namespace std::chrono_literals;
 
@@ -134,5 +134,5 @@ TEST(call_queues, halves_put_back_go_first_the_latest_ahead) {
   EXPECT_FALSE(q.take_put_back());
 }
 
-} // namespace
+} // namespace call_queues_tests
 } // namespace emr

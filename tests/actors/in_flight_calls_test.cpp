@@ -6,7 +6,7 @@
 #include <gtest/gtest.h>
 
 namespace emr {
-namespace {
+namespace in_flight_calls_tests {
 
 using namespace std::chrono_literals;
 
@@ -92,5 +92,5 @@ TEST(usage_share, splits_a_calls_usage_by_estimated_tokens) {
   EXPECT_EQ(usage_share(35, 5, 0), 0);
 }
 
-} // namespace
+} // namespace in_flight_calls_tests
 } // namespace emr

@@ -6,7 +6,7 @@
 #include <gtest/gtest.h>
 
 namespace emr {
-namespace {
+namespace recent_answers_tests {
 
 using namespace std::chrono_literals;
 
@@ -83,5 +83,5 @@ TEST(recent_answers, a_reuse_time_of_zero_keeps_nothing) {
   EXPECT_FALSE(recent.find(documents, {"a"}, 1, t0));
 }
 
-} // namespace
+} // namespace recent_answers_tests
 } // namespace emr

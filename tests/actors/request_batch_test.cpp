@@ -8,7 +8,7 @@
 #include <gtest/gtest.h>
 
 namespace emr {
-namespace {
+namespace request_batch_tests {
 
 using namespace std::chrono_literals;
 using testing::fake_batcher_impl;
@@ -170,5 +170,5 @@ TEST_F(request_batch, a_caller_given_a_shorter_share_fails_over_when_it_ends_not
   EXPECT_EQ(outcomes[0].get().answers.at(0).provider, "cohere");
 }
 
-} // namespace
+} // namespace request_batch_tests
 } // namespace emr
