@@ -5,9 +5,9 @@
 // -> retry supervisor (one per upstream call) -> upstream worker (detached; blocking HTTP)
 // and back; the health actor hears every attempt and pushes verdicts to the batchers.
 
+#include "actors/actor_stats.hpp"
 #include "actors/messages.hpp"
 
-#include <boost/json/object.hpp>
 #include <caf/actor.hpp>
 #include <caf/actor_system.hpp>
 #include <caf/allowed_unsafe_message_type.hpp>
@@ -40,11 +40,6 @@ using share_over = caf::atom_constant<caf::atom("shareover")>;
 } // namespace emr::atom
 
 namespace emr {
-
-/// An actor's own numbers, as it reports them when asked.
-struct status_report {
-  boost::json::object body;
-};
 
 /// UPSTREAM WORKER: owns one keep-alive HTTP client to a provider; runs detached because it blocks.
 using upstream_actor = caf::typed_actor<
@@ -81,7 +76,7 @@ using batcher_actor = caf::typed_actor<
     // Shutdown: keep taking chunks but stop holding any for company; send as slots free up.
     caf::reacts_to<atom::hurry>,
     // A snapshot of the batcher's own numbers for /admin/stats and /metrics.
-    caf::replies_to<atom::status>::with<status_report>>;
+    caf::replies_to<atom::status>::with<batcher_stats>>;
 
 /// HEALTH: hears every upstream attempt; keeps rolling metrics and the sin-bin.
 using health_actor = caf::typed_actor<
@@ -94,7 +89,7 @@ using health_actor = caf::typed_actor<
     // INTERNAL: periodic sin-bin expiry and probe scheduling.
     caf::reacts_to<atom::tick>,
     // Per-provider state and metrics for /health/providers, /admin/stats and /metrics.
-    caf::replies_to<atom::status>::with<status_report>>;
+    caf::replies_to<atom::status>::with<health_stats>>;
 
 } // namespace emr
 
@@ -105,5 +100,6 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(emr::upstream_reply)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(emr::call_report)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(emr::batch_outcome)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(emr::provider_condition)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(emr::status_report)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(emr::batcher_stats)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(emr::health_stats)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(emr::clock_time)

@@ -4,8 +4,6 @@
 #include <random>
 #include <string_view>
 
-namespace json = boost::json;
-
 namespace emr {
 
 namespace {
@@ -123,31 +121,31 @@ std::optional<chunk_result> batcher_state::admit(chunk_request&& request, chunk_
                                " tokens, limit " + std::to_string(limits.max_tokens) + ")",
                            -1, spec.name});
   if (auto reused = recent.find(request.key, request.texts, tokens, t)) {
-    ++chunks_received;
-    ++chunks_reused;
+    ++counted.chunks_received;
+    ++counted.chunks_reused;
     return reused;
   }
   // Queued, the chunk would only be failed once its caller stopped waiting; told now, a caller
   // with another provider still has the time to try it.
   if (t < policy.paused_until() && request.deadline <= policy.paused_until()) {
-    ++chunks_refused_paused;
+    ++counted.chunks_refused_paused;
     return refusal(paused(spec, t, policy.paused_until()));
   }
   if (queues.texts() + request.texts.size() > settings.max_queued_texts) {
-    ++rejected_overload;
+    ++counted.rejected_overload;
     return refusal(
         unavailable(spec, "provider '" + spec.name + "' has too many queued texts", 1000));
   }
-  ++chunks_received;
+  ++counted.chunks_received;
   auto texts = request.texts.size();
   pending_chunk chunk{std::move(request.texts), tokens, std::move(request.request_id), caller, t,
                       request.deadline};
   // Identical texts are sent once even across calls: a caller whose texts are already on their
   // way rides along and is answered from the same matrix.
   if (auto joined = calls.join(request.key, chunk)) {
-    ++chunks_joined;
+    ++counted.chunks_joined;
     ++chunks_flushed;
-    texts_flushed += texts;
+    counted.texts_flushed += texts;
     // The call may now retry for as long as its latest caller waits. (A supervisor that already
     // settled hears nothing: its outcome, in our mailbox, answers this chunk too, which costs it
     // less than its texts going upstream again.)
@@ -235,12 +233,13 @@ void batcher_state::start(batch_key key, std::vector<pending_chunk> chunks, bool
     std::size_t asked = 0;
     for (const auto& chunk : call.chunks)
       asked += chunk.texts.size();
-    ++batches_flushed;
+    ++counted.batches_flushed;
     chunks_flushed += call.chunks.size();
-    texts_flushed += asked;
-    texts_sent += upstream.texts.size();
-    max_texts_per_call = std::max<std::uint64_t>(max_texts_per_call, upstream.texts.size());
-    texts_per_call.observe(static_cast<double>(upstream.texts.size()));
+    counted.texts_flushed += asked;
+    counted.texts_sent += upstream.texts.size();
+    counted.largest_call_texts =
+        std::max<std::uint64_t>(counted.largest_call_texts, upstream.texts.size());
+    counted.texts_per_call.observe(static_cast<double>(upstream.texts.size()));
   }
   // A lone caller's id goes upstream as is; a shared call gets its own, which the access log
   // line of every caller it carried names.
@@ -273,8 +272,8 @@ void batcher_state::settle(batch_outcome&& outcome) {
   auto& call = *closed;
   auto actors = actors_of.extract(outcome.batch_id);
   release_worker(std::move(actors.mapped().worker), outcome.worker_blocked);
-  upstream_attempts += outcome.attempts;
-  retries += outcome.attempts > 1 ? outcome.attempts - 1 : 0;
+  counted.upstream_attempts += outcome.attempts;
+  counted.retries += outcome.attempts > 1 ? outcome.attempts - 1 : 0;
   policy.on_call_finished(outcome.congestion ? call_signal::congestion
                           : outcome.matrix   ? call_signal::success
                                              : call_signal::neutral);
@@ -296,7 +295,7 @@ void batcher_state::settle(batch_outcome&& outcome) {
     recent.remember(std::move(call), outcome.matrix, now());
   } else if (outcome.splittable && call.chunks.size() > 1) {
     // One caller's text may have poisoned the call: retry the halves apart until it is alone.
-    ++batches_split;
+    ++counted.batches_split;
     auto half = call.chunks.size() / 2;
     std::vector<pending_chunk> first(std::make_move_iterator(call.chunks.begin()),
                                      std::make_move_iterator(call.chunks.begin() + half));
@@ -305,7 +304,7 @@ void batcher_state::settle(batch_outcome&& outcome) {
     queues.put_back(call.key, std::move(second));
     queues.put_back(std::move(call.key), std::move(first));
   } else {
-    ++batches_failed;
+    ++counted.batches_failed;
     fail_chunks(call.chunks, outcome.error ? *outcome.error
                                            : failure{502, "provider_error", "upstream call failed",
                                                      -1, spec.name});
@@ -327,7 +326,7 @@ std::size_t batcher_state::fail_waiting(const failure& error, clock_time by) {
 void batcher_state::drop_expired(clock_time t) {
   if (t < queues.next_deadline())
     return;
-  chunks_expired += fail_waiting(failure{504, "deadline_exceeded",
+  counted.chunks_expired += fail_waiting(failure{504, "deadline_exceeded",
                                          "the caller stopped waiting before provider '" +
                                              spec.name + "' could be sent its texts",
                                          -1, spec.name},
@@ -383,7 +382,7 @@ void batcher_state::apply(const provider_condition& c) {
                              "provider '" + spec.name + "' was sin-binned after repeated failures",
                              ms_between(t, c.sin_bin_until)));
   else if (t < policy.paused_until())
-    chunks_refused_paused +=
+    counted.chunks_refused_paused +=
         fail_waiting(paused(spec, t, policy.paused_until()), policy.paused_until());
   pump();
 }
@@ -410,63 +409,38 @@ bool batcher_state::finished_draining() const {
   return draining && !queues.waiting() && calls.empty();
 }
 
-json::object batcher_state::status() {
-  json::object o;
-  o["provider"] = spec.name;
-  o["type"] = to_string(spec.type);
-  o["model"] = spec.model;
-  json::array keys;
-  std::size_t queued_chunks = 0;
+batcher_stats batcher_state::stats() {
+  batcher_stats s = counted;
+  s.provider = spec.name;
+  s.type = to_string(spec.type);
+  s.model = spec.model;
   for (const auto& [key, queue] : queues.queues()) {
-    keys.push_back(json::object{{"model", key.model},
-                                {"input_type", key.input_type},
-                                {"dimensions", key.dimensions},
-                                {"queued_texts", queue.texts},
-                                {"queued_callers", queue.chunks.size()}});
-    queued_chunks += queue.chunks.size();
+    s.queues.push_back({key.model, key.input_type, key.dimensions, queue.texts, queue.chunks.size()});
+    s.queued_callers += queue.chunks.size();
   }
-  o["queues"] = std::move(keys);
-  o["queued_texts"] = queues.texts();
-  o["queued_callers"] = queued_chunks;
+  s.queued_texts = queues.texts();
   auto limits = model_limits(spec, *adapter, spec.model);
-  o["max_texts_per_call"] = limits.max_texts;
-  o["max_tokens_per_call"] = limits.max_tokens;
-  o["call_window"] = policy.window();
-  o["in_flight_calls"] = policy.in_flight();
-  o["live_supervisors"] = calls.size();
-  o["holding_for_company"] = policy.holding();
-  o["hold_gap_us"] =
-      std::chrono::duration_cast<std::chrono::microseconds>(policy.hold_gap()).count();
-  o["flush_window_ms"] =
+  s.max_texts_per_call = limits.max_texts;
+  s.max_tokens_per_call = limits.max_tokens;
+  s.call_window = policy.window();
+  s.in_flight_calls = policy.in_flight();
+  s.live_supervisors = calls.size();
+  s.holding_for_company = policy.holding();
+  s.hold_gap_us = std::chrono::duration_cast<std::chrono::microseconds>(policy.hold_gap()).count();
+  s.flush_window_ms =
       std::chrono::duration_cast<std::chrono::milliseconds>(settings.flush.window).count();
   auto t = now();
-  o["paused_for_ms"] = t < policy.paused_until() ? ms_between(t, policy.paused_until()) : 0;
-  o["chunks_received"] = chunks_received;
-  o["batches_flushed"] = batches_flushed;
-  o["texts_flushed"] = texts_flushed;
-  o["texts_sent"] = texts_sent;
-  o["chunks_joined"] = chunks_joined;
-  o["chunks_reused"] = chunks_reused;
-  o["largest_call_texts"] = max_texts_per_call;
-  o["mean_texts_per_call"] =
-      batches_flushed == 0 ? 0.0
-                           : static_cast<double>(texts_sent) / static_cast<double>(batches_flushed);
-  o["compression"] = batches_flushed == 0 ? 0.0
-                                          : static_cast<double>(chunks_flushed) /
-                                                static_cast<double>(batches_flushed);
-  o["upstream_attempts"] = upstream_attempts;
-  o["retries"] = retries;
-  o["texts_per_call"] = texts_per_call.to_json();
-  o["batches_failed"] = batches_failed;
-  o["batches_split"] = batches_split;
-  o["rejected_overload"] = rejected_overload;
-  o["chunks_expired"] = chunks_expired;
-  o["chunks_refused_paused"] = chunks_refused_paused;
-  o["workers"] = all_workers.size();
-  o["blocked_workers"] = blocked_workers;
-  o["mailbox_size"] = self->mailbox().size();
-  o["draining"] = draining;
-  return o;
+  s.paused_for_ms = t < policy.paused_until() ? ms_between(t, policy.paused_until()) : 0;
+  if (s.batches_flushed > 0) {
+    auto calls_made = static_cast<double>(s.batches_flushed);
+    s.mean_texts_per_call = static_cast<double>(s.texts_sent) / calls_made;
+    s.compression = static_cast<double>(chunks_flushed) / calls_made;
+  }
+  s.workers = all_workers.size();
+  s.blocked_workers = blocked_workers;
+  s.mailbox_size = self->mailbox().size();
+  s.draining = draining;
+  return s;
 }
 
 batcher_actor::behavior_type batcher(batcher_actor::stateful_pointer<batcher_state> self,
@@ -530,7 +504,7 @@ batcher_actor::behavior_type batcher(batcher_actor::stateful_pointer<batcher_sta
         self->state.hurrying = true;
         self->state.pump();
       },
-      [self](atom::status) { return status_report{self->state.status()}; },
+      [self](atom::status) { return self->state.stats(); },
   };
 }
 

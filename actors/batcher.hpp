@@ -77,24 +77,9 @@ struct batcher_state {
   std::uint64_t timer_generation = 0;
   std::optional<clock_time> timer_due;
 
-  // Counters reported by status().
-  std::uint64_t chunks_received = 0;
-  std::uint64_t batches_flushed = 0;
-  std::uint64_t texts_flushed = 0; ///< texts callers asked for, across flushed batches
-  std::uint64_t texts_sent = 0;    ///< distinct texts sent upstream
-  std::uint64_t chunks_flushed = 0;
-  std::uint64_t chunks_joined = 0; ///< chunks answered by a call already out with their texts
-  std::uint64_t chunks_reused = 0; ///< chunks answered from a recent call's vectors
-  std::uint64_t max_texts_per_call = 0;
-  std::uint64_t upstream_attempts = 0;
-  std::uint64_t retries = 0;
-  histogram texts_per_call{histogram::size_bounds()};
-  std::uint64_t batches_failed = 0;
-  std::uint64_t batches_split = 0;
-  std::uint64_t rejected_overload = 0;
-  std::uint64_t chunks_expired = 0; ///< queued chunks dropped unsent: their callers stopped waiting
-  /// Chunks refused at once because a rate-limit pause outlasts their callers' wait.
-  std::uint64_t chunks_refused_paused = 0;
+  /// The counters, kept as things happen; stats() adds the state of the moment.
+  batcher_stats counted;
+  std::uint64_t chunks_flushed = 0; ///< chunks in flushed batches, for the compression ratio
 
   static inline const char* name = "batcher";
 
@@ -144,7 +129,7 @@ struct batcher_state {
   void run_probe();
   void arm_timer(clock_time due);
   bool finished_draining() const;
-  boost::json::object status();
+  batcher_stats stats();
 };
 
 /// @param spec the provider as registered

@@ -6,8 +6,6 @@
 
 #include <algorithm>
 
-namespace json = boost::json;
-
 namespace emr {
 
 std::string_view to_string(provider_state s) {
@@ -41,7 +39,7 @@ bool provider_health::record(const call_report& report, clock_time now) {
   bool changed = false;
   switch (report.outcome) {
   case outcome_class::success:
-    ++total_success_;
+    ++totals_.success;
     consecutive_failures_ = 0;
     if (sin_binned_) {
       restore();
@@ -50,7 +48,7 @@ bool provider_health::record(const call_report& report, clock_time now) {
     }
     break;
   case outcome_class::rate_limited:
-    ++total_rate_limited_;
+    ++totals_.rate_limited;
     if (report.retry_after_ms >= 0) {
       auto until = now + std::chrono::milliseconds{report.retry_after_ms};
       if (until > paused_until_) {
@@ -60,10 +58,10 @@ bool provider_health::record(const call_report& report, clock_time now) {
     }
     break;
   case outcome_class::caller_error:
-    ++total_caller_error_;
+    ++totals_.caller_error;
     break;
   case outcome_class::server_error:
-    ++total_server_error_;
+    ++totals_.server_error;
     ++consecutive_failures_;
     if (!sin_binned_ && consecutive_failures_ >= settings_.failure_threshold) {
       // Re-entries double the sentence; a long healthy spell wipes the record.
@@ -114,17 +112,18 @@ provider_state provider_health::state(clock_time now) const {
   return provider_state::healthy;
 }
 
-json::object provider_health::metrics(clock_time now) {
+provider_health_stats provider_health::stats(clock_time now) {
   prune(now);
   std::vector<std::int64_t> latencies;
   latencies.reserve(samples_.size());
-  std::size_t errors = 0, successes = 0, throttled = 0, rejected = 0;
-  for (const auto& s : samples_) {
-    latencies.push_back(s.latency.count());
-    errors += s.outcome == outcome_class::server_error;
-    successes += s.outcome == outcome_class::success;
-    throttled += s.outcome == outcome_class::rate_limited;
-    rejected += s.outcome == outcome_class::caller_error;
+  provider_health_stats s;
+  std::size_t successes = 0, rejected = 0;
+  for (const auto& sample : samples_) {
+    latencies.push_back(sample.latency.count());
+    s.errors += sample.outcome == outcome_class::server_error;
+    successes += sample.outcome == outcome_class::success;
+    s.rate_limited += sample.outcome == outcome_class::rate_limited;
+    rejected += sample.outcome == outcome_class::caller_error;
   }
   std::sort(latencies.begin(), latencies.end());
   auto pct = [&](double p) -> double {
@@ -134,33 +133,28 @@ json::object provider_health::metrics(clock_time now) {
     return static_cast<double>(latencies[i]) / 1000.0;
   };
   auto n = static_cast<double>(samples_.size());
-  json::object o;
-  o["state"] = to_string(state(now));
-  o["window_s"] = settings_.window.count();
-  o["requests"] = samples_.size();
-  o["errors"] = errors;
-  o["rate_limited"] = throttled;
-  o["error_rate"] = n == 0 ? 0.0 : static_cast<double>(errors) / n;
+  s.state = to_string(state(now));
+  s.window_s = settings_.window.count();
+  s.requests = samples_.size();
+  s.error_rate = n == 0 ? 0.0 : static_cast<double>(s.errors) / n;
   // A rejected input says nothing about whether the provider is up.
   auto judged = static_cast<double>(samples_.size() - rejected);
-  o["availability"] = judged == 0 ? 1.0 : static_cast<double>(successes + throttled) / judged;
-  o["latency_p50_ms"] = pct(0.50);
-  o["latency_p95_ms"] = pct(0.95);
-  o["latency_p99_ms"] = pct(0.99);
-  o["consecutive_failures"] = consecutive_failures_;
-  o["sin_bin_entries"] = entries_;
+  s.availability =
+      judged == 0 ? 1.0 : static_cast<double>(successes + s.rate_limited) / judged;
+  s.latency_p50_ms = pct(0.50);
+  s.latency_p95_ms = pct(0.95);
+  s.latency_p99_ms = pct(0.99);
+  s.consecutive_failures = consecutive_failures_;
+  s.sin_bin_entries = entries_;
   auto remaining = [&](clock_time until) {
     return until > now ? std::chrono::duration_cast<std::chrono::milliseconds>(until - now).count()
                        : std::int64_t{0};
   };
-  o["sin_bin_remaining_ms"] = sin_binned(now) ? remaining(sin_bin_until_) : 0;
-  o["paused_remaining_ms"] = remaining(paused_until_);
-  o["totals"] = json::object{{"success", total_success_},
-                             {"rate_limited", total_rate_limited_},
-                             {"server_error", total_server_error_},
-                             {"caller_error", total_caller_error_}};
-  o["upstream_latency_seconds"] = latency_.to_json();
-  return o;
+  s.sin_bin_remaining_ms = sin_binned(now) ? remaining(sin_bin_until_) : 0;
+  s.paused_remaining_ms = remaining(paused_until_);
+  s.totals = totals_;
+  s.upstream_latency_seconds = latency_;
+  return s;
 }
 
 clock_time health_state::now() const {
@@ -216,18 +210,18 @@ void health_state::on_tick() {
   }
 }
 
-json::object health_state::status() {
-  json::object o;
+health_stats health_state::stats() {
+  health_stats out;
   auto t = now();
   for (auto& [provider, tracked] : providers) {
-    auto m = tracked.health.metrics(t);
+    auto s = tracked.health.stats(t);
     if (!tracked.failure.empty()) {
-      m["state"] = "failed";
-      m["failure"] = "its batcher stopped (" + tracked.failure + ") and was not restarted";
+      s.state = "failed";
+      s.failure = "its batcher stopped (" + tracked.failure + ") and was not restarted";
     }
-    o[provider] = std::move(m);
+    out.providers.emplace(provider, std::move(s));
   }
-  return o;
+  return out;
 }
 
 health_actor::behavior_type health(health_actor::stateful_pointer<health_state> self,
@@ -246,7 +240,7 @@ health_actor::behavior_type health(health_actor::stateful_pointer<health_state> 
         self->state.on_tick();
         self->delayed_send(self, self->state.settings.tick, atom::tick::value);
       },
-      [self](atom::status) { return status_report{self->state.status()}; },
+      [self](atom::status) { return self->state.stats(); },
   };
 }
 

@@ -3,7 +3,6 @@
 // rate-limit pause, which is its own state and never counted as ill health.
 
 #include "actors/actors.hpp"
-#include "actors/histogram.hpp"
 
 #include <deque>
 #include <map>
@@ -42,7 +41,7 @@ public:
   provider_condition condition() const { return {sin_binned_, sin_bin_until_, paused_until_}; }
   int consecutive_failures() const { return consecutive_failures_; }
   int sin_bin_entries() const { return entries_; }
-  boost::json::object metrics(clock_time now);
+  provider_health_stats stats(clock_time now);
 
 private:
   struct sample {
@@ -56,10 +55,7 @@ private:
   health_settings settings_;
   std::deque<sample> samples_;
   // Totals since start, for /metrics counters (the window above is for health decisions).
-  std::uint64_t total_success_ = 0;
-  std::uint64_t total_rate_limited_ = 0;
-  std::uint64_t total_server_error_ = 0;
-  std::uint64_t total_caller_error_ = 0;
+  outcome_totals totals_;
   histogram latency_{histogram::latency_bounds()};
   int consecutive_failures_ = 0;
   int entries_ = 0;
@@ -90,7 +86,7 @@ struct health_state {
   void on_attach(const std::string& provider, batcher_actor batcher);
   void on_batcher_down(const caf::down_msg& down);
   void push(const std::string& name, tracked& t);
-  boost::json::object status();
+  health_stats stats();
 };
 
 health_actor::behavior_type health(health_actor::stateful_pointer<health_state> self,

@@ -1,8 +1,6 @@
 #pragma once
-// A fixed-bucket histogram, kept by whoever observes the values and reported in its status, so
+// A fixed-bucket histogram, kept by whoever observes the values and copied into its stats, so
 // /admin/stats and /metrics show the same numbers.
-
-#include <boost/json/object.hpp>
 
 #include <cstdint>
 #include <vector>
@@ -22,13 +20,12 @@ public:
     sum_ += value;
   }
 
-  /// `{"buckets":[[le, cumulative count], ...], "count": n, "sum": s}`
-  boost::json::object to_json() const {
-    boost::json::array buckets;
-    for (std::size_t i = 0; i < bounds_.size(); ++i)
-      buckets.push_back(boost::json::array{bounds_[i], counts_[i]});
-    return boost::json::object{{"buckets", std::move(buckets)}, {"count", count_}, {"sum", sum_}};
-  }
+  /// Each bucket's upper bound, and how many values were at most that (cumulative, as Prometheus
+  /// counts them).
+  const std::vector<double>& upper_bounds() const { return bounds_; }
+  const std::vector<std::uint64_t>& cumulative_counts() const { return counts_; }
+  std::uint64_t count() const { return count_; }
+  double sum() const { return sum_; }
 
   /// Latency buckets in seconds, from a millisecond to a minute.
   static std::vector<double> latency_bounds() {

@@ -7,6 +7,7 @@
 #include "http/provider_records.hpp"
 #include "http/route_table.hpp"
 #include "http/routes.hpp"
+#include "http/stats_json.hpp"
 
 #include <boost/json.hpp>
 #include <charconv>
@@ -220,7 +221,8 @@ void test_provider(app& a, const httplib::Request& req, httplib::Response& res) 
 }
 
 void stats(app& a, const httplib::Request&, httplib::Response& res) {
-  auto o = collect_stats(a);
+  auto actors = collect_stats(a);
+  json::object o{{"providers", to_json(actors.batchers)}, {"health", to_json(actors.health)}};
   o["request_actors_live"] = live_request_actors();
   o["request_actors_spawned"] = spawned_request_actors();
   o["actors_running"] = a.system.registry().running();
@@ -228,10 +230,7 @@ void stats(app& a, const httplib::Request&, httplib::Response& res) {
   o["http_threads_total"] = a.settings.threads;
   o["http_requests_in_flight"] = a.in_flight_http.load();
   o["requests_served"] = a.requests_served.load();
-  json::object auth;
-  for (const auto& c : a.auth.counters())
-    auth[c.name] = c.value;
-  o["auth"] = std::move(auth);
+  o["auth"] = to_json(a.auth.stats());
   send_json(res, 200, json::serialize(o));
 }
 

@@ -244,21 +244,8 @@ bool caller_auth::revoke(std::int64_t id) {
   return revoked;
 }
 
-std::vector<auth_counter> caller_auth::counters() const {
-  return {
-      {"argon2_verifications", "argon2 verifications of presented caller keys.",
-       argon2_runs_.load()},
-      {"shared_verifications",
-       "Caller requests that took the answer of an argon2 run already under way for the same key.",
-       shared_.load()},
-      {"failures", "Caller requests answered 401: no, malformed, unknown, wrong or revoked key.",
-       failures_.load()},
-      {"rate_limited",
-       "Caller requests answered 429: too many failed verifications for the key id "
-       "or from the address.",
-       rate_limited_.load()},
-      {"busy", "Caller requests answered 503: every argon2 slot stayed busy.", busy_.load()},
-  };
+auth_stats caller_auth::stats() const {
+  return {argon2_runs_.load(), shared_.load(), failures_.load(), rate_limited_.load(), busy_.load()};
 }
 
 std::optional<std::pair<key_record, std::string>> caller_auth::rotate(std::int64_t id) {

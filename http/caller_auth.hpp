@@ -3,6 +3,7 @@
 // key even under a burst, within limits on failures and on runs at once, on the HTTP thread
 // (never an actor's), and last-used times written in bulk.
 
+#include "actors/stat_field.hpp"
 #include "http/api_error.hpp"
 #include "http/auth_limits.hpp"
 #include "http/caller_keys.hpp"
@@ -23,13 +24,31 @@ namespace emr {
 using secret_verifier =
     std::function<bool(const std::string& encoded_hash, std::string_view secret)>;
 
-/// One of authentication's counters, as /admin/stats ("auth") and /metrics (emr_auth_<name>_total)
-/// show it.
-struct auth_counter {
-  std::string_view name;
-  std::string_view help;
-  std::uint64_t value = 0;
+/// Authentication's counters, as /admin/stats ("auth") and /metrics show them.
+struct auth_stats {
+  std::uint64_t argon2_verifications = 0;
+  std::uint64_t shared_verifications = 0;
+  std::uint64_t failures = 0;
+  std::uint64_t rate_limited = 0;
+  std::uint64_t busy = 0;
 };
+
+template <class F>
+void describe(const auth_stats& s, F&& f) {
+  using enum metric_type;
+  f(s.argon2_verifications, {"argon2_verifications", counter, "emr_auth_argon2_verifications_total",
+                             "argon2 verifications of presented caller keys."});
+  f(s.shared_verifications,
+    {"shared_verifications", counter, "emr_auth_shared_verifications_total",
+     "Caller requests that took the answer of an argon2 run already under way for the same key."});
+  f(s.failures, {"failures", counter, "emr_auth_failures_total",
+                 "Caller requests answered 401: no, malformed, unknown, wrong or revoked key."});
+  f(s.rate_limited, {"rate_limited", counter, "emr_auth_rate_limited_total",
+                     "Caller requests answered 429: too many failed verifications for the key id "
+                     "or from the address."});
+  f(s.busy, {"busy", counter, "emr_auth_busy_total",
+             "Caller requests answered 503: every argon2 slot stayed busy."});
+}
 
 class caller_auth {
 public:
@@ -57,7 +76,7 @@ public:
   void flush_last_used();
 
   /// argon2 runs, failures and refusals so far.
-  std::vector<auth_counter> counters() const;
+  auth_stats stats() const;
 
 private:
   using outcome = std::variant<cached_key, api_error>;

@@ -1,7 +1,5 @@
 #include "http/caller_metrics.hpp"
 
-namespace json = boost::json;
-
 namespace emr {
 
 void caller_metrics::record(const std::string& provider, int status, double seconds) {
@@ -11,15 +9,14 @@ void caller_metrics::record(const std::string& provider, int status, double seco
   rate_limited_ += status == 429;
 }
 
-json::object caller_metrics::to_json() const {
+caller_stats caller_metrics::stats() const {
   std::lock_guard guard{mutex_};
-  json::array requests;
+  caller_stats s;
   for (const auto& [key, count] : requests_)
-    requests.push_back(
-        json::object{{"provider", key.first}, {"status", key.second}, {"count", count}});
-  return json::object{{"requests", std::move(requests)},
-                      {"latency_seconds", latency_.to_json()},
-                      {"rate_limited_passed_on", rate_limited_}};
+    s.requests.push_back({key.first, key.second, count});
+  s.latency_seconds = latency_;
+  s.rate_limited_passed_on = rate_limited_;
+  return s;
 }
 
 } // namespace emr

@@ -3,21 +3,30 @@
 
 #include "actors/histogram.hpp"
 
-#include <boost/json/object.hpp>
-
 #include <map>
 #include <mutex>
 #include <string>
+#include <vector>
 
 namespace emr {
+
+/// Callers' answers so far, for /metrics.
+struct caller_stats {
+  struct answers {
+    std::string provider; ///< "" before routing
+    int status = 0;
+    std::uint64_t count = 0;
+  };
+  std::vector<answers> requests; ///< by provider, then status
+  histogram latency_seconds{histogram::latency_bounds()};
+  std::uint64_t rate_limited_passed_on = 0;
+};
 
 class caller_metrics {
 public:
   /// One answered caller: the provider that served it (or "" before routing), status, latency.
   void record(const std::string& provider, int status, double seconds);
-  /// `{"requests":[{"provider","status","count"}], "latency_seconds": histogram,
-  /// "rate_limited_passed_on": n}`
-  boost::json::object to_json() const;
+  caller_stats stats() const;
 
 private:
   mutable std::mutex mutex_;

@@ -3,6 +3,7 @@
 #include "http/exchange.hpp"
 #include "http/route_table.hpp"
 #include "http/routes.hpp"
+#include "http/stats_json.hpp"
 
 #include <boost/json.hpp>
 
@@ -22,19 +23,17 @@ std::int64_t uptime_s(const app& a) {
 
 void install_public_routes(route_table& routes, app& a) {
   routes.get("/health", [&a](const httplib::Request&, httplib::Response& res) {
-    auto stats = collect_stats(a);
-    auto& health = stats["health"].as_object();
-    bool any_serving = health.empty();
-    for (const auto& [name, h] : health)
-      if (auto state = h.as_object().at("state").as_string();
-          state != "sin-binned" && state != "failed")
+    auto health = collect_stats(a).health;
+    bool any_serving = health.providers.empty();
+    for (const auto& [name, h] : health.providers)
+      if (h.state != "sin-binned" && h.state != "failed")
         any_serving = true;
     send_json(res, any_serving ? 200 : 503,
               json::serialize(json::object{{"status", any_serving ? "ok" : "unavailable"}}));
   });
   routes.get("/health/providers", [&a](const httplib::Request&, httplib::Response& res) {
-    auto stats = collect_stats(a);
-    send_json(res, 200, json::serialize(json::object{{"providers", std::move(stats["health"])}}));
+    send_json(res, 200,
+              json::serialize(json::object{{"providers", to_json(collect_stats(a).health)}}));
   });
   routes.get("/status", [&a](const httplib::Request&, httplib::Response& res) {
     json::object o{{"version", EMR_VERSION},

@@ -19,7 +19,13 @@ void install_metrics_route(route_table& routes, app& a);
 /// Runs one caller job through a fresh request actor and waits for its answer.
 caller_outcome run_job(app& a, caller_job job);
 
+/// The actors' own numbers.
+struct actors_stats {
+  std::vector<batcher_stats> batchers; ///< one per provider that answered in time
+  health_stats health;
+};
+
 /// Asks every batcher and the health actor for their own numbers (through messages).
-boost::json::object collect_stats(app& a);
+actors_stats collect_stats(app& a);
 
 } // namespace emr

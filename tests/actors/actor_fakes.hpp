@@ -24,7 +24,7 @@ struct test_system {
   }
 };
 
-/// Health: records attachments and reports; answers `status` with a fixed report.
+/// Health: records attachments and reports; answers `status` with fixed stats.
 struct mock_health_state {
   std::vector<std::string> attached;
   std::vector<call_report> reports;
@@ -32,7 +32,7 @@ struct mock_health_state {
 };
 
 inline health_actor::behavior_type
-mock_health(health_actor::stateful_pointer<mock_health_state> self, status_report answer) {
+mock_health(health_actor::stateful_pointer<mock_health_state> self, health_stats answer) {
   return {
       [self](atom::report, const call_report& r) { self->state.reports.push_back(r); },
       [self](atom::attach, const std::string& provider, batcher_actor) {

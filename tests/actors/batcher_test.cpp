@@ -51,7 +51,7 @@ struct batcher_test : ::testing::Test, testing::test_system {
     settings.upstream.read_timeout = 3s;
     // Every actor here is spawned with arguments: for a function actor spawned without any,
     // CAF 0.17's factory binds a reference to a null tuple, which UBSan rightly reports.
-    health = sys->spawn(testing::mock_health, status_report{});
+    health = sys->spawn(testing::mock_health, health_stats{});
     // Real supervisors (pure actors: they time attempts out on the test clock) over fake workers.
     auto factories = real_factories(spec, settings.upstream);
     factories.worker = [](caf::local_actor& owner) {
@@ -148,12 +148,12 @@ struct batcher_test : ::testing::Test, testing::test_system {
     run();
   }
 
-  boost::json::object status() {
-    auto out = std::make_shared<boost::json::object>();
+  batcher_stats status() {
+    auto out = std::make_shared<batcher_stats>();
     clients.push_back(sys->spawn(
         [out](caf::event_based_actor* self, batcher_actor b) {
           self->request(b, std::chrono::seconds{3600}, atom::status::value)
-              .then([out](const status_report& r) { *out = r.body; });
+              .then([out](const batcher_stats& s) { *out = s; });
         },
         batcher));
     run();
@@ -400,16 +400,16 @@ TEST_F(batcher_test, identical_texts_are_sent_once_and_each_caller_gets_its_own_
   EXPECT_EQ(st().idle_workers.size(), 4u);
 
   auto s = status();
-  EXPECT_EQ(s.at("chunks_received").to_number<int>(), 3);
-  EXPECT_EQ(s.at("batches_flushed").to_number<int>(), 2);
-  EXPECT_EQ(s.at("texts_flushed").to_number<int>(), 6);
-  EXPECT_EQ(s.at("texts_sent").to_number<int>(), 5);
-  EXPECT_EQ(s.at("largest_call_texts").to_number<int>(), 4);
-  EXPECT_DOUBLE_EQ(s.at("compression").as_double(), 1.5);
-  EXPECT_EQ(s.at("upstream_attempts").to_number<int>(), 2);
-  EXPECT_EQ(s.at("queued_texts").to_number<int>(), 0);
-  EXPECT_EQ(s.at("in_flight_calls").to_number<int>(), 0);
-  EXPECT_EQ(s.at("batches_failed").to_number<int>(), 0);
+  EXPECT_EQ(s.chunks_received, 3u);
+  EXPECT_EQ(s.batches_flushed, 2u);
+  EXPECT_EQ(s.texts_flushed, 6u);
+  EXPECT_EQ(s.texts_sent, 5u);
+  EXPECT_EQ(s.largest_call_texts, 4u);
+  EXPECT_DOUBLE_EQ(s.compression, 1.5);
+  EXPECT_EQ(s.upstream_attempts, 2u);
+  EXPECT_EQ(s.queued_texts, 0u);
+  EXPECT_EQ(s.in_flight_calls, 0u);
+  EXPECT_EQ(s.batches_failed, 0u);
 }
 
 TEST_F(batcher_test, a_chunk_whose_texts_are_already_out_joins_that_call) {
@@ -429,8 +429,8 @@ TEST_F(batcher_test, a_chunk_whose_texts_are_already_out_joins_that_call) {
   expect_vectors(*c, {"y", "x"});
   EXPECT_FALSE(d->answered);
   auto s = status();
-  EXPECT_EQ(s.at("chunks_joined").to_number<int>(), 2);
-  EXPECT_EQ(s.at("texts_sent").to_number<int>(), 2);
+  EXPECT_EQ(s.chunks_joined, 2u);
+  EXPECT_EQ(s.texts_sent, 2u);
 }
 
 TEST_F(batcher_test, texts_a_call_just_answered_are_answered_again_without_a_call) {
@@ -449,7 +449,7 @@ TEST_F(batcher_test, texts_a_call_just_answered_are_answered_again_without_a_cal
   run();
   EXPECT_FALSE(c->answered);
   EXPECT_EQ(batch_ids(), (std::vector<std::uint64_t>{2}));
-  EXPECT_EQ(status().at("chunks_reused").to_number<int>(), 1);
+  EXPECT_EQ(status().chunks_reused, 1u);
 }
 
 TEST_F(batcher_test, a_text_kept_from_two_calls_answers_from_the_newer_once_the_older_expires) {
@@ -471,7 +471,7 @@ TEST_F(batcher_test, a_text_kept_from_two_calls_answers_from_the_newer_once_the_
   run();
   EXPECT_FALSE(d->answered) << "only the expired call carried y";
   EXPECT_EQ(batch_ids(), (std::vector<std::uint64_t>{3}));
-  EXPECT_EQ(status().at("chunks_reused").to_number<int>(), 1);
+  EXPECT_EQ(status().chunks_reused, 1u);
 }
 
 TEST_F(batcher_test, a_failed_call_fails_every_chunk_in_it) {
@@ -488,7 +488,7 @@ TEST_F(batcher_test, a_failed_call_fails_every_chunk_in_it) {
     EXPECT_EQ(r->result.error->message, "provider 'voy' answered 500: boom");
     EXPECT_FALSE(r->result.matrix);
   }
-  EXPECT_EQ(status().at("batches_failed").to_number<int>(), 1);
+  EXPECT_EQ(status().batches_failed, 1u);
 }
 
 TEST_F(batcher_test, a_rejected_call_is_split_until_the_culprit_is_alone) {
@@ -513,8 +513,8 @@ TEST_F(batcher_test, a_rejected_call_is_split_until_the_culprit_is_alone) {
   complete(3, matrix_of({"good"}, 2));
   expect_vectors(*good, {"good"});
   auto s = status();
-  EXPECT_EQ(s.at("batches_split").to_number<int>(), 1);
-  EXPECT_EQ(s.at("batches_failed").to_number<int>(), 1);
+  EXPECT_EQ(s.batches_split, 1u);
+  EXPECT_EQ(s.batches_failed, 1u);
 }
 
 TEST_F(batcher_test, sin_bin_fails_queued_chunks_and_refuses_new_ones) {
@@ -565,7 +565,7 @@ TEST_F(batcher_test, chunks_beyond_the_limits_are_refused_at_once) {
     EXPECT_EQ(r->result.error->type, "invalid_request");
   }
   EXPECT_TRUE(st().calls.empty());
-  EXPECT_EQ(status().at("chunks_received").to_number<int>(), 0);
+  EXPECT_EQ(status().chunks_received, 0u);
 }
 
 TEST_F(batcher_test, drain_flushes_held_chunks_at_once_and_refuses_new_ones) {
@@ -599,7 +599,7 @@ TEST_F(batcher_test, a_pause_longer_than_a_callers_wait_refuses_its_chunk_at_onc
   advance(2s);
   ASSERT_EQ(batch_ids(), (std::vector<std::uint64_t>{1}));
   EXPECT_EQ(batch(1).chunks.front().texts, (std::vector<std::string>{"b"}));
-  EXPECT_EQ(status().at("chunks_refused_paused").to_number<int>(), 1);
+  EXPECT_EQ(status().chunks_refused_paused, 1u);
 }
 
 TEST_F(batcher_test, a_pause_fails_the_queued_chunks_that_cannot_outlast_it) {
@@ -639,7 +639,7 @@ TEST_F(batcher_test, a_queued_chunk_whose_caller_stopped_waiting_is_dropped_and_
   EXPECT_EQ(batch(5).chunks.size(), 1u) << "the freed slot carries only the caller still waiting";
   EXPECT_EQ(batch(5).chunks.front().texts, (std::vector<std::string>{"f"}));
   EXPECT_FALSE(stays->answered);
-  EXPECT_EQ(status().at("chunks_expired").to_number<int>(), 1);
+  EXPECT_EQ(status().chunks_expired, 1u);
 }
 
 TEST_F(batcher_test, a_chunk_joins_a_call_carrying_its_texts_whatever_its_deadline) {
@@ -669,8 +669,8 @@ TEST_F(batcher_test, a_worker_blocked_past_the_backstop_gets_no_calls_until_it_a
   ASSERT_TRUE(a->result.error);
   EXPECT_EQ(a->result.error->status, 502);
   auto s = status();
-  EXPECT_EQ(s.at("blocked_workers").to_number<int>(), 1);
-  EXPECT_EQ(s.at("workers").to_number<int>(), 5) << "a replacement keeps four workers usable";
+  EXPECT_EQ(s.blocked_workers, 1u);
+  EXPECT_EQ(s.workers, 5u) << "a replacement keeps four workers usable";
   EXPECT_EQ(st().idle_workers.size(), 4u);
   EXPECT_EQ(std::count(st().idle_workers.begin(), st().idle_workers.end(), hung), 0);
   advance(30s);
@@ -685,8 +685,8 @@ TEST_F(batcher_test, a_worker_blocked_past_the_backstop_gets_no_calls_until_it_a
   caf::anon_send(caf::actor_cast<caf::actor>(hung), testing::release_atom::value, upstream_reply{});
   run();
   s = status();
-  EXPECT_EQ(s.at("blocked_workers").to_number<int>(), 0);
-  EXPECT_EQ(s.at("workers").to_number<int>(), 4)
+  EXPECT_EQ(s.blocked_workers, 0u);
+  EXPECT_EQ(s.workers, 4u)
       << "the replacement stays; the extra worker retires";
   EXPECT_EQ(std::count(st().all_workers.begin(), st().all_workers.end(), hung), 0);
 }

@@ -182,20 +182,20 @@ TEST(provider_health, metrics_count_the_window) {
                     outcome == outcome_class::rate_limited ? 100 : -1),
              t0 + std::chrono::milliseconds{i});
   }
-  auto m = h.metrics(t0 + 1s);
-  EXPECT_EQ(m.at("requests").to_number<std::int64_t>(), 101);
-  EXPECT_EQ(m.at("errors").to_number<std::int64_t>(), 8);
-  EXPECT_EQ(m.at("rate_limited").to_number<std::int64_t>(), 3);
-  EXPECT_DOUBLE_EQ(m.at("error_rate").as_double(), 8.0 / 101.0);
-  EXPECT_DOUBLE_EQ(m.at("availability").as_double(), 93.0 / 101.0);
-  EXPECT_DOUBLE_EQ(m.at("latency_p50_ms").as_double(), 51.0);
-  EXPECT_DOUBLE_EQ(m.at("latency_p95_ms").as_double(), 96.0);
-  EXPECT_DOUBLE_EQ(m.at("latency_p99_ms").as_double(), 100.0);
-  EXPECT_EQ(m.at("window_s").to_number<std::int64_t>(), 60);
-  EXPECT_EQ(m.at("consecutive_failures").to_number<std::int64_t>(), 8);
+  auto m = h.stats(t0 + 1s);
+  EXPECT_EQ(m.requests, 101u);
+  EXPECT_EQ(m.errors, 8u);
+  EXPECT_EQ(m.rate_limited, 3u);
+  EXPECT_DOUBLE_EQ(m.error_rate, 8.0 / 101.0);
+  EXPECT_DOUBLE_EQ(m.availability, 93.0 / 101.0);
+  EXPECT_DOUBLE_EQ(m.latency_p50_ms, 51.0);
+  EXPECT_DOUBLE_EQ(m.latency_p95_ms, 96.0);
+  EXPECT_DOUBLE_EQ(m.latency_p99_ms, 100.0);
+  EXPECT_EQ(m.window_s, 60);
+  EXPECT_EQ(m.consecutive_failures, 8);
   // The fifth failure in a row sin-binned it (for 30 s, from t0 + 95 ms).
-  EXPECT_EQ(m.at("state").as_string(), "sin-binned");
-  EXPECT_EQ(m.at("sin_bin_entries").to_number<std::int64_t>(), 1);
+  EXPECT_EQ(m.state, "sin-binned");
+  EXPECT_EQ(m.sin_bin_entries, 1);
 }
 
 TEST(provider_health, metrics_drop_samples_older_than_the_window) {
@@ -204,29 +204,29 @@ TEST(provider_health, metrics_drop_samples_older_than_the_window) {
     h.record(report(outcome_class::server_error, 500ms), t0);
   for (int i = 0; i < 10; ++i)
     h.record(report(outcome_class::success, 2ms), t0 + 30s);
-  auto m = h.metrics(t0 + 60s);
-  EXPECT_EQ(m.at("requests").to_number<std::int64_t>(), 20) << "exactly a window old is kept";
-  m = h.metrics(t0 + 61s);
-  EXPECT_EQ(m.at("requests").to_number<std::int64_t>(), 10);
-  EXPECT_EQ(m.at("errors").to_number<std::int64_t>(), 0);
-  EXPECT_DOUBLE_EQ(m.at("error_rate").as_double(), 0.0);
-  EXPECT_DOUBLE_EQ(m.at("latency_p99_ms").as_double(), 2.0);
-  m = h.metrics(t0 + 91s);
-  EXPECT_EQ(m.at("requests").to_number<std::int64_t>(), 0);
-  EXPECT_DOUBLE_EQ(m.at("error_rate").as_double(), 0.0);
-  EXPECT_DOUBLE_EQ(m.at("availability").as_double(), 1.0);
-  EXPECT_DOUBLE_EQ(m.at("latency_p50_ms").as_double(), 0.0);
+  auto m = h.stats(t0 + 60s);
+  EXPECT_EQ(m.requests, 20u) << "exactly a window old is kept";
+  m = h.stats(t0 + 61s);
+  EXPECT_EQ(m.requests, 10u);
+  EXPECT_EQ(m.errors, 0u);
+  EXPECT_DOUBLE_EQ(m.error_rate, 0.0);
+  EXPECT_DOUBLE_EQ(m.latency_p99_ms, 2.0);
+  m = h.stats(t0 + 91s);
+  EXPECT_EQ(m.requests, 0u);
+  EXPECT_DOUBLE_EQ(m.error_rate, 0.0);
+  EXPECT_DOUBLE_EQ(m.availability, 1.0);
+  EXPECT_DOUBLE_EQ(m.latency_p50_ms, 0.0);
 }
 
 TEST(provider_health, metrics_report_remaining_sin_bin_and_pause) {
   provider_health h{health_settings{}};
   fail(h, t0, 5);
   h.record(report(outcome_class::rate_limited, 1ms, 4000), t0);
-  auto m = h.metrics(t0 + 1s);
-  EXPECT_EQ(m.at("state").as_string(), "sin-binned");
-  EXPECT_EQ(m.at("sin_bin_remaining_ms").to_number<std::int64_t>(), 29'000);
-  EXPECT_EQ(m.at("paused_remaining_ms").to_number<std::int64_t>(), 3'000);
-  EXPECT_EQ(m.at("sin_bin_entries").to_number<std::int64_t>(), 1);
+  auto m = h.stats(t0 + 1s);
+  EXPECT_EQ(m.state, "sin-binned");
+  EXPECT_EQ(m.sin_bin_remaining_ms, 29'000);
+  EXPECT_EQ(m.paused_remaining_ms, 3'000);
+  EXPECT_EQ(m.sin_bin_entries, 1);
 }
 
 } // namespace health_tests

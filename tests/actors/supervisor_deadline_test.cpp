@@ -24,7 +24,7 @@ struct supervisor_deadline : ::testing::Test, testing::test_system {
     start_test_system();
     worker = caf::actor_cast<upstream_actor>(sys->spawn(testing::fake_worker, 0));
     batcher = caf::actor_cast<batcher_actor>(sys->spawn(testing::fake_batcher, 0));
-    health = sys->spawn(testing::mock_health, status_report{});
+    health = sys->spawn(testing::mock_health, health_stats{});
   }
 
   void TearDown() override {

@@ -112,18 +112,10 @@ protected:
     return auth->authenticate("Bearer " + token, address);
   }
 
-  std::uint64_t counter(std::string_view name) const {
-    for (const auto& c : auth->counters())
-      if (c.name == name)
-        return c.value;
-    ADD_FAILURE() << "no counter " << name;
-    return 0;
-  }
-
   /// Spins (never sleeps) until the counter reaches n; false after 10 s.
-  bool counter_reaches(std::string_view name, std::uint64_t n) const {
+  bool counter_reaches(std::uint64_t auth_stats::*counter, std::uint64_t n) const {
     auto give_up = std::chrono::steady_clock::now() + 10s;
-    while (counter(name) < n)
+    while (auth->stats().*counter < n)
       if (std::chrono::steady_clock::now() > give_up)
         return false;
       else
@@ -141,7 +133,7 @@ protected:
     EXPECT_TRUE(verifier.started(1));
     for (std::size_t i = 1; i < n; ++i)
       callers.emplace_back([&, i] { results[i] = present(token); });
-    EXPECT_TRUE(counter_reaches("shared_verifications", n - 1));
+    EXPECT_TRUE(counter_reaches(&auth_stats::shared_verifications, n - 1));
     verifier.release();
     callers.clear();
     return results;
@@ -191,8 +183,8 @@ TEST_F(caller_auth_test, a_burst_of_one_wrong_secret_costs_one_argon2_run) {
   for (const auto& r : results)
     EXPECT_EQ(message_of(r), expected);
   EXPECT_EQ(verifier.runs(), 2) << "one for the burst, one for the comparison";
-  EXPECT_EQ(counter("argon2_verifications"), 2u);
-  EXPECT_EQ(counter("failures"), 9u);
+  EXPECT_EQ(auth->stats().argon2_verifications, 2u);
+  EXPECT_EQ(auth->stats().failures, 9u);
   // Later callers with the same wrong secret are answered from memory.
   EXPECT_EQ(status_of(present(wrong)), 401);
   EXPECT_EQ(verifier.runs(), 2);
@@ -208,7 +200,7 @@ TEST_F(caller_auth_test, a_burst_of_one_right_secret_costs_one_argon2_run_and_al
     EXPECT_EQ(std::get<cached_key>(r).name, "billing");
   }
   EXPECT_EQ(verifier.runs(), 1);
-  EXPECT_EQ(counter("failures"), 0u);
+  EXPECT_EQ(auth->stats().failures, 0u);
 }
 
 TEST_F(caller_auth_test, different_secrets_for_one_key_id_are_not_serialized) {
@@ -245,9 +237,9 @@ TEST_F(caller_auth_test, failures_per_key_id_are_limited_before_argon2_runs) {
   EXPECT_EQ(e.code, "too_many_failed_attempts");
   EXPECT_EQ(e.retry_after_ms, 20000) << "3 a minute, all spent at once: one back in 20 s";
   EXPECT_EQ(verifier.runs(), 3);
-  EXPECT_EQ(counter("argon2_verifications"), 3u);
-  EXPECT_EQ(counter("failures"), 3u);
-  EXPECT_EQ(counter("rate_limited"), 1u);
+  EXPECT_EQ(auth->stats().argon2_verifications, 3u);
+  EXPECT_EQ(auth->stats().failures, 3u);
+  EXPECT_EQ(auth->stats().rate_limited, 1u);
   // Other keys are not held to this key's budget.
   EXPECT_EQ(status_of(present(other_token)), 200);
   clock.advance(20s);
@@ -275,7 +267,7 @@ TEST_F(caller_auth_test, failures_per_address_are_limited_across_key_ids) {
       << "another address has its own budget";
   EXPECT_EQ(status_of(present(token, "192.0.2.7")), 429)
       << "a secret never verified before is a guess like any other";
-  EXPECT_EQ(counter("rate_limited"), 2u);
+  EXPECT_EQ(auth->stats().rate_limited, 2u);
 }
 
 TEST_F(caller_auth_test, a_repeated_wrong_secret_is_charged_once) {
@@ -286,7 +278,7 @@ TEST_F(caller_auth_test, a_repeated_wrong_secret_is_charged_once) {
   for (int i = 0; i < 5; ++i)
     EXPECT_EQ(status_of(present(other_secret_of(token, 1))), 401) << i;
   EXPECT_EQ(verifier.runs(), 1);
-  EXPECT_EQ(counter("rate_limited"), 0u);
+  EXPECT_EQ(auth->stats().rate_limited, 0u);
 }
 
 TEST_F(caller_auth_test, a_key_holder_is_not_locked_out_by_guesses_at_its_key_id) {
@@ -324,7 +316,7 @@ TEST_F(caller_auth_test, argon2_runs_at_once_are_bounded) {
   ASSERT_EQ(status_of(busy), 503);
   EXPECT_EQ(std::get<api_error>(busy).type, "server_busy");
   EXPECT_EQ(std::get<api_error>(busy).retry_after_ms, 1000);
-  EXPECT_EQ(counter("busy"), 1u);
+  EXPECT_EQ(auth->stats().busy, 1u);
   verifier.release();
   first.join();
   // The refused attempt was not charged: the key id's second failure is still allowed.
@@ -403,7 +395,7 @@ TEST_F(caller_auth_test, malformed_headers_count_as_failures_without_argon2) {
   EXPECT_EQ(status_of(auth->authenticate("", "10.0.0.1")), 401);
   EXPECT_EQ(status_of(auth->authenticate("Basic abc", "10.0.0.1")), 401);
   EXPECT_EQ(status_of(auth->authenticate("Bearer emr_short", "10.0.0.1")), 401);
-  EXPECT_EQ(counter("failures"), 3u);
+  EXPECT_EQ(auth->stats().failures, 3u);
   EXPECT_EQ(verifier.runs(), 0);
 }
 
