@@ -4,9 +4,27 @@
 
 #include <httplib.h>
 
+#include <algorithm>
 #include <cstdlib>
 
 namespace emr {
+
+namespace {
+
+// The latest answer's body, its capacity kept for the next call. A worker is detached, so this
+// thread is the worker's own for its whole life.
+thread_local std::string body;
+/// The most a Content-Length makes the worker set aside before the bytes come.
+constexpr std::uint64_t most_reserved = 16 << 20;
+/// A larger buffer is given back after its call: every worker of every provider keeps one.
+constexpr std::size_t most_kept = 1 << 20;
+
+void keep_body_small() {
+  if (body.capacity() > most_kept)
+    body = std::string{};
+}
+
+} // namespace
 
 upstream_state::upstream_state() = default;
 upstream_state::~upstream_state() = default;
@@ -24,27 +42,49 @@ upstream_reply upstream_state::post(const upstream_call& call) {
   // Read per call so a rotated key in the environment of a restarted worker takes effect.
   if (auto key = std::getenv(api_key_env.c_str()); key && *key)
     headers.emplace("Authorization", std::string{"Bearer "} + key);
+  headers.emplace("Content-Type", "application/json");
+  httplib::Request req;
+  req.method = "POST";
+  req.path = path;
+  req.headers = std::move(headers);
+  req.body = call.body;
+  // The answer lands in a buffer the worker keeps: sized once from Content-Length, not grown by
+  // doubling (a copy of the body each time, and fresh pages for every call's large buffer).
+  keep_body_small();
+  body.clear();
+  req.response_handler = [](const httplib::Response& head) {
+    auto announced = head.get_header_value<std::uint64_t>("Content-Length");
+    body.reserve(static_cast<std::size_t>(std::min<std::uint64_t>(announced, most_reserved)));
+    return true;
+  };
+  req.content_receiver = [](const char* data, std::size_t n, std::uint64_t, std::uint64_t) {
+    body.append(data, n);
+    return true;
+  };
+  httplib::Response res;
+  auto error = httplib::Error::Success;
   auto started = std::chrono::steady_clock::now();
-  auto res = client->Post(path, headers, call.body, "application/json");
+  bool answered = client->send(req, res, error);
   reply.latency = std::chrono::duration_cast<std::chrono::microseconds>(
       std::chrono::steady_clock::now() - started);
-  if (!res) {
-    reply.transport_error = httplib::to_string(res.error());
-    reply.timed_out = res.error() == httplib::Error::Read && reply.latency >= read_timeout * 9 / 10;
+  if (!answered) {
+    reply.transport_error = httplib::to_string(error);
+    reply.timed_out = error == httplib::Error::Read && reply.latency >= read_timeout * 9 / 10;
     return reply;
   }
-  reply.status = res->status;
-  reply.retry_after = res->get_header_value("Retry-After");
-  reply.retry_after_ms = res->get_header_value("retry-after-ms");
-  if (res->status >= 200 && res->status < 300) {
-    auto decoded = adapter->decode_response(res->body, {call.rows, call.dims});
+  reply.status = res.status;
+  reply.retry_after = res.get_header_value("Retry-After");
+  reply.retry_after_ms = res.get_header_value("retry-after-ms");
+  if (res.status >= 200 && res.status < 300) {
+    auto decoded = adapter->decode_response(body, {call.rows, call.dims});
     if (decoded.matrix)
       reply.matrix = std::make_shared<const embedding_matrix>(std::move(*decoded.matrix));
     else
       reply.error_message = std::move(decoded.error);
   } else {
-    reply.error_message = adapter->error_message(res->body);
+    reply.error_message = adapter->error_message(body);
   }
+  keep_body_small();
   return reply;
 }
 

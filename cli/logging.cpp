@@ -1,15 +1,17 @@
 #include "cli/logging.hpp"
 
-#include <spdlog/async.h>
 #include <spdlog/pattern_formatter.h>
-#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/sinks/base_sink.h>
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <boost/json/serialize.hpp>
 #include <boost/json/string.hpp>
 
+#include <cerrno>
 #include <chrono>
-#include <thread>
+#include <mutex>
+#include <string>
 
 namespace emr {
 
@@ -29,15 +31,48 @@ public:
   }
 };
 
+// Every request logs a line. Written one write(2) each, by a logging thread woken for each, the
+// lines cost every request a hand-off and a system call; here they gather in a buffer that goes
+// out in one write when it fills, every second (flush_every), and at once behind a warning or
+// worse, so a problem is never held back. A request's thread appends under the sink's lock, and
+// waits on a write(2) only once in many lines.
+class buffered_stderr_sink final : public spdlog::sinks::base_sink<std::mutex> {
+public:
+  ~buffered_stderr_sink() override { write_out(); }
+
+protected:
+  void sink_it_(const spdlog::details::log_msg& msg) override {
+    spdlog::memory_buf_t line;
+    formatter_->format(msg, line);
+    buffer_.append(line.data(), line.size());
+    if (buffer_.size() >= write_at_bytes || msg.level >= spdlog::level::warn)
+      write_out();
+  }
+  void flush_() override { write_out(); }
+
+private:
+  static constexpr std::size_t write_at_bytes = 32 * 1024;
+
+  void write_out() {
+    std::size_t done = 0;
+    while (done < buffer_.size()) {
+      auto n = ::write(STDERR_FILENO, buffer_.data() + done, buffer_.size() - done);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n <= 0)
+        break; // stderr is gone: the lines have nowhere to go
+      done += static_cast<std::size_t>(n);
+    }
+    buffer_.clear();
+  }
+
+  std::string buffer_;
+};
+
 } // namespace
 
 void setup_logging(const log_settings& settings) {
-  // Every request logs a line; writing it on the request's own thread under the sink's lock
-  // would make callers queue behind each other's write(2). One logging thread does the writes.
-  spdlog::init_thread_pool(16384, 1);
-  auto sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();
-  auto logger = std::make_shared<spdlog::async_logger>("emr", sink, spdlog::thread_pool(),
-                                                       spdlog::async_overflow_policy::block);
+  auto logger = std::make_shared<spdlog::logger>("emr", std::make_shared<buffered_stderr_sink>());
   spdlog::set_default_logger(logger);
   spdlog::set_level(spdlog::level::from_str(settings.level));
   if (settings.format == "json") {
@@ -56,16 +91,9 @@ void stop_logging() {
 }
 
 void warn_before_exit(const std::string& message) {
-  // An async logger's flush() only queues a request; give the queue a moment to reach the sink.
-  if (auto pool = spdlog::thread_pool())
-    for (int i = 0; i < 200 && pool->queue_size() > 0; ++i)
-      std::this_thread::sleep_for(std::chrono::milliseconds{1});
-  // The same sinks (and so the same format), written here and now.
-  auto logger = spdlog::default_logger();
-  spdlog::logger now{logger->name(), logger->sinks().begin(), logger->sinks().end()};
-  now.set_level(logger->level());
-  now.warn(message);
-  now.flush();
+  // A warning goes out at once, behind every line still buffered.
+  spdlog::warn(message);
+  spdlog::default_logger()->flush();
 }
 
 } // namespace emr

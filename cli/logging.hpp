@@ -8,10 +8,10 @@
 namespace emr {
 
 void setup_logging(const log_settings& settings);
-/// Writes what is queued and stops the logging thread.
+/// Writes what is buffered and stops the periodic flush.
 void stop_logging();
-/// A warning written on the calling thread, after what is queued, for the last words of a
-/// process about to end without waiting for the logging thread.
+/// A warning written at once, after what is buffered, for the last words of a process about to
+/// end.
 void warn_before_exit(const std::string& message);
 
 } // namespace emr
