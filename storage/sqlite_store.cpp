@@ -21,12 +21,6 @@ namespace {
 constexpr mode_t owner_only = 0600;
 constexpr int busy_timeout_ms = 5000;
 
-std::int64_t unix_now() {
-  return std::chrono::duration_cast<std::chrono::seconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 [[noreturn]] void fail(sqlite3* db, std::string_view operation) {
   throw storage_error("sqlite_store: " + std::string(operation) + ": " + sqlite3_errmsg(db));
 }
