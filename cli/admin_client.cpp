@@ -92,7 +92,7 @@ void print_table(const std::vector<std::string>& headers,
   auto print_row = [&](const std::vector<std::string>& row) {
     std::string line;
     for (std::size_t i = 0; i < headers.size(); ++i) {
-      std::string_view text = i < row.size() ? row[i] : "";
+      auto text = i < row.size() ? std::string_view{row[i]} : std::string_view{};
       if (i + 1 < headers.size())
         fmt::format_to(std::back_inserter(line), "{:<{}}", text, widths[i] + 2);
       else

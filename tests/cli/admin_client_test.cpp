@@ -19,14 +19,14 @@ TEST(admin_table, cell_shows_json_values_short) {
 }
 
 TEST(admin_table, columns_are_as_wide_as_their_widest_cell_plus_two_and_the_last_is_unpadded) {
-  testing::internal::CaptureStdout();
+  ::testing::internal::CaptureStdout();
   print_table({"NAME", "QUEUED", "MODE"},
               {{"openai-large", "3", "x"}, {"v", "12345678", "y"}, {"c"}});
   std::cout.flush();
-  EXPECT_EQ(testing::internal::GetCapturedStdout(), "NAME          QUEUED    MODE\n"
-                                                    "openai-large  3         x\n"
-                                                    "v             12345678  y\n"
-                                                    "c                       \n");
+  EXPECT_EQ(::testing::internal::GetCapturedStdout(), "NAME          QUEUED    MODE\n"
+                                                      "openai-large  3         x\n"
+                                                      "v             12345678  y\n"
+                                                      "c                       \n");
 }
 
 } // namespace emr::admin_client_test
