@@ -11,8 +11,9 @@ SOAK_SECONDS ?= 600
 deps:
 	@tools/install-deps.sh
 
-# Unity builds compile the sources in batches of eight: CAF's templates are instantiated once per
-# batch instead of once per file, which halves a clean build on 2 cores.
+# Unity builds compile each of emr's libraries as one source and the tests and tools in batches
+# of eight: CAF's templates are instantiated once per batch instead of once per file, which halves
+# a clean build on 2 cores.
 UNITY = -DCMAKE_UNITY_BUILD=ON
 
 configure: deps

@@ -1,5 +1,8 @@
 #include "actors/retry_schedule.hpp"
 
+#include <boost/algorithm/string/classification.hpp>
+#include <boost/algorithm/string/trim.hpp>
+
 #include <algorithm>
 #include <charconv>
 #include <cmath>
@@ -14,14 +17,6 @@ bool is_retryable(int status) {
 }
 
 namespace {
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
-    s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t'))
-    s.remove_suffix(1);
-  return s;
-}
 
 std::optional<double> parse_number(std::string_view s) {
   double v = 0;
@@ -53,9 +48,10 @@ parse_retry_after(std::string_view retry_after, std::string_view retry_after_ms,
   using std::chrono::milliseconds;
   // A day is far beyond any budget; clamping keeps the arithmetic safe from absurd values.
   constexpr double max_ms = 86'400'000.0;
-  if (auto ms = parse_number(trim(retry_after_ms)))
+  auto blank = boost::algorithm::is_any_of(" \t");
+  if (auto ms = parse_number(boost::algorithm::trim_copy_if(retry_after_ms, blank)))
     return milliseconds{static_cast<std::int64_t>(std::ceil(std::min(*ms, max_ms)))};
-  auto ra = trim(retry_after);
+  auto ra = boost::algorithm::trim_copy_if(retry_after, blank);
   if (ra.empty())
     return std::nullopt;
   if (auto seconds = parse_number(ra))

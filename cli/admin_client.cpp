@@ -4,10 +4,12 @@
 #include "providers/http_client.hpp"
 
 #include <boost/json.hpp>
+#include <fmt/format.h>
 #include <httplib.h>
 
-#include <cstdio>
 #include <iostream>
+#include <iterator>
+#include <string_view>
 
 namespace json = boost::json;
 
@@ -71,11 +73,8 @@ std::string cell(const json::value& v) {
     return "-";
   if (auto s = v.if_string())
     return std::string{s->data(), s->size()};
-  if (auto d = v.if_double()) {
-    char buf[32];
-    std::snprintf(buf, sizeof(buf), "%.2f", *d);
-    return buf;
-  }
+  if (auto d = v.if_double())
+    return fmt::format("{:.2f}", *d);
   if (auto b = v.if_bool())
     return *b ? "yes" : "no";
   return json::serialize(v);
@@ -89,14 +88,17 @@ void print_table(const std::vector<std::string>& headers,
   for (const auto& row : rows)
     for (std::size_t i = 0; i < row.size() && i < widths.size(); ++i)
       widths[i] = std::max(widths[i], row[i].size());
+  // Columns two spaces apart; the last one unpadded.
   auto print_row = [&](const std::vector<std::string>& row) {
+    std::string line;
     for (std::size_t i = 0; i < headers.size(); ++i) {
-      auto text = i < row.size() ? row[i] : "";
-      std::cout << text;
+      auto text = i < row.size() ? std::string_view{row[i]} : std::string_view{};
       if (i + 1 < headers.size())
-        std::cout << std::string(widths[i] - text.size() + 2, ' ');
+        fmt::format_to(std::back_inserter(line), "{:<{}}", text, widths[i] + 2);
+      else
+        line += text;
     }
-    std::cout << "\n";
+    std::cout << line << "\n";
   };
   print_row(headers);
   for (const auto& row : rows)

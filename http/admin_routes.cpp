@@ -3,6 +3,7 @@
 
 #include "actors/request.hpp"
 #include "http/caller_text.hpp"
+#include "http/embed_request.hpp"
 #include "http/exchange.hpp"
 #include "http/provider_records.hpp"
 #include "http/route_table.hpp"

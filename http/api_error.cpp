@@ -63,10 +63,6 @@ api_error invalid_request(std::string message, std::string param) {
   return api_error{400, "invalid_request", std::move(message), std::move(param), {}, -1};
 }
 
-api_error from_failure(const failure& f) {
-  return api_error{f.status, f.type, f.message, {}, f.type, f.retry_after_ms};
-}
-
 std::optional<std::int64_t> retry_after(const api_error& error) {
   if (error.retry_after_ms < 0 || (error.status != 429 && error.status != 503))
     return std::nullopt;

@@ -1,8 +1,6 @@
 #pragma once
 // The one error shape every endpoint answers with: OpenAI's {"error":{message,type,param,code}}.
 
-#include "actors/messages.hpp"
-
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -23,9 +21,6 @@ std::string render_error(const api_error& error);
 
 /// A 400 `invalid_request` naming the offending field (`param`), when there is one.
 api_error invalid_request(std::string message, std::string param = {});
-
-/// What a caller sees for a provider-side failure.
-api_error from_failure(const failure& f);
 
 /// The wait a caller is told for a 429 or 503 that carries one (the Retry-After header, and a
 /// batch sub-result's `retry_after`): whole seconds, rounded up, at least 1.

@@ -39,12 +39,6 @@ api_error verifications_busy() {
                    {},  1000};
 }
 
-std::int64_t unix_now() {
-  return std::chrono::duration_cast<std::chrono::seconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 } // namespace
 
 std::string_view bearer_token(std::string_view authorization) {

@@ -3,12 +3,14 @@
 #include "http/caller_keys.hpp"
 
 #include <argon2.h>
+#include <boost/algorithm/hex.hpp>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
 #include <array>
 #include <cstring>
+#include <iterator>
 #include <list>
 #include <mutex>
 #include <shared_mutex>
@@ -202,14 +204,10 @@ bool admin_secret_matches(std::string_view expected, std::string_view presented)
 }
 
 std::string sha256_hex(std::string_view data) {
-  constexpr std::string_view hex_digits = "0123456789abcdef";
   auto digest = sha256(data);
   std::string hex;
   hex.reserve(digest.size() * 2);
-  for (unsigned char b : digest) {
-    hex += hex_digits[b >> 4];
-    hex += hex_digits[b & 0x0f];
-  }
+  boost::algorithm::hex_lower(digest.begin(), digest.end(), std::back_inserter(hex));
   return hex;
 }
 

@@ -1,10 +1,13 @@
 #include "http/caller_text.hpp"
 
+#include <boost/algorithm/hex.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/json/string.hpp>
 
 #include <algorithm>
+#include <cstdint>
 #include <functional>
+#include <iterator>
 
 namespace emr {
 
@@ -18,11 +21,9 @@ bool is_token(std::string_view text) {
 std::string to_token(std::string_view text) {
   if (is_token(text))
     return std::string{text};
-  static constexpr char hex[] = "0123456789abcdef";
   std::string token = "x";
-  auto bits = static_cast<std::uint64_t>(std::hash<std::string_view>{}(text));
-  for (int i = 0; i < 16; ++i, bits >>= 4)
-    token.push_back(hex[bits & 15]);
+  auto hash = static_cast<std::uint64_t>(std::hash<std::string_view>{}(text));
+  boost::algorithm::hex_lower(&hash, &hash + 1, std::back_inserter(token));
   return token;
 }
 

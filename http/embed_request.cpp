@@ -254,6 +254,10 @@ void append_embedding_response(std::string& out, const provider_answer& answer,
   out += R"(,"usage":{"prompt_tokens":)" + tokens + R"(,"total_tokens":)" + tokens + "}}";
 }
 
+api_error from_failure(const failure& f) {
+  return api_error{f.status, f.type, f.message, {}, f.type, f.retry_after_ms};
+}
+
 std::string render_outcome(const caller_outcome& outcome, routing_policy policy,
                            vector_encoding encoding) {
   std::string out;

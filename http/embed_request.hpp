@@ -65,6 +65,9 @@ std::size_t vector_bytes(const caller_outcome& outcome, vector_encoding encoding
 void append_embedding_response(std::string& out, const provider_answer& answer,
                                vector_encoding encoding);
 
+/// What a caller sees for a provider-side failure.
+api_error from_failure(const failure& f);
+
 /// The whole response body for a caller's outcome (any: standard shape; all: "results" map).
 std::string render_outcome(const caller_outcome& outcome, routing_policy policy,
                            vector_encoding encoding);

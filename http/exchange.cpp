@@ -2,7 +2,15 @@
 
 #include "http/caller_text.hpp"
 
+#include <boost/algorithm/hex.hpp>
+#include <boost/algorithm/string/classification.hpp>
+#include <boost/algorithm/string/predicate.hpp>
+#include <boost/algorithm/string/trim.hpp>
+
 #include <algorithm>
+#include <array>
+#include <cstdint>
+#include <iterator>
 #include <random>
 
 namespace emr {
@@ -24,13 +32,11 @@ std::string request_id(const httplib::Request& req, httplib::Response& res) {
     // Request ids only need to be unique, not secret: a per-thread generator spares every
     // request a trip through OpenSSL's locked random pool.
     thread_local std::mt19937_64 random{std::random_device{}()};
-    static constexpr char hex[] = "0123456789abcdef";
+    std::array<std::uint32_t, 3> words{};
+    for (auto& word : words)
+      word = static_cast<std::uint32_t>(random());
     id = "req_";
-    for (int word = 0; word < 2; ++word) {
-      auto bits = random();
-      for (int i = 0; i < 12; ++i, bits >>= 4)
-        id.push_back(hex[bits & 15]);
-    }
+    boost::algorithm::hex_lower(words.begin(), words.end(), std::back_inserter(id));
   }
   res.set_header("X-Request-Id", id);
   return id;
@@ -43,11 +49,8 @@ std::optional<api_error> require_json(const httplib::Request& req) {
   // application/jsonp or application/json-seq are other formats.
   auto type = req.get_header_value("Content-Type");
   type.erase(std::min(type.find(';'), type.size()));
-  while (!type.empty() && (type.back() == ' ' || type.back() == '\t'))
-    type.pop_back();
-  std::transform(type.begin(), type.end(), type.begin(),
-                 [](unsigned char c) { return std::tolower(c); });
-  if (type == "application/json")
+  boost::algorithm::trim_right_if(type, boost::algorithm::is_any_of(" \t"));
+  if (boost::algorithm::iequals(type, "application/json"))
     return std::nullopt;
   return api_error{415, "unsupported_media_type", "send the body as application/json", {}, {}, -1};
 }

@@ -3,6 +3,8 @@
 #include "http/exchange.hpp"
 #include "http/route_table.hpp"
 
+#include <boost/algorithm/string/predicate.hpp>
+
 #include <algorithm>
 #include <cctype>
 #include <charconv>
@@ -30,13 +32,6 @@ bool body_cut_short(const httplib::Request& req) {
   return ec == std::errc{} && end == declared.data() + declared.size() && req.body.size() < length;
 }
 
-bool is_identity(const std::string& encoding) {
-  constexpr std::string_view identity = "identity";
-  return std::equal(
-      encoding.begin(), encoding.end(), identity.begin(), identity.end(),
-      [](char a, char b) { return std::tolower(static_cast<unsigned char>(a)) == b; });
-}
-
 } // namespace
 
 std::optional<api_error> refuse_framing(const httplib::Request& req) {
@@ -50,7 +45,7 @@ std::optional<api_error> refuse_framing(const httplib::Request& req) {
   // grows to (its size limit sees only the compressed length). No embeddings SDK compresses
   // request bodies, so none is accepted.
   for (std::size_t i = 0; i < req.get_header_value_count("Content-Encoding"); ++i)
-    if (!is_identity(req.get_header_value("Content-Encoding", i)))
+    if (!boost::algorithm::iequals(req.get_header_value("Content-Encoding", i), "identity"))
       return refused(415, "unsupported_media_type",
                      "Content-Encoding " + req.get_header_value("Content-Encoding", i) +
                          " is not accepted; send the body uncompressed");

@@ -1,5 +1,6 @@
 #include "providers/endpoint.hpp"
 
+#include <boost/algorithm/string/predicate.hpp>
 #include <boost/url/parse.hpp>
 #include <boost/url/url_view.hpp>
 
@@ -21,11 +22,9 @@ constexpr std::array<std::string_view, 7> credential_params{
     "key", "api_key", "api-key", "apikey", "access_token", "token", "secret"};
 
 bool is_credential_param(std::string_view name) {
-  std::string lower{name};
-  std::transform(lower.begin(), lower.end(), lower.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return std::find(credential_params.begin(), credential_params.end(), lower) !=
-         credential_params.end();
+  return std::any_of(
+      credential_params.begin(), credential_params.end(),
+      [name](std::string_view param) { return boost::algorithm::iequals(name, param); });
 }
 
 bool is_dns_name(std::string_view host) {
@@ -45,13 +44,8 @@ std::optional<std::uint16_t> port_of(std::string_view digits) {
 }
 
 bool has_http_scheme(std::string_view url) {
-  auto starts = [url](std::string_view prefix) {
-    return url.size() >= prefix.size() &&
-           std::equal(prefix.begin(), prefix.end(), url.begin(), [](char p, char c) {
-             return p == std::tolower(static_cast<unsigned char>(c));
-           });
-  };
-  return starts("http://") || starts("https://");
+  return boost::algorithm::istarts_with(url, "http://") ||
+         boost::algorithm::istarts_with(url, "https://");
 }
 
 endpoint_parse refuse(std::string problem) {

@@ -5,6 +5,7 @@
 
 #include "storage/migrations.hpp"
 
+#include <fmt/format.h>
 #include <sqlite3.h>
 
 #include <cerrno>
@@ -20,12 +21,6 @@ namespace {
 
 constexpr mode_t owner_only = 0600;
 constexpr int busy_timeout_ms = 5000;
-
-std::int64_t unix_now() {
-  return std::chrono::duration_cast<std::chrono::seconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 [[noreturn]] void fail(sqlite3* db, std::string_view operation) {
   throw storage_error("sqlite_store: " + std::string(operation) + ": " + sqlite3_errmsg(db));
@@ -248,9 +243,8 @@ key_record read_key(const statement& row) {
 
 std::optional<key_record> select_key(sqlite3* db, std::string_view where, auto bind_value,
                                      std::string_view operation) {
-  statement query(
-      db, std::string("SELECT ") + key_columns + " FROM caller_keys WHERE " + std::string(where),
-      operation);
+  statement query(db, fmt::format("SELECT {} FROM caller_keys WHERE {}", key_columns, where),
+                  operation);
   query.bind(1, bind_value);
   if (!query.step())
     return std::nullopt;
@@ -307,8 +301,9 @@ sqlite_store::~sqlite_store() = default;
 bool sqlite_store::add_provider(const provider_record& p) {
   std::lock_guard lock(mutex_);
   statement insert(db_.get(),
-                   std::string("INSERT INTO providers (") + provider_columns +
-                       ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (name) DO NOTHING",
+                   fmt::format("INSERT INTO providers ({}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, "
+                               "?8) ON CONFLICT (name) DO NOTHING",
+                               provider_columns),
                    "add provider");
   insert.bind(1, p.name)
       .bind(2, p.type)
@@ -325,7 +320,7 @@ bool sqlite_store::add_provider(const provider_record& p) {
 std::vector<provider_record> sqlite_store::providers() {
   std::lock_guard lock(mutex_);
   statement query(db_.get(),
-                  std::string("SELECT ") + provider_columns + " FROM providers ORDER BY name",
+                  fmt::format("SELECT {} FROM providers ORDER BY name", provider_columns),
                   "list providers");
   std::vector<provider_record> result;
   while (query.step())
@@ -336,7 +331,7 @@ std::vector<provider_record> sqlite_store::providers() {
 std::optional<provider_record> sqlite_store::provider(std::string_view name) {
   std::lock_guard lock(mutex_);
   statement query(db_.get(),
-                  std::string("SELECT ") + provider_columns + " FROM providers WHERE name = ?1",
+                  fmt::format("SELECT {} FROM providers WHERE name = ?1", provider_columns),
                   "read provider");
   query.bind(1, name);
   if (!query.step())
@@ -376,7 +371,7 @@ key_record sqlite_store::create_key(std::string_view name, std::string_view publ
 
 std::vector<key_record> sqlite_store::keys() {
   std::lock_guard lock(mutex_);
-  statement query(db_.get(), std::string("SELECT ") + key_columns + " FROM caller_keys ORDER BY id",
+  statement query(db_.get(), fmt::format("SELECT {} FROM caller_keys ORDER BY id", key_columns),
                   "list keys");
   std::vector<key_record> result;
   while (query.step())

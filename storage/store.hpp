@@ -1,6 +1,7 @@
 #pragma once
 // The storage interface: what emr persists (providers and caller keys), apart from how.
 
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <stdexcept>
@@ -16,6 +17,13 @@ class storage_error : public std::runtime_error {
 public:
   using std::runtime_error::runtime_error;
 };
+
+/// The current time as records keep it: unix seconds.
+inline std::int64_t unix_now() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
 
 /// A provider as an operator registered it. The API key's value stays in the environment.
 struct provider_record {
