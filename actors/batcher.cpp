@@ -327,10 +327,10 @@ void batcher_state::drop_expired(clock_time t) {
   if (t < queues.next_deadline())
     return;
   counted.chunks_expired += fail_waiting(failure{504, "deadline_exceeded",
-                                         "the caller stopped waiting before provider '" +
-                                             spec.name + "' could be sent its texts",
-                                         -1, spec.name},
-                                 t);
+                                                 "the caller stopped waiting before provider '" +
+                                                     spec.name + "' could be sent its texts",
+                                                 -1, spec.name},
+                                         t);
 }
 
 void batcher_state::spawn_worker() {
@@ -415,7 +415,8 @@ batcher_stats batcher_state::stats() {
   s.type = to_string(spec.type);
   s.model = spec.model;
   for (const auto& [key, queue] : queues.queues()) {
-    s.queues.push_back({key.model, key.input_type, key.dimensions, queue.texts, queue.chunks.size()});
+    s.queues.push_back(
+        {key.model, key.input_type, key.dimensions, queue.texts, queue.chunks.size()});
     s.queued_callers += queue.chunks.size();
   }
   s.queued_texts = queues.texts();

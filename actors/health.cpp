@@ -139,8 +139,7 @@ provider_health_stats provider_health::stats(clock_time now) {
   s.error_rate = n == 0 ? 0.0 : static_cast<double>(s.errors) / n;
   // A rejected input says nothing about whether the provider is up.
   auto judged = static_cast<double>(samples_.size() - rejected);
-  s.availability =
-      judged == 0 ? 1.0 : static_cast<double>(successes + s.rate_limited) / judged;
+  s.availability = judged == 0 ? 1.0 : static_cast<double>(successes + s.rate_limited) / judged;
   s.latency_p50_ms = pct(0.50);
   s.latency_p95_ms = pct(0.95);
   s.latency_p99_ms = pct(0.99);

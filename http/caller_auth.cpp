@@ -239,7 +239,8 @@ bool caller_auth::revoke(std::int64_t id) {
 }
 
 auth_stats caller_auth::stats() const {
-  return {argon2_runs_.load(), shared_.load(), failures_.load(), rate_limited_.load(), busy_.load()};
+  return {argon2_runs_.load(), shared_.load(), failures_.load(), rate_limited_.load(),
+          busy_.load()};
 }
 
 std::optional<std::pair<key_record, std::string>> caller_auth::rotate(std::int64_t id) {

@@ -33,8 +33,7 @@ struct auth_stats {
   std::uint64_t busy = 0;
 };
 
-template <class F>
-void describe(const auth_stats& s, F&& f) {
+template <class F> void describe(const auth_stats& s, F&& f) {
   using enum metric_type;
   f(s.argon2_verifications, {"argon2_verifications", counter, "emr_auth_argon2_verifications_total",
                              "argon2 verifications of presented caller keys."});

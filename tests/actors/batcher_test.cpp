@@ -686,8 +686,7 @@ TEST_F(batcher_test, a_worker_blocked_past_the_backstop_gets_no_calls_until_it_a
   run();
   s = status();
   EXPECT_EQ(s.blocked_workers, 0u);
-  EXPECT_EQ(s.workers, 4u)
-      << "the replacement stays; the extra worker retires";
+  EXPECT_EQ(s.workers, 4u) << "the replacement stays; the extra worker retires";
   EXPECT_EQ(std::count(st().all_workers.begin(), st().all_workers.end(), hung), 0);
 }
 
