@@ -296,7 +296,7 @@ void batcher_state::settle(batch_outcome&& outcome) {
   } else if (outcome.splittable && call.chunks.size() > 1) {
     // One caller's text may have poisoned the call: retry the halves apart until it is alone.
     ++counted.batches_split;
-    auto half = call.chunks.size() / 2;
+    auto half = static_cast<std::ptrdiff_t>(halves_at(call.chunks));
     std::vector<pending_chunk> first(std::make_move_iterator(call.chunks.begin()),
                                      std::make_move_iterator(call.chunks.begin() + half));
     std::vector<pending_chunk> second(std::make_move_iterator(call.chunks.begin() + half),

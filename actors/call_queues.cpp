@@ -1,6 +1,8 @@
 #include "actors/call_queues.hpp"
 
 #include <algorithm>
+#include <string_view>
+#include <unordered_set>
 
 namespace emr {
 
@@ -71,6 +73,29 @@ void call_queues::put_back(batch_key key, std::vector<pending_chunk> chunks) {
   for (const auto& chunk : chunks)
     next_deadline_ = std::min(next_deadline_, chunk.deadline);
   put_back_.emplace_front(std::move(key), std::move(chunks));
+}
+
+std::size_t halves_at(const std::vector<pending_chunk>& chunks) {
+  // Distinct texts in chunks [0, i), and in chunks [i, n): each half is a call of its own.
+  auto distinct = [](auto first, auto last) {
+    std::vector<std::size_t> counts{0};
+    std::unordered_set<std::string_view> seen;
+    for (auto it = first; it != last; ++it) {
+      for (const auto& text : it->texts)
+        seen.insert(text);
+      counts.push_back(seen.size());
+    }
+    return counts;
+  };
+  auto before = distinct(chunks.begin(), chunks.end());
+  auto after = distinct(chunks.rbegin(), chunks.rend());
+  auto n = chunks.size();
+  auto larger_half = [&](std::size_t i) { return std::max(before[i], after[n - i]); };
+  std::size_t best = 1;
+  for (std::size_t i = 2; i < n; ++i)
+    if (larger_half(i) < larger_half(best))
+      best = i;
+  return best;
 }
 
 std::optional<std::pair<batch_key, std::vector<pending_chunk>>> call_queues::take_put_back() {

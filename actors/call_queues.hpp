@@ -30,6 +30,11 @@ struct key_queue {
   bool call_full() const;
 };
 
+/// Where to halve a rejected call of two chunks or more: the chunk boundary whose larger half
+/// sends the fewest distinct texts again, the earliest on a tie. Halving by chunks would send
+/// most texts again in one half when one caller brought many.
+std::size_t halves_at(const std::vector<pending_chunk>& chunks);
+
 class call_queues {
 public:
   /// Queues a chunk under its key; `limits` are those of the key's model.

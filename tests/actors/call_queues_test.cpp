@@ -134,5 +134,24 @@ TEST(call_queues, halves_put_back_go_first_the_latest_ahead) {
   EXPECT_FALSE(q.take_put_back());
 }
 
+TEST(call_queues, a_rejected_call_is_halved_by_the_distinct_texts_sent_again) {
+  std::vector<pending_chunk> call;
+  call.push_back(chunk({"a", "b", "c", "d", "e", "f"}));
+  call.push_back(chunk({"g"}));
+  call.push_back(chunk({"h"}));
+  call.push_back(chunk({"i"}));
+  EXPECT_EQ(halves_at(call), 1u) << "six texts against three, not seven against two";
+  call.insert(call.begin(), chunk({"a", "b", "c"}));
+  EXPECT_EQ(halves_at(call), 2u) << "a to f, then g, h and i: not a, b and c, then all nine";
+  std::vector<pending_chunk> two;
+  two.push_back(chunk({"x"}));
+  two.push_back(chunk({"x", "y", "z"}));
+  EXPECT_EQ(halves_at(two), 1u) << "two chunks always part";
+  std::vector<pending_chunk> even;
+  for (auto t : {"p", "q", "r", "s"})
+    even.push_back(chunk({t}));
+  EXPECT_EQ(halves_at(even), 2u);
+}
+
 } // namespace call_queues_tests
 } // namespace emr
