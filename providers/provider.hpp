@@ -25,6 +25,10 @@ struct provider_spec {
   std::string api_key_env;   ///< name of the environment variable holding the key
   std::size_t max_batch = 0; ///< 0 = the provider's own maximum
   bool enabled = true;
+  /// The provider's rate limits for this key, as the operator knows them; 0 = not set, learned
+  /// from the provider's answers instead.
+  std::uint64_t requests_per_minute = 0;
+  std::uint64_t tokens_per_minute = 0;
 };
 
 /// Per-call limits: a batch never exceeds either.
