@@ -47,6 +47,18 @@ struct batcher_stats {
   std::int64_t hold_gap_us = 0;
   std::int64_t flush_window_ms = 0;
   std::int64_t paused_for_ms = 0;
+  /// The provider's limits in force, where each comes from, and what they leave of the last
+  /// minute (-1: no limit known).
+  std::uint64_t requests_per_minute = 0;
+  std::string requests_limit_source;
+  std::int64_t requests_left = -1;
+  std::uint64_t tokens_per_minute = 0;
+  std::string tokens_limit_source;
+  std::int64_t tokens_left = -1;
+  /// The batch size worth a call right now: 1 while the budget lasts, up to a full call as it runs
+  /// out.
+  std::uint64_t flush_threshold = 1;
+  std::int64_t paced_for_ms = 0; ///< until the budget lets the next call go
   std::uint64_t chunks_received = 0;
   std::uint64_t batches_flushed = 0;
   std::uint64_t texts_flushed = 0;
@@ -61,6 +73,7 @@ struct batcher_stats {
   histogram texts_per_call{histogram::size_bounds()};
   std::uint64_t batches_failed = 0;
   std::uint64_t batches_split = 0;
+  std::uint64_t batches_requeued = 0;
   std::uint64_t rejected_overload = 0;
   std::uint64_t chunks_expired = 0;
   std::uint64_t chunks_refused_paused = 0;
@@ -91,6 +104,19 @@ template <class F> void describe(const batcher_stats& s, F&& f) {
   f(s.hold_gap_us, {"hold_gap_us"});
   f(s.flush_window_ms, {"flush_window_ms"});
   f(s.paused_for_ms, {"paused_for_ms"});
+  f(s.requests_per_minute, {"requests_per_minute", gauge, "emr_rate_limit_requests_per_minute",
+                            "A provider's requests-per-minute limit in force (0: none known)."});
+  f(s.requests_limit_source, {"requests_limit_source"});
+  f(s.requests_left, {"requests_left", gauge, "emr_rate_limit_requests_left",
+                      "Requests the limit leaves of the last minute (-1: no limit known)."});
+  f(s.tokens_per_minute, {"tokens_per_minute", gauge, "emr_rate_limit_tokens_per_minute",
+                          "A provider's tokens-per-minute limit in force (0: none known)."});
+  f(s.tokens_limit_source, {"tokens_limit_source"});
+  f(s.tokens_left, {"tokens_left", gauge, "emr_rate_limit_tokens_left",
+                    "Tokens the limit leaves of the last minute (-1: no limit known)."});
+  f(s.flush_threshold, {"flush_threshold", gauge, "emr_flush_threshold_texts",
+                        "The batch size worth an upstream call now, by the budget left."});
+  f(s.paced_for_ms, {"paced_for_ms"});
   f(s.chunks_received, {"chunks_received", counter, "emr_chunks_total",
                         "Callers' chunks a provider's batcher took in."});
   f(s.batches_flushed,
@@ -115,6 +141,9 @@ template <class F> void describe(const batcher_stats& s, F&& f) {
                        "Upstream batch calls that failed after retries."});
   f(s.batches_split, {"batches_split", counter, "emr_upstream_batches_split_total",
                       "Rejected batch calls split to find the texts the provider refuses."});
+  f(s.batches_requeued,
+    {"batches_requeued", counter, "emr_upstream_batches_requeued_total",
+     "Batch calls refused with 429 past the retries, queued again for their callers."});
   f(s.rejected_overload, {"rejected_overload", counter, "emr_overload_rejections_total",
                           "Chunks refused because the provider's queues were full."});
   f(s.chunks_expired, {"chunks_expired", counter, "emr_expired_chunks_total",

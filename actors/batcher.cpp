@@ -175,20 +175,21 @@ batcher_state::take_batch(clock_time t, std::optional<clock_time>& recheck) {
     // Counted in distinct texts: a burst of callers sharing texts fills one call, not one per
     // max_texts callers.
     bool full = queue->call_full();
-    bool held = false;
+    bool held = false, burst_ended = false;
     if (!draining && !hurrying) {
-      auto out = partial_calls.find(*key);
       auto d = policy.decide(t, queue->chunks.front().arrived, full,
-                             out != partial_calls.end() && out->second > 0);
+                             queue->prefix.distinct <
+                                 budget.flush_threshold(t, queue->limits.max_texts));
       if (!d.flush_now) {
         recheck = recheck ? std::min(*recheck, d.recheck) : d.recheck;
         continue;
       }
       held = d.held;
+      burst_ended = d.burst_ended;
     }
     batch_key chosen = *key; // take_call may end the queue that holds the key
     auto chunks = queues.take_call(chosen);
-    return flush_choice{std::move(chosen), std::move(chunks), held, !full};
+    return flush_choice{std::move(chosen), std::move(chunks), held, burst_ended};
   }
   return std::nullopt;
 }
@@ -197,20 +198,28 @@ void batcher_state::pump() {
   auto t = now();
   drop_expired(t);
   std::optional<clock_time> recheck;
-  while (!idle_workers.empty() && (draining || policy.can_send(t))) {
+  // Even a drain keeps to the provider's budget: a refused call would only come back.
+  auto paced_until = budget.next_send(t);
+  while (!idle_workers.empty() && (draining || policy.can_send(t)) && paced_until <= t) {
     if (auto half = queues.take_put_back()) {
-      start(std::move(half->first), std::move(half->second), false, false);
+      start(std::move(half->first), std::move(half->second), false);
+      paced_until = budget.next_send(t);
       continue;
     }
     auto batch = take_batch(t, recheck);
     if (!batch)
       break;
     policy.on_flushed(batch->chunks.size(), batch->held);
-    start(std::move(batch->key), std::move(batch->chunks), false, batch->partial);
+    if (batch->burst_ended)
+      policy.on_burst_flushed(t);
+    start(std::move(batch->key), std::move(batch->chunks), false);
+    paced_until = budget.next_send(t);
   }
   bool waiting = queues.waiting();
   if (waiting && !draining && t < policy.paused_until())
     arm_timer(policy.paused_until());
+  else if (waiting && paced_until > t)
+    arm_timer(paced_until);
   else if (recheck)
     arm_timer(*recheck);
   if (waiting && queues.next_deadline() != clock_time::max())
@@ -219,16 +228,14 @@ void batcher_state::pump() {
     self->quit();
 }
 
-void batcher_state::start(batch_key key, std::vector<pending_chunk> chunks, bool probe,
-                          bool partial) {
-  auto opened = calls.open(std::move(key), std::move(chunks), probe, partial);
+void batcher_state::start(batch_key key, std::vector<pending_chunk> chunks, bool probe) {
+  auto opened = calls.open(std::move(key), std::move(chunks), probe);
   auto& call = *calls.find(opened.id);
   auto& upstream = opened.batch;
   auto worker = idle_workers.back();
   idle_workers.pop_back();
   policy.on_call_started();
-  if (partial)
-    ++partial_calls[call.key];
+  budget.on_sent(now(), call.tokens);
   if (!probe) {
     std::size_t asked = 0;
     for (const auto& chunk : call.chunks)
@@ -274,12 +281,19 @@ void batcher_state::settle(batch_outcome&& outcome) {
   release_worker(std::move(actors.mapped().worker), outcome.worker_blocked);
   counted.upstream_attempts += outcome.attempts;
   counted.retries += outcome.attempts > 1 ? outcome.attempts - 1 : 0;
+  auto t = now();
+  // Retries spent the provider's budget too.
+  for (int retry = 1; retry < outcome.attempts; ++retry)
+    budget.on_sent(t, call.tokens);
+  budget.on_headers(t, outcome.limits);
+  if (outcome.rate_limited)
+    budget.on_refused(t,
+                      outcome.error && outcome.error->retry_after_ms >= 0
+                          ? std::optional{std::chrono::milliseconds{outcome.error->retry_after_ms}}
+                          : std::nullopt);
   policy.on_call_finished(outcome.congestion ? call_signal::congestion
                           : outcome.matrix   ? call_signal::success
                                              : call_signal::neutral);
-  if (call.partial)
-    if (auto out = partial_calls.find(call.key); out != partial_calls.end() && --out->second == 0)
-      partial_calls.erase(out);
   if (call.probe) {
     pump();
     return;
@@ -292,7 +306,9 @@ void batcher_state::settle(batch_outcome&& outcome) {
                           usage_share(outcome.matrix->total_tokens, chunk.tokens, call.tokens),
                           std::nullopt, call.upstream_id});
     }
-    recent.remember(std::move(call), outcome.matrix, now());
+    recent.remember(std::move(call), outcome.matrix, t);
+  } else if (outcome.error && outcome.error->status == 429) {
+    requeue(call, *outcome.error);
   } else if (outcome.splittable && call.chunks.size() > 1) {
     // One caller's text may have poisoned the call: retry the halves apart until it is alone.
     ++counted.batches_split;
@@ -310,6 +326,34 @@ void batcher_state::settle(batch_outcome&& outcome) {
                                                      -1, spec.name});
   }
   pump();
+}
+
+void batcher_state::requeue(in_flight_call& call, const failure& refused) {
+  // Held until the provider's named wait is over and the budget lets a call go again (the health
+  // actor's pause for the same 429 may come later); a provider that named no wait and taught no
+  // limit gets a second's rest.
+  auto t = now();
+  auto resumes = std::max({t, policy.paused_until(), budget.next_send(t),
+                           t + std::chrono::milliseconds{refused.retry_after_ms}});
+  if (resumes == t)
+    resumes = t + std::chrono::seconds{1};
+  policy.pause_until(resumes);
+  std::vector<pending_chunk> kept;
+  for (auto& chunk : call.chunks) {
+    if (chunk.deadline > resumes) {
+      kept.push_back(std::move(chunk));
+      continue;
+    }
+    auto told = refused;
+    told.retry_after_ms = std::max(told.retry_after_ms, ms_between(t, resumes));
+    answer(chunk.caller, refusal(told));
+  }
+  if (kept.empty()) {
+    ++counted.batches_failed;
+    return;
+  }
+  ++counted.batches_requeued;
+  queues.put_back(std::move(call.key), std::move(kept));
 }
 
 void batcher_state::fail_chunks(std::vector<pending_chunk>& chunks, const failure& error) {
@@ -394,7 +438,7 @@ void batcher_state::run_probe() {
   chunks.front().texts.push_back("emr health probe");
   chunks.front().tokens = estimate_tokens(chunks.front().texts.front());
   chunks.front().arrived = now();
-  start(batch_key{spec.model, "", 0}, std::move(chunks), true, false);
+  start(batch_key{spec.model, "", 0}, std::move(chunks), true);
 }
 
 void batcher_state::arm_timer(clock_time due) {
@@ -432,6 +476,15 @@ batcher_stats batcher_state::stats() {
       std::chrono::duration_cast<std::chrono::milliseconds>(settings.flush.window).count();
   auto t = now();
   s.paused_for_ms = t < policy.paused_until() ? ms_between(t, policy.paused_until()) : 0;
+  s.requests_per_minute = budget.requests().per_minute();
+  s.requests_limit_source = to_string(budget.requests().source());
+  s.requests_left = budget.requests_left(t);
+  s.tokens_per_minute = budget.tokens().per_minute();
+  s.tokens_limit_source = to_string(budget.tokens().source());
+  s.tokens_left = budget.tokens_left(t);
+  s.flush_threshold = budget.flush_threshold(t, limits.max_texts);
+  auto paced = budget.next_send(t);
+  s.paced_for_ms = paced > t ? ms_between(t, paced) : 0;
   if (s.batches_flushed > 0) {
     auto calls_made = static_cast<double>(s.batches_flushed);
     s.mean_texts_per_call = static_cast<double>(s.texts_sent) / calls_made;
@@ -455,6 +508,7 @@ batcher_actor::behavior_type batcher(batcher_actor::stateful_pointer<batcher_sta
   st.health = health;
   st.policy = flush_policy{settings.flush};
   st.recent = recent_answers{settings.reuse};
+  st.budget.configure(spec.requests_per_minute, spec.tokens_per_minute, st.now());
   st.spec = std::move(spec);
   for (std::size_t i = 0; i < settings.flush.max_concurrency; ++i)
     st.spawn_worker();

@@ -9,13 +9,13 @@
 #include "actors/flush_policy.hpp"
 #include "actors/histogram.hpp"
 #include "actors/in_flight_calls.hpp"
+#include "actors/provider_budget.hpp"
 #include "actors/recent_answers.hpp"
 #include "actors/retry_schedule.hpp"
 #include "actors/supervisor.hpp"
 #include "actors/upstream.hpp"
 
 #include <functional>
-#include <map>
 
 namespace emr {
 
@@ -63,7 +63,7 @@ struct batcher_state {
   in_flight_calls calls;
   std::unordered_map<std::uint64_t, call_actors> actors_of; ///< by call id
   recent_answers recent;
-  std::map<batch_key, std::size_t> partial_calls; ///< partial calls out, per key (Nagle)
+  provider_budget budget;
   /// Callers' messages, by the number their chunks carry; numbers are reused once answered.
   std::vector<waiting_message> messages;
   std::vector<std::uint32_t> free_messages;
@@ -106,12 +106,15 @@ struct batcher_state {
   struct flush_choice {
     batch_key key;
     std::vector<pending_chunk> chunks;
-    bool held = false;    ///< the policy held it for company
-    bool partial = false; ///< it is not a full batch
+    bool held = false;        ///< the policy held it for company
+    bool burst_ended = false; ///< it went because its arrivals stopped
   };
   /// Takes the longest-waiting key's chunks that fit one call, if its flush is due.
   std::optional<flush_choice> take_batch(clock_time now, std::optional<clock_time>& recheck);
-  void start(batch_key key, std::vector<pending_chunk> chunks, bool probe, bool partial);
+  void start(batch_key key, std::vector<pending_chunk> chunks, bool probe);
+  /// A call the provider refused for longer than its supervisor would wait: its callers that can
+  /// outlast the refusal go back to the head of the queue, the others hear it now.
+  void requeue(in_flight_call& call, const failure& refused);
   void settle(batch_outcome&& outcome);
   /// Adds a worker to the idle list.
   void spawn_worker();

@@ -6,34 +6,56 @@ namespace emr {
 
 flush_policy::flush_policy(flush_settings settings)
     : settings_(settings),
-      window_(std::clamp<std::size_t>(settings.initial_concurrency, 1, settings.max_concurrency)) {}
+      window_(std::clamp<std::size_t>(settings.initial_concurrency, 1, settings.max_concurrency)),
+      shortest_hold_(settings.linger) {}
 
 void flush_policy::on_arrival(clock_time now) {
+  if (burst_flushed_at_) {
+    // The burst had not ended if it resumes within a burst gap, or while calls are still out:
+    // callers waiting for their answers do not send again, so these are others of the burst
+    // that a busy host delayed.
+    auto since = now - *burst_flushed_at_;
+    shortest_hold_ = since < burst_gap() || (in_flight_ > 0 && since < settings_.window)
+                         ? std::min(2 * shortest_hold_, longest_hold())
+                         : std::max(settings_.linger, 3 * shortest_hold_ / 4);
+    burst_flushed_at_.reset();
+  }
   if (seen_arrival_) {
-    // A long idle spell says nothing about the next burst beyond "not dense"; capping it lets
-    // a new burst be recognised within a few arrivals.
     auto gap = std::min<std::chrono::nanoseconds>(now - last_arrival_, settings_.window);
-    // Smoothed like TCP's round-trip time (RFC 6298): arrivals come in clumps on a busy host,
-    // and the spread, not just the mean, says how long the next one may take.
-    if (seen_gap_) {
-      auto deviation = gap > gap_ ? gap - gap_ : gap_ - gap;
-      gap_spread_ = (3 * gap_spread_ + deviation) / 4;
-      gap_ = (7 * gap_ + gap) / 8;
-    } else {
-      gap_ = gap;
-      gap_spread_ = gap / 2;
+    // Only gaps inside a burst teach how long the next arrival of a burst may take: a quiet
+    // spell between bursts (a provider's latency in a closed loop, seconds between jobs) would
+    // make every burst wait that long after its last arrival.
+    if (gap < burst_gap()) {
+      // Smoothed like TCP's round-trip time (RFC 6298): arrivals come in clumps on a busy host,
+      // and the spread, not just the mean, says how long the next one may take.
+      if (seen_gap_) {
+        auto deviation = gap > gap_ ? gap - gap_ : gap_ - gap;
+        gap_spread_ = (3 * gap_spread_ + deviation) / 4;
+        gap_ = (7 * gap_ + gap) / 8;
+      } else {
+        gap_ = gap;
+        gap_spread_ = gap / 2;
+      }
+      seen_gap_ = true;
     }
     last_gap_ = gap;
-    seen_gap_ = true;
   }
   seen_arrival_ = true;
   last_arrival_ = now;
 }
 
+std::chrono::nanoseconds flush_policy::longest_hold() const {
+  return std::max(settings_.linger, settings_.window / 2);
+}
+
+std::chrono::nanoseconds flush_policy::burst_gap() const {
+  return 8 * settings_.linger;
+}
+
 bool flush_policy::dense() const {
-  // The smoothed gap rides out one hiccup inside a burst; the latest gap alone catches the
-  // start of a burst after an idle spell, so at most its first arrival goes out alone.
-  return seen_gap_ && std::min(gap_, last_gap_) < settings_.linger;
+  // Inside a burst (the latest gap did not end one), the smoothed gap rides out a hiccup; the
+  // first arrival after a quiet spell is not dense, and waits only the coalescing time.
+  return seen_gap_ && last_gap_ < burst_gap() && std::min(gap_, last_gap_) < settings_.linger;
 }
 
 bool flush_policy::holding() const {
@@ -48,29 +70,28 @@ std::chrono::nanoseconds flush_policy::hold_gap() const {
   // must not split it. Otherwise only the coalescing wait: enough to catch callers that arrive
   // together after a quiet spell (a burst's first few, a batch request's sub-requests) for a
   // price a lone caller hardly notices.
-  auto gap =
-      dense()
-          ? std::clamp<std::chrono::nanoseconds>(gap_ + 4 * gap_spread_, settings_.linger,
-                                                 std::max(settings_.linger, settings_.window / 2))
-          : settings_.coalesce;
+  auto gap = dense() ? std::clamp<std::chrono::nanoseconds>(gap_ + 4 * gap_spread_, shortest_hold_,
+                                                            longest_hold())
+                     : settings_.coalesce;
   return std::min<std::chrono::nanoseconds>(settings_.window, gap);
 }
 
 flush_policy::decision flush_policy::decide(clock_time now, clock_time oldest, bool full,
-                                            bool partial_call_out) const {
+                                            bool below_threshold) const {
   auto window_end = oldest + settings_.window;
   bool held = holding();
   if (full || now >= window_end)
     return {true, now, held};
-  // A partial call is already out: whatever arrives meanwhile goes with the next one, sent when
-  // that call returns (the batcher reconsiders then) or when the window ends.
-  if (partial_call_out)
+  // The budget is running low: a call is worth more texts than this queue has yet. Arrivals or
+  // the window's end will tell (the batcher reconsiders on each arrival).
+  if (below_threshold)
     return {false, window_end, held};
   if (!held)
     return {true, now, held};
-  auto hold_end = std::min(window_end, last_arrival_ + hold_gap());
+  auto burst_end = last_arrival_ + hold_gap();
+  auto hold_end = std::min(window_end, burst_end);
   if (now >= hold_end)
-    return {true, now, held};
+    return {true, now, held, dense() && burst_end <= window_end};
   return {false, hold_end, held};
 }
 

@@ -3,13 +3,12 @@
 namespace emr {
 
 in_flight_calls::opened in_flight_calls::open(batch_key key, std::vector<pending_chunk> chunks,
-                                              bool probe, bool partial) {
+                                              bool probe) {
   auto id = next_id_++;
   auto& call = calls_[id];
   call.key = std::move(key);
   call.chunks = std::move(chunks);
   call.probe = probe;
-  call.partial = partial;
   // The views in row_of stay valid: a chunk's texts never change, and moving chunks (or the
   // call) moves their text vectors' buffers, not the strings in them.
   opened out{id, upstream_batch{call.key.model, call.key.input_type, call.key.dimensions, {}}};

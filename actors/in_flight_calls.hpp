@@ -18,7 +18,6 @@ struct in_flight_call {
   std::unordered_map<std::string_view, std::uint32_t> row_of;
   std::size_t tokens = 0;          ///< estimated, of every chunk it answers
   clock_time callers_wait_until{}; ///< the latest deadline of its chunks
-  bool partial = false;            ///< less than a full batch (see flush_policy)
   bool probe = false;              ///< a health probe: nobody waits for it
   std::string upstream_id;         ///< X-Request-Id sent upstream
 };
@@ -45,7 +44,7 @@ public:
     std::uint64_t id = 0;
     upstream_batch batch;
   };
-  opened open(batch_key key, std::vector<pending_chunk> chunks, bool probe, bool partial);
+  opened open(batch_key key, std::vector<pending_chunk> chunks, bool probe);
 
   /// A chunk that joined a call carrying every one of its texts.
   struct joined {

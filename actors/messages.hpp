@@ -84,7 +84,7 @@ struct upstream_reply {
   std::string error_message;  ///< provider's message for non-2xx, decode error for bad 2xx
   shared_matrix matrix;       ///< set for a 2xx body that decoded cleanly
   std::chrono::microseconds latency{0};
-  rate_limit_headers limits; ///< what the answer said about the provider's rate limits
+  rate_limit_headers limits{}; ///< what the answer said about the provider's rate limits
 };
 
 /// The health-relevant class of an attempt's outcome.
@@ -117,7 +117,7 @@ struct batch_outcome {
   /// Refused with 429 at least once: the provider's limit is at most what was sent before it.
   bool rate_limited = false;
   /// The latest answer's rate-limit headers, for the batcher's budget.
-  rate_limit_headers limits;
+  rate_limit_headers limits{};
 };
 
 /// The health actor's verdict on a provider, pushed to its batcher.

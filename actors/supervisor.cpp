@@ -62,6 +62,9 @@ std::optional<std::chrono::milliseconds> supervisor_state::on_reply(supervisor_a
   // Both say the provider has more work than it can take: fewer, fuller calls help.
   if (v.outcome == outcome_class::rate_limited || reply.timed_out)
     congestion = true;
+  rate_limited = rate_limited || v.outcome == outcome_class::rate_limited;
+  if (reply.limits.any())
+    limits = reply.limits;
   if (!v.error) {
     settle(self,
            batch_outcome{job.batch_id, reply.matrix, std::nullopt, false, congestion, attempts});
@@ -81,6 +84,8 @@ std::optional<std::chrono::milliseconds> supervisor_state::on_reply(supervisor_a
 
 void supervisor_state::settle(supervisor_actor::pointer self, batch_outcome outcome) {
   outcome.worker_blocked = worker_blocked;
+  outcome.rate_limited = rate_limited;
+  outcome.limits = limits;
   self->send(job.batcher, atom::done::value, std::move(outcome));
   self->quit();
 }

@@ -42,6 +42,8 @@ struct supervisor_state {
   clock_time started{}; ///< when the first attempt began: the retry budget runs from here
   int attempts = 0;
   bool congestion = false;
+  bool rate_limited = false;   ///< an attempt was refused with 429
+  rate_limit_headers limits;   ///< the latest answer's
   bool worker_blocked = false; ///< the latest attempt outlived attempt_timeout; see batch_outcome
   static inline const char* name = "retry_supervisor";
 

@@ -23,6 +23,19 @@ double number(const json::value& v) {
   return 0;
 }
 
+// A limit in force and where it comes from, e.g. "600 (operator)"; "-" when none is known.
+std::string limit_cell(const json::object& b, std::string_view measure) {
+  auto limit = number(b.at(std::string(measure) + "_per_minute"));
+  if (limit == 0)
+    return "-";
+  return cell(b.at(std::string(measure) + "_per_minute")) + " (" +
+         cell(b.at(std::string(measure) + "_limit_source")) + ")";
+}
+
+std::string left_cell(const json::value& left) {
+  return number(left) < 0 ? "-" : cell(left);
+}
+
 json::object summary(const json::value& stats, const json::value& providers,
                      const json::value& keys, const json::value& status) {
   double calls = 0, callers = 0;
@@ -115,14 +128,24 @@ void add_status_commands(CLI::App& app) {
                        {"latency_p99_ms", h["latency_p99_ms"]},
                        {"error_rate", h["error_rate"]},
                        {"sin_bin_remaining_ms", h["sin_bin_remaining_ms"]},
-                       {"batch_threshold", b.at("max_texts_per_call")},
+                       {"flush_threshold", b.at("flush_threshold")},
+                       {"max_texts_per_call", b.at("max_texts_per_call")},
+                       {"requests_per_minute", b.at("requests_per_minute")},
+                       {"requests_limit_source", b.at("requests_limit_source")},
+                       {"requests_left", b.at("requests_left")},
+                       {"tokens_per_minute", b.at("tokens_per_minute")},
+                       {"tokens_limit_source", b.at("tokens_limit_source")},
+                       {"tokens_left", b.at("tokens_left")},
+                       {"paced_for_ms", b.at("paced_for_ms")},
                        {"call_window", b.at("call_window")},
                        {"in_flight_calls", b.at("in_flight_calls")}};
       rows.push_back({cell(row["provider"]), cell(row["state"]), cell(row["latency_p50_ms"]),
                       cell(row["latency_p95_ms"]), cell(row["latency_p99_ms"]),
                       cell(row["error_rate"]), cell(row["sin_bin_remaining_ms"]),
-                      cell(row["batch_threshold"]), cell(row["call_window"]),
-                      cell(row["in_flight_calls"])});
+                      limit_cell(b, "requests"), left_cell(b.at("requests_left")),
+                      limit_cell(b, "tokens"), left_cell(b.at("tokens_left")),
+                      cell(row["flush_threshold"]) + "/" + cell(row["max_texts_per_call"]),
+                      cell(row["call_window"]), cell(row["in_flight_calls"])});
       rows_json[name] = std::move(row);
     }
     if (health_opts->json) {
@@ -130,7 +153,7 @@ void add_status_commands(CLI::App& app) {
       return;
     }
     print_table({"PROVIDER", "STATE", "P50 MS", "P95 MS", "P99 MS", "ERROR RATE", "SIN-BIN MS",
-                 "BATCH MAX", "CALL WINDOW", "IN FLIGHT"},
+                 "RPM", "RPM LEFT", "TPM", "TPM LEFT", "FLUSH AT/MAX", "CALL WINDOW", "IN FLIGHT"},
                 rows);
   });
 }

@@ -30,6 +30,7 @@ struct batcher_test : ::testing::Test, testing::test_system {
   std::vector<caf::actor> clients;
   std::vector<caf::actor_addr> supervisors;
   const batch_key key{"voyage-3.5", "", 0};
+  std::uint64_t requests_per_minute = 0; ///< the operator's limit for the provider
 
   void SetUp() override {
     start_test_system();
@@ -40,6 +41,7 @@ struct batcher_test : ::testing::Test, testing::test_system {
     spec.model = "voyage-3.5";
     spec.api_key_env = "EMR_TEST_NO_SUCH_KEY";
     spec.max_batch = 4;
+    spec.requests_per_minute = requests_per_minute;
     batcher_settings settings;
     settings.flush.window = 50ms;
     settings.flush.linger = 1ms;
@@ -140,6 +142,18 @@ struct batcher_test : ::testing::Test, testing::test_system {
   void complete(std::uint64_t id, shared_matrix m) {
     caf::anon_send(batcher, atom::done::value,
                    batch_outcome{id, std::move(m), std::nullopt, false, false, 1});
+    run();
+  }
+  void refuse(std::uint64_t id, std::int64_t retry_after_ms) {
+    batch_outcome refused{id,
+                          nullptr,
+                          failure{429, "rate_limited", "provider 'voy' answered 429: slow down",
+                                  retry_after_ms, "voy"},
+                          false,
+                          true,
+                          3};
+    refused.rate_limited = true;
+    caf::anon_send(batcher, atom::done::value, std::move(refused));
     run();
   }
   void fail(std::uint64_t id, failure f, bool splittable) {
@@ -688,6 +702,138 @@ TEST_F(batcher_test, a_worker_blocked_past_the_backstop_gets_no_calls_until_it_a
   EXPECT_EQ(s.blocked_workers, 0u);
   EXPECT_EQ(s.workers, 4u) << "the replacement stays; the extra worker retires";
   EXPECT_EQ(std::count(st().all_workers.begin(), st().all_workers.end(), hung), 0);
+}
+
+} // namespace
+} // namespace emr
+
+namespace emr {
+namespace {
+
+TEST_F(batcher_test, a_burst_goes_when_its_arrivals_stop_though_a_partial_call_is_out) {
+  prime();
+  send({"b"});
+  run();
+  advance(1ms);
+  ASSERT_EQ(batch_ids(), (std::vector<std::uint64_t>{1, 2})) << "a partial call is out";
+  auto c = send({"c"});
+  auto d = send({"d"});
+  run();
+  EXPECT_EQ(batch_ids().size(), 2u) << "the burst is still arriving";
+  advance(st().policy.hold_gap());
+  ASSERT_EQ(batch_ids(), (std::vector<std::uint64_t>{1, 2, 3}))
+      << "sent once the arrivals stopped, not when the partial call returns";
+  EXPECT_EQ(batch(3).chunks.size(), 2u);
+  complete(3, matrix_of({"c", "d"}, 2));
+  expect_vectors(*c, {"c"});
+  expect_vectors(*d, {"d"});
+}
+
+struct paced_batcher_test : batcher_test {
+  void SetUp() override {
+    requests_per_minute = 60; // a burst of 6 calls, then one every 1.11 s
+    batcher_test::SetUp();
+  }
+};
+
+TEST_F(paced_batcher_test, calls_fill_up_and_are_paced_as_the_budget_runs_out) {
+  for (const char* t : {"a", "b", "c", "d"})
+    send({std::string(t) + "1", std::string(t) + "2", std::string(t) + "3", std::string(t) + "4"});
+  run();
+  ASSERT_EQ(batch_ids(), (std::vector<std::uint64_t>{1, 2, 3, 4})) << "the burst goes at once";
+  for (std::uint64_t id = 1; id <= 4; ++id)
+    complete(id, matrix_of({"x1", "x2", "x3", "x4"}, 4));
+  auto s = status();
+  EXPECT_EQ(s.requests_per_minute, 60u);
+  EXPECT_EQ(s.requests_limit_source, "operator");
+  EXPECT_EQ(s.requests_left, 56);
+  EXPECT_EQ(s.flush_threshold, 2u) << "a third of the burst left: calls of at least 2 texts";
+  // A lone text now waits for company, up to the window.
+  auto lone = send({"e"});
+  run();
+  advance(49ms);
+  EXPECT_EQ(st().calls.size(), 0u);
+  advance(1ms);
+  ASSERT_EQ(batch_ids(), (std::vector<std::uint64_t>{5}));
+  complete(5, matrix_of({"e"}, 5));
+  expect_vectors(*lone, {"e"});
+  EXPECT_EQ(status().flush_threshold, 3u);
+  send({"f1", "f2", "f3", "f4"});
+  run();
+  ASSERT_EQ(batch_ids(), (std::vector<std::uint64_t>{6})) << "the budget's last call";
+  complete(6, matrix_of({"f1", "f2", "f3", "f4"}, 6));
+  // Spent: the next call waits for the bucket, past the window.
+  auto paced = send({"g1", "g2", "g3", "g4"});
+  run();
+  EXPECT_TRUE(st().calls.empty());
+  EXPECT_GT(status().paced_for_ms, 1000);
+  advance(1000ms);
+  EXPECT_TRUE(st().calls.empty());
+  advance(112ms);
+  ASSERT_EQ(batch_ids(), (std::vector<std::uint64_t>{7}));
+  complete(7, matrix_of({"g1", "g2", "g3", "g4"}, 7));
+  expect_vectors(*paced, {"g1", "g2", "g3", "g4"});
+}
+
+TEST_F(batcher_test, a_call_refused_past_the_retries_goes_back_to_the_head_of_its_queue) {
+  auto now = sched->clock().now();
+  auto both = testing::ask_all(
+      *sys, clients, batcher,
+      {chunk_request{key, {"a"}, "patient"}, chunk_request{key, {"b"}, "hasty", now + 1s}});
+  run();
+  ASSERT_EQ(batch_ids(), (std::vector<std::uint64_t>{1}));
+  refuse(1, 2000);
+  // The provider asked for two seconds: the hasty caller cannot wait that long and hears it now;
+  // the patient one is queued again.
+  EXPECT_FALSE(both->answered);
+  auto s = status();
+  EXPECT_EQ(s.batches_requeued, 1u);
+  EXPECT_EQ(s.batches_failed, 0u);
+  EXPECT_EQ(s.queued_callers, 0u) << "put back ahead of the queues";
+  EXPECT_TRUE(st().queues.waiting());
+  advance(1999ms);
+  EXPECT_TRUE(st().calls.empty());
+  advance(1ms);
+  ASSERT_EQ(batch_ids(), (std::vector<std::uint64_t>{2})) << "sent again once the wait is over";
+  ASSERT_EQ(batch(2).chunks.size(), 1u);
+  EXPECT_EQ(batch(2).chunks.front().texts, (std::vector<std::string>{"a"}));
+  complete(2, matrix_of({"a"}, 2));
+  ASSERT_TRUE(both->answered);
+  ASSERT_EQ(both->results.size(), 2u);
+  ASSERT_TRUE(both->results[1].error);
+  EXPECT_EQ(both->results[1].error->status, 429);
+  EXPECT_EQ(both->results[1].error->retry_after_ms, 2000);
+  client_answer patient{true, {}, both->results[0], {}};
+  expect_vectors(patient, {"a"});
+}
+
+TEST_F(batcher_test, a_call_refused_without_a_named_wait_rests_a_second_before_going_again) {
+  send({"a"});
+  run();
+  refuse(1, -1);
+  advance(999ms);
+  EXPECT_TRUE(st().calls.empty());
+  advance(1ms);
+  EXPECT_EQ(batch_ids(), (std::vector<std::uint64_t>{2}));
+}
+
+TEST_F(batcher_test, an_answers_rate_limit_headers_set_the_limits_in_force) {
+  send({"a"});
+  run();
+  batch_outcome answered{1, matrix_of({"a"}, 1), std::nullopt, false, false, 1};
+  answered.limits.limit_requests = 100;
+  answered.limits.remaining_requests = 99;
+  answered.limits.limit_tokens = 50'000;
+  answered.limits.remaining_tokens = 49'990;
+  caf::anon_send(batcher, atom::done::value, std::move(answered));
+  run();
+  auto s = status();
+  EXPECT_EQ(s.requests_per_minute, 100u);
+  EXPECT_EQ(s.requests_limit_source, "headers");
+  EXPECT_EQ(s.requests_left, 99);
+  EXPECT_EQ(s.tokens_per_minute, 50'000u);
+  EXPECT_EQ(s.tokens_limit_source, "headers");
+  EXPECT_EQ(s.flush_threshold, 1u);
 }
 
 } // namespace

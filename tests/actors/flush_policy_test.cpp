@@ -262,24 +262,35 @@ TEST(flush_policy, lone_batches_sent_without_holding_say_nothing_about_company) 
   EXPECT_TRUE(p.holding());
 }
 
-TEST(flush_policy, a_new_burst_is_recognised_within_a_few_arrivals) {
+TEST(flush_policy, a_new_burst_is_recognised_at_its_second_arrival) {
   flush_policy p{settings()};
   p.on_arrival(t0);
-  // A long idle spell counts as one window-sized gap, not ten seconds.
   auto start = t0 + 10s;
   p.on_arrival(start);
-  EXPECT_EQ(p.arrival_gap(), 50ms);
-  EXPECT_FALSE(p.holding());
-  // The first 100 us gap after the idle spell is enough: only the burst's first arrival went
-  // out alone, although the smoothed gap ((7 * 50 + 0.1) / 8 ms) still remembers the idle spell.
+  EXPECT_FALSE(p.holding()) << "an idle spell teaches nothing about gaps inside a burst";
   p.on_arrival(start + 100us);
   EXPECT_TRUE(p.holding());
-  EXPECT_EQ(p.arrival_gap(), 43762500ns);
-  // The hold itself stays bounded while the smoothed gap catches up: at most half the window.
-  EXPECT_EQ(p.hold_gap(), 25ms);
+  EXPECT_EQ(p.arrival_gap(), 100us);
+  EXPECT_EQ(p.hold_gap(), 1ms);
 }
 
-TEST(flush_policy_nagle, a_partial_batch_waits_while_a_partial_call_of_its_key_is_out) {
+TEST(flush_policy, a_quiet_spell_between_bursts_does_not_lengthen_the_next_bursts_hold) {
+  flush_policy p{settings()};
+  auto last = arrive(p, t0, 100us, 10);
+  ASSERT_EQ(p.hold_gap(), 1ms);
+  // 20 ms of quiet (a provider's latency in a closed loop), then the next burst.
+  auto start = last + 20ms;
+  p.on_arrival(start);
+  EXPECT_FALSE(p.dense()) << "the first arrival after a quiet spell";
+  EXPECT_EQ(p.arrival_gap(), 100us);
+  p.on_arrival(start + 100us);
+  EXPECT_TRUE(p.dense());
+  EXPECT_EQ(p.hold_gap(), 1ms) << "a linger after the last arrival, not the quiet spell";
+  auto d = p.decide(start + 100us, start, false);
+  EXPECT_EQ(d.recheck, start + 1100us);
+}
+
+TEST(flush_policy, a_batch_below_the_budgets_threshold_fills_until_the_window_ends) {
   flush_policy p{settings()};
   p.on_arrival(t0);
   auto later = t0 + 10ms;
@@ -289,7 +300,55 @@ TEST(flush_policy_nagle, a_partial_batch_waits_while_a_partial_call_of_its_key_i
   EXPECT_EQ(d.recheck, later + 50ms) << "never past the window";
   EXPECT_TRUE(p.decide(later + 50ms, later, false, true).flush_now);
   EXPECT_TRUE(p.decide(later + 5ms, later, true, true).flush_now) << "a full batch goes anyway";
-  EXPECT_TRUE(p.decide(later + 5ms, later, false, false).flush_now) << "nothing partial out";
+  EXPECT_TRUE(p.decide(later + 5ms, later, false, false).flush_now) << "at the threshold";
+}
+
+TEST(flush_policy, a_burst_ends_a_hold_at_its_last_arrival_plus_the_gap_with_calls_out) {
+  // No hold behind calls already out: with three calls in flight, the burst that came meanwhile
+  // goes once its arrivals stop, not when a call returns.
+  flush_policy p{settings()};
+  for (int i = 0; i < 3; ++i)
+    p.on_call_started();
+  auto last = arrive(p, t0, 100us, 10);
+  ASSERT_TRUE(p.can_send(last));
+  auto d = p.decide(last, t0, false);
+  EXPECT_FALSE(d.flush_now) << "the burst is still arriving";
+  EXPECT_EQ(d.recheck, last + 1ms);
+  EXPECT_TRUE(p.decide(last + 1ms, t0, false).flush_now) << "the arrivals stopped";
+}
+
+TEST(flush_policy, the_call_window_starts_wide) {
+  EXPECT_EQ(flush_policy{flush_settings{}}.window(), flush_settings{}.max_concurrency);
+}
+
+TEST(flush_policy, a_burst_cut_short_by_a_pause_lengthens_the_shortest_hold) {
+  flush_policy p{settings()};
+  auto last = arrive(p, t0, 100us, 10);
+  auto d = p.decide(last + 1ms, t0, false);
+  ASSERT_TRUE(d.flush_now);
+  ASSERT_TRUE(d.burst_ended);
+  p.on_burst_flushed(last + 1ms);
+  // The burst goes on 3 ms later (a busy host paused it): the hold had been too short.
+  last = arrive(p, last + 4ms, 100us, 10);
+  EXPECT_EQ(p.hold_gap(), 2ms);
+  d = p.decide(last + 2ms, last, false);
+  ASSERT_TRUE(d.burst_ended);
+  p.on_burst_flushed(last + 2ms);
+  last = arrive(p, last + 5ms, 100us, 10);
+  EXPECT_EQ(p.hold_gap(), 4ms);
+  // Then a burst really ends: quiet follows, and the shortest hold shrinks back.
+  p.on_burst_flushed(last + 4ms);
+  last = arrive(p, last + 50ms, 100us, 10);
+  EXPECT_EQ(p.hold_gap(), 3ms);
+  EXPECT_FALSE(p.decide(last + 1ms, last, false).burst_ended);
+}
+
+TEST(flush_policy, only_a_dense_hold_ends_at_a_burst_end) {
+  flush_policy p{settings(4, 16, 250us)};
+  p.on_arrival(t0);
+  auto d = p.decide(t0 + 250us, t0, false);
+  EXPECT_TRUE(d.flush_now);
+  EXPECT_FALSE(d.burst_ended) << "a lone first arrival's coalescing wait says nothing of bursts";
 }
 
 } // namespace flush_policy_tests

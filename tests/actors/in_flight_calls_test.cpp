@@ -31,7 +31,7 @@ std::vector<std::string> sent(const upstream_batch& batch) {
 
 TEST(in_flight_calls, a_call_sends_each_distinct_text_once_and_maps_every_caller_to_its_rows) {
   in_flight_calls calls;
-  auto opened = calls.open(documents, chunks({{"x", "y"}, {"y", "z", "x"}}), false, true);
+  auto opened = calls.open(documents, chunks({{"x", "y"}, {"y", "z", "x"}}), false);
   EXPECT_EQ(opened.id, 1u);
   EXPECT_EQ(opened.batch.model, "voyage-3.5");
   EXPECT_EQ(opened.batch.input_type, "document");
@@ -39,14 +39,13 @@ TEST(in_flight_calls, a_call_sends_each_distinct_text_once_and_maps_every_caller
   const auto& call = *calls.find(1);
   EXPECT_EQ(call.rows, (std::vector<std::vector<std::uint32_t>>{{0, 1}, {1, 2, 0}}));
   EXPECT_EQ(call.tokens, 10u);
-  EXPECT_TRUE(call.partial);
   EXPECT_EQ(call.callers_wait_until, t0 + 1s);
-  EXPECT_EQ(calls.open(documents, chunks({{"w"}}), false, false).id, 2u) << "ids are not reused";
+  EXPECT_EQ(calls.open(documents, chunks({{"w"}}), false).id, 2u) << "ids are not reused";
 }
 
 TEST(in_flight_calls, a_chunk_whose_texts_are_all_out_joins_that_call) {
   in_flight_calls calls;
-  calls.open(documents, chunks({{"x", "y"}}), false, false);
+  calls.open(documents, chunks({{"x", "y"}}), false);
   auto late = chunk({"y", "x"}, t0 + 5s);
   auto joined = calls.join(documents, late);
   ASSERT_TRUE(joined);
@@ -63,8 +62,8 @@ TEST(in_flight_calls, a_chunk_whose_texts_are_all_out_joins_that_call) {
 
 TEST(in_flight_calls, no_join_for_a_text_not_out_another_key_or_a_probe) {
   in_flight_calls calls;
-  calls.open(documents, chunks({{"x"}}), false, false);
-  calls.open(batch_key{"voyage-3.5", "", 0}, chunks({{"p"}}), true, false);
+  calls.open(documents, chunks({{"x"}}), false);
+  calls.open(batch_key{"voyage-3.5", "", 0}, chunks({{"p"}}), true);
   auto partly = chunk({"x", "new"});
   EXPECT_FALSE(calls.join(documents, partly));
   EXPECT_EQ(partly.texts.size(), 2u) << "a chunk that joins nothing is left as it was";
@@ -76,7 +75,7 @@ TEST(in_flight_calls, no_join_for_a_text_not_out_another_key_or_a_probe) {
 
 TEST(in_flight_calls, a_closed_call_is_handed_over_whole_and_gone) {
   in_flight_calls calls;
-  calls.open(documents, chunks({{"x", "y"}}), false, false);
+  calls.open(documents, chunks({{"x", "y"}}), false);
   auto call = calls.close(1);
   ASSERT_TRUE(call);
   EXPECT_EQ(call->row_of.at("y"), 1u) << "the text views survive the move";

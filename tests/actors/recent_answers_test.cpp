@@ -18,7 +18,7 @@ in_flight_call answered_call(std::vector<std::vector<std::string>> texts, std::s
   std::vector<pending_chunk> chunks;
   for (auto& t : texts)
     chunks.push_back(pending_chunk{std::move(t), 4, "req", {}, t0, clock_time::max()});
-  auto opened = calls.open(documents, std::move(chunks), false, false);
+  auto opened = calls.open(documents, std::move(chunks), false);
   calls.find(opened.id)->upstream_id = std::move(id);
   return std::move(*calls.close(opened.id));
 }

@@ -259,7 +259,8 @@ TEST_F(response_budget_stack, a_batch_spends_one_budget_and_refuses_only_what_do
 namespace {
 
 struct rate_limited_batch : voyage_stack {
-  rate_limited_batch() : voyage_stack("[retry]\nmax_retries = 0\n") {}
+  // Callers wait 5 s at most: less than the 7 s the provider asks for, so they hear the 429.
+  rate_limited_batch() : voyage_stack("deadline_ms = 5000\n[retry]\nmax_retries = 0\n") {}
 };
 
 } // namespace

@@ -21,11 +21,13 @@ base_ms = 20
 probe_interval_s = 1
 )";
 
-struct reliability : ::testing::Test {
+struct reliability_with : ::testing::Test {
   scratch_dir dir;
   fake_provider fake{dir};
-  emr_server emr{dir, fast_retries};
+  emr_server emr;
   std::string key;
+
+  explicit reliability_with(const std::string& toml) : emr{dir, toml} {}
 
   void SetUp() override {
     ASSERT_EQ(emr.add_provider("voyage", "voyage", fake.url("/v1/embeddings"), "voyage-3.5"), 201);
@@ -50,6 +52,16 @@ struct reliability : ::testing::Test {
   }
 };
 
+struct reliability : reliability_with {
+  reliability() : reliability_with(fast_retries) {}
+};
+
+// Callers who wait two seconds at most.
+struct impatient_callers : reliability_with {
+  impatient_callers()
+      : reliability_with("deadline_ms = 2000\n" + std::string(fast_retries)) {}
+};
+
 ::testing::AssertionResult vector_matches(const http_answer& a, const std::string& model,
                                           const std::string& text) {
   return is_fakes_vector(a.json().at("data").at(0).at("embedding"), model, text);
@@ -69,14 +81,31 @@ TEST_F(reliability, a_429_with_retry_after_is_retried_no_earlier_than_asked) {
   EXPECT_GE(log[1].at("t_ms").to_number<double>() - log[0].at("t_ms").to_number<double>(), 1000.0);
 }
 
-TEST_F(reliability,
-       persistent_429_reaches_callers_with_retry_after_after_max_retries_plus_one_attempts) {
+TEST_F(reliability, a_call_refused_past_its_retries_is_queued_again_and_answered) {
+  fake.faults(R"({"script":[{"status":429,"retry_after":"1"},{"status":429,"retry_after":"1"},
+                            {"status":429,"retry_after":"1"}]})");
+  auto a = embed_one("patient");
+  ASSERT_EQ(a.status, 200) << a.body;
+  EXPECT_TRUE(vector_matches(a, "voyage-3.5", "patient"));
+  auto log = calls();
+  ASSERT_EQ(log.size(), 4u) << "max_retries (2) + 1 attempts, then the call once more";
+  for (int i = 0; i < 3; ++i)
+    EXPECT_EQ(log[i].at("status").as_int64(), 429);
+  EXPECT_EQ(log[3].at("status").as_int64(), 200);
+  EXPECT_GE(log[3].at("t_ms").to_number<double>() - log[2].at("t_ms").to_number<double>(), 1000.0);
+  auto batcher = emr.stats().at("providers").at(0);
+  EXPECT_EQ(batcher.at("batches_requeued").to_number<std::uint64_t>(), 1u);
+  EXPECT_EQ(batcher.at("batches_failed").to_number<std::uint64_t>(), 0u);
+}
+
+TEST_F(impatient_callers, a_persistent_429_reaches_a_caller_who_cannot_outlast_it) {
   fake.faults(R"({"then":{"status":429,"retry_after":"1"}})");
   auto a = embed_one("never");
   EXPECT_EQ(a.status, 429) << a.body;
   EXPECT_EQ(a.headers["Retry-After"], "1");
   EXPECT_EQ(a.json().at("error").at("type").as_string(), "rate_limited");
-  EXPECT_EQ(fake.stats().at("calls").as_int64(), 3); // max_retries (2) + 1
+  // The second attempt's wait would end past the caller's two seconds: no third one.
+  EXPECT_EQ(fake.stats().at("calls").as_int64(), 2);
 }
 
 TEST_F(reliability, retryable_5xx_are_retried_and_other_4xx_are_not) {
