@@ -58,8 +58,7 @@ struct reliability : reliability_with {
 
 // Callers who wait two seconds at most.
 struct impatient_callers : reliability_with {
-  impatient_callers()
-      : reliability_with("deadline_ms = 2000\n" + std::string(fast_retries)) {}
+  impatient_callers() : reliability_with("deadline_ms = 2000\n" + std::string(fast_retries)) {}
 };
 
 ::testing::AssertionResult vector_matches(const http_answer& a, const std::string& model,
