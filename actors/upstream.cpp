@@ -75,6 +75,7 @@ upstream_reply upstream_state::post(const upstream_call& call) {
   reply.status = res.status;
   reply.retry_after = res.get_header_value("Retry-After");
   reply.retry_after_ms = res.get_header_value("retry-after-ms");
+  reply.limits = read_rate_limit_headers(res.headers);
   if (res.status >= 200 && res.status < 300) {
     auto decoded = adapter->decode_response(body, {call.rows, call.dims});
     if (decoded.matrix)

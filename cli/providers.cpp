@@ -2,6 +2,7 @@
 
 #include "cli/admin_client.hpp"
 #include "cli/commands.hpp"
+#include "http/provider_records.hpp"
 #include "providers/endpoint.hpp"
 
 #include <boost/json.hpp>
@@ -18,12 +19,40 @@ struct provider_fields {
   std::string name, type, endpoint, model, api_key_env;
   int max_batch = 0;
   bool enable = false, disable = false;
+  std::int64_t requests_per_minute = 0, tokens_per_minute = 0;
+  /// Given on the command line: 0 is a value there (it clears a limit), not an absence.
+  CLI::Option *rpm_given = nullptr, *tpm_given = nullptr;
+
+  void add_rate_limit_options(CLI::App& command) {
+    rpm_given = command
+                    .add_option("--rpm", requests_per_minute,
+                                "requests per minute the provider allows this key (0: not set, "
+                                "learned from its answers)")
+                    ->check(CLI::Range(std::int64_t{0}, most_requests_per_minute));
+    tpm_given = command
+                    .add_option("--tpm", tokens_per_minute,
+                                "tokens per minute the provider allows this key (0: not set, "
+                                "learned from its answers)")
+                    ->check(CLI::Range(std::int64_t{0}, most_tokens_per_minute));
+  }
+
+  void put_rate_limits(json::object& body) const {
+    if (rpm_given->count() > 0)
+      body["requests_per_minute"] = requests_per_minute;
+    if (tpm_given->count() > 0)
+      body["tokens_per_minute"] = tokens_per_minute;
+  }
 };
 
 // The server checks the endpoint too; checking here names the option instead of the JSON field.
 void check_endpoint(const std::string& url) {
   if (auto parsed = parse_endpoint(url); !parsed.endpoint)
     throw command_failure("--endpoint " + parsed.problem);
+}
+
+// A limit the operator did not set shows as "-".
+std::string rate_limit_cell(const json::value& limit) {
+  return limit.is_int64() && limit.get_int64() > 0 ? cell(limit) : "-";
 }
 
 // A stored record the server could not start shows why instead of its state.
@@ -58,6 +87,7 @@ void add_providers_commands(CLI::App& app) {
   add->add_option("--model", f->model, "model to embed with")->required();
   add->add_option("--max-batch", f->max_batch,
                   "texts per upstream call (default: the provider's maximum)");
+  f->add_rate_limit_options(*add);
   add_admin_options(*add, *add_opts);
   add->callback([add_opts, f] {
     check_endpoint(f->endpoint);
@@ -68,6 +98,7 @@ void add_providers_commands(CLI::App& app) {
                       {"api_key_env", f->api_key_env}};
     if (f->max_batch != 0)
       body["max_batch"] = f->max_batch;
+    f->put_rate_limits(body);
     json::value v = std::move(body);
     print_provider(*add_opts, admin_call(*add_opts, "POST", "/admin/providers", &v), "added");
   });
@@ -84,12 +115,15 @@ void add_providers_commands(CLI::App& app) {
     std::vector<std::vector<std::string>> rows;
     for (const auto& p : answer.at("providers").as_array()) {
       const auto& o = p.as_object();
-      rows.push_back(
-          {cell(o.at("name")), cell(o.at("type")), cell(o.at("model")), cell(o.at("endpoint")),
-           cell(o.at("api_key_env")) + (o.at("api_key_set").as_bool() ? "" : " (unset)"),
-           o.at("max_batch").as_int64() == 0 ? "default" : cell(o.at("max_batch")), state(o)});
+      rows.push_back({cell(o.at("name")), cell(o.at("type")), cell(o.at("model")),
+                      cell(o.at("endpoint")),
+                      cell(o.at("api_key_env")) + (o.at("api_key_set").as_bool() ? "" : " (unset)"),
+                      o.at("max_batch").as_int64() == 0 ? "default" : cell(o.at("max_batch")),
+                      rate_limit_cell(o.at("requests_per_minute")),
+                      rate_limit_cell(o.at("tokens_per_minute")), state(o)});
     }
-    print_table({"NAME", "TYPE", "MODEL", "ENDPOINT", "KEY ENV", "MAX BATCH", "STATE"}, rows);
+    print_table(
+        {"NAME", "TYPE", "MODEL", "ENDPOINT", "KEY ENV", "MAX BATCH", "RPM", "TPM", "STATE"}, rows);
   });
 
   auto update =
@@ -100,6 +134,7 @@ void add_providers_commands(CLI::App& app) {
   update->add_option("--endpoint", u->endpoint, "new endpoint URL");
   update->add_option("--model", u->model, "new model");
   update->add_option("--max-batch", u->max_batch, "new texts per upstream call");
+  u->add_rate_limit_options(*update);
   update->add_flag("--enable", u->enable, "serve callers again");
   update->add_flag("--disable", u->disable, "stop serving callers (queued ones are answered)");
   add_admin_options(*update, *update_opts);
@@ -117,9 +152,10 @@ void add_providers_commands(CLI::App& app) {
       body["max_batch"] = u->max_batch;
     if (u->enable || u->disable)
       body["enabled"] = u->enable;
+    u->put_rate_limits(body);
     if (body.empty())
-      throw command_failure(
-          "nothing to update: give --endpoint, --model, --max-batch, --enable or --disable");
+      throw command_failure("nothing to update: give --endpoint, --model, --max-batch, --rpm, "
+                            "--tpm, --enable or --disable");
     json::value v = std::move(body);
     print_provider(*update_opts,
                    admin_call(*update_opts, "PATCH", "/admin/providers/" + u->name, &v), "updated");

@@ -6,6 +6,7 @@
 #include <boost/json.hpp>
 
 #include <cstdlib>
+#include <limits>
 
 namespace json = boost::json;
 
@@ -20,6 +21,17 @@ bool valid_env_name(std::string_view name) {
     if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_')
       return false;
   return true;
+}
+
+std::optional<api_error> check_rate_limit(std::string_view key, std::int64_t value,
+                                          std::int64_t most) {
+  if (value < 0)
+    return invalid_request("'" + std::string{key} + "' must not be negative (0: not set)",
+                           std::string{key});
+  if (value > most)
+    return invalid_request("'" + std::string{key} + "' must be at most " + std::to_string(most),
+                           std::string{key});
+  return std::nullopt;
 }
 
 } // namespace
@@ -41,6 +53,11 @@ std::optional<api_error> check_provider(const provider_record& r) {
     return invalid_request("'api_key_env' must be an environment variable name", "api_key_env");
   if (r.max_batch < 0)
     return invalid_request("'max_batch' must be at least 1", "max_batch");
+  if (auto e =
+          check_rate_limit("requests_per_minute", r.requests_per_minute, most_requests_per_minute))
+    return e;
+  if (auto e = check_rate_limit("tokens_per_minute", r.tokens_per_minute, most_tokens_per_minute))
+    return e;
   auto spec = to_spec(r);
   auto limit = make_provider(spec)->limits(r.model).max_texts;
   if (*type != provider_type::openai_compatible && static_cast<std::size_t>(r.max_batch) > limit)
@@ -73,6 +90,33 @@ std::optional<api_error> read_max_batch(const json::object& body, int& out) {
   return std::nullopt;
 }
 
+// 0 is a value, not an absence: it clears a limit set before. The range is check_provider's.
+std::optional<api_error> read_rate_limit(const json::object& body, std::string_view key,
+                                         std::int64_t& out) {
+  auto v = body.if_contains(key);
+  if (!v || v->is_null())
+    return std::nullopt;
+  // Boost.JSON reads an integer past int64 as uint64, or past uint64 as a double: either is
+  // past any limit, and the range's message says so better than "not an integer".
+  constexpr double int64_range = 9.223372036854775807e18;
+  if (v->is_int64())
+    out = v->get_int64();
+  else if (v->is_uint64() || (v->is_double() && v->get_double() >= int64_range))
+    out = std::numeric_limits<std::int64_t>::max();
+  else if (v->is_double() && v->get_double() <= -int64_range)
+    out = std::numeric_limits<std::int64_t>::min();
+  else
+    return invalid_request("'" + std::string{key} + "' must be an integer (0: not set)",
+                           std::string{key});
+  return std::nullopt;
+}
+
+std::optional<api_error> read_rate_limits(const json::object& body, provider_record& r) {
+  if (auto e = read_rate_limit(body, "requests_per_minute", r.requests_per_minute))
+    return e;
+  return read_rate_limit(body, "tokens_per_minute", r.tokens_per_minute);
+}
+
 std::optional<api_error> read_enabled(const json::object& body, bool& out) {
   auto v = body.if_contains("enabled");
   if (!v)
@@ -86,10 +130,15 @@ std::optional<api_error> read_enabled(const json::object& body, bool& out) {
 } // namespace
 
 provider_spec to_spec(const provider_record& r) {
-  return provider_spec{r.name,        parse_provider_type(r.type).value_or(provider_type::voyage),
-                       r.endpoint,    r.model,
-                       r.api_key_env, static_cast<std::size_t>(std::max(0, r.max_batch)),
-                       r.enabled};
+  return provider_spec{r.name,
+                       parse_provider_type(r.type).value_or(provider_type::voyage),
+                       r.endpoint,
+                       r.model,
+                       r.api_key_env,
+                       static_cast<std::size_t>(std::max(0, r.max_batch)),
+                       r.enabled,
+                       static_cast<std::uint64_t>(std::max<std::int64_t>(0, r.requests_per_minute)),
+                       static_cast<std::uint64_t>(std::max<std::int64_t>(0, r.tokens_per_minute))};
 }
 
 std::variant<provider_record, api_error> provider_from_json(const json::object& body) {
@@ -102,6 +151,8 @@ std::variant<provider_record, api_error> provider_from_json(const json::object& 
   if (auto e = read_max_batch(body, r.max_batch))
     return *e;
   if (auto e = read_enabled(body, r.enabled))
+    return *e;
+  if (auto e = read_rate_limits(body, r))
     return *e;
   if (auto e = check_provider(r))
     return *e;
@@ -117,6 +168,8 @@ std::optional<api_error> patch_provider(provider_record& r, const json::object& 
     return e;
   if (auto e = read_enabled(body, r.enabled))
     return e;
+  if (auto e = read_rate_limits(body, r))
+    return e;
   return check_provider(r);
 }
 
@@ -131,6 +184,8 @@ json::object provider_json(const provider_record& r) {
                       {"api_key_set", key != nullptr && *key != '\0'},
                       {"max_batch", r.max_batch},
                       {"enabled", r.enabled},
+                      {"requests_per_minute", r.requests_per_minute},
+                      {"tokens_per_minute", r.tokens_per_minute},
                       {"created_at", r.created_at},
                       {"problem", problem ? json::value(problem->message) : json::value()}};
 }

@@ -7,19 +7,27 @@
 
 #include <boost/json/object.hpp>
 
+#include <cstdint>
 #include <variant>
 
 namespace emr {
+
+/// The highest rate limits an operator may set: far above any provider's published tier, and
+/// low enough that budgets computed from them stay far from overflowing.
+inline constexpr std::int64_t most_requests_per_minute = 10'000'000;
+inline constexpr std::int64_t most_tokens_per_minute = 10'000'000'000;
 
 provider_spec to_spec(const provider_record& record);
 
 /// Why a record cannot be run (the checks an admin request passes), or nothing when it can.
 std::optional<api_error> check_provider(const provider_record& record);
 
-/// Validates an admin request's fields into a record (type, URL, env name, max batch range).
+/// Validates an admin request's fields into a record (type, URL, env name, max batch and rate
+/// limit ranges).
 std::variant<provider_record, api_error> provider_from_json(const boost::json::object& body);
 
-/// Applies a PATCH (endpoint, model, max_batch, enabled) to a record, validating as on create.
+/// Applies a PATCH (endpoint, model, api_key_env, max_batch, enabled, requests_per_minute,
+/// tokens_per_minute) to a record, validating as on create.
 std::optional<api_error> patch_provider(provider_record& record, const boost::json::object& body);
 
 /// The admin view: never the key's value, only the variable's name and whether it is set, nor a

@@ -36,6 +36,13 @@ CREATE TABLE caller_keys (
   revoked_at   INTEGER
 );
 )sql"},
+    // The provider's rate limits as the operator knows them; 0 = not set.
+    migration{2, R"sql(
+ALTER TABLE providers
+  ADD COLUMN requests_per_minute INTEGER NOT NULL DEFAULT 0 CHECK (requests_per_minute >= 0);
+ALTER TABLE providers
+  ADD COLUMN tokens_per_minute INTEGER NOT NULL DEFAULT 0 CHECK (tokens_per_minute >= 0);
+)sql"},
 };
 
 inline constexpr std::int64_t latest_schema_version = migrations.back().version;

@@ -211,7 +211,8 @@ void migrate(sqlite3* db, const std::filesystem::path& database_file) {
 }
 
 constexpr const char* provider_columns =
-    "name, type, endpoint, model, api_key_env, max_batch, enabled, created_at";
+    "name, type, endpoint, model, api_key_env, max_batch, enabled, created_at, "
+    "requests_per_minute, tokens_per_minute";
 
 provider_record read_provider(const statement& row) {
   provider_record p;
@@ -223,6 +224,8 @@ provider_record read_provider(const statement& row) {
   p.max_batch = static_cast<int>(row.integer(5));
   p.enabled = row.integer(6) != 0;
   p.created_at = row.integer(7);
+  p.requests_per_minute = row.integer(8);
+  p.tokens_per_minute = row.integer(9);
   return p;
 }
 
@@ -302,7 +305,7 @@ bool sqlite_store::add_provider(const provider_record& p) {
   std::lock_guard lock(mutex_);
   statement insert(db_.get(),
                    fmt::format("INSERT INTO providers ({}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, "
-                               "?8) ON CONFLICT (name) DO NOTHING",
+                               "?8, ?9, ?10) ON CONFLICT (name) DO NOTHING",
                                provider_columns),
                    "add provider");
   insert.bind(1, p.name)
@@ -313,6 +316,8 @@ bool sqlite_store::add_provider(const provider_record& p) {
       .bind(6, std::int64_t{p.max_batch})
       .bind(7, std::int64_t{p.enabled ? 1 : 0})
       .bind(8, p.created_at != 0 ? p.created_at : unix_now())
+      .bind(9, p.requests_per_minute)
+      .bind(10, p.tokens_per_minute)
       .step();
   return sqlite3_changes(db_.get()) == 1;
 }
@@ -343,7 +348,8 @@ bool sqlite_store::update_provider(const provider_record& p) {
   std::lock_guard lock(mutex_);
   statement update(db_.get(),
                    "UPDATE providers SET type = ?2, endpoint = ?3, model = ?4, api_key_env = ?5,"
-                   " max_batch = ?6, enabled = ?7 WHERE name = ?1",
+                   " max_batch = ?6, enabled = ?7, requests_per_minute = ?8,"
+                   " tokens_per_minute = ?9 WHERE name = ?1",
                    "update provider");
   update.bind(1, p.name)
       .bind(2, p.type)
@@ -352,6 +358,8 @@ bool sqlite_store::update_provider(const provider_record& p) {
       .bind(5, p.api_key_env)
       .bind(6, std::int64_t{p.max_batch})
       .bind(7, std::int64_t{p.enabled ? 1 : 0})
+      .bind(8, p.requests_per_minute)
+      .bind(9, p.tokens_per_minute)
       .step();
   return sqlite3_changes(db_.get()) == 1;
 }

@@ -34,6 +34,9 @@ struct provider_record {
   std::string api_key_env;
   int max_batch = 0; ///< 0 = the type's default
   bool enabled = true;
+  /// The provider's limits for this key as the operator knows them; 0 = not set.
+  std::int64_t requests_per_minute = 0;
+  std::int64_t tokens_per_minute = 0;
   std::int64_t created_at = 0; ///< unix seconds; add_provider stamps the current time when 0
 
   friend bool operator==(const provider_record&, const provider_record&) = default;

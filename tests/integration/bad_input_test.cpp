@@ -444,6 +444,16 @@ struct BadInput : voyage_stack {
         {"providers: patch enabled a string",
          admin_call("PATCH", "/admin/providers/voyage", R"({"enabled":"no"})"), 400,
          "invalid_request", "enabled"},
+        {"providers: requests_per_minute negative", provider("requests_per_minute", "-1"), 400,
+         "invalid_request", "requests_per_minute"},
+        {"providers: tokens_per_minute a string", provider("tokens_per_minute", R"("1000")"), 400,
+         "invalid_request", "tokens_per_minute"},
+        {"providers: patch requests_per_minute past its bound",
+         admin_call("PATCH", "/admin/providers/voyage", R"({"requests_per_minute":10000001})"), 400,
+         "invalid_request", "requests_per_minute"},
+        {"providers: patch tokens_per_minute a fraction",
+         admin_call("PATCH", "/admin/providers/voyage", R"({"tokens_per_minute":0.5})"), 400,
+         "invalid_request", "tokens_per_minute"},
         {"providers: patch max_batch zero",
          admin_call("PATCH", "/admin/providers/voyage", R"({"max_batch":0})"), 400,
          "invalid_request", "max_batch"},
@@ -643,5 +653,7 @@ TEST_F(BadInput, every_endpoint_answers_exactly_and_keeps_serving) {
   auto providers = emr.admin("GET", "/admin/providers").json().at("providers").as_array();
   ASSERT_EQ(providers.size(), 1u);
   EXPECT_EQ(providers[0].at("max_batch").as_int64(), 128);
+  EXPECT_EQ(providers[0].at("requests_per_minute").as_int64(), 0);
+  EXPECT_EQ(providers[0].at("tokens_per_minute").as_int64(), 0);
   EXPECT_EQ(emr.admin("GET", "/admin/keys").json().at("keys").as_array().size(), 2u);
 }

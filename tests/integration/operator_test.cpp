@@ -8,7 +8,9 @@
 
 #include <fstream>
 #include <future>
+#include <iterator>
 #include <regex>
+#include <sstream>
 
 namespace json = boost::json;
 using namespace emr::testing;
@@ -40,6 +42,18 @@ struct operator_surface : ::testing::Test {
     return v;
   }
 };
+
+// The whitespace-separated cells of the table row that starts with `first_cell`.
+std::vector<std::string> table_row(const std::string& table, const std::string& first_cell) {
+  std::istringstream lines(table);
+  for (std::string line; std::getline(lines, line);) {
+    std::istringstream cells(line);
+    std::vector<std::string> row{std::istream_iterator<std::string>(cells), {}};
+    if (!row.empty() && row.front() == first_cell)
+      return row;
+  }
+  return {};
+}
 
 std::string last_line(const std::string& s) {
   auto t = s;
@@ -109,7 +123,7 @@ TEST_F(operator_surface, revoked_and_rotated_keys_stop_working_at_once) {
 TEST_F(operator_surface, providers_commands_in_both_modes) {
   auto added = cli({"providers", "add", "--name", "voyage", "--type", "voyage", "--api-key-env",
                     provider_key_env, "--endpoint", fake.url("/v1/embeddings"), "--model",
-                    "voyage-3.5", "--max-batch", "64"});
+                    "voyage-3.5", "--max-batch", "64", "--rpm", "3000", "--tpm", "1000000"});
   ASSERT_EQ(added.code, 0) << added.err;
   auto added_json =
       cli_json({"providers", "add", "--name", "cohere", "--type", "cohere", "--api-key-env",
@@ -126,12 +140,39 @@ TEST_F(operator_surface, providers_commands_in_both_modes) {
   auto listed = cli({"providers", "list"});
   EXPECT_EQ(listed.code, 0);
   EXPECT_NE(listed.out.find("voyage-3.5"), std::string::npos);
+  EXPECT_EQ(table_row(listed.out, "NAME"),
+            (std::vector<std::string>{"NAME", "TYPE", "MODEL", "ENDPOINT", "KEY", "ENV", "MAX",
+                                      "BATCH", "RPM", "TPM", "STATE"}));
+  EXPECT_EQ(table_row(listed.out, "voyage"),
+            (std::vector<std::string>{"voyage", "voyage", "voyage-3.5", fake.url("/v1/embeddings"),
+                                      provider_key_env, "64", "3000", "1000000", "enabled"}));
+  EXPECT_EQ(table_row(listed.out, "cohere"),
+            (std::vector<std::string>{"cohere", "cohere", "embed-v4.0", fake.url("/v2/embed"),
+                                      provider_key_env, "default", "-", "-", "enabled"}));
   auto listed_json = cli_json({"providers", "list"});
   ASSERT_EQ(listed_json.at("providers").as_array().size(), 2u);
   for (const auto& p : listed_json.at("providers").as_array()) {
     EXPECT_EQ(p.at("api_key_env").as_string(), provider_key_env);
     EXPECT_TRUE(p.at("api_key_set").as_bool());
   }
+  EXPECT_EQ(listed_json.at("providers").at(1).at("requests_per_minute").as_int64(), 3000);
+  EXPECT_EQ(listed_json.at("providers").at(1).at("tokens_per_minute").as_int64(), 1'000'000);
+  EXPECT_EQ(listed_json.at("providers").at(0).at("requests_per_minute").as_int64(), 0);
+
+  // 0 clears one limit and keeps the other; the CLI refuses what the server would.
+  auto cleared = cli_json({"providers", "update", "voyage", "--rpm", "0", "--tpm", "5000"});
+  EXPECT_EQ(cleared.at("requests_per_minute").as_int64(), 0);
+  EXPECT_EQ(cleared.at("tokens_per_minute").as_int64(), 5000);
+  EXPECT_EQ(cleared.at("max_batch").as_int64(), 64);
+  auto negative = cli({"providers", "update", "voyage", "--rpm", "-1"});
+  EXPECT_NE(negative.code, 0);
+  EXPECT_NE(negative.err.find("--rpm"), std::string::npos) << negative.err;
+  EXPECT_NE(cli({"providers", "update", "voyage", "--tpm", "10000000001"}).code, 0);
+  EXPECT_EQ(cli_json({"providers", "update", "voyage", "--rpm", "600"})
+                .at("tokens_per_minute")
+                .as_int64(),
+            5000);
+  EXPECT_EQ(table_row(cli({"providers", "list"}).out, "voyage").at(6), "600");
 
   EXPECT_EQ(cli({"providers", "update", "voyage", "--max-batch", "32"}).code, 0);
   auto updated = emr.admin("GET", "/admin/providers").json();

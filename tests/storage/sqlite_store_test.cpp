@@ -44,6 +44,18 @@ std::string raw_query(const fs::path& file, const char* sql) {
   return result;
 }
 
+/// Runs statements on the file through a connection of its own, bypassing sqlite_store.
+void raw_execute(const fs::path& file, const std::string& sql) {
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open_v2(file.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr),
+            SQLITE_OK);
+  char* error = nullptr;
+  EXPECT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &error), SQLITE_OK)
+      << (error ? error : "");
+  sqlite3_free(error);
+  sqlite3_close(db);
+}
+
 provider_record sample_provider(std::string name) {
   provider_record p;
   p.name = std::move(name);
@@ -76,6 +88,8 @@ protected:
 TEST_F(sqlite_store_test, provider_crud_round_trips) {
   sqlite_store store(database_file);
   auto voyage = sample_provider("voyage-main");
+  voyage.requests_per_minute = 2000;
+  voyage.tokens_per_minute = 3'000'000;
   auto cohere = sample_provider("cohere-eu");
   cohere.type = "cohere";
   cohere.enabled = false;
@@ -95,6 +109,8 @@ TEST_F(sqlite_store_test, provider_crud_round_trips) {
   changed.max_batch = 8;
   changed.enabled = false;
   changed.type = "openai_compatible";
+  changed.requests_per_minute = 0;
+  changed.tokens_per_minute = 10'000'000'000;
   EXPECT_TRUE(store.update_provider(changed));
   EXPECT_EQ(store.provider("voyage-main"), changed);
 
@@ -131,6 +147,18 @@ TEST_F(sqlite_store_test, update_keeps_created_at) {
   ASSERT_TRUE(store.update_provider(changed));
   EXPECT_EQ(store.provider("p")->created_at, p.created_at);
   EXPECT_EQ(store.provider("p")->model, "m2");
+}
+
+TEST_F(sqlite_store_test, negative_rate_limits_are_refused_by_the_schema) {
+  sqlite_store store(database_file);
+  auto p = sample_provider("p");
+  p.requests_per_minute = -1;
+  EXPECT_THROW(store.add_provider(p), storage_error);
+  p.requests_per_minute = 0;
+  ASSERT_TRUE(store.add_provider(p));
+  p.tokens_per_minute = -5;
+  EXPECT_THROW(store.update_provider(p), storage_error);
+  EXPECT_EQ(store.provider("p"), sample_provider("p"));
 }
 
 TEST_F(sqlite_store_test, provider_without_created_at_is_stamped_now) {
@@ -372,6 +400,34 @@ TEST_F(sqlite_store_test, fresh_database_is_at_latest_schema_and_sound) {
                       "SELECT count(*) FROM sqlite_master WHERE type = 'table'"
                       " AND name IN ('providers', 'caller_keys', 'schema_migrations')"),
             "3");
+}
+
+// A database written by the emr before rate limits (schema 1) upgrades in place when opened.
+TEST_F(sqlite_store_test, schema_1_upgrades_keeping_its_providers_with_no_rate_limits) {
+  fs::create_directories(database_file.parent_path());
+  raw_execute(database_file,
+              "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER "
+              "NOT NULL);" +
+                  std::string{migrations[0].sql} +
+                  "INSERT INTO schema_migrations VALUES (1, 1700000000);"
+                  "INSERT INTO providers (name, type, endpoint, model, api_key_env, max_batch,"
+                  " enabled, created_at) VALUES ('old', 'voyage',"
+                  " 'https://api.voyageai.com/v1/embeddings', 'voyage-3', 'VOYAGE_API_KEY', 64, 0,"
+                  " 1600000000);");
+  ASSERT_EQ(raw_query(database_file, "SELECT max(version) FROM schema_migrations"), "1");
+
+  sqlite_store store(database_file);
+  EXPECT_EQ(store.schema_version(), 2);
+  auto expected = sample_provider("old");
+  expected.enabled = false;
+  expected.created_at = 1600000000;
+  EXPECT_EQ(store.provider("old"), expected); // every column kept, and no limits set
+
+  expected.requests_per_minute = 500;
+  expected.tokens_per_minute = 1'000'000;
+  ASSERT_TRUE(store.update_provider(expected));
+  EXPECT_EQ(store.provider("old"), expected);
+  EXPECT_EQ(store.integrity_check(), "ok");
 }
 
 TEST_F(sqlite_store_test, refuses_a_schema_newer_than_this_build) {

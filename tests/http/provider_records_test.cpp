@@ -1,0 +1,140 @@
+// provider_records: the admin API's provider fields as records, specs and JSON; here the
+// operator's rate limits.
+
+#include "http/provider_records.hpp"
+
+#include <boost/json.hpp>
+#include <gtest/gtest.h>
+
+namespace json = boost::json;
+
+namespace emr {
+namespace {
+
+json::object body(std::string_view extra_fields = "") {
+  auto text = std::string{R"({"name":"voyage","type":"voyage",)"
+                          R"("endpoint":"http://127.0.0.1:9/v1/embeddings",)"
+                          R"("model":"voyage-3.5","api_key_env":"VOYAGE_API_KEY")"} +
+              std::string{extra_fields} + "}";
+  return json::parse(text).as_object();
+}
+
+provider_record created(std::string_view extra_fields = "") {
+  auto parsed = provider_from_json(body(extra_fields));
+  if (auto e = std::get_if<api_error>(&parsed))
+    ADD_FAILURE() << e->message;
+  return std::get<provider_record>(parsed);
+}
+
+TEST(provider_rate_limits, are_unset_unless_given) {
+  auto record = created();
+  EXPECT_EQ(record.requests_per_minute, 0);
+  EXPECT_EQ(record.tokens_per_minute, 0);
+  auto spec = to_spec(record);
+  EXPECT_EQ(spec.requests_per_minute, 0u);
+  EXPECT_EQ(spec.tokens_per_minute, 0u);
+  auto shown = provider_json(record);
+  EXPECT_EQ(shown.at("requests_per_minute"), 0);
+  EXPECT_EQ(shown.at("tokens_per_minute"), 0);
+}
+
+TEST(provider_rate_limits, a_created_provider_carries_them_to_its_spec_and_its_json) {
+  auto record = created(R"(,"requests_per_minute":3000,"tokens_per_minute":1000000)");
+  EXPECT_EQ(record.requests_per_minute, 3000);
+  EXPECT_EQ(record.tokens_per_minute, 1'000'000);
+  auto spec = to_spec(record);
+  EXPECT_EQ(spec.requests_per_minute, 3000u);
+  EXPECT_EQ(spec.tokens_per_minute, 1'000'000u);
+  auto shown = provider_json(record);
+  EXPECT_EQ(shown.at("requests_per_minute"), 3000);
+  EXPECT_EQ(shown.at("tokens_per_minute"), 1'000'000);
+  EXPECT_TRUE(shown.at("problem").is_null());
+}
+
+TEST(provider_rate_limits, the_bounds_themselves_are_accepted) {
+  auto record = created(R"(,"requests_per_minute":10000000,"tokens_per_minute":10000000000)");
+  EXPECT_EQ(record.requests_per_minute, most_requests_per_minute);
+  EXPECT_EQ(record.tokens_per_minute, most_tokens_per_minute);
+  EXPECT_EQ(to_spec(record).tokens_per_minute, 10'000'000'000u);
+}
+
+TEST(provider_rate_limits, a_patch_sets_one_keeps_the_other_and_zero_clears) {
+  auto record = created(R"(,"requests_per_minute":3000,"tokens_per_minute":1000000)");
+  EXPECT_EQ(patch_provider(record, json::parse(R"({"requests_per_minute":60})").as_object()),
+            std::nullopt);
+  EXPECT_EQ(record.requests_per_minute, 60);
+  EXPECT_EQ(record.tokens_per_minute, 1'000'000);
+  EXPECT_EQ(patch_provider(record, json::parse(R"({"tokens_per_minute":0})").as_object()),
+            std::nullopt);
+  EXPECT_EQ(record.requests_per_minute, 60);
+  EXPECT_EQ(record.tokens_per_minute, 0);
+  EXPECT_EQ(to_spec(record).tokens_per_minute, 0u);
+  EXPECT_EQ(patch_provider(record, json::parse(R"({"requests_per_minute":null})").as_object()),
+            std::nullopt);
+  EXPECT_EQ(record.requests_per_minute, 60) << "null is no change, as for max_batch";
+}
+
+struct bad_limit {
+  std::string field;
+  std::string value;
+  std::string message;
+};
+
+const std::vector<bad_limit> bad_limits{
+    {"requests_per_minute", R"("60")", "'requests_per_minute' must be an integer (0: not set)"},
+    {"requests_per_minute", "60.0", "'requests_per_minute' must be an integer (0: not set)"},
+    {"requests_per_minute", "60.5", "'requests_per_minute' must be an integer (0: not set)"},
+    {"requests_per_minute", "1e400", "'requests_per_minute' must be at most 10000000"},
+    {"requests_per_minute", "true", "'requests_per_minute' must be an integer (0: not set)"},
+    {"requests_per_minute", "[60]", "'requests_per_minute' must be an integer (0: not set)"},
+    {"requests_per_minute", "-1", "'requests_per_minute' must not be negative (0: not set)"},
+    {"requests_per_minute", "10000001", "'requests_per_minute' must be at most 10000000"},
+    {"requests_per_minute", "18446744073709551615",
+     "'requests_per_minute' must be at most 10000000"},
+    {"tokens_per_minute", R"({"n":1})", "'tokens_per_minute' must be an integer (0: not set)"},
+    {"tokens_per_minute", "-9223372036854775808",
+     "'tokens_per_minute' must not be negative (0: not set)"},
+    {"tokens_per_minute", "10000000001", "'tokens_per_minute' must be at most 10000000000"},
+    {"tokens_per_minute", "99999999999999999999",
+     "'tokens_per_minute' must be at most 10000000000"},
+    {"tokens_per_minute", "-1e30", "'tokens_per_minute' must not be negative (0: not set)"},
+};
+
+TEST(provider_rate_limits, a_bad_value_on_create_is_a_400_naming_its_field) {
+  for (const auto& bad : bad_limits) {
+    SCOPED_TRACE(bad.field + " = " + bad.value);
+    auto parsed = provider_from_json(body(",\"" + bad.field + "\":" + bad.value));
+    auto error = std::get_if<api_error>(&parsed);
+    ASSERT_NE(error, nullptr);
+    EXPECT_EQ(error->status, 400);
+    EXPECT_EQ(error->type, "invalid_request");
+    EXPECT_EQ(error->param, bad.field);
+    EXPECT_EQ(error->message, bad.message);
+  }
+}
+
+TEST(provider_rate_limits, a_bad_value_in_a_patch_is_a_400_naming_its_field) {
+  for (const auto& bad : bad_limits) {
+    SCOPED_TRACE(bad.field + " = " + bad.value);
+    auto record = created(R"(,"requests_per_minute":3000,"tokens_per_minute":1000000)");
+    auto error = patch_provider(
+        record, json::parse("{\"" + bad.field + "\":" + bad.value + "}").as_object());
+    ASSERT_TRUE(error.has_value());
+    EXPECT_EQ(error->status, 400);
+    EXPECT_EQ(error->param, bad.field);
+    EXPECT_EQ(error->message, bad.message);
+  }
+}
+
+// A record edited by hand in the database past the bounds is listed with its problem, not run.
+TEST(provider_rate_limits, a_stored_record_past_the_bounds_shows_its_problem) {
+  auto record = created();
+  record.tokens_per_minute = most_tokens_per_minute + 1;
+  auto problem = check_provider(record);
+  ASSERT_TRUE(problem.has_value());
+  EXPECT_EQ(problem->param, "tokens_per_minute");
+  EXPECT_EQ(provider_json(record).at("problem"), "'tokens_per_minute' must be at most 10000000000");
+}
+
+} // namespace
+} // namespace emr
