@@ -74,11 +74,12 @@ cpu_seconds() { awk -v hz="$ticks_per_s" '{ printf "%.3f", ($14 + $15) / hz }' "
 peak_rss_mb() { awk '/^VmHWM/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"; }
 
 fake_reset() { curl -sf -H 'Content-Type: application/json' -d '{}' "$FAKE_URL/_reset" >/dev/null; }
-fake_stats() { curl -sf "$FAKE_URL/_stats" | jq -c '{calls, texts, status_counts}'; }
+fake_stats() { curl -sf "$FAKE_URL/_stats" | jq -c '{calls, texts, status_counts, peak_in_flight, peak_waiting}'; }
 
-# One load through one path. The loadgen summary, the fake's counts for this run and emr's CPU
-# and peak RSS go to $runs as one JSON line. A path whose callers fail still records its line:
-# the report judges it.
+# One load through one path. The loadgen summary, the fake's counts for this run (calls, texts,
+# statuses, and the most calls it served at once and kept waiting) and emr's CPU and peak RSS go
+# to $runs as one JSON line. A path whose callers fail still records its line: the report judges
+# it.
 #   measure SCENARIO PATH LABEL LOADGEN_ARGS...   (PATH: direct | emr | portkey)
 measure() {
   local scenario="$1" path="$2" label="$3"
