@@ -3,25 +3,32 @@
 # the overhead and burst loads, through the Portkey gateway) in one run, verifies every vector,
 # and prints one table with the issue's targets checked as ratios against the direct run.
 #
-# Usage: tools/bench.sh BUILD_DIR [--smoke] [--only a,b,...] [--no-peer] [--out DIR] [--charts DIR]
+# Usage: tools/bench.sh BUILD_DIR [--smoke] [--small] [--only a,b,...] [--no-peer] [--out DIR]
+#                                 [--charts DIR]
 #   --smoke     small loads, no peer, no sweep; fails when a count is wrong (used by `make test`)
-#   --only      scenarios: burst sparse closed rate overhead dedup tokens sweep
+#   --small     the smoke run's small loads, with the full report: to try a scenario quickly
+#   --only      scenarios: burst burst_realistic sparse closed closed_realistic rate
+#               rate_configured overhead dedup tokens sweep sweep_realistic
+# The provider models (unlimited, realistic) are tools/stack.sh's.
 #   --out       keep the raw results (one JSON line per run, latencies per run) in DIR
 #   --charts    render the latency and concurrency charts (PNG) into DIR (needs python3-matplotlib)
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-build_dir="${1:?usage: tools/bench.sh BUILD_DIR [--smoke] [--only LIST] [--no-peer] [--out DIR] [--charts DIR]}"
+build_dir="${1:?usage: tools/bench.sh BUILD_DIR [--smoke] [--small] [--only LIST] [--no-peer] [--out DIR] [--charts DIR]}"
 shift
 build_dir="$(cd "$build_dir" && pwd)"
 smoke=0
-only="burst,sparse,closed,rate,overhead,dedup,tokens,sweep"
+small=0
+only="burst,burst_realistic,sparse,closed,closed_realistic,rate,rate_configured,overhead,dedup,tokens"
+only+=",sweep,sweep_realistic"
 peer=1
 out=""
 charts=""
 while [ $# -gt 0 ]; do
   case "$1" in
-    --smoke) smoke=1; peer=0; only="burst,sparse,closed,rate,overhead,dedup,tokens" ;;
+    --smoke) smoke=1; small=1; peer=0; only="burst,burst_realistic,sparse,closed,rate,overhead,dedup,tokens" ;;
+    --small) small=1 ;;
     --only) only="$2"; shift ;;
     --no-peer) peer=0 ;;
     --out) out="$2"; shift ;;
@@ -50,14 +57,14 @@ runs="$results/runs.jsonl"
 : >"$runs"
 
 # Sizes: the issue's loads, or a few seconds' worth for the smoke run.
-if [ "$smoke" -eq 1 ]; then
+if [ "$small" -eq 1 ]; then
   burst_callers=100 sparse_requests=10 closed_workers=10 closed_requests=5
   rate_workers=20 rate_seconds=3 overhead_seconds=2 overhead_requests=20
-  dedup_callers=100 token_callers=300
+  dedup_callers=100 token_callers=300 sweep_points="1 10 100"
 else
   burst_callers=1000 sparse_requests=200 closed_workers=100 closed_requests=20
   rate_workers=200 rate_seconds=60 overhead_seconds=20 overhead_requests=2000
-  dedup_callers=1000 token_callers=300
+  dedup_callers=1000 token_callers=300 sweep_points="1 10 50 100 200 500 1000"
 fi
 
 ticks_per_s="$(getconf CLK_TCK)"
@@ -67,11 +74,12 @@ cpu_seconds() { awk -v hz="$ticks_per_s" '{ printf "%.3f", ($14 + $15) / hz }' "
 peak_rss_mb() { awk '/^VmHWM/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"; }
 
 fake_reset() { curl -sf -H 'Content-Type: application/json' -d '{}' "$FAKE_URL/_reset" >/dev/null; }
-fake_stats() { curl -sf "$FAKE_URL/_stats" | jq -c '{calls, texts, status_counts}'; }
+fake_stats() { curl -sf "$FAKE_URL/_stats" | jq -c '{calls, texts, status_counts, peak_in_flight, peak_waiting}'; }
 
-# One load through one path. The loadgen summary, the fake's counts for this run and emr's CPU
-# and peak RSS go to $runs as one JSON line. A path whose callers fail still records its line:
-# the report judges it.
+# One load through one path. The loadgen summary, the fake's counts for this run (calls, texts,
+# statuses, and the most calls it served at once and kept waiting) and emr's CPU and peak RSS go
+# to $runs as one JSON line. A path whose callers fail still records its line: the report judges
+# it.
 #   measure SCENARIO PATH LABEL LOADGEN_ARGS...   (PATH: direct | emr | portkey)
 measure() {
   local scenario="$1" path="$2" label="$3"
@@ -86,9 +94,9 @@ measure() {
   fi
   [ -s "$results/$tag.json" ] || { echo "bench: loadgen failed for $tag (exit $rc)" >&2; return 1; }
   jq -c --arg scenario "$scenario" --arg path "$path" --arg name "$label" \
-    --argjson upstream "$(fake_stats)" --argjson cpu "$(awk -v a="$cpu0" -v b="$cpu1" 'BEGIN { printf "%.3f", b - a }')" \
+    --argjson max_batch "$MAX_BATCH" --argjson upstream "$(fake_stats)" --argjson cpu "$(awk -v a="$cpu0" -v b="$cpu1" 'BEGIN { printf "%.3f", b - a }')" \
     --argjson rss "$rss" --arg latencies "$results/$tag.latencies" \
-    '{scenario: $scenario, path: $path, label: $name, load: ., upstream: $upstream,
+    '{scenario: $scenario, path: $path, label: $name, max_batch: $max_batch, load: ., upstream: $upstream,
       emr_cpu_s: $cpu, emr_peak_rss_mb: $rss, latencies: $latencies}' \
     "$results/$tag.json" >>"$runs"
   printf '  %-9s %-8s %-18s ok %s/%s, upstream calls %s\n' "$scenario" "$path" "$label" \
@@ -97,17 +105,19 @@ measure() {
 }
 
 # A fresh fake and emr for each scenario, so emr's peak RSS and CPU belong to that scenario alone.
-#   with_stack FAKE_ARGS -- PROVIDER_TYPE MODEL MAX_BATCH
-# sets DIRECT (loadgen args for the direct path) and VIA_EMR (for the emr path).
+#   with_stack FAKE_ARGS -- PROVIDER_TYPE MODEL MAX_BATCH [RPM]
+# registers the provider with the operator-set limit RPM when given, and sets DIRECT (loadgen
+# args for the direct path), VIA_EMR (for the emr path) and MAX_BATCH.
 with_stack() {
   local fake_args=()
   while [ "$1" != "--" ]; do fake_args+=("$1"); shift; done
   shift
-  local type="$1" model="$2" max_batch="$3"
+  local type="$1" model="$2" rpm="${4:-}"
+  MAX_BATCH="$3"
   stack_start_fake "${fake_args[@]}"
   export BENCH_PROVIDER_KEY="bench-provider-key"
   stack_start_emr
-  stack_add_provider upstream "$type" BENCH_PROVIDER_KEY "$FAKE_URL/v1/embeddings" "$model" "$max_batch"
+  stack_add_provider upstream "$type" BENCH_PROVIDER_KEY "$FAKE_URL/v1/embeddings" "$model" "$MAX_BATCH" "$rpm"
   stack_create_key bench
   DIRECT=(--url "$FAKE_URL" --key "$BENCH_PROVIDER_KEY" --model "$model" --verify-model "$model")
   VIA_EMR=(--url "$EMR_URL" --key "$KEY" --provider upstream --verify-model "$model")
@@ -131,12 +141,13 @@ start_peer() {
 # shellcheck source=stack.sh
 . "$here/stack.sh"
 
-# Fake latency models: a realistic hosted provider (20 ms a call + 10 us a token), a slow one for
-# the sparse scenario, and zero for the overhead scenario, where only the routers' own costs show.
-hosted=(--latency-ms 20 --latency-per-token-us 10)
+# Fake latency models: tools/stack.sh's two provider models, a slow provider for the sparse
+# scenario, and zero for the overhead scenario, where only the routers' own costs show.
+unlimited=("${STACK_UNLIMITED_PROVIDER[@]}")
+realistic=("${STACK_REALISTIC_PROVIDER[@]}")
 
 scenario_burst() {
-  with_stack "${hosted[@]}" -- voyage voyage-3.5 128
+  with_stack "${unlimited[@]}" -- voyage voyage-3.5 128
   local load=(--mode burst --callers "$burst_callers" --text-prefix "burst text")
   measure burst direct voyage-3.5 "${DIRECT[@]}" "${load[@]}"
   measure burst emr voyage-3.5 "${VIA_EMR[@]}" "${load[@]}"
@@ -148,6 +159,14 @@ scenario_burst() {
   fi
 }
 
+# Where the provider makes callers queue: emr's few calls should beat a thousand queued ones.
+scenario_burst_realistic() {
+  with_stack "${realistic[@]}" -- voyage voyage-3.5 128
+  local load=(--mode burst --callers "$burst_callers" --text-prefix "burst text")
+  measure burst_realistic direct voyage-3.5 "${DIRECT[@]}" "${load[@]}"
+  measure burst_realistic emr voyage-3.5 "${VIA_EMR[@]}" "${load[@]}"
+}
+
 scenario_sparse() {
   with_stack --latency-ms 50 -- voyage voyage-3.5 128
   local load=(--mode closed --callers 1 --requests "$sparse_requests" --text-prefix "sparse text")
@@ -155,22 +174,32 @@ scenario_sparse() {
   measure sparse emr voyage-3.5 "${VIA_EMR[@]}" "${load[@]}"
 }
 
-scenario_closed() {
-  with_stack "${hosted[@]}" -- voyage voyage-3.5 128
+# The closed loop on one provider model: closed_loop SCENARIO MODEL_FLAGS...
+closed_loop() {
+  local scenario="$1"
+  shift
+  with_stack "$@" -- voyage voyage-3.5 128
   local load=(--mode closed --callers "$closed_workers" --requests "$closed_requests" --text-prefix "closed text")
-  measure closed direct voyage-3.5 "${DIRECT[@]}" "${load[@]}"
-  measure closed emr voyage-3.5 "${VIA_EMR[@]}" "${load[@]}"
+  measure "$scenario" direct voyage-3.5 "${DIRECT[@]}" "${load[@]}"
+  measure "$scenario" emr voyage-3.5 "${VIA_EMR[@]}" "${load[@]}"
 }
+scenario_closed() { closed_loop closed "${unlimited[@]}"; }
+scenario_closed_realistic() { closed_loop closed_realistic "${realistic[@]}"; }
 
-# 600 requests a minute, as a Voyage tier-1 key; callers retry 429s as the official SDKs do.
-scenario_rate() {
-  with_stack "${hosted[@]}" --rpm 600 -- voyage voyage-3.5 128
+# 600 requests a minute at the fake; callers retry 429s as the official SDKs do. emr either learns
+# the limit from the provider's 429s (rate) or is told it by the operator (rate_configured).
+#   rate_limited SCENARIO [RPM_REGISTERED]
+rate_limited() {
+  local scenario="$1" registered="${2:-}"
+  with_stack "${unlimited[@]}" --rpm 600 -- voyage voyage-3.5 128 "$registered"
   local load=(--mode duration --callers "$rate_workers" --duration-s "$rate_seconds" --retry-429
               --text-prefix "rate text")
   # measure resets the fake, its rate limiter included: each path starts on a fresh minute.
-  measure rate direct voyage-3.5 "${DIRECT[@]}" "${load[@]}"
-  measure rate emr voyage-3.5 "${VIA_EMR[@]}" "${load[@]}"
+  measure "$scenario" direct voyage-3.5 "${DIRECT[@]}" "${load[@]}"
+  measure "$scenario" emr voyage-3.5 "${VIA_EMR[@]}" "${load[@]}"
 }
+scenario_rate() { rate_limited rate; }
+scenario_rate_configured() { rate_limited rate_configured 600; }
 
 # Zero-latency fake, OpenAI's format for all three paths so the peer carries the same load.
 scenario_overhead() {
@@ -189,7 +218,7 @@ scenario_overhead() {
 }
 
 scenario_dedup() {
-  with_stack "${hosted[@]}" -- voyage voyage-3.5 128
+  with_stack "${unlimited[@]}" -- voyage voyage-3.5 128
   local load=(--mode burst --callers "$dedup_callers" --distinct-callers 10 --text-prefix "shared text")
   measure dedup direct voyage-3.5 "${DIRECT[@]}" "${load[@]}"
   measure dedup emr voyage-3.5 "${VIA_EMR[@]}" "${load[@]}"
@@ -197,29 +226,41 @@ scenario_dedup() {
 
 # 4,000-byte texts are 1,000 tokens to the fake; voyage-3-large takes 120K tokens a call.
 scenario_tokens() {
-  with_stack "${hosted[@]}" -- voyage voyage-3-large 1000
+  with_stack "${unlimited[@]}" -- voyage voyage-3-large 1000
   local load=(--mode burst --callers "$token_callers" --text-bytes 4000 --text-prefix "long text")
   measure tokens direct voyage-3-large "${DIRECT[@]}" "${load[@]}"
   measure tokens emr voyage-3-large "${VIA_EMR[@]}" "${load[@]}"
 }
 
-# Upstream calls and p50 against concurrency, for the chart.
-scenario_sweep() {
-  with_stack "${hosted[@]}" -- voyage voyage-3.5 128
+# Upstream calls and p50 against concurrency on one provider model, for the chart:
+#   concurrency_sweep SCENARIO MODEL_FLAGS...
+concurrency_sweep() {
+  local scenario="$1"
+  shift
+  with_stack "$@" -- voyage voyage-3.5 128
   local n
-  for n in 1 10 50 100 200 500 1000; do
-    measure sweep direct "$n" "${DIRECT[@]}" --mode burst --callers "$n" --text-prefix "sweep $n"
-    measure sweep emr "$n" "${VIA_EMR[@]}" --mode burst --callers "$n" --text-prefix "sweep $n"
+  for n in $sweep_points; do
+    measure "$scenario" direct "$n" "${DIRECT[@]}" --mode burst --callers "$n" --text-prefix "sweep $n"
+    measure "$scenario" emr "$n" "${VIA_EMR[@]}" --mode burst --callers "$n" --text-prefix "sweep $n"
   done
 }
+scenario_sweep() { concurrency_sweep sweep "${unlimited[@]}"; }
+scenario_sweep_realistic() { concurrency_sweep sweep_realistic "${realistic[@]}"; }
 
-echo "bench on $(nproc) cores, $(uname -r); loads $( [ "$smoke" -eq 1 ] && echo "(smoke sizes)")"
+failed_scenarios=()
+echo "bench on $(nproc) cores, $(uname -r); loads $( [ "$small" -eq 1 ] && echo "(smoke sizes)")"
 for scenario in ${only//,/ }; do
   declare -F "scenario_$scenario" >/dev/null || { echo "bench: unknown scenario $scenario" >&2; exit 2; }
   echo "$scenario:"
   # A subshell per scenario: its stack's trap stops its servers before the next one starts.
-  # Separate commands, not an && list, so that errexit holds inside the scenario.
-  ( stack_init "$build_dir" "bench-$scenario"; "scenario_$scenario" )
+  # Separate commands, not an && list, and errexit set inside rather than an `|| failed` after
+  # it, so that errexit holds inside the scenario. A scenario that fails is reported after the
+  # table, and the others still run.
+  set +e
+  ( set -e; stack_init "$build_dir" "bench-$scenario"; "scenario_$scenario" )
+  rc=$?
+  set -e
+  [ "$rc" -eq 0 ] || failed_scenarios+=("$scenario")
 done
 
 # Debian's python3-matplotlib lives under /usr/bin/python3, which another python3 on PATH may hide.
@@ -228,4 +269,13 @@ python=python3
 report=("$python" "$here/bench_report.py" "$runs")
 [ "$smoke" -eq 1 ] && report+=(--smoke)
 [ -n "$charts" ] && report+=(--charts "$charts")
-"${report[@]}"
+if [ "${#failed_scenarios[@]}" -gt 0 ]; then
+  report+=(--failed "$(IFS=,; echo "${failed_scenarios[*]}")")
+fi
+report_rc=0
+"${report[@]}" || report_rc=$?
+if [ "${#failed_scenarios[@]}" -gt 0 ]; then
+  echo "bench: scenarios that failed to run: ${failed_scenarios[*]}" >&2
+  report_rc=1
+fi
+[ "$report_rc" -eq 0 ]

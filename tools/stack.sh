@@ -15,11 +15,26 @@
 #                                  emr serve, EXTRA_TOML appended to its config and SERVER_TOML
 #                                  to its [server] table; sets EMR_PORT, EMR_URL, EMR_PID and
 #                                  exports a fresh EMR_ADMIN_SECRET
-#   stack_add_provider NAME TYPE KEY_ENV ENDPOINT MODEL [MAX_BATCH]
+#   stack_add_provider NAME TYPE KEY_ENV ENDPOINT MODEL [MAX_BATCH [RPM [TPM]]]
+#                                  RPM and TPM: the provider's limits as the operator sets them
+#                                  (`emr providers add --rpm --tpm`); empty or absent: none set
 #   stack_create_key NAME          sets KEY and KEY_ID
 #
 # Every function returns non-zero after saying why on stderr, so under `set -e` a failed step ends
 # the script, and the trap then stops the servers and shows their last log lines.
+
+# The fake provider's two models of a hosted embeddings API, as fake_provider flags, for make demo
+# and the bench (docs/performance.md, "Provider models", says where the numbers come from):
+#   unlimited  20 ms a call + 10 us a token, every call served at once, no rate limit. Batching
+#              can only add latency here: it shows what emr costs.
+#   realistic  40 ms a call + 10 us a token; 50 calls served at once per API key while the rest
+#              wait their turn at the provider; Voyage's tier-2 limits for voyage-3.5 (4,000
+#              requests and 16M tokens a minute), which a 1,000-caller burst does not reach.
+#              1,000 concurrent single-text callers straight at it see a p50 near the seed's
+#              430 ms. Enough threads that every connection reaches the provider's own queue.
+STACK_UNLIMITED_PROVIDER=(--latency-ms 20 --latency-per-token-us 10)
+STACK_REALISTIC_PROVIDER=(--latency-ms 40 --latency-per-token-us 10 --concurrency 50
+                          --rpm 4000 --tpm 16000000 --threads 1100)
 
 # EXTRA_TOML for tests: the cheapest argon2id settings, so hashing caller keys costs next to nothing.
 STACK_FAST_AUTH='[auth]
@@ -127,9 +142,11 @@ EOF
 
 stack_add_provider() {
   local name="$1" type="$2" key_env="$3" endpoint="$4" model="$5" max_batch="${6:-}"
+  local rpm="${7:-}" tpm="${8:-}"
   "$STACK_BUILD/emr" providers add --server "$EMR_URL" --name "$name" --type "$type" \
     --api-key-env "$key_env" --endpoint "$endpoint" --model "$model" \
-    ${max_batch:+--max-batch "$max_batch"} >"$STACK_WORK/providers.out" 2>&1 \
+    ${max_batch:+--max-batch "$max_batch"} ${rpm:+--rpm "$rpm"} ${tpm:+--tpm "$tpm"} \
+    >"$STACK_WORK/providers.out" 2>&1 \
     || { cat "$STACK_WORK/providers.out" >&2; return 1; }
 }
 

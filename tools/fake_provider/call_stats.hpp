@@ -1,5 +1,6 @@
-// What GET /_stats reports: counts of the embeddings calls the fake served, the peak number in
-// flight at once, and a log of the latest calls, so a test can count what emr sent upstream.
+// What GET /_stats reports: counts of the embeddings calls the fake served, the peak number served
+// at once (a call waiting its turn in request_queue is not in flight yet; server.cpp adds the
+// queue's own counts), and a log of the latest calls, so a test can count what emr sent upstream.
 #pragma once
 
 #include <boost/json/value.hpp>

@@ -6,7 +6,8 @@
 // The folder, one idea a file: server.* (routes and the life of one call), wire_format.* (what a
 // provider's format must say) with voyage.cpp, cohere.cpp and openai.cpp, list_answer.* and
 // embedding_encoding.* (answer rendering they share), faults.* (the fault language),
-// rate_limiter.*, call_stats.* (/_stats), and this file: the command line and the process.
+// rate_limiter.*, request_queue.* (--concurrency), call_stats.* (/_stats), and this file: the
+// command line and the process.
 
 #include "tools/fake_provider/server.hpp"
 
@@ -55,6 +56,9 @@ void add_flags(CLI::App& app, options& o) {
   app.add_option("--latency-ms", o.latency_ms, "Base latency added to every embeddings call");
   app.add_option("--latency-per-token-us", o.latency_per_token_us,
                  "Extra latency per input token, in microseconds");
+  app.add_option("--concurrency", o.concurrency,
+                 "Calls served at once per API key; the rest wait in arrival order (0 = unlimited)")
+      ->check(CLI::NonNegativeNumber);
   app.add_option("--rpm", o.rpm, "Requests per minute per (key, model); 0 = unlimited");
   app.add_option("--tpm", o.tpm, "Tokens per minute per (key, model); 0 = unlimited");
   app.add_option(
@@ -101,7 +105,7 @@ int main(int argc, char** argv) {
   std::thread([&svr, &provider, stop_signals] {
     int sig = 0;
     sigwait(&stop_signals, &sig);
-    provider.stopper().trigger();
+    provider.stop();
     svr.stop();
   }).detach();
 

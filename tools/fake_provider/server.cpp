@@ -66,14 +66,17 @@ const wire_format& fake_provider::wire_for(route r, const json::value* body) {
 void fake_provider::handle_embeddings(const httplib::Request& req, httplib::Response& res,
                                       route r) {
   const auto started = std::chrono::steady_clock::now();
+  const std::string key = bearer_key(req);
+  // Every call waits its turn, whatever it will be answered: a busy provider reads none of them
+  // sooner. Only calls holding a turn count as in flight.
+  const request_queue::turn turn = queue_.wait_for_turn(key);
   stats_.begin_call();
   json::error_code ec;
   const json::value body = json::parse(req.body, ec);
   const wire_format& wire = wire_for(r, ec ? nullptr : &body);
 
   embed_job job;
-  std::string key;
-  reply out = serve_embeddings(req, wire, ec ? nullptr : &body, ec, job, key);
+  reply out = serve_embeddings(wire, ec ? nullptr : &body, ec, job, key);
   wire.add_answer_headers(out.headers, limiter_, window_key(key, job.model), started);
 
   res.status = out.status;
@@ -90,12 +93,10 @@ void fake_provider::handle_embeddings(const httplib::Request& req, httplib::Resp
   stats_.end_call();
 }
 
-fake_provider::reply fake_provider::serve_embeddings(const httplib::Request& req,
-                                                     const wire_format& wire,
+fake_provider::reply fake_provider::serve_embeddings(const wire_format& wire,
                                                      const json::value* body,
                                                      const json::error_code& ec, embed_job& job,
-                                                     std::string& key) {
-  key = bearer_key(req);
+                                                     const std::string& key) {
   if (key.empty() || (!opts_.api_key.empty() && key != opts_.api_key))
     return error_reply(wire, wire.key_error(key));
   if (!body)
@@ -170,11 +171,16 @@ void fake_provider::handle_reset(httplib::Response& res) {
   faults_.reset();
   stats_.reset();
   limiter_.reset();
+  queue_.reset_peak();
   write_json(res, 200, {{"ok", true}});
 }
 
 void fake_provider::handle_stats(httplib::Response& res) {
-  write_json(res, 200, stats_.to_json());
+  json::value stats = stats_.to_json();
+  const request_queue::counts queued = queue_.queue_counts();
+  stats.as_object()["waiting"] = queued.waiting;
+  stats.as_object()["peak_waiting"] = queued.peak_waiting;
+  write_json(res, 200, stats);
 }
 
 void fake_provider::handle_vectors(const httplib::Request& req, httplib::Response& res) {

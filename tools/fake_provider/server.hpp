@@ -1,11 +1,13 @@
 // The fake provider's HTTP side: the embeddings routes of every provider, each call passing
-// through auth, faults, validation, the poison marker and rate limits before its answer; and the
-// control routes tests drive it with (/_faults, /_reset, /_stats, /_vectors).
+// its turn at the provider (request_queue.hpp), then auth, faults, validation, the poison marker
+// and rate limits before its answer; and the control routes tests drive it with (/_faults, /_reset,
+// /_stats, /_vectors).
 #pragma once
 
 #include "tools/fake_provider/call_stats.hpp"
 #include "tools/fake_provider/faults.hpp"
 #include "tools/fake_provider/rate_limiter.hpp"
+#include "tools/fake_provider/request_queue.hpp"
 #include "tools/fake_provider/stop_signal.hpp"
 #include "tools/fake_provider/wire_format.hpp"
 
@@ -26,6 +28,7 @@ struct options {
   int threads = 512;
   int latency_ms = 0;
   int latency_per_token_us = 0;
+  int concurrency = 0; // calls served at once per API key; 0 = unlimited
   long rpm = 0;
   long tpm = 0;
   std::optional<int> retry_after; // unset: computed from the window; -1: no header
@@ -43,11 +46,16 @@ public:
 class fake_provider {
 public:
   explicit fake_provider(options opts)
-      : opts_(std::move(opts)), faults_(opts_.seed), limiter_(opts_.rpm, opts_.tpm) {}
+      : opts_(std::move(opts)), faults_(opts_.seed), limiter_(opts_.rpm, opts_.tpm),
+        queue_(opts_.concurrency) {}
 
   /// Adds every route to `svr`.
   void install(http_server& svr);
-  stop_signal& stopper() { return stop_; }
+  /// Ends every sleep and every wait in the queue, so that calls in progress answer at once.
+  void stop() {
+    stop_.trigger();
+    queue_.stop();
+  }
 
 private:
   /// How a route picks the provider: the shared /v1/embeddings path decides by model.
@@ -62,9 +70,8 @@ private:
   };
 
   void handle_embeddings(const httplib::Request& req, httplib::Response& res, route r);
-  reply serve_embeddings(const httplib::Request& req, const wire_format& wire,
-                         const boost::json::value* body, const boost::json::error_code& ec,
-                         embed_job& job, std::string& key);
+  reply serve_embeddings(const wire_format& wire, const boost::json::value* body,
+                         const boost::json::error_code& ec, embed_job& job, const std::string& key);
   std::optional<reply> check_rate_limit(const wire_format& wire, const embed_job& job,
                                         const std::string& key);
 
@@ -79,6 +86,7 @@ private:
   options opts_;
   fault_injector faults_;
   rate_limiter limiter_;
+  request_queue queue_;
   call_stats stats_;
   stop_signal stop_;
 };
