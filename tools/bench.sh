@@ -27,7 +27,7 @@ out=""
 charts=""
 while [ $# -gt 0 ]; do
   case "$1" in
-    --smoke) smoke=1; small=1; peer=0; only="burst,burst_realistic,sparse,closed,rate,overhead,dedup,tokens" ;;
+    --smoke) smoke=1; small=1; peer=0; only="burst,burst_realistic,sparse,closed,rate,rate_configured,overhead,dedup,tokens" ;;
     --small) small=1 ;;
     --only) only="$2"; shift ;;
     --no-peer) peer=0 ;;
