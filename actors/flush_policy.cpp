@@ -11,11 +11,11 @@ flush_policy::flush_policy(flush_settings settings)
 
 void flush_policy::on_arrival(clock_time now) {
   if (burst_flushed_at_) {
-    // The burst had not ended if it resumes within a burst gap, or while calls are still out:
+    // The burst had not ended if it resumes within 8 lingers, or while calls are still out:
     // callers waiting for their answers do not send again, so these are others of the burst
     // that a busy host delayed.
     auto since = now - *burst_flushed_at_;
-    shortest_hold_ = since < burst_gap() || (in_flight_ > 0 && since < settings_.window)
+    shortest_hold_ = since < 8 * settings_.linger || (in_flight_ > 0 && since < settings_.window)
                          ? std::min(2 * shortest_hold_, longest_hold())
                          : std::max(settings_.linger, 3 * shortest_hold_ / 4);
     burst_flushed_at_.reset();
@@ -49,7 +49,9 @@ std::chrono::nanoseconds flush_policy::longest_hold() const {
 }
 
 std::chrono::nanoseconds flush_policy::burst_gap() const {
-  return 8 * settings_.linger;
+  // As long as the longest hold: a busy host pauses a burst for tens of milliseconds, and those
+  // pauses must teach the hold, or the burst is cut at each of them.
+  return std::max(8 * settings_.linger, longest_hold());
 }
 
 bool flush_policy::dense() const {

@@ -53,7 +53,7 @@ public:
   /// A batch left carrying chunks of `callers` callers. A held batch is evidence either way of
   /// whether holding pays; an unheld one that found company anyway says that company exists.
   void on_flushed(std::size_t callers, bool held);
-  /// A held batch went at `now` because its arrivals stopped. An arrival within a burst gap after
+  /// A held batch went at `now` because its arrivals stopped. An arrival within 8 lingers after
   /// it, or while calls are out, says the burst had not ended (a busy host pauses a burst longer
   /// than its gaps suggest): the shortest hold doubles; a quiet spell shrinks it back.
   void on_burst_flushed(clock_time now) { burst_flushed_at_ = now; }
@@ -69,7 +69,7 @@ public:
   std::chrono::nanoseconds arrival_gap() const { return gap_; }
   /// Arrivals are close enough together that company is due within the linger.
   bool dense() const;
-  /// A pause in arrivals this long ends a burst: 8 lingers.
+  /// A pause in arrivals this long ends a burst: half the window (at least 8 lingers).
   std::chrono::nanoseconds burst_gap() const;
   /// The longest a held batch waits after its last arrival: half the window.
   std::chrono::nanoseconds longest_hold() const;

@@ -278,8 +278,8 @@ TEST(flush_policy, a_quiet_spell_between_bursts_does_not_lengthen_the_next_burst
   flush_policy p{settings()};
   auto last = arrive(p, t0, 100us, 10);
   ASSERT_EQ(p.hold_gap(), 1ms);
-  // 20 ms of quiet (a provider's latency in a closed loop), then the next burst.
-  auto start = last + 20ms;
+  // 30 ms of quiet (a provider's latency in a closed loop), then the next burst.
+  auto start = last + 30ms;
   p.on_arrival(start);
   EXPECT_FALSE(p.dense()) << "the first arrival after a quiet spell";
   EXPECT_EQ(p.arrival_gap(), 100us);
