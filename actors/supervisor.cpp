@@ -32,7 +32,7 @@ attempt_verdict classify(const upstream_reply& reply, std::string_view provider,
     v.outcome = outcome_class::rate_limited;
     v.retry = true;
     v.error = failure{429, "rate_limited", detail,
-                      v.server_wait ? v.server_wait->count() : std::int64_t{1000}, name};
+                      v.server_wait ? v.server_wait->count() : std::int64_t{-1}, name};
     return v;
   }
   if (is_retryable(reply.status)) {
@@ -75,8 +75,6 @@ std::optional<std::chrono::milliseconds> supervisor_state::on_reply(supervisor_a
             attempts, v.server_wait,
             std::chrono::duration_cast<std::chrono::milliseconds>(self->clock().now() - started)))
       return wait;
-  if (v.error->status == 429 && v.error->retry_after_ms < 0)
-    v.error->retry_after_ms = 1000;
   settle(self, batch_outcome{job.batch_id, nullptr, std::move(v.error), v.splittable, congestion,
                              attempts});
   return std::nullopt;
