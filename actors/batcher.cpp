@@ -177,9 +177,10 @@ batcher_state::take_batch(clock_time t, std::optional<clock_time>& recheck) {
     bool full = queue->call_full();
     bool held = false, burst_ended = false;
     if (!draining && !hurrying) {
-      auto d = policy.decide(t, queue->chunks.front().arrived, full,
-                             queue->prefix.distinct <
-                                 budget.flush_threshold(t, queue->limits.max_texts));
+      auto d =
+          policy.decide(t, queue->chunks.front().arrived, full,
+                        queue->prefix.distinct < budget.flush_threshold(t, queue->limits.max_texts),
+                        settings.arriving && settings.arriving->under_way() > 0);
       if (!d.flush_now) {
         recheck = recheck ? std::min(*recheck, d.recheck) : d.recheck;
         continue;

@@ -5,6 +5,7 @@
 // actor wires them to its messages, its workers and its calls' supervisors.
 
 #include "actors/actors.hpp"
+#include "actors/arrivals.hpp"
 #include "actors/call_queues.hpp"
 #include "actors/flush_policy.hpp"
 #include "actors/histogram.hpp"
@@ -26,6 +27,8 @@ struct batcher_settings {
   std::size_t max_queued_texts = 100'000; ///< beyond this, callers get 503 instead of memory growth
   /// How long a finished call's vectors answer identical texts again; 0 = never.
   std::chrono::milliseconds reuse{1000};
+  /// The requests the HTTP threads are still reading; none known without it.
+  std::shared_ptr<const arrivals> arriving;
 };
 
 /// How a batcher makes the actors it owns. The real ones post to the provider on threads of

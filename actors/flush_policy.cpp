@@ -79,7 +79,7 @@ std::chrono::nanoseconds flush_policy::hold_gap() const {
 }
 
 flush_policy::decision flush_policy::decide(clock_time now, clock_time oldest, bool full,
-                                            bool below_threshold) const {
+                                            bool below_threshold, bool arriving) const {
   auto window_end = oldest + settings_.window;
   bool held = holding();
   if (full || now >= window_end)
@@ -88,6 +88,10 @@ flush_policy::decision flush_policy::decide(clock_time now, clock_time oldest, b
   // the window's end will tell (the batcher reconsiders on each arrival).
   if (below_threshold)
     return {false, window_end, held};
+  // Requests are still being read: company is coming, however long the host makes it take.
+  // Nobody tells the batcher when the last is in, so it looks again a linger later.
+  if (arriving)
+    return {false, std::min(window_end, now + settings_.linger), true};
   if (!held)
     return {true, now, held};
   auto burst_end = last_arrival_ + hold_gap();

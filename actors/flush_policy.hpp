@@ -34,7 +34,8 @@ public:
 
   /// Whether a queue whose oldest chunk arrived at `oldest` should go now; if not, when to look
   /// again (`recheck`). Call it only while a call slot is free. Full batches go at once; a partial
-  /// one waits while company is due, or, while the provider's budget runs low, until it holds
+  /// one waits while company is due: requests emr is still reading (`arriving`), or arrivals
+  /// the gaps between them predict; or, while the provider's budget runs low, until it holds
   /// the flush threshold's texts (`below_threshold`); never past `oldest + window`.
   struct decision {
     bool flush_now = false;
@@ -42,7 +43,8 @@ public:
     bool held = false; ///< the batch waited for company (or would have): evidence for on_flushed
     bool burst_ended = false; ///< it goes because its arrivals stopped: see on_burst_flushed
   };
-  decision decide(clock_time now, clock_time oldest, bool full, bool below_threshold = false) const;
+  decision decide(clock_time now, clock_time oldest, bool full, bool below_threshold = false,
+                  bool arriving = false) const;
 
   /// A call may start: a slot is free and the provider is not paused.
   bool can_send(clock_time now) const { return in_flight_ < window_ && now >= paused_until_; }

@@ -290,7 +290,7 @@ void send_routes(self_ptr self, const std::vector<std::pair<std::size_t, std::si
 } // namespace
 
 caf::behavior request(self_ptr self, std::vector<caller_job> jobs,
-                      std::vector<outcome_promise> outs) {
+                      std::vector<outcome_promise> outs, arrivals::in_transit arriving) {
   auto& st = self->state;
   auto now = self->clock().now();
   st.callers.resize(jobs.size());
@@ -321,6 +321,9 @@ caf::behavior request(self_ptr self, std::vector<caller_job> jobs,
     self->quit();
     return {};
   }
+  // Dropped just before the sends, not after: a batcher that took a lone caller's chunk while it
+  // still counted as on its way would hold it for itself.
+  arriving.reset();
   send_routes(self, first_sends);
   return {
       [self](atom::share_over, std::size_t caller, std::size_t route) {

@@ -4,6 +4,7 @@
 // batcher its chunks in one message, and assembles every caller's answer in order.
 
 #include "actors/actors.hpp"
+#include "actors/arrivals.hpp"
 
 #include <atomic>
 #include <future>
@@ -112,8 +113,9 @@ std::int64_t live_request_actors();
 std::uint64_t spawned_request_actors();
 
 /// A one-shot actor: it quits once every caller has its answer, each through its own promise
-/// (`outs` pairs with `jobs`).
+/// (`outs` pairs with `jobs`). `arriving` counts the request as on its way to the batchers until
+/// its chunks are sent.
 caf::behavior request(caf::stateful_actor<request_state>* self, std::vector<caller_job> jobs,
-                      std::vector<outcome_promise> outs);
+                      std::vector<outcome_promise> outs, arrivals::in_transit arriving);
 
 } // namespace emr

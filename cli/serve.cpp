@@ -136,6 +136,8 @@ int serve(const serve_options& options) {
   // The sharing policy's workers block on one queue and wake at once.
   caf_config.set("scheduler.policy", caf::atom("sharing"));
   caf::actor_system system{caf_config};
+  auto arriving = std::make_shared<arrivals>();
+  config.batching.arriving = arriving;
   provider_directory directory{system, config.batching, config.health, config.restarts};
   // A record that cannot run (written by an older emr or by hand) is reported and skipped: the
   // others still serve, and `emr providers list` shows why.
@@ -150,6 +152,7 @@ int serve(const serve_options& options) {
         db,
         directory,
         auth,
+        *arriving,
         config.http,
         secret,
         config_json(config),

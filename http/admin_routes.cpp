@@ -230,6 +230,7 @@ void stats(app& a, const httplib::Request&, httplib::Response& res) {
   o["scheduler_threads"] = a.system.scheduler().num_workers();
   o["http_threads_total"] = a.settings.threads;
   o["http_requests_in_flight"] = a.in_flight_http.load();
+  o["http_requests_arriving"] = a.arriving.under_way();
   o["requests_served"] = a.requests_served.load();
   o["auth"] = to_json(a.auth.stats());
   send_json(res, 200, json::serialize(o));

@@ -1,6 +1,7 @@
 #pragma once
 // What every HTTP route may use: the actor system, the store, the running providers, auth.
 
+#include "actors/arrivals.hpp"
 #include "actors/directory.hpp"
 #include "http/caller_auth.hpp"
 #include "http/caller_metrics.hpp"
@@ -35,6 +36,7 @@ struct app {
   store& db;
   provider_directory& directory;
   caller_auth& auth;
+  arrivals& arriving;
   http_settings settings;
   std::string admin_secret;
   boost::json::object effective_config; ///< secrets redacted

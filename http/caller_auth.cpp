@@ -1,5 +1,7 @@
 #include "http/caller_auth.hpp"
 
+#include "actors/arrivals.hpp"
+
 #include <spdlog/spdlog.h>
 
 #include <chrono>
@@ -112,6 +114,8 @@ caller_auth::outcome caller_auth::verify(std::string_view public_id, std::string
     return *hit;
   if (auto why = cache_.recently_rejected(public_id, secret))
     return *why == verified_key_cache::rejection::revoked ? revoked_key() : invalid_key();
+  // The store and argon2 take milliseconds: meanwhile this caller holds no batch back.
+  arrivals::leave_current();
   // A burst of callers presenting one key, right or wrong, costs one argon2 run: the first
   // verifies, the others wait for its answer. Different secrets do not wait for each other.
   auto presented = presented_key_digest(public_id, secret);

@@ -1,5 +1,7 @@
 #include "http/connection_stream.hpp"
 
+#include "actors/arrivals.hpp"
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -67,6 +69,10 @@ ssize_t connection_stream::read(char* ptr, size_t size) {
   }
   buffer_.clear();
   consumed_ = 0;
+  // A request whose bytes are still on their way is no longer company on its way to a batch:
+  // a slow client must not hold other callers' batches.
+  if (pollfd p{fd_, POLLIN, 0}; ::poll(&p, 1, 0) == 0)
+    arrivals::leave_current();
   auto now = clock::now();
   if (now >= read_deadline_ ||
       !wait_for(POLLIN, std::min<clock::duration>(read_timeout_, read_deadline_ - now))) {

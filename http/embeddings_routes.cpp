@@ -65,7 +65,7 @@ std::vector<std::future<caller_outcome>> spawn_jobs(app& a, std::vector<caller_j
     outs.push_back(std::make_shared<std::promise<caller_outcome>>());
     futures.push_back(outs.back()->get_future());
   }
-  a.system.spawn(request, std::move(jobs), std::move(outs));
+  a.system.spawn(request, std::move(jobs), std::move(outs), arrivals::hand_over_current());
   return futures;
 }
 

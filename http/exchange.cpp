@@ -2,6 +2,8 @@
 
 #include "http/caller_text.hpp"
 
+#include "actors/arrivals.hpp"
+
 #include <boost/algorithm/hex.hpp>
 #include <boost/algorithm/string/classification.hpp>
 #include <boost/algorithm/string/predicate.hpp>
@@ -16,6 +18,8 @@
 namespace emr {
 
 void send_error(httplib::Response& res, const api_error& error) {
+  // A refused request brings a batch no company.
+  arrivals::leave_current();
   if (auto wait = retry_after(error))
     res.set_header("Retry-After", std::to_string(*wait));
   send_json(res, error.status, render_error(error));

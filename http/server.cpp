@@ -1,5 +1,7 @@
 #include "http/server.hpp"
 
+#include "actors/arrivals.hpp"
+
 #include "http/caller_text.hpp"
 #include "http/connection_gate.hpp"
 #include "http/connection_stream.hpp"
@@ -29,8 +31,8 @@ thread_local bool answer_closes_connection = false;
 // gate holds it, so idle and slow clients cannot take every thread.
 class gated_server : public httplib::Server {
 public:
-  explicit gated_server(const http_settings& settings)
-      : workers_(settings.threads),
+  gated_server(const http_settings& settings, arrivals& arriving)
+      : arriving_(arriving), workers_(settings.threads),
         gate_(waiting_limits{settings.keep_alive_timeout, settings.request_read_timeout},
               std::max(settings.max_connections, settings.threads),
               [this](waiting_connections::connection c) {
@@ -72,6 +74,7 @@ private:
                                seconds{write_timeout_sec_}};
       stream.read_until(connection_stream::clock::now() + request_read_timeout_);
       answer_closes_connection = false;
+      arrivals::entry arriving{arriving_};
       bool closed = false;
       bool answered = process_request(stream, gate_.stopping(), closed, nullptr);
       if (!answered || closed || answer_closes_connection || stream.deadline_passed() ||
@@ -83,6 +86,7 @@ private:
     }
   }
 
+  arrivals& arriving_;
   warm_thread_pool workers_;
   connection_gate gate_;
   std::chrono::seconds request_read_timeout_;
@@ -94,7 +98,7 @@ struct http_server::impl {
   app& a;
   gated_server server;
   route_table routes{server};
-  explicit impl(app& a) : a(a), server(a.settings) {}
+  explicit impl(app& a) : a(a), server(a.settings, a.arriving) {}
 };
 
 http_server::http_server(app& a) : impl_(std::make_unique<impl>(a)) {
@@ -109,6 +113,9 @@ http_server::http_server(app& a) : impl_(std::make_unique<impl>(a)) {
   s.set_payload_max_length(settings.max_body_bytes);
   s.set_tcp_nodelay(true);
   s.set_pre_routing_handler([](const httplib::Request& req, httplib::Response& res) {
+    // Only callers' embedding requests bring batches company.
+    if (!req.path.starts_with("/v1/embeddings"))
+      arrivals::leave_current();
     if (auto refusal = refuse_framing(req)) {
       // The body stays unread, so the connection cannot carry another request.
       res.set_header("Connection", "close");

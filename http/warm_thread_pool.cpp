@@ -1,5 +1,7 @@
 #include "http/warm_thread_pool.hpp"
 
+#include <sched.h>
+
 namespace emr {
 
 warm_thread_pool::warm_thread_pool(std::size_t threads) {
@@ -42,6 +44,12 @@ void warm_thread_pool::shutdown() {
 }
 
 void warm_thread_pool::run(worker& self) {
+  // A burst wakes hundreds of these at once. As batch threads they never preempt the ones that
+  // keep requests moving (the accept loop, the connection gate, the actors): a gate starved by
+  // a thousand parsers stops handing requests on, and the batchers see the burst stall and send
+  // it in pieces.
+  sched_param none{};
+  sched_setscheduler(0, SCHED_BATCH, &none);
   std::unique_lock lock(mutex_);
   for (;;) {
     std::function<void()> job;

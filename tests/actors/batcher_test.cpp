@@ -31,6 +31,7 @@ struct batcher_test : ::testing::Test, testing::test_system {
   std::vector<caf::actor_addr> supervisors;
   const batch_key key{"voyage-3.5", "", 0};
   std::uint64_t requests_per_minute = 0; ///< the operator's limit for the provider
+  std::shared_ptr<arrivals> arriving = std::make_shared<arrivals>(); ///< requests being read
 
   void SetUp() override {
     start_test_system();
@@ -51,6 +52,7 @@ struct batcher_test : ::testing::Test, testing::test_system {
     settings.flush.max_concurrency = 4;
     settings.upstream.connect_timeout = 1s;
     settings.upstream.read_timeout = 3s;
+    settings.arriving = arriving;
     // Every actor here is spawned with arguments: for a function actor spawned without any,
     // CAF 0.17's factory binds a reference to a null tuple, which UBSan rightly reports.
     health = sys->spawn(testing::mock_health, health_stats{});
@@ -727,6 +729,38 @@ TEST_F(batcher_test, a_burst_goes_when_its_arrivals_stop_though_a_partial_call_i
   complete(3, matrix_of({"c", "d"}, 2));
   expect_vectors(*c, {"c"});
   expect_vectors(*d, {"d"});
+}
+
+TEST_F(batcher_test, a_partial_batch_waits_while_other_requests_are_still_being_read) {
+  auto reading = std::make_unique<arrivals::entry>(*arriving);
+  auto a = send({"a"});
+  run();
+  EXPECT_TRUE(batch_ids().empty()) << "another request is on its way in";
+  advance(10ms);
+  EXPECT_TRUE(batch_ids().empty());
+  auto b = send({"b"});
+  run();
+  EXPECT_TRUE(batch_ids().empty());
+  reading.reset();
+  advance(1ms);
+  ASSERT_EQ(batch_ids(), (std::vector<std::uint64_t>{1}))
+      << "sent at the next look once nothing is being read";
+  EXPECT_EQ(batch(1).chunks.size(), 2u);
+  complete(1, matrix_of({"a", "b"}, 2));
+  expect_vectors(*a, {"a"});
+  expect_vectors(*b, {"b"});
+}
+
+TEST_F(batcher_test, requests_being_read_hold_a_batch_no_longer_than_the_window) {
+  arrivals::entry reading{*arriving};
+  auto a = send({"a"});
+  run();
+  advance(49ms);
+  EXPECT_TRUE(batch_ids().empty());
+  advance(1ms);
+  ASSERT_EQ(batch_ids(), (std::vector<std::uint64_t>{1}));
+  complete(1, matrix_of({"a"}, 2));
+  expect_vectors(*a, {"a"});
 }
 
 struct paced_batcher_test : batcher_test {

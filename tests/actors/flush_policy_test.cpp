@@ -351,5 +351,19 @@ TEST(flush_policy, only_a_dense_hold_ends_at_a_burst_end) {
   EXPECT_FALSE(d.burst_ended) << "a lone first arrival's coalescing wait says nothing of bursts";
 }
 
+TEST(flush_policy, a_partial_batch_waits_while_requests_are_being_read_up_to_the_window) {
+  flush_policy p{settings()};
+  p.on_arrival(t0);
+  EXPECT_TRUE(p.decide(t0, t0, false).flush_now) << "alone, with nothing else being read";
+  auto d = p.decide(t0, t0, false, false, true);
+  EXPECT_FALSE(d.flush_now) << "others are being read";
+  EXPECT_EQ(d.recheck, t0 + 1ms) << "nobody says when the last is in: look again a linger later";
+  d = p.decide(t0 + 49500us, t0, false, false, true);
+  EXPECT_FALSE(d.flush_now);
+  EXPECT_EQ(d.recheck, t0 + 50ms) << "never past the window";
+  EXPECT_TRUE(p.decide(t0 + 50ms, t0, false, false, true).flush_now);
+  EXPECT_TRUE(p.decide(t0, t0, true, false, true).flush_now) << "a full batch goes at once";
+}
+
 } // namespace flush_policy_tests
 } // namespace emr

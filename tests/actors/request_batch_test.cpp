@@ -57,13 +57,13 @@ struct request_batch : ::testing::Test, testing::test_system {
     j.request_id = std::move(id);
     return j;
   }
-  void start(std::vector<caller_job> jobs) {
+  void start(std::vector<caller_job> jobs, arrivals::in_transit arriving = {}) {
     std::vector<outcome_promise> outs;
     for (std::size_t i = 0; i < jobs.size(); ++i) {
       outs.push_back(std::make_shared<std::promise<caller_outcome>>());
       outcomes.push_back(outs.back()->get_future());
     }
-    sys->spawn(request, std::move(jobs), std::move(outs));
+    sys->spawn(request, std::move(jobs), std::move(outs), std::move(arriving));
     sched->run();
   }
   std::vector<testing::fake_batcher_state::held_message>& messages(const batcher_actor& b) {
@@ -95,6 +95,19 @@ TEST_F(request_batch, every_first_chunk_for_a_batcher_travels_in_one_message) {
   EXPECT_EQ(messages(cohere_batcher)[0].message.chunks.size(), 1u);
   EXPECT_EQ(messages(cohere_batcher)[0].message.chunks[0].texts,
             (std::vector<std::string>{"both"}));
+}
+
+TEST_F(request_batch, a_request_counts_as_arriving_until_its_chunks_are_sent) {
+  auto arriving = std::make_shared<arrivals>();
+  arrivals::in_transit handed;
+  {
+    arrivals::entry on_its_http_thread{*arriving};
+    handed = arrivals::hand_over_current();
+  }
+  EXPECT_EQ(arriving->under_way(), 1u) << "its HTTP thread is done with it; it is not sent yet";
+  start({job({"x"}, "document", {voyage}, routing_policy::any, "a")}, std::move(handed));
+  EXPECT_EQ(messages(voyage_batcher).size(), 1u);
+  EXPECT_EQ(arriving->under_way(), 0u);
 }
 
 TEST_F(request_batch, each_caller_is_answered_from_its_own_chunks_and_fails_over_alone) {

@@ -51,7 +51,7 @@ struct request_failover : ::testing::Test, testing::test_system {
     outcome = promise->get_future();
     started = sched->clock().now();
     sys->spawn(request, std::vector<caller_job>{std::move(job)},
-               std::vector<outcome_promise>{std::move(promise)});
+               std::vector<outcome_promise>{std::move(promise)}, arrivals::in_transit{});
     sched->run();
   }
 

@@ -2,6 +2,7 @@
 // runs at once, revoked keys told apart only by their holders, revokes that beat verifications
 // in flight. A counting verifier that tests can hold mid-run stands in for argon2's timing.
 
+#include "actors/arrivals.hpp"
 #include "http/caller_auth.hpp"
 #include "tests/http/manual_clock.hpp"
 
@@ -173,6 +174,24 @@ std::string message_of(const std::variant<cached_key, api_error>& result) {
 }
 
 // -- one argon2 run per presented key -------------------------------------------
+
+TEST_F(caller_auth_test, a_caller_stops_holding_batches_back_while_its_key_is_verified) {
+  start();
+  auto [record, token] = new_key();
+  arrivals arriving;
+  {
+    arrivals::entry request{arriving};
+    ASSERT_TRUE(std::holds_alternative<cached_key>(present(token)));
+    EXPECT_EQ(verifier.runs(), 1);
+    EXPECT_EQ(arriving.under_way(), 0u) << "argon2 ran: the caller left the count first";
+  }
+  {
+    arrivals::entry request{arriving};
+    ASSERT_TRUE(std::holds_alternative<cached_key>(present(token)));
+    EXPECT_EQ(verifier.runs(), 1);
+    EXPECT_EQ(arriving.under_way(), 1u) << "a cached key costs microseconds: still counted";
+  }
+}
 
 TEST_F(caller_auth_test, a_burst_of_one_wrong_secret_costs_one_argon2_run) {
   start();

@@ -4,6 +4,7 @@
 #include "http/warm_thread_pool.hpp"
 
 #include <gtest/gtest.h>
+#include <sched.h>
 
 #include <atomic>
 #include <future>
@@ -27,6 +28,14 @@ TEST(warm_thread_pool, runs_every_job_and_shutdown_runs_the_queued_ones_first) {
   release.set_value();
   pool.shutdown();
   EXPECT_EQ(ran.load(), 104);
+}
+
+TEST(warm_thread_pool, jobs_run_as_batch_threads_that_never_preempt_the_gate_or_actors) {
+  warm_thread_pool pool{2};
+  std::promise<int> policy;
+  auto seen = policy.get_future();
+  pool.enqueue([&policy] { policy.set_value(sched_getscheduler(0)); });
+  EXPECT_EQ(seen.get(), SCHED_BATCH);
 }
 
 TEST(warm_thread_pool, jobs_one_at_a_time_stay_on_a_few_warm_threads) {
