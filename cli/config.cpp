@@ -1,5 +1,7 @@
 #include "cli/config.hpp"
 
+#include "storage/postgres_store.hpp"
+
 #include <boost/json.hpp>
 #include <toml.hpp>
 
@@ -171,6 +173,18 @@ const std::vector<config_key>& keys() {
             return std::nullopt;
           },
           [](const emr_config& c) { return c.storage_path; }),
+      string_key(
+          "storage", "url",
+          "PostgreSQL database shared by every replica (postgresql://user:password@host:port/db); "
+          "empty: the SQLite file at path. EMR_DATABASE_URL wins over both.",
+          [](emr_config& c, const std::string& v) -> std::optional<std::string> {
+            if (!v.empty() && !v.starts_with("postgresql://") && !v.starts_with("postgres://"))
+              return "url must start with postgresql://";
+            c.storage_url = v;
+            return std::nullopt;
+          },
+          // Shown by `emr config show` and GET /admin/config: never the password.
+          [](const emr_config& c) { return postgres_store::redacted(c.storage_url); }),
       integer_key(
           "batching", "window_ms", "Longest a text waits for company before it is sent.", 0, 10'000,
           [](emr_config& c, std::int64_t v) { c.batching.flush.window = milliseconds{v}; },

@@ -23,6 +23,8 @@ struct log_settings {
 struct emr_config {
   http_settings http;
   std::string storage_path = "emr.db";
+  /// A PostgreSQL database every replica shares; empty = the SQLite file at storage_path.
+  std::string storage_url;
   batcher_settings batching;
   health_settings health;
   restart_settings restarts;

@@ -6,6 +6,7 @@
 #include "http/caller_text.hpp"
 #include "http/provider_records.hpp"
 #include "http/server.hpp"
+#include "storage/postgres_store.hpp"
 #include "storage/sqlite_store.hpp"
 
 #include <caf/actor_system.hpp>
@@ -64,6 +65,22 @@ sigset_t block_stop_signals() {
 void return_large_blocks_to_the_system() {
   constexpr int large_block_bytes = 256 * 1024;
   mallopt(M_MMAP_THRESHOLD, large_block_bytes);
+}
+
+// The store the config names: EMR_DATABASE_URL, else [storage] url (PostgreSQL, shared by a
+// fleet), else the SQLite file at [storage] path. The URL may hold a password, so it is taken from
+// the environment rather than printed anywhere but redacted.
+std::unique_ptr<store> open_store(emr_config& config) {
+  if (auto url = std::getenv("EMR_DATABASE_URL"); url && *url)
+    config.storage_url = url;
+  if (!config.storage_url.empty())
+    return std::make_unique<postgres_store>(config.storage_url);
+  return std::make_unique<sqlite_store>(config.storage_path);
+}
+
+std::string store_description(const emr_config& config) {
+  return config.storage_url.empty() ? config.storage_path
+                                    : postgres_store::redacted(config.storage_url);
 }
 
 // Ends the process when a drain outlasts shutdown_timeout or a second signal comes. serve()
@@ -129,7 +146,8 @@ int serve(const serve_options& options) {
   setup_logging(config.log);
 
   drain_deadline deadline;
-  sqlite_store db{config.storage_path};
+  auto store = open_store(config);
+  auto& db = *store;
   caf::actor_system_config caf_config;
   // Work stealing polls for work and then sleeps in 10 ms steps when idle: on 2 cores the polling
   // takes CPU from the HTTP threads, and a lone request that lands during a sleep waits it out.
@@ -168,7 +186,7 @@ int serve(const serve_options& options) {
   if (!options.port_file.empty())
     write_port_file(options.port_file, port);
   spdlog::info("emr {} listening on http://{}:{} ({} providers, store {})", EMR_VERSION,
-               config.http.host, port, directory.specs().size(), config.storage_path);
+               config.http.host, port, directory.specs().size(), store_description(config));
 
   std::atomic<bool> stopping{false};
   std::jthread signal_watch{[&, shutdown_timeout = config.shutdown_timeout] {

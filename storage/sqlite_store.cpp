@@ -4,6 +4,7 @@
 #include "storage/sqlite_store.hpp"
 
 #include "storage/migrations.hpp"
+#include "storage/record_rows.hpp"
 
 #include <fmt/format.h>
 #include <sqlite3.h>
@@ -202,46 +203,12 @@ void migrate(sqlite3* db, const std::filesystem::path& database_file) {
     // The version is re-read under the write lock: another process may have migrated meanwhile.
     if (recorded_schema_version(db) >= step.version)
       continue;
-    execute(db, std::string(step.sql).c_str(), operation);
+    execute(db, std::string(step.sqlite).c_str(), operation);
     statement record(db, "INSERT INTO schema_migrations (version, applied_at) VALUES (?1, ?2)",
                      operation);
     record.bind(1, step.version).bind(2, unix_now()).step();
     transaction.commit();
   }
-}
-
-constexpr const char* provider_columns =
-    "name, type, endpoint, model, api_key_env, max_batch, enabled, created_at, "
-    "requests_per_minute, tokens_per_minute";
-
-provider_record read_provider(const statement& row) {
-  provider_record p;
-  p.name = row.text(0);
-  p.type = row.text(1);
-  p.endpoint = row.text(2);
-  p.model = row.text(3);
-  p.api_key_env = row.text(4);
-  p.max_batch = static_cast<int>(row.integer(5));
-  p.enabled = row.integer(6) != 0;
-  p.created_at = row.integer(7);
-  p.requests_per_minute = row.integer(8);
-  p.tokens_per_minute = row.integer(9);
-  return p;
-}
-
-constexpr const char* key_columns =
-    "id, name, public_id, secret_hash, created_at, last_used_at, revoked_at";
-
-key_record read_key(const statement& row) {
-  key_record k;
-  k.id = row.integer(0);
-  k.name = row.text(1);
-  k.public_id = row.text(2);
-  k.secret_hash = row.text(3);
-  k.created_at = row.integer(4);
-  k.last_used_at = row.optional_integer(5);
-  k.revoked_at = row.optional_integer(6);
-  return k;
 }
 
 std::optional<key_record> select_key(sqlite3* db, std::string_view where, auto bind_value,
@@ -251,7 +218,7 @@ std::optional<key_record> select_key(sqlite3* db, std::string_view where, auto b
   query.bind(1, bind_value);
   if (!query.step())
     return std::nullopt;
-  return read_key(query);
+  return key_from(query);
 }
 
 key_record insert_key(sqlite3* db, std::string_view name, std::string_view public_id,
@@ -329,7 +296,7 @@ std::vector<provider_record> sqlite_store::providers() {
                   "list providers");
   std::vector<provider_record> result;
   while (query.step())
-    result.push_back(read_provider(query));
+    result.push_back(provider_from(query));
   return result;
 }
 
@@ -341,7 +308,7 @@ std::optional<provider_record> sqlite_store::provider(std::string_view name) {
   query.bind(1, name);
   if (!query.step())
     return std::nullopt;
-  return read_provider(query);
+  return provider_from(query);
 }
 
 bool sqlite_store::update_provider(const provider_record& p) {
@@ -383,7 +350,7 @@ std::vector<key_record> sqlite_store::keys() {
                   "list keys");
   std::vector<key_record> result;
   while (query.step())
-    result.push_back(read_key(query));
+    result.push_back(key_from(query));
   return result;
 }
 

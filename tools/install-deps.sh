@@ -4,7 +4,7 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build ccache pkg-config
   libcaf-dev libcpp-httplib-dev libboost-json1.81-dev libboost-url1.81-dev libtoml11-dev libargon2-dev
-  libsqlite3-dev libgtest-dev libcli11-dev libspdlog-dev libssl-dev
+  libsqlite3-dev libpq-dev postgresql-15 libgtest-dev libcli11-dev libspdlog-dev libssl-dev
   clang libclang-rt-14-dev clang-format
   curl jq sqlite3 python3 prometheus
 )
@@ -18,5 +18,11 @@ command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
 echo "installing: ${missing[*]}"
 SUDO=""
 [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+# The tests start PostgreSQL clusters of their own; the package must not create and start the
+# system's "main" cluster as a service.
+if printf '%s\n' "${missing[@]}" | grep -q '^postgresql'; then
+  $SUDO mkdir -p /etc/postgresql-common
+  echo "create_main_cluster = false" | $SUDO tee /etc/postgresql-common/createcluster.conf >/dev/null
+fi
 $SUDO apt-get update -qq
 DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"

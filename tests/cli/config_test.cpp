@@ -248,7 +248,7 @@ TEST_F(config_file, default_text_uncommented_is_valid_and_matches_defaults) {
     }
     out << line << "\n";
   }
-  EXPECT_EQ(uncommented, 44);
+  EXPECT_EQ(uncommented, 45);
   auto path = write(out.str());
   EXPECT_NO_THROW(toml::parse(path));
   auto loaded = load_config(path);
@@ -265,7 +265,7 @@ TEST(config_json, contains_every_section_and_key) {
       {"limits",
        {"max_body_bytes", "max_texts_per_request", "max_text_bytes", "max_batch_requests",
         "max_batch_texts", "max_response_bytes", "max_queued_texts"}},
-      {"storage", {"path"}},
+      {"storage", {"path", "url"}},
       {"batching",
        {"window_ms", "linger_us", "coalesce_us", "reuse_ms", "initial_concurrency",
         "max_concurrency"}},

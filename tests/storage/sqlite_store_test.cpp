@@ -408,7 +408,7 @@ TEST_F(sqlite_store_test, schema_1_upgrades_keeping_its_providers_with_no_rate_l
   raw_execute(database_file,
               "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER "
               "NOT NULL);" +
-                  std::string{migrations[0].sql} +
+                  std::string{migrations[0].sqlite} +
                   "INSERT INTO schema_migrations VALUES (1, 1700000000);"
                   "INSERT INTO providers (name, type, endpoint, model, api_key_env, max_batch,"
                   " enabled, created_at) VALUES ('old', 'voyage',"

@@ -1,0 +1,390 @@
+// postgres_store: every value travels as a bound parameter, so names are stored verbatim whatever
+// characters they hold; results come back as text and are converted here.
+
+#include "storage/postgres_store.hpp"
+
+#include "storage/migrations.hpp"
+#include "storage/record_rows.hpp"
+
+#include <fmt/format.h>
+#include <libpq-fe.h>
+
+#include <regex>
+
+namespace emr {
+
+namespace {
+
+// The lock under which replicas starting together migrate one database: any constant all agree
+// on ("emr_sch").
+constexpr std::int64_t migration_lock = 0x656d725f736368;
+
+/// One result, cleared on every path.
+class result {
+public:
+  explicit result(PGresult* r) : r_(r) {}
+  ~result() { PQclear(r_); }
+  result(result&& other) noexcept : r_(std::exchange(other.r_, nullptr)) {}
+  result(const result&) = delete;
+  result& operator=(const result&) = delete;
+  result& operator=(result&&) = delete;
+
+  int rows() const { return PQntuples(r_); }
+  std::string text(int row, int column) const {
+    return {PQgetvalue(r_, row, column), static_cast<std::size_t>(PQgetlength(r_, row, column))};
+  }
+  std::int64_t integer(int row, int column) const {
+    return std::stoll(PQgetvalue(r_, row, column));
+  }
+  std::optional<std::int64_t> optional_integer(int row, int column) const {
+    if (PQgetisnull(r_, row, column))
+      return std::nullopt;
+    return integer(row, column);
+  }
+  /// Rows an INSERT, UPDATE or DELETE touched.
+  std::int64_t changed() const {
+    const char* n = PQcmdTuples(r_);
+    return *n ? std::stoll(n) : 0;
+  }
+
+private:
+  PGresult* r_;
+};
+
+/// A statement's parameters, each sent as text.
+class parameters {
+public:
+  parameters& text(std::string_view value) {
+    values_.emplace_back(value);
+    return *this;
+  }
+  parameters& integer(std::int64_t value) {
+    values_.push_back(std::to_string(value));
+    return *this;
+  }
+  const std::vector<std::string>& values() const { return values_; }
+
+private:
+  std::vector<std::string> values_;
+};
+
+std::string trimmed(std::string why) {
+  while (!why.empty() && (why.back() == '\n' || why.back() == ' '))
+    why.pop_back();
+  return why;
+}
+
+/// Throws storage_error unless `raw` is a success.
+void check(pg_conn* db, PGresult* raw, std::string_view operation) {
+  auto status = raw ? PQresultStatus(raw) : PGRES_FATAL_ERROR;
+  if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK)
+    return;
+  throw storage_error("postgres_store: " + std::string(operation) + ": " +
+                      trimmed(raw ? PQresultErrorMessage(raw) : PQerrorMessage(db)));
+}
+
+/// A statement that must succeed: storage_error otherwise.
+result checked(pg_conn* db, std::string_view sql, std::string_view operation,
+               const parameters& params = {}) {
+  std::vector<const char*> values;
+  std::vector<int> lengths;
+  for (const auto& v : params.values()) {
+    values.push_back(v.c_str());
+    lengths.push_back(static_cast<int>(v.size()));
+  }
+  auto* raw = PQexecParams(db, std::string(sql).c_str(), static_cast<int>(values.size()), nullptr,
+                           values.data(), lengths.data(), nullptr, 0);
+  result r{raw};
+  check(db, raw, operation);
+  return r;
+}
+
+/// Several statements in one string (a migration step), sent as one simple query.
+void execute_script(pg_conn* db, std::string_view sql, std::string_view operation) {
+  auto* raw = PQexec(db, std::string(sql).c_str());
+  result r{raw};
+  check(db, raw, operation);
+}
+
+/// BEGIN now, ROLLBACK unless committed.
+class transaction {
+public:
+  transaction(pg_conn* db, std::string_view operation) : db_(db), operation_(operation) {
+    checked(db_, "BEGIN", operation_);
+  }
+  ~transaction() {
+    if (!committed_)
+      PQclear(PQexec(db_, "ROLLBACK"));
+  }
+  transaction(const transaction&) = delete;
+  transaction& operator=(const transaction&) = delete;
+  void commit() {
+    checked(db_, "COMMIT", operation_);
+    committed_ = true;
+  }
+
+private:
+  pg_conn* db_;
+  std::string operation_;
+  bool committed_ = false;
+};
+
+std::int64_t recorded_schema_version(pg_conn* db) {
+  return checked(db, "SELECT coalesce(max(version), 0) FROM schema_migrations",
+                 "read schema version")
+      .integer(0, 0);
+}
+
+void migrate(pg_conn* db, const std::string& where) {
+  transaction t(db, "migrate");
+  // Replicas starting together queue here; each then sees what the one before it applied.
+  checked(db, "SELECT pg_advisory_xact_lock($1)", "lock for migration",
+          parameters{}.integer(migration_lock));
+  checked(db,
+          "CREATE TABLE IF NOT EXISTS schema_migrations"
+          " (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)",
+          "create schema_migrations");
+  auto current = recorded_schema_version(db);
+  if (current > latest_schema_version)
+    throw storage_error("postgres_store: " + where + " has schema version " +
+                        std::to_string(current) + " but this emr knows only up to " +
+                        std::to_string(latest_schema_version) + "; upgrade emr");
+  for (const auto& step : migrations) {
+    if (step.version <= current)
+      continue;
+    auto operation = "apply migration " + std::to_string(step.version);
+    execute_script(db, step.postgresql, operation);
+    checked(db, "INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)", operation,
+            parameters{}.integer(step.version).integer(unix_now()));
+  }
+  t.commit();
+}
+
+/// One row of a result, as record_rows.hpp reads rows.
+struct row {
+  const result& r;
+  int index;
+  std::string text(int column) const { return r.text(index, column); }
+  std::int64_t integer(int column) const { return r.integer(index, column); }
+  std::optional<std::int64_t> optional_integer(int column) const {
+    return r.optional_integer(index, column);
+  }
+};
+
+/// A provider's fields but created_at, as $1 to $9 of both add and update.
+parameters provider_parameters(const provider_record& p) {
+  return std::move(parameters{}
+                       .text(p.name)
+                       .text(p.type)
+                       .text(p.endpoint)
+                       .text(p.model)
+                       .text(p.api_key_env)
+                       .integer(p.max_batch)
+                       .integer(p.enabled ? 1 : 0)
+                       .integer(p.requests_per_minute)
+                       .integer(p.tokens_per_minute));
+}
+
+std::optional<key_record> select_key(pg_conn* db, std::string_view where,
+                                     const parameters& params, std::string_view operation) {
+  auto r = checked(db, fmt::format("SELECT {} FROM caller_keys WHERE {}", key_columns, where),
+                   operation, params);
+  if (r.rows() == 0)
+    return std::nullopt;
+  return key_from(row{r, 0});
+}
+
+key_record insert_key(pg_conn* db, std::string_view name, std::string_view public_id,
+                      std::string_view secret_hash, std::string_view operation) {
+  key_record k;
+  k.name = name;
+  k.public_id = public_id;
+  k.secret_hash = secret_hash;
+  k.created_at = unix_now();
+  k.id = checked(db,
+                 "INSERT INTO caller_keys (name, public_id, secret_hash, created_at)"
+                 " VALUES ($1, $2, $3, $4) RETURNING id",
+                 operation,
+                 parameters{}.text(name).text(public_id).text(secret_hash).integer(k.created_at))
+             .integer(0, 0);
+  return k;
+}
+
+} // namespace
+
+std::string postgres_store::redacted(std::string_view url) {
+  // postgresql://user:secret@host/db and password=secret in a keyword string.
+  static const std::regex uri_password{R"(^(postgres(?:ql)?://[^:/@]*):[^@]*@)"};
+  static const std::regex keyword_password{R"((password\s*=\s*)('[^']*'|\S+))"};
+  auto text = std::regex_replace(std::string(url), uri_password, "$1:***@");
+  return std::regex_replace(text, keyword_password, "$1***");
+}
+
+void postgres_store::connection_closer::operator()(pg_conn* db) const {
+  PQfinish(db);
+}
+
+postgres_store::postgres_store(std::string url) : url_(std::move(url)) {
+  db_.reset(PQconnectdb(url_.c_str()));
+  if (!db_ || PQstatus(db_.get()) != CONNECTION_OK)
+    throw storage_error("postgres_store: cannot connect to " + redacted(url_) + ": " +
+                        trimmed(db_ ? PQerrorMessage(db_.get()) : "out of memory"));
+  migrate(db_.get(), redacted(url_));
+}
+
+postgres_store::~postgres_store() = default;
+
+pg_conn* postgres_store::connection() {
+  if (PQstatus(db_.get()) != CONNECTION_OK) {
+    PQreset(db_.get());
+    if (PQstatus(db_.get()) != CONNECTION_OK)
+      throw storage_error("postgres_store: cannot reach " + redacted(url_) + ": " +
+                          trimmed(PQerrorMessage(db_.get())));
+  }
+  return db_.get();
+}
+
+bool postgres_store::add_provider(const provider_record& p) {
+  std::lock_guard lock(mutex_);
+  return checked(connection(),
+                 "INSERT INTO providers (name, type, endpoint, model, api_key_env, max_batch,"
+                 " enabled, requests_per_minute, tokens_per_minute, created_at)"
+                 " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (name) DO NOTHING",
+                 "add provider",
+                 provider_parameters(p).integer(p.created_at != 0 ? p.created_at : unix_now()))
+             .changed() == 1;
+}
+
+std::vector<provider_record> postgres_store::providers() {
+  std::lock_guard lock(mutex_);
+  auto r = checked(connection(),
+                   fmt::format("SELECT {} FROM providers ORDER BY name", provider_columns),
+                   "list providers");
+  std::vector<provider_record> out;
+  for (int i = 0; i < r.rows(); ++i)
+    out.push_back(provider_from(row{r, i}));
+  return out;
+}
+
+std::optional<provider_record> postgres_store::provider(std::string_view name) {
+  std::lock_guard lock(mutex_);
+  auto r = checked(connection(),
+                   fmt::format("SELECT {} FROM providers WHERE name = $1", provider_columns),
+                   "read provider", parameters{}.text(name));
+  if (r.rows() == 0)
+    return std::nullopt;
+  return provider_from(row{r, 0});
+}
+
+bool postgres_store::update_provider(const provider_record& p) {
+  std::lock_guard lock(mutex_);
+  return checked(connection(),
+                 "UPDATE providers SET type = $2, endpoint = $3, model = $4, api_key_env = $5,"
+                 " max_batch = $6, enabled = $7, requests_per_minute = $8,"
+                 " tokens_per_minute = $9 WHERE name = $1",
+                 "update provider", provider_parameters(p))
+             .changed() == 1;
+}
+
+bool postgres_store::remove_provider(std::string_view name) {
+  std::lock_guard lock(mutex_);
+  return checked(connection(), "DELETE FROM providers WHERE name = $1", "remove provider",
+                 parameters{}.text(name))
+             .changed() == 1;
+}
+
+key_record postgres_store::create_key(std::string_view name, std::string_view public_id,
+                                      std::string_view secret_hash) {
+  std::lock_guard lock(mutex_);
+  return insert_key(connection(), name, public_id, secret_hash, "create key");
+}
+
+std::vector<key_record> postgres_store::keys() {
+  std::lock_guard lock(mutex_);
+  auto r = checked(connection(), fmt::format("SELECT {} FROM caller_keys ORDER BY id", key_columns),
+                   "list keys");
+  std::vector<key_record> out;
+  for (int i = 0; i < r.rows(); ++i)
+    out.push_back(key_from(row{r, i}));
+  return out;
+}
+
+std::optional<key_record> postgres_store::key_by_public_id(std::string_view public_id) {
+  std::lock_guard lock(mutex_);
+  return select_key(connection(), "public_id = $1", parameters{}.text(public_id),
+                    "read key by public id");
+}
+
+std::optional<key_record> postgres_store::key(std::int64_t id) {
+  std::lock_guard lock(mutex_);
+  return select_key(connection(), "id = $1", parameters{}.integer(id), "read key");
+}
+
+bool postgres_store::revoke_key(std::int64_t id) {
+  std::lock_guard lock(mutex_);
+  return checked(connection(),
+                 "UPDATE caller_keys SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL",
+                 "revoke key", parameters{}.integer(id).integer(unix_now()))
+             .changed() == 1;
+}
+
+std::optional<key_record> postgres_store::rotate_key(std::int64_t id,
+                                                     std::string_view new_public_id,
+                                                     std::string_view new_secret_hash) {
+  std::lock_guard lock(mutex_);
+  constexpr std::string_view operation = "rotate key";
+  auto* db = connection();
+  transaction t(db, operation);
+  // FOR UPDATE: a replica rotating or revoking the same key at once waits for this one.
+  auto old_key = select_key(db, "id = $1 FOR UPDATE", parameters{}.integer(id), operation);
+  if (!old_key || old_key->revoked_at)
+    return std::nullopt;
+  checked(db, "UPDATE caller_keys SET revoked_at = $2 WHERE id = $1", operation,
+          parameters{}.integer(id).integer(unix_now()));
+  auto new_key = insert_key(db, old_key->name, new_public_id, new_secret_hash, operation);
+  t.commit();
+  return new_key;
+}
+
+void postgres_store::touch_keys(
+    const std::vector<std::pair<std::int64_t, std::int64_t>>& id_and_time) {
+  if (id_and_time.empty())
+    return;
+  std::string ids = "{", times = "{";
+  for (const auto& [id, time] : id_and_time) {
+    ids += (ids.size() > 1 ? "," : "") + std::to_string(id);
+    times += (times.size() > 1 ? "," : "") + std::to_string(time);
+  }
+  ids += "}";
+  times += "}";
+  std::lock_guard lock(mutex_);
+  // One statement for the whole batch; a key named twice keeps its latest time.
+  checked(connection(),
+          "UPDATE caller_keys AS k SET last_used_at = t.at"
+          " FROM (SELECT id, max(at) AS at FROM unnest($1::bigint[], $2::bigint[]) AS u(id, at)"
+          "       GROUP BY id) AS t"
+          " WHERE k.id = t.id AND (k.last_used_at IS NULL OR k.last_used_at < t.at)",
+          "touch keys", parameters{}.text(ids).text(times));
+}
+
+std::int64_t postgres_store::schema_version() {
+  std::lock_guard lock(mutex_);
+  return recorded_schema_version(connection());
+}
+
+std::string postgres_store::integrity_check() {
+  std::lock_guard lock(mutex_);
+  // PostgreSQL keeps its own pages sound; what can be wrong here is emr's schema: every table
+  // and column this build reads must be there.
+  try {
+    auto* db = connection();
+    checked(db, fmt::format("SELECT {} FROM providers LIMIT 0", provider_columns),
+            "read providers");
+    checked(db, fmt::format("SELECT {} FROM caller_keys LIMIT 0", key_columns), "read keys");
+    return "ok";
+  } catch (const storage_error& e) {
+    return e.what();
+  }
+}
+
+} // namespace emr

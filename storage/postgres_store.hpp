@@ -1,0 +1,61 @@
+#pragma once
+// The store on a PostgreSQL database, which every replica of a fleet shares: the same schema and
+// migrations as the SQLite store, applied once however many replicas start together.
+
+#include "storage/store.hpp"
+
+#include <memory>
+#include <mutex>
+#include <string>
+
+struct pg_conn;
+
+namespace emr {
+
+/// One connection behind one mutex, like the SQLite store: admin writes and batched last-used
+/// updates are far below what one connection serves. A connection found broken is reopened
+/// once per call, so a restarted server costs the calls made while it was down, not the store.
+class postgres_store final : public store {
+public:
+  /// `url`: a libpq connection URI or keyword string (postgresql://user:password@host:port/db).
+  /// Connects and applies pending migrations. Throws storage_error, without the password.
+  explicit postgres_store(std::string url);
+  ~postgres_store() override;
+  postgres_store(const postgres_store&) = delete;
+  postgres_store& operator=(const postgres_store&) = delete;
+
+  bool add_provider(const provider_record&) override;
+  std::vector<provider_record> providers() override;
+  std::optional<provider_record> provider(std::string_view name) override;
+  bool update_provider(const provider_record&) override;
+  bool remove_provider(std::string_view name) override;
+
+  key_record create_key(std::string_view name, std::string_view public_id,
+                        std::string_view secret_hash) override;
+  std::vector<key_record> keys() override;
+  std::optional<key_record> key_by_public_id(std::string_view public_id) override;
+  std::optional<key_record> key(std::int64_t id) override;
+  bool revoke_key(std::int64_t id) override;
+  std::optional<key_record> rotate_key(std::int64_t id, std::string_view new_public_id,
+                                       std::string_view new_secret_hash) override;
+  void touch_keys(const std::vector<std::pair<std::int64_t, std::int64_t>>& id_and_time) override;
+
+  std::int64_t schema_version() override;
+  std::string integrity_check() override;
+
+  /// The URL with its password masked, for logs and errors.
+  static std::string redacted(std::string_view url);
+
+private:
+  struct connection_closer {
+    void operator()(pg_conn*) const;
+  };
+  /// The open connection, reconnecting when it broke.
+  pg_conn* connection();
+
+  std::mutex mutex_;
+  std::string url_;
+  std::unique_ptr<pg_conn, connection_closer> db_;
+};
+
+} // namespace emr

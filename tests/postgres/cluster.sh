@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# A throwaway PostgreSQL 15 cluster for the tests, never a system service.
+#   start STATE  creates a cluster in a new temporary directory (as user nobody when run as root:
+#                the server refuses root), listening on a free loopback port only, and writes its
+#                URL and directory to STATE, two lines
+#   stop STATE   stops the cluster STATE names and removes its directory and STATE
+set -euo pipefail
+action="$1" state="$2"
+bin=/usr/lib/postgresql/15/bin
+as_owner() {
+  if [ "$(id -u)" -eq 0 ]; then runuser -u nobody -- "$@"; else "$@"; fi
+}
+stop() {
+  [ -f "$state" ] || return 0
+  local dir
+  dir="$(sed -n 2p "$state")"
+  if [ -n "$dir" ] && [ -d "$dir/data" ]; then
+    as_owner "$bin/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null 2>&1 || true
+  fi
+  [ -n "$dir" ] && rm -rf "$dir"
+  rm -f "$state"
+}
+case "$action" in
+start)
+  [ -x "$bin/initdb" ] || { echo "postgres_cluster: no $bin/initdb; run tools/install-deps.sh" >&2; exit 1; }
+  stop # a cluster a crashed run left behind
+  dir="$(mktemp -d /tmp/emr-postgres.XXXXXX)"
+  [ "$(id -u)" -eq 0 ] && chown nobody "$dir"
+  port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+  printf 'postgresql://emr@127.0.0.1:%s/postgres\n%s\n' "$port" "$dir" >"$state"
+  as_owner "$bin/initdb" -D "$dir/data" -U emr --auth=trust --no-sync -E UTF8 >"$dir/initdb.log" 2>&1 ||
+    { cat "$dir/initdb.log" >&2; exit 1; }
+  # Loopback TCP only, its socket in its own directory; durability is not under test, speed is.
+  as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 120 \
+    -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200" \
+    start >/dev/null || { cat "$dir/server.log" >&2; exit 1; }
+  ;;
+stop)
+  stop
+  ;;
+*)
+  echo "usage: $0 start|stop STATE" >&2
+  exit 2
+  ;;
+esac
