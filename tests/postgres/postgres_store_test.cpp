@@ -93,8 +93,7 @@ TEST_F(postgres_store_test, keys_are_created_revoked_once_and_rotated_atomically
   EXPECT_GT(first.id, 0);
   EXPECT_GT(first.created_at, 0);
   EXPECT_EQ(db.key_by_public_id("pub_1"), first);
-  EXPECT_THROW(db.create_key("other", "pub_1", "hash-x"), storage_error)
-      << "a public id is unique";
+  EXPECT_THROW(db.create_key("other", "pub_1", "hash-x"), storage_error) << "a public id is unique";
   auto rotated = db.rotate_key(first.id, "pub_2", "hash-2");
   ASSERT_TRUE(rotated);
   EXPECT_EQ(rotated->name, "svc");
@@ -163,8 +162,8 @@ TEST_F(postgres_store_test, a_connection_the_server_dropped_is_reopened) {
   postgres_store db{url};
   db.create_key("before", "pub_before", "h");
   ASSERT_EQ(run_sql(database.admin_url(), "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-                                         " WHERE datname = '" +
-                                             database.name() + "'"),
+                                          " WHERE datname = '" +
+                                              database.name() + "'"),
             "");
   // The call that finds the connection gone may fail; the one after it reconnects.
   try {
