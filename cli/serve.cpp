@@ -5,7 +5,9 @@
 #include "cli/logging.hpp"
 #include "http/caller_text.hpp"
 #include "http/provider_records.hpp"
+#include "http/replica_sync.hpp"
 #include "http/server.hpp"
+#include "storage/postgres_changes.hpp"
 #include "storage/postgres_store.hpp"
 #include "storage/sqlite_store.hpp"
 
@@ -24,6 +26,7 @@
 #include <fstream>
 #include <iostream>
 #include <malloc.h>
+#include <optional>
 #include <thread>
 #include <unistd.h>
 
@@ -187,6 +190,16 @@ int serve(const serve_options& options) {
     write_port_file(options.port_file, port);
   spdlog::info("emr {} listening on http://{}:{} ({} providers, store {})", EMR_VERSION,
                config.http.host, port, directory.specs().size(), store_description(config));
+  // In a fleet, what the other replicas change in the shared store reaches this one.
+  replica_sync sync{db, auth, directory};
+  std::optional<postgres_changes> changes;
+  if (!config.storage_url.empty())
+    changes.emplace(config.storage_url, [&sync](change_topic topic) {
+      if (topic == change_topic::keys)
+        sync.keys_changed();
+      else
+        sync.providers_changed();
+    });
 
   std::atomic<bool> stopping{false};
   std::jthread signal_watch{[&, shutdown_timeout = config.shutdown_timeout] {
@@ -196,6 +209,8 @@ int serve(const serve_options& options) {
       return;
     stopping = true;
     spdlog::info("received {}; draining (a second signal exits at once)", strsignal(sig));
+    // A draining replica starts no provider another one added.
+    changes.reset();
     directory.hurry_all();
     deadline.start(shutdown_timeout, signals);
     // Connections already in the kernel's accept queue are callers too: let the accept loop
@@ -208,6 +223,7 @@ int serve(const serve_options& options) {
   if (!stopping)
     kill(getpid(), SIGUSR2);
   signal_watch.join();
+  changes.reset();
   auth.flush_last_used();
   directory.drain_all();
   spdlog::info("drained; bye");

@@ -247,6 +247,18 @@ auth_stats caller_auth::stats() const {
           busy_.load()};
 }
 
+void caller_auth::forget_revoked(const std::vector<key_record>& keys) {
+  std::lock_guard lock(revoked_mutex_);
+  for (const auto& k : keys) {
+    // Once is enough, a revocation being final; forgetting again would only disturb
+    // verifications under way (each forget turns the cache's epoch).
+    if (!k.revoked_at || !forgotten_revoked_.insert(k.id).second)
+      continue;
+    cache_.forget(k.public_id);
+    cache_.forget_key_id(k.id);
+  }
+}
+
 std::optional<std::pair<key_record, std::string>> caller_auth::rotate(std::int64_t id) {
   auto old = db_.key(id);
   if (!old || old->revoked_at)

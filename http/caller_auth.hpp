@@ -13,6 +13,7 @@
 #include <condition_variable>
 #include <map>
 #include <mutex>
+#include <set>
 #include <thread>
 #include <unordered_map>
 #include <variant>
@@ -68,6 +69,9 @@ public:
   /// Revokes a key so its next request fails, on this instance at once, even one whose
   /// verification is under way.
   bool revoke(std::int64_t id);
+  /// Keys revoked elsewhere (by another replica, in the store they share): each is forgotten
+  /// here the first time it is seen revoked, so its next request reads the store and is refused.
+  void forget_revoked(const std::vector<key_record>& keys);
   /// Revokes and reissues under the same name, atomically in the store.
   std::optional<std::pair<key_record, std::string>> rotate(std::int64_t id);
 
@@ -110,6 +114,9 @@ private:
   std::atomic<std::uint64_t> busy_{0};
   std::mutex touched_mutex_;
   std::map<std::int64_t, std::int64_t> touched_;
+  std::mutex revoked_mutex_;
+  std::set<std::int64_t> forgotten_revoked_; ///< revoked keys forget_revoked has forgotten
+
   std::condition_variable_any flush_wakeup_;
   std::jthread flusher_;
 };

@@ -29,6 +29,8 @@ struct provider_spec {
   /// from the provider's answers instead.
   std::uint64_t requests_per_minute = 0;
   std::uint64_t tokens_per_minute = 0;
+
+  friend bool operator==(const provider_spec&, const provider_spec&) = default;
 };
 
 /// Per-call limits: a batch never exceeds either.

@@ -4,6 +4,7 @@
 #include "storage/postgres_store.hpp"
 
 #include "storage/migrations.hpp"
+#include "storage/postgres_changes.hpp"
 #include "storage/record_rows.hpp"
 
 #include <fmt/format.h>
@@ -185,8 +186,8 @@ parameters provider_parameters(const provider_record& p) {
                        .integer(p.tokens_per_minute));
 }
 
-std::optional<key_record> select_key(pg_conn* db, std::string_view where,
-                                     const parameters& params, std::string_view operation) {
+std::optional<key_record> select_key(pg_conn* db, std::string_view where, const parameters& params,
+                                     std::string_view operation) {
   auto r = checked(db, fmt::format("SELECT {} FROM caller_keys WHERE {}", key_columns, where),
                    operation, params);
   if (r.rows() == 0)
@@ -208,6 +209,20 @@ key_record insert_key(pg_conn* db, std::string_view name, std::string_view publi
                  parameters{}.text(name).text(public_id).text(secret_hash).integer(k.created_at))
              .integer(0, 0);
   return k;
+}
+
+/// Tells every replica's postgres_changes that `topic` changed; within a transaction, at its
+/// commit.
+void announce(pg_conn* db, change_topic topic) {
+  checked(db, "SELECT pg_notify($1, $2)", "announce the change",
+          parameters{}.text(change_channel).text(topic_name(topic)));
+}
+
+/// `changed`, announced when true.
+bool announced(pg_conn* db, bool changed, change_topic topic) {
+  if (changed)
+    announce(db, topic);
+  return changed;
 }
 
 } // namespace
@@ -246,20 +261,24 @@ pg_conn* postgres_store::connection() {
 
 bool postgres_store::add_provider(const provider_record& p) {
   std::lock_guard lock(mutex_);
-  return checked(connection(),
-                 "INSERT INTO providers (name, type, endpoint, model, api_key_env, max_batch,"
-                 " enabled, requests_per_minute, tokens_per_minute, created_at)"
-                 " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (name) DO NOTHING",
-                 "add provider",
-                 provider_parameters(p).integer(p.created_at != 0 ? p.created_at : unix_now()))
-             .changed() == 1;
+  auto* db = connection();
+  return announced(
+      db,
+      checked(db,
+              "INSERT INTO providers (name, type, endpoint, model, api_key_env, max_batch,"
+              " enabled, requests_per_minute, tokens_per_minute, created_at)"
+              " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (name) DO NOTHING",
+              "add provider",
+              provider_parameters(p).integer(p.created_at != 0 ? p.created_at : unix_now()))
+              .changed() == 1,
+      change_topic::providers);
 }
 
 std::vector<provider_record> postgres_store::providers() {
   std::lock_guard lock(mutex_);
-  auto r = checked(connection(),
-                   fmt::format("SELECT {} FROM providers ORDER BY name", provider_columns),
-                   "list providers");
+  auto r =
+      checked(connection(), fmt::format("SELECT {} FROM providers ORDER BY name", provider_columns),
+              "list providers");
   std::vector<provider_record> out;
   for (int i = 0; i < r.rows(); ++i)
     out.push_back(provider_from(row{r, i}));
@@ -278,24 +297,32 @@ std::optional<provider_record> postgres_store::provider(std::string_view name) {
 
 bool postgres_store::update_provider(const provider_record& p) {
   std::lock_guard lock(mutex_);
-  return checked(connection(),
-                 "UPDATE providers SET type = $2, endpoint = $3, model = $4, api_key_env = $5,"
-                 " max_batch = $6, enabled = $7, requests_per_minute = $8,"
-                 " tokens_per_minute = $9 WHERE name = $1",
-                 "update provider", provider_parameters(p))
-             .changed() == 1;
+  auto* db = connection();
+  return announced(
+      db,
+      checked(db,
+              "UPDATE providers SET type = $2, endpoint = $3, model = $4, api_key_env = $5,"
+              " max_batch = $6, enabled = $7, requests_per_minute = $8,"
+              " tokens_per_minute = $9 WHERE name = $1",
+              "update provider", provider_parameters(p))
+              .changed() == 1,
+      change_topic::providers);
 }
 
 bool postgres_store::remove_provider(std::string_view name) {
   std::lock_guard lock(mutex_);
-  return checked(connection(), "DELETE FROM providers WHERE name = $1", "remove provider",
-                 parameters{}.text(name))
-             .changed() == 1;
+  auto* db = connection();
+  return announced(db,
+                   checked(db, "DELETE FROM providers WHERE name = $1", "remove provider",
+                           parameters{}.text(name))
+                           .changed() == 1,
+                   change_topic::providers);
 }
 
 key_record postgres_store::create_key(std::string_view name, std::string_view public_id,
                                       std::string_view secret_hash) {
   std::lock_guard lock(mutex_);
+  // Other replicas find a new key in the store at its first use: nothing to announce.
   return insert_key(connection(), name, public_id, secret_hash, "create key");
 }
 
@@ -322,10 +349,13 @@ std::optional<key_record> postgres_store::key(std::int64_t id) {
 
 bool postgres_store::revoke_key(std::int64_t id) {
   std::lock_guard lock(mutex_);
-  return checked(connection(),
-                 "UPDATE caller_keys SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL",
-                 "revoke key", parameters{}.integer(id).integer(unix_now()))
-             .changed() == 1;
+  auto* db = connection();
+  return announced(
+      db,
+      checked(db, "UPDATE caller_keys SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL",
+              "revoke key", parameters{}.integer(id).integer(unix_now()))
+              .changed() == 1,
+      change_topic::keys);
 }
 
 std::optional<key_record> postgres_store::rotate_key(std::int64_t id,
@@ -342,6 +372,7 @@ std::optional<key_record> postgres_store::rotate_key(std::int64_t id,
   checked(db, "UPDATE caller_keys SET revoked_at = $2 WHERE id = $1", operation,
           parameters{}.integer(id).integer(unix_now()));
   auto new_key = insert_key(db, old_key->name, new_public_id, new_secret_hash, operation);
+  announce(db, change_topic::keys);
   t.commit();
   return new_key;
 }

@@ -193,6 +193,20 @@ TEST_F(caller_auth_test, a_caller_stops_holding_batches_back_while_its_key_is_ve
   }
 }
 
+TEST_F(caller_auth_test, a_key_another_replica_revoked_is_refused_once_it_is_forgotten) {
+  start();
+  auto [record, token] = new_key();
+  ASSERT_TRUE(std::holds_alternative<cached_key>(present(token)));
+  // Revoked in the shared store, not through this instance: its cache still says yes.
+  ASSERT_TRUE(db->revoke_key(record.id));
+  EXPECT_TRUE(std::holds_alternative<cached_key>(present(token)));
+  auth->forget_revoked(db->keys());
+  auto refused = present(token);
+  ASSERT_TRUE(std::holds_alternative<api_error>(refused));
+  EXPECT_EQ(std::get<api_error>(refused).status, 401);
+  EXPECT_EQ(std::get<api_error>(refused).message, "this API key was revoked");
+}
+
 TEST_F(caller_auth_test, a_burst_of_one_wrong_secret_costs_one_argon2_run) {
   start();
   auto [record, token] = new_key();
