@@ -1,6 +1,6 @@
 #include "cli/config.hpp"
 
-#include "storage/postgres_store.hpp"
+#include "storage/database_url.hpp"
 
 #include <boost/json.hpp>
 #include <toml.hpp>
@@ -184,7 +184,7 @@ const std::vector<config_key>& keys() {
             return std::nullopt;
           },
           // Shown by `emr config show` and GET /admin/config: never the password.
-          [](const emr_config& c) { return postgres_store::redacted(c.storage_url); }),
+          [](const emr_config& c) { return redacted_database_url(c.storage_url); }),
       integer_key(
           "batching", "window_ms", "Longest a text waits for company before it is sent.", 0, 10'000,
           [](emr_config& c, std::int64_t v) { c.batching.flush.window = milliseconds{v}; },

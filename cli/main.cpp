@@ -13,6 +13,7 @@ int main(int argc, char** argv) {
   emr::add_keys_commands(app);
   emr::add_providers_commands(app);
   emr::add_status_commands(app);
+  emr::add_store_commands(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

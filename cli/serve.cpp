@@ -7,6 +7,7 @@
 #include "http/provider_records.hpp"
 #include "http/replica_sync.hpp"
 #include "http/server.hpp"
+#include "storage/database_url.hpp"
 #include "storage/postgres_changes.hpp"
 #include "storage/postgres_store.hpp"
 #include "storage/sqlite_store.hpp"
@@ -83,7 +84,7 @@ std::unique_ptr<store> open_store(emr_config& config) {
 
 std::string store_description(const emr_config& config) {
   return config.storage_url.empty() ? config.storage_path
-                                    : postgres_store::redacted(config.storage_url);
+                                    : redacted_database_url(config.storage_url);
 }
 
 // Ends the process when a drain outlasts shutdown_timeout or a second signal comes. serve()

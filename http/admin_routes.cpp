@@ -49,6 +49,15 @@ handler admin(app& a, std::function<void(const httplib::Request&, httplib::Respo
         return send_error(res, *e);
     try {
       inner(req, res);
+    } catch (const store_unavailable& e) {
+      // Fail static: this replica keeps serving callers with what it holds; only changes wait.
+      spdlog::warn("store unavailable on {} {}: {}", req.method, json_quoted(req.path), e.what());
+      send_error(res, api_error{503,
+                                "store_unavailable",
+                                "the store cannot be reached; retry shortly",
+                                {},
+                                {},
+                                5000});
     } catch (const storage_error& e) {
       spdlog::error("store failure on {} {}: {}", req.method, json_quoted(req.path), e.what());
       send_error(

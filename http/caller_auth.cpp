@@ -103,8 +103,10 @@ std::variant<cached_key, api_error> caller_auth::authenticate(std::string_view a
     }
     return result;
   }
-  auto status = std::get<api_error>(result).status;
-  ++(status == 429 ? rate_limited_ : status == 503 ? busy_ : failures_);
+  const auto& refused = std::get<api_error>(result);
+  // The store being out of reach is neither the caller's failure nor argon2's saturation.
+  if (refused.type != "store_unavailable")
+    ++(refused.status == 429 ? rate_limited_ : refused.status == 503 ? busy_ : failures_);
   return result;
 }
 
@@ -177,7 +179,21 @@ caller_auth::outcome caller_auth::verify_within_limits(std::string_view public_i
   }
   // Read before the record: a revoke from here on keeps this verification out of the cache.
   auto epoch = cache_.epoch();
-  auto record = db_.key_by_public_id(public_id);
+  std::optional<key_record> record;
+  try {
+    record = db_.key_by_public_id(public_id);
+  } catch (const store_unavailable& e) {
+    // Fail static: callers whose keys this replica knows keep being served; a key it has not
+    // verified yet must wait for the store, and its holder is charged nothing for that.
+    give_back();
+    spdlog::warn("cannot look up a caller key: {}", e.what());
+    return api_error{503,
+                     "store_unavailable",
+                     "the key store cannot be reached to check this key; retry shortly",
+                     {},
+                     {},
+                     5000};
+  }
   if (!record) {
     cache_.remember_rejection(public_id, secret);
     return invalid_key();
@@ -283,7 +299,11 @@ void caller_auth::flush_last_used() {
   try {
     db_.touch_keys({batch.begin(), batch.end()});
   } catch (const std::exception& e) {
-    spdlog::warn("could not record key last-used times: {}", e.what());
+    spdlog::warn("could not record key last-used times (kept for the next try): {}", e.what());
+    // Kept, not lost: merged with what came since, the latest time of each key wins.
+    std::lock_guard guard{touched_mutex_};
+    for (const auto& [id, at] : batch)
+      touched_[id] = std::max(touched_[id], at);
   }
 }
 

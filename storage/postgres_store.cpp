@@ -3,14 +3,13 @@
 
 #include "storage/postgres_store.hpp"
 
+#include "storage/database_url.hpp"
 #include "storage/migrations.hpp"
 #include "storage/postgres_changes.hpp"
 #include "storage/record_rows.hpp"
 
 #include <fmt/format.h>
 #include <libpq-fe.h>
-
-#include <regex>
 
 namespace emr {
 
@@ -80,8 +79,13 @@ void check(pg_conn* db, PGresult* raw, std::string_view operation) {
   auto status = raw ? PQresultStatus(raw) : PGRES_FATAL_ERROR;
   if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK)
     return;
-  throw storage_error("postgres_store: " + std::string(operation) + ": " +
-                      trimmed(raw ? PQresultErrorMessage(raw) : PQerrorMessage(db)));
+  auto why = "postgres_store: " + std::string(operation) + ": " +
+             trimmed(raw ? PQresultErrorMessage(raw) : PQerrorMessage(db));
+  // The server went away under the statement: whether it committed is unknown to the caller, who
+  // is told the store is unavailable, never that the write was made.
+  if (PQstatus(db) != CONNECTION_OK)
+    throw store_unavailable(why);
+  throw storage_error(why);
 }
 
 /// A statement that must succeed: storage_error otherwise.
@@ -227,24 +231,20 @@ bool announced(pg_conn* db, bool changed, change_topic topic) {
 
 } // namespace
 
-std::string postgres_store::redacted(std::string_view url) {
-  // postgresql://user:secret@host/db and password=secret in a keyword string.
-  static const std::regex uri_password{R"(^(postgres(?:ql)?://[^:/@]*):[^@]*@)"};
-  static const std::regex keyword_password{R"((password\s*=\s*)('[^']*'|\S+))"};
-  auto text = std::regex_replace(std::string(url), uri_password, "$1:***@");
-  return std::regex_replace(text, keyword_password, "$1***");
-}
-
 void postgres_store::connection_closer::operator()(pg_conn* db) const {
   PQfinish(db);
 }
 
 postgres_store::postgres_store(std::string url) : url_(std::move(url)) {
-  db_.reset(PQconnectdb(url_.c_str()));
+  // A server cut off (not down) would hold every reconnect for minutes without a timeout; one
+  // the URL names wins, being expanded after this default.
+  const char* keywords[] = {"connect_timeout", "dbname", nullptr};
+  const char* values[] = {"5", url_.c_str(), nullptr};
+  db_.reset(PQconnectdbParams(keywords, values, 1));
   if (!db_ || PQstatus(db_.get()) != CONNECTION_OK)
-    throw storage_error("postgres_store: cannot connect to " + redacted(url_) + ": " +
-                        trimmed(db_ ? PQerrorMessage(db_.get()) : "out of memory"));
-  migrate(db_.get(), redacted(url_));
+    throw store_unavailable("postgres_store: cannot connect to " + redacted_database_url(url_) +
+                            ": " + trimmed(db_ ? PQerrorMessage(db_.get()) : "out of memory"));
+  migrate(db_.get(), redacted_database_url(url_));
 }
 
 postgres_store::~postgres_store() = default;
@@ -253,8 +253,8 @@ pg_conn* postgres_store::connection() {
   if (PQstatus(db_.get()) != CONNECTION_OK) {
     PQreset(db_.get());
     if (PQstatus(db_.get()) != CONNECTION_OK)
-      throw storage_error("postgres_store: cannot reach " + redacted(url_) + ": " +
-                          trimmed(PQerrorMessage(db_.get())));
+      throw store_unavailable("postgres_store: cannot reach " + redacted_database_url(url_) + ": " +
+                              trimmed(PQerrorMessage(db_.get())));
   }
   return db_.get();
 }
@@ -396,6 +396,50 @@ void postgres_store::touch_keys(
           "       GROUP BY id) AS t"
           " WHERE k.id = t.id AND (k.last_used_at IS NULL OR k.last_used_at < t.at)",
           "touch keys", parameters{}.text(ids).text(times));
+}
+
+void postgres_store::import(const std::vector<provider_record>& providers,
+                            const std::vector<key_record>& keys) {
+  std::lock_guard lock(mutex_);
+  constexpr std::string_view operation = "import";
+  auto* db = connection();
+  transaction t(db, operation);
+  // Nobody writes between the count and the copy: the tables are locked until the commit.
+  checked(db, "LOCK TABLE providers, caller_keys IN EXCLUSIVE MODE", operation);
+  auto held =
+      checked(db, "SELECT (SELECT count(*) FROM providers) + (SELECT count(*) FROM caller_keys)",
+              operation)
+          .integer(0, 0);
+  if (held != 0)
+    throw storage_error("postgres_store: " + redacted_database_url(url_) + " already holds " +
+                        std::to_string(held) + " providers and keys; copy into an empty database");
+  for (const auto& p : providers)
+    checked(db,
+            "INSERT INTO providers (name, type, endpoint, model, api_key_env, max_batch, enabled,"
+            " requests_per_minute, tokens_per_minute, created_at)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            operation, provider_parameters(p).integer(p.created_at));
+  for (const auto& k : keys) {
+    parameters values;
+    values.integer(k.id).text(k.name).text(k.public_id).text(k.secret_hash).integer(k.created_at);
+    // NULL stays NULL: an empty text parameter would not.
+    auto optional = [](const std::optional<std::int64_t>& v) {
+      return v ? std::to_string(*v) : std::string{};
+    };
+    checked(db,
+            "INSERT INTO caller_keys (id, name, public_id, secret_hash, created_at, last_used_at,"
+            " revoked_at) VALUES ($1, $2, $3, $4, $5, NULLIF($6, '')::bigint,"
+            " NULLIF($7, '')::bigint)",
+            operation, values.text(optional(k.last_used_at)).text(optional(k.revoked_at)));
+  }
+  // New keys are numbered after the copied ones.
+  checked(db,
+          "SELECT setval(pg_get_serial_sequence('caller_keys', 'id'),"
+          " coalesce((SELECT max(id) FROM caller_keys), 0) + 1, false)",
+          operation);
+  announce(db, change_topic::providers);
+  announce(db, change_topic::keys);
+  t.commit();
 }
 
 std::int64_t postgres_store::schema_version() {

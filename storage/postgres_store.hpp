@@ -43,8 +43,10 @@ public:
   std::int64_t schema_version() override;
   std::string integrity_check() override;
 
-  /// The URL with its password masked, for logs and errors.
-  static std::string redacted(std::string_view url);
+  /// Copies another store's records verbatim (ids, secret hashes, times, revocations), in one
+  /// transaction, into this database, which must hold none yet: growing from one box to a fleet.
+  /// Throws storage_error, and copies nothing, when it already holds some.
+  void import(const std::vector<provider_record>& providers, const std::vector<key_record>& keys);
 
 private:
   struct connection_closer {

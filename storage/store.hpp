@@ -18,6 +18,13 @@ public:
   using std::runtime_error::runtime_error;
 };
 
+/// The store's server cannot be reached right now (PostgreSQL down or cut off): a replica keeps
+/// serving with what it holds, and writes are refused until it is back.
+class store_unavailable : public storage_error {
+public:
+  using storage_error::storage_error;
+};
+
 /// The current time as records keep it: unix seconds.
 inline std::int64_t unix_now() {
   return std::chrono::duration_cast<std::chrono::seconds>(

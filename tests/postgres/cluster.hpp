@@ -5,6 +5,7 @@
 #include <libpq-fe.h>
 
 #include <atomic>
+#include <cstdlib>
 #include <fstream>
 #include <string>
 #include <unistd.h>
@@ -27,6 +28,15 @@ inline std::string run_sql(const std::string& url, const std::string& sql) {
   PQfinish(db);
   return error;
 }
+
+#ifdef EMR_POSTGRES_CLUSTER_SCRIPT
+/// Takes the fixture's cluster `down` or brings it back `up` (an outage, for tests that run
+/// alone); true when that worked.
+inline bool postgres_cluster(const std::string& action) {
+  auto command = std::string{EMR_POSTGRES_CLUSTER_SCRIPT} + " " + action + " " + EMR_POSTGRES_STATE;
+  return std::system(command.c_str()) == 0;
+}
+#endif
 
 /// A database of its own in the fixture's cluster, dropped with it.
 class postgres_database {

@@ -4,6 +4,8 @@
 #                the server refuses root), listening on a free loopback port only, and writes its
 #                URL and directory to STATE, two lines
 #   stop STATE   stops the cluster STATE names and removes its directory and STATE
+#   down STATE   stops its server, keeping everything (a test's outage)
+#   up STATE     starts that server again on the same port
 set -euo pipefail
 action="$1" state="$2"
 bin=/usr/lib/postgresql/15/bin
@@ -20,6 +22,15 @@ stop() {
   [ -n "$dir" ] && rm -rf "$dir"
   rm -f "$state"
 }
+# Starts the server of the cluster in DIR on PORT.
+serve() {
+  local dir="$1" port="$2"
+  # Loopback TCP only, its socket in its own directory; durability is not under test, speed is.
+  as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 120 \
+    -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200" \
+    start >/dev/null || { cat "$dir/server.log" >&2; exit 1; }
+}
+port_of() { sed -n 1p "$state" | sed -E 's|.*:([0-9]+)/.*|\1|'; }
 case "$action" in
 start)
   [ -x "$bin/initdb" ] || { echo "postgres_cluster: no $bin/initdb; run tools/install-deps.sh" >&2; exit 1; }
@@ -30,16 +41,19 @@ start)
   printf 'postgresql://emr@127.0.0.1:%s/postgres\n%s\n' "$port" "$dir" >"$state"
   as_owner "$bin/initdb" -D "$dir/data" -U emr --auth=trust --no-sync -E UTF8 >"$dir/initdb.log" 2>&1 ||
     { cat "$dir/initdb.log" >&2; exit 1; }
-  # Loopback TCP only, its socket in its own directory; durability is not under test, speed is.
-  as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 120 \
-    -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200" \
-    start >/dev/null || { cat "$dir/server.log" >&2; exit 1; }
+  serve "$dir" "$port"
+  ;;
+down)
+  as_owner "$bin/pg_ctl" -D "$(sed -n 2p "$state")/data" -m fast -w stop >/dev/null
+  ;;
+up)
+  serve "$(sed -n 2p "$state")" "$(port_of)"
   ;;
 stop)
   stop
   ;;
 *)
-  echo "usage: $0 start|stop STATE" >&2
+  echo "usage: $0 start|stop|down|up STATE" >&2
   exit 2
   ;;
 esac

@@ -2,6 +2,7 @@
 // every store operation round-trips, replicas starting together migrate once, two replicas see
 // each other's writes at once, a dropped connection is reopened, and no error shows a password.
 
+#include "storage/database_url.hpp"
 #include "storage/migrations.hpp"
 #include "storage/postgres_store.hpp"
 #include "tests/postgres/cluster.hpp"
@@ -187,12 +188,12 @@ TEST_F(postgres_store_test, refuses_a_schema_newer_than_this_build) {
   }
 }
 
-TEST(postgres_store, an_unreachable_server_is_a_storage_error_without_the_password) {
+TEST(postgres_store, an_unreachable_server_is_unavailable_and_the_error_has_no_password) {
   // A closed loopback port: nothing is sent anywhere else.
   try {
     postgres_store db{"postgresql://emr:s3cret-pass@127.0.0.1:1/emr?connect_timeout=2"};
     FAIL() << "connected to nothing";
-  } catch (const storage_error& e) {
+  } catch (const store_unavailable& e) {
     std::string what = e.what();
     EXPECT_EQ(what.find("s3cret-pass"), std::string::npos) << what;
     EXPECT_NE(what.find("postgresql://emr:***@127.0.0.1:1/emr"), std::string::npos) << what;
@@ -200,14 +201,14 @@ TEST(postgres_store, an_unreachable_server_is_a_storage_error_without_the_passwo
 }
 
 TEST(postgres_store, redaction_masks_passwords_in_both_url_forms) {
-  EXPECT_EQ(postgres_store::redacted("postgresql://u:p%40ss@h:5432/db"),
+  EXPECT_EQ(redacted_database_url("postgresql://u:p%40ss@h:5432/db"),
             "postgresql://u:***@h:5432/db");
-  EXPECT_EQ(postgres_store::redacted("postgres://u@h/db"), "postgres://u@h/db");
-  EXPECT_EQ(postgres_store::redacted("host=h password='a b' dbname=x"),
+  EXPECT_EQ(redacted_database_url("postgres://u@h/db"), "postgres://u@h/db");
+  EXPECT_EQ(redacted_database_url("host=h password='a b' dbname=x"),
             "host=h password=*** dbname=x");
-  EXPECT_EQ(postgres_store::redacted("postgresql://u@h/db?password=secret"),
+  EXPECT_EQ(redacted_database_url("postgresql://u@h/db?password=secret"),
             "postgresql://u@h/db?password=***");
-  EXPECT_EQ(postgres_store::redacted(""), "");
+  EXPECT_EQ(redacted_database_url(""), "");
 }
 
 } // namespace
