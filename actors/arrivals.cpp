@@ -27,6 +27,13 @@ void arrivals::leave_current() {
     current_arrival->leave();
 }
 
+arrivals::in_transit arrivals::arrive() {
+  count_.fetch_add(1, std::memory_order_relaxed);
+  auto self = shared_from_this();
+  return in_transit{self.get(),
+                    [self](const void*) { self->count_.fetch_sub(1, std::memory_order_relaxed); }};
+}
+
 arrivals::in_transit arrivals::hand_over_current() {
   if (!current_arrival || !current_arrival->all_)
     return nullptr;

@@ -33,6 +33,10 @@ public:
     arrivals* all_;
   };
 
+  /// A request counted from now until the returned handle is gone: one whose head has arrived
+  /// but which no HTTP thread has taken yet. The arrivals must be a shared object.
+  in_transit arrive();
+
   /// The current thread's request stops counting: its chunks are on their way to the batchers,
   /// it was refused, or it now waits on something other than emr's CPU (bytes still in the
   /// network, an argon2 run, the store).

@@ -36,7 +36,11 @@ public:
         gate_(waiting_limits{settings.keep_alive_timeout, settings.request_read_timeout},
               std::max(settings.max_connections, settings.threads),
               [this](waiting_connections::connection c) {
-                workers_.enqueue([this, c = std::move(c)]() mutable { serve(std::move(c)); });
+                // Counted from here: a burst's requests wait for an HTTP thread too, and a batch
+                // sent meanwhile would go without them.
+                workers_.enqueue([this, c = std::move(c), waiting = arriving_.arrive()]() mutable {
+                  serve(std::move(c), std::move(waiting));
+                });
               }),
         request_read_timeout_(settings.request_read_timeout) {
     new_task_queue = [this] { return new accept_queue(*this); };
@@ -67,7 +71,7 @@ private:
   }
 
   // Answers the connection's requests while they are already here, then gives it back.
-  void serve(waiting_connections::connection c) {
+  void serve(waiting_connections::connection c, arrivals::in_transit waiting) {
     using std::chrono::seconds;
     for (;;) {
       connection_stream stream{c.fd, std::move(c.received), seconds{read_timeout_sec_},
@@ -75,6 +79,7 @@ private:
       stream.read_until(connection_stream::clock::now() + request_read_timeout_);
       answer_closes_connection = false;
       arrivals::entry arriving{arriving_};
+      waiting.reset(); // the thread's own count has taken over
       bool closed = false;
       bool answered = process_request(stream, gate_.stopping(), closed, nullptr);
       if (!answered || closed || answer_closes_connection || stream.deadline_passed() ||

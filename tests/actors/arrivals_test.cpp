@@ -48,5 +48,16 @@ TEST(arrivals, a_thread_ends_only_its_own_request) {
   EXPECT_EQ(all.under_way(), 0u);
 }
 
+TEST(arrivals, a_request_no_thread_has_taken_counts_until_its_last_handle_is_gone) {
+  auto all = std::make_shared<arrivals>();
+  auto waiting = all->arrive();
+  EXPECT_EQ(all->under_way(), 1u);
+  auto copy = waiting; // as the job that carries it to an HTTP thread is copied
+  waiting.reset();
+  EXPECT_EQ(all->under_way(), 1u);
+  copy.reset();
+  EXPECT_EQ(all->under_way(), 0u);
+}
+
 } // namespace
 } // namespace emr
