@@ -91,7 +91,7 @@ flush_policy::decision flush_policy::decide(clock_time now, clock_time oldest, b
   // Requests are still being read: company is coming, however long the host makes it take.
   // Nobody tells the batcher when the last is in, so it looks again a linger later.
   if (arriving)
-    return {false, std::min(window_end, now + settings_.linger), true};
+    return {false, std::min(window_end, now + settings_.linger), held};
   if (!held)
     return {true, now, held};
   auto burst_end = last_arrival_ + hold_gap();

@@ -77,7 +77,6 @@ void postgres_changes::run() {
   while (!stopping_) {
     if (!db) {
       db = listen(url_);
-      listening_ = db != nullptr;
       if (!db) {
         wait(-1, resync_); // the store is down too: nothing to read until it is back
         continue;
@@ -97,7 +96,6 @@ void postgres_changes::run() {
       continue;
     if (!PQconsumeInput(db.get())) {
       db.reset(); // the server went away: reconnect, then resync
-      listening_ = false;
       continue;
     }
     bool keys = false, providers = false;

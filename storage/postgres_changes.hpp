@@ -29,9 +29,6 @@ public:
   postgres_changes(const postgres_changes&) = delete;
   postgres_changes& operator=(const postgres_changes&) = delete;
 
-  /// Whether the listening connection is up (for stats and tests).
-  bool listening() const { return listening_; }
-
 private:
   void run();
   /// Calls the handler for `topic`, dropping what it throws.
@@ -44,7 +41,6 @@ private:
   handler on_change_;
   std::chrono::milliseconds resync_;
   std::atomic<bool> stopping_{false};
-  std::atomic<bool> listening_{false};
   int wake_fd_ = -1;
   std::thread thread_;
 };
