@@ -314,10 +314,15 @@ std::string emr_server::base_url() const {
   return "http://127.0.0.1:" + std::to_string(port_);
 }
 
+http_answer admin_call(int port, const std::string& method, const std::string& path,
+                       const std::string& body) {
+  static const std::string authorization = std::string{"Bearer "} + admin_secret;
+  return http_call(port, method, path, body, {{"Authorization", authorization}});
+}
+
 http_answer emr_server::admin(const std::string& method, const std::string& path,
                               const std::string& body) const {
-  return http_call(port_, method, path, body,
-                   {{"Authorization", std::string{"Bearer "} + admin_secret}});
+  return admin_call(port_, method, path, body);
 }
 
 int emr_server::add_provider(const std::string& name, const std::string& type,

@@ -102,6 +102,10 @@ inline constexpr bool sanitized_build = false;
 inline constexpr const char* admin_secret = "integration-admin-secret-0123456789";
 inline constexpr const char* provider_key_env = "EMR_TEST_PROVIDER_KEY";
 
+/// Admin API call with the admin secret to whatever listens on `port` (a server or a balancer).
+http_answer admin_call(int port, const std::string& method, const std::string& path,
+                       const std::string& body = {});
+
 /// A real `emr serve` with its own config and database in a scratch directory.
 class emr_server {
 public:

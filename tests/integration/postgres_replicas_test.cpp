@@ -178,8 +178,7 @@ TEST_F(replicas_on_postgresql, three_replicas_behind_haproxy_serve_as_one) {
   emr_server r3{third_dir, fast_auth, env};
   load_balancer proxy{proxy_dir, {r1.port(), r2.port(), r3.port()}};
   auto admin = [&](const std::string& method, const std::string& path, const std::string& body) {
-    return http_call(proxy.port(), method, path, body,
-                     {{"Authorization", std::string{"Bearer "} + admin_secret}});
+    return admin_call(proxy.port(), method, path, body);
   };
   // Each write lands on whichever replica HAProxy picks; every replica must then serve it.
   ASSERT_EQ(admin("POST", "/admin/providers",
