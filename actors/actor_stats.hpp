@@ -58,7 +58,13 @@ struct batcher_stats {
   /// The batch size worth a call right now: 1 while the budget lasts, up to a full call as it runs
   /// out.
   std::uint64_t flush_threshold = 1;
-  std::int64_t paced_for_ms = 0; ///< until the budget lets the next call go
+  std::int64_t paced_for_ms = 0; ///< until the budget lets the next call go; -1: a grant is asked
+  /// Whether the provider's limits are shared with a fleet: "alone", "fleet", or "fleet offline"
+  /// (the ledger is out of reach and this replica spends a 1/fleet_replicas share on its own).
+  std::string budget_sharing;
+  std::uint64_t fleet_replicas = 1;
+  std::uint64_t fleet_grants = 0;     ///< grants taken of the fleet's shared budget
+  std::uint64_t granted_requests = 0; ///< calls the grant in hand still allows
   std::uint64_t chunks_received = 0;
   std::uint64_t batches_flushed = 0;
   std::uint64_t texts_flushed = 0;
@@ -117,6 +123,12 @@ template <class F> void describe(const batcher_stats& s, F&& f) {
   f(s.flush_threshold, {"flush_threshold", gauge, "emr_flush_threshold_texts",
                         "The batch size worth an upstream call now, by the budget left."});
   f(s.paced_for_ms, {"paced_for_ms"});
+  f(s.budget_sharing, {"budget_sharing"});
+  f(s.fleet_replicas, {"fleet_replicas", gauge, "emr_fleet_replicas",
+                       "Replicas sharing a provider's limits, as this one last counted."});
+  f(s.fleet_grants, {"fleet_grants", counter, "emr_fleet_budget_grants_total",
+                     "Grants a provider's batcher took of the fleet's shared budget."});
+  f(s.granted_requests, {"granted_requests"});
   f(s.chunks_received, {"chunks_received", counter, "emr_chunks_total",
                         "Callers' chunks a provider's batcher took in."});
   f(s.batches_flushed,

@@ -3,7 +3,9 @@
 //
 // A caller's texts travel: HTTP thread -> request actor -> batcher (one per provider)
 // -> retry supervisor (one per upstream call) -> upstream worker (detached; blocking HTTP)
-// and back; the health actor hears every attempt and pushes verdicts to the batchers.
+// and back; the health actor hears every attempt and pushes verdicts to the batchers. In a fleet,
+// each batcher of a provider with a set limit takes grants of the fleet's shared budget from the
+// fleet budget actor before it sends.
 
 #include "actors/actor_stats.hpp"
 #include "actors/messages.hpp"
@@ -37,6 +39,8 @@ using tick = caf::atom_constant<caf::atom("tick")>;
 using ready = caf::atom_constant<caf::atom("ready")>;
 using wait_until = caf::atom_constant<caf::atom("waituntil")>;
 using share_over = caf::atom_constant<caf::atom("shareover")>;
+using grant = caf::atom_constant<caf::atom("grant")>;
+using pause = caf::atom_constant<caf::atom("pause")>;
 } // namespace emr::atom
 
 namespace emr {
@@ -75,6 +79,9 @@ using batcher_actor = caf::typed_actor<
     caf::reacts_to<atom::drain>,
     // Shutdown: keep taking chunks but stop holding any for company; send as slots free up.
     caf::reacts_to<atom::hurry>,
+    // From the fleet budget actor: a replica's call to this provider was refused with 429 and
+    // named its wait, these seconds from now; no replica sends before it is over.
+    caf::reacts_to<atom::pause, double>,
     // A snapshot of the batcher's own numbers for /admin/stats and /metrics.
     caf::replies_to<atom::status>::with<batcher_stats>>;
 
@@ -91,6 +98,21 @@ using health_actor = caf::typed_actor<
     // Per-provider state and metrics for /health/providers, /admin/stats and /metrics.
     caf::replies_to<atom::status>::with<health_stats>>;
 
+/// FLEET BUDGET: one per replica of a fleet; takes grants of the providers' shared budgets from
+/// the shared store. Detached, because it blocks on the database.
+using fleet_budget_actor = caf::typed_actor<
+    // From a batcher: grant some of the provider's shared budget (reachable = false: the store
+    // could not be asked).
+    caf::replies_to<atom::grant, budget_ask>::with<budget_grant>,
+    // From a batcher: the provider refused with 429 and asked for these seconds; every replica
+    // waits them out.
+    caf::reacts_to<atom::pause, std::string, double>,
+    // From `emr serve`'s change listener: some replica recorded a pause; tell this replica's
+    // batchers of the providers paused now.
+    caf::reacts_to<atom::pause>,
+    // INTERNAL: say this replica is alive and count the fleet.
+    caf::reacts_to<atom::tick>>;
+
 } // namespace emr
 
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(emr::chunk_requests)
@@ -103,3 +125,5 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(emr::provider_condition)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(emr::batcher_stats)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(emr::health_stats)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(emr::clock_time)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(emr::budget_ask)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(emr::budget_grant)

@@ -179,7 +179,8 @@ batcher_state::take_batch(clock_time t, std::optional<clock_time>& recheck) {
     if (!draining && !hurrying) {
       auto d =
           policy.decide(t, queue->chunks.front().arrived, full,
-                        queue->prefix.distinct < budget.flush_threshold(t, queue->limits.max_texts),
+                        queue->prefix.distinct <
+                            budget.flush_threshold(t, queue->limits.max_texts, allowance.share()),
                         settings.arriving && settings.arriving->under_way() > 0);
       if (!d.flush_now) {
         recheck = recheck ? std::min(*recheck, d.recheck) : d.recheck;
@@ -199,12 +200,13 @@ void batcher_state::pump() {
   auto t = now();
   drop_expired(t);
   std::optional<clock_time> recheck;
+  ask_fleet(t);
   // Even a drain keeps to the provider's budget: a refused call would only come back.
-  auto paced_until = budget.next_send(t);
+  auto paced_until = next_send(t);
   while (!idle_workers.empty() && (draining || policy.can_send(t)) && paced_until <= t) {
     if (auto half = queues.take_put_back()) {
       start(std::move(half->first), std::move(half->second), false);
-      paced_until = budget.next_send(t);
+      paced_until = next_send(t);
       continue;
     }
     auto batch = take_batch(t, recheck);
@@ -214,19 +216,82 @@ void batcher_state::pump() {
     if (batch->burst_ended)
       policy.on_burst_flushed(t);
     start(std::move(batch->key), std::move(batch->chunks), false);
-    paced_until = budget.next_send(t);
+    paced_until = next_send(t);
   }
+  ask_fleet(t);
   bool waiting = queues.waiting();
   if (waiting && !draining && t < policy.paused_until())
     arm_timer(policy.paused_until());
-  else if (waiting && paced_until > t)
-    arm_timer(paced_until);
+  else if (waiting && paced_until > t && paced_until != clock_time::max())
+    arm_timer(paced_until); // never: an ask is pending, and its answer pumps
   else if (recheck)
     arm_timer(*recheck);
   if (waiting && queues.next_deadline() != clock_time::max())
     arm_timer(queues.next_deadline());
   if (finished_draining())
     self->quit();
+}
+
+clock_time batcher_state::next_send(clock_time t) const {
+  return std::max(budget.next_send(t), allowance.next_send(t));
+}
+
+void batcher_state::ask_fleet(clock_time t) {
+  if (!settings.fleet || !queues.waiting())
+    return;
+  auto max_texts = std::max<std::size_t>(1, model_limits(spec, *adapter, spec.model).max_texts);
+  // What this replica's own bucket is short of full, while it spends its share alone: charged
+  // to the shared bucket when the ledger answers again, so that the fleet's offline spending
+  // and its shared spending together stay within the limit.
+  auto owed = [t](const minute_bucket& bucket) {
+    return bucket.limited()
+               ? (1.0 - bucket.share(t)) * static_cast<double>(bucket.per_minute()) / 10
+               : 0.0;
+  };
+  auto ask = allowance.ask(t, spec.name, (queues.texts() + max_texts - 1) / max_texts,
+                           owed(budget.requests()), owed(budget.tokens()));
+  if (!ask)
+    return;
+  self->request(settings.fleet, std::chrono::seconds{5}, atom::grant::value, std::move(*ask))
+      .then([this](budget_grant& grant) { on_grant(grant); },
+            [this](caf::error&) {
+              budget_grant none;
+              none.reachable = false;
+              none.replicas = allowance.replicas();
+              on_grant(none);
+            });
+}
+
+void batcher_state::on_grant(const budget_grant& grant) {
+  auto t = now();
+  auto was = allowance.sharing();
+  allowance.on_grant(t, grant);
+  auto is = allowance.sharing();
+  // Out of reach, this replica spends a 1/N share of the limit on its own; back, the whole
+  // limit again, under the fleet's grants.
+  if (is != was) {
+    auto share = is == budget_sharing::fleet_offline ? allowance.replicas() : 1;
+    auto part = [share](std::uint64_t limit) {
+      return limit == 0 ? 0 : std::max<std::uint64_t>(1, limit / share);
+    };
+    budget.configure(part(spec.requests_per_minute), part(spec.tokens_per_minute), t);
+    if (is == budget_sharing::fleet_offline)
+      budget.empty_buckets(t);
+  }
+  if (allowance.paused_until() > t)
+    policy.pause_until(allowance.paused_until());
+  pump();
+}
+
+void batcher_state::on_fleet_pause(double seconds) {
+  auto t = now();
+  auto until = t + std::chrono::duration_cast<std::chrono::nanoseconds>(
+                       std::chrono::duration<double>{seconds});
+  allowance.pause(until);
+  policy.pause_until(until);
+  // As for a pause of its own: callers who cannot outlast it hear it now.
+  counted.chunks_refused_paused += fail_waiting(paused(spec, t, until), until);
+  pump();
 }
 
 void batcher_state::start(batch_key key, std::vector<pending_chunk> chunks, bool probe) {
@@ -237,6 +302,7 @@ void batcher_state::start(batch_key key, std::vector<pending_chunk> chunks, bool
   idle_workers.pop_back();
   policy.on_call_started();
   budget.on_sent(now(), call.tokens);
+  allowance.on_sent(now(), call.tokens);
   if (!probe) {
     std::size_t asked = 0;
     for (const auto& chunk : call.chunks)
@@ -284,14 +350,21 @@ void batcher_state::settle(batch_outcome&& outcome) {
   counted.retries += outcome.attempts > 1 ? outcome.attempts - 1 : 0;
   auto t = now();
   // Retries spent the provider's budget too.
-  for (int retry = 1; retry < outcome.attempts; ++retry)
+  for (int retry = 1; retry < outcome.attempts; ++retry) {
     budget.on_sent(t, call.tokens);
+    allowance.on_sent(t, call.tokens);
+  }
   budget.on_headers(t, outcome.limits);
-  if (outcome.rate_limited)
-    budget.on_refused(t,
-                      outcome.error && outcome.error->retry_after_ms >= 0
-                          ? std::optional{std::chrono::milliseconds{outcome.error->retry_after_ms}}
-                          : std::nullopt);
+  if (outcome.rate_limited) {
+    std::optional<std::chrono::milliseconds> wait;
+    if (outcome.error && outcome.error->retry_after_ms >= 0)
+      wait = std::chrono::milliseconds{outcome.error->retry_after_ms};
+    budget.on_refused(t, wait);
+    // The provider counts the whole fleet's calls: none of them may go before the wait is over.
+    if (wait && allowance.sharing() != budget_sharing::alone)
+      self->send(settings.fleet, atom::pause::value, spec.name,
+                 std::chrono::duration<double>{*wait}.count());
+  }
   policy.on_call_finished(outcome.congestion ? call_signal::congestion
                           : outcome.matrix   ? call_signal::success
                                              : call_signal::neutral);
@@ -483,9 +556,13 @@ batcher_stats batcher_state::stats() {
   s.tokens_per_minute = budget.tokens().per_minute();
   s.tokens_limit_source = to_string(budget.tokens().source());
   s.tokens_left = budget.tokens_left(t);
-  s.flush_threshold = budget.flush_threshold(t, limits.max_texts);
-  auto paced = budget.next_send(t);
-  s.paced_for_ms = paced > t ? ms_between(t, paced) : 0;
+  s.flush_threshold = budget.flush_threshold(t, limits.max_texts, allowance.share());
+  auto paced = next_send(t);
+  s.paced_for_ms = paced == clock_time::max() ? -1 : paced > t ? ms_between(t, paced) : 0;
+  s.budget_sharing = to_string(allowance.sharing());
+  s.fleet_replicas = allowance.replicas();
+  s.fleet_grants = allowance.grants_taken();
+  s.granted_requests = allowance.requests_in_hand(t);
   if (s.batches_flushed > 0) {
     auto calls_made = static_cast<double>(s.batches_flushed);
     s.mean_texts_per_call = static_cast<double>(s.texts_sent) / calls_made;
@@ -510,6 +587,8 @@ batcher_actor::behavior_type batcher(batcher_actor::stateful_pointer<batcher_sta
   st.policy = flush_policy{settings.flush};
   st.recent = recent_answers{settings.reuse};
   st.budget.configure(spec.requests_per_minute, spec.tokens_per_minute, st.now());
+  st.allowance.configure(static_cast<bool>(settings.fleet), spec.requests_per_minute,
+                         spec.tokens_per_minute);
   st.spec = std::move(spec);
   for (std::size_t i = 0; i < settings.flush.max_concurrency; ++i)
     st.spawn_worker();
@@ -560,6 +639,7 @@ batcher_actor::behavior_type batcher(batcher_actor::stateful_pointer<batcher_sta
         self->state.hurrying = true;
         self->state.pump();
       },
+      [self](atom::pause, double seconds) { self->state.on_fleet_pause(seconds); },
       [self](atom::status) { return self->state.stats(); },
   };
 }

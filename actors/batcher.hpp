@@ -7,6 +7,7 @@
 #include "actors/actors.hpp"
 #include "actors/arrivals.hpp"
 #include "actors/call_queues.hpp"
+#include "actors/fleet_allowance.hpp"
 #include "actors/flush_policy.hpp"
 #include "actors/histogram.hpp"
 #include "actors/in_flight_calls.hpp"
@@ -29,6 +30,8 @@ struct batcher_settings {
   std::chrono::milliseconds reuse{1000};
   /// The requests the HTTP threads are still reading; none known without it.
   std::shared_ptr<const arrivals> arriving;
+  /// In a fleet: where grants of the providers' shared budgets come from; none alone.
+  fleet_budget_actor fleet;
 };
 
 /// How a batcher makes the actors it owns. The real ones post to the provider on threads of
@@ -67,6 +70,7 @@ struct batcher_state {
   std::unordered_map<std::uint64_t, call_actors> actors_of; ///< by call id
   recent_answers recent;
   provider_budget budget;
+  fleet_allowance allowance;
   /// Callers' messages, by the number their chunks carry; numbers are reused once answered.
   std::vector<waiting_message> messages;
   std::vector<std::uint32_t> free_messages;
@@ -105,6 +109,15 @@ struct batcher_state {
   void answer(chunk_caller caller, chunk_result&& result);
   /// Starts every call that may start now, and arms a timer for the next decision.
   void pump();
+  /// When the next call may go by the provider's budget, this replica's and the fleet's.
+  clock_time next_send(clock_time now) const;
+  /// Asks the fleet for a grant when one is due.
+  void ask_fleet(clock_time now);
+  /// The fleet's answer: a grant, a pause to keep, or no answer (then this replica spends its
+  /// share of the limit on its own).
+  void on_grant(const budget_grant& grant);
+  /// Another replica's call was refused with 429 for `seconds`: the whole fleet waits.
+  void on_fleet_pause(double seconds);
   /// A batch ready to go, and how the flush policy let it go.
   struct flush_choice {
     batch_key key;

@@ -4,6 +4,7 @@
 
 #include "providers/provider.hpp"
 #include "providers/rate_limits.hpp"
+#include "providers/shared_budget.hpp"
 
 #include <chrono>
 #include <cstdint>

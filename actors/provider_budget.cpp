@@ -92,6 +92,11 @@ void provider_budget::configure(std::uint64_t requests_per_minute, std::uint64_t
   apply(tokens_, operator_tokens_, tokens_per_minute);
 }
 
+void provider_budget::empty_buckets(clock_time now) {
+  requests_.at_most(now, 0);
+  tokens_.at_most(now, 0);
+}
+
 void provider_budget::forget_before(clock_time now) const {
   while (!sent_.empty() && sent_.front().at + minute <= now) {
     sent_tokens_ -= sent_.front().tokens;
@@ -188,8 +193,9 @@ clock_time provider_budget::next_send(clock_time now) const {
   return at;
 }
 
-std::size_t provider_budget::flush_threshold(clock_time now, std::size_t max_texts) const {
-  auto share = std::min(requests_.share(now), tokens_.share(now));
+std::size_t provider_budget::flush_threshold(clock_time now, std::size_t max_texts,
+                                             double shared) const {
+  auto share = std::min({requests_.share(now), tokens_.share(now), shared});
   if (share >= 0.5)
     return 1;
   auto wanted = std::ceil(static_cast<double>(max_texts) * (1.0 - 2.0 * share));

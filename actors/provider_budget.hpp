@@ -65,6 +65,9 @@ public:
   void configure(std::uint64_t requests_per_minute, std::uint64_t tokens_per_minute,
                  clock_time now);
 
+  /// Both buckets hold nothing now and refill from here: a fleet's replica that starts spending
+  /// its share alone has no burst to spend, because the shared bucket's may be spent already.
+  void empty_buckets(clock_time now);
   /// A call carrying `tokens` went upstream.
   void on_sent(clock_time now, std::uint64_t tokens);
   /// An answer's rate-limit headers.
@@ -78,8 +81,9 @@ public:
   /// When the next call may go: `now` when at once.
   clock_time next_send(clock_time now) const;
   /// The batch size worth a call now: 1 text while the budget is mostly left (latency first),
-  /// rising to a full call as it runs out (compression first).
-  std::size_t flush_threshold(clock_time now, std::size_t max_texts) const;
+  /// rising to a full call as it runs out (compression first). `shared`: what a fleet's shared
+  /// budget holds, as a share of its capacity, when the fleet's is the tighter.
+  std::size_t flush_threshold(clock_time now, std::size_t max_texts, double shared = 1) const;
 
   const minute_bucket& requests() const { return requests_; }
   const minute_bucket& tokens() const { return tokens_; }

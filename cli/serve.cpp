@@ -1,5 +1,6 @@
 // `emr serve`: the server in the foreground, with a graceful drain on SIGTERM/SIGINT.
 
+#include "actors/fleet_budget.hpp"
 #include "cli/commands.hpp"
 #include "cli/config.hpp"
 #include "cli/logging.hpp"
@@ -8,6 +9,7 @@
 #include "http/replica_sync.hpp"
 #include "http/server.hpp"
 #include "storage/database_url.hpp"
+#include "storage/fleet_ledger.hpp"
 #include "storage/postgres_changes.hpp"
 #include "storage/postgres_store.hpp"
 #include "storage/sqlite_store.hpp"
@@ -15,6 +17,7 @@
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
 #include <caf/atom.hpp>
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -28,6 +31,7 @@
 #include <iostream>
 #include <malloc.h>
 #include <optional>
+#include <random>
 #include <thread>
 #include <unistd.h>
 
@@ -69,6 +73,14 @@ sigset_t block_stop_signals() {
 void return_large_blocks_to_the_system() {
   constexpr int large_block_bytes = 256 * 1024;
   mallopt(M_MMAP_THRESHOLD, large_block_bytes);
+}
+
+/// This replica's name in the fleet's ledger: the host and process, made unique by a random part
+/// (a restarted container may reuse both).
+std::string replica_name() {
+  char host[256] = {};
+  gethostname(host, sizeof host - 1);
+  return fmt::format("{}:{}:{:08x}", host, getpid(), std::random_device{}());
 }
 
 // The store the config names: EMR_DATABASE_URL, else [storage] url (PostgreSQL, shared by a
@@ -160,6 +172,11 @@ int serve(const serve_options& options) {
   caf::actor_system system{caf_config};
   auto arriving = std::make_shared<arrivals>();
   config.batching.arriving = arriving;
+  // In a fleet, the providers' limits are shared by every replica through the shared store.
+  if (!config.storage_url.empty())
+    config.batching.fleet = system.spawn<caf::detached>(
+        fleet_budget, std::make_unique<fleet_ledger>(config.storage_url, replica_name()),
+        std::chrono::milliseconds{1000});
   provider_directory directory{system, config.batching, config.health, config.restarts};
   // A record that cannot run (written by an older emr or by hand) is reported and skipped: the
   // others still serve, and `emr providers list` shows why.
@@ -195,11 +212,13 @@ int serve(const serve_options& options) {
   replica_sync sync{db, auth, directory};
   std::optional<postgres_changes> changes;
   if (!config.storage_url.empty())
-    changes.emplace(config.storage_url, [&sync](change_topic topic) {
+    changes.emplace(config.storage_url, [&sync, &config](change_topic topic) {
       if (topic == change_topic::keys)
         sync.keys_changed();
-      else
+      else if (topic == change_topic::providers)
         sync.providers_changed();
+      else if (config.batching.fleet)
+        caf::anon_send(config.batching.fleet, atom::pause::value);
     });
 
   std::atomic<bool> stopping{false};
@@ -227,6 +246,12 @@ int serve(const serve_options& options) {
   changes.reset();
   auth.flush_last_used();
   directory.drain_all();
+  // Leaves the fleet, so the others' shares of each limit grow at once. The handle goes too: the
+  // actor system waits for a detached actor's thread, which waits until no handle is left.
+  if (config.batching.fleet) {
+    caf::anon_send_exit(config.batching.fleet, caf::exit_reason::user_shutdown);
+    config.batching.fleet = fleet_budget_actor{};
+  }
   spdlog::info("drained; bye");
   return 0;
 }

@@ -72,6 +72,22 @@ ALTER TABLE providers
 ALTER TABLE providers
   ADD COLUMN tokens_per_minute BIGINT NOT NULL DEFAULT 0 CHECK (tokens_per_minute >= 0);
 )sql"},
+    // A fleet's shared provider budgets and who is in the fleet (fleet_ledger.hpp). Only a
+    // shared store has a fleet, so SQLite's step is empty; the version still counts for both.
+    migration{3, "",
+              R"sql(
+CREATE TABLE provider_budgets (
+  provider       TEXT PRIMARY KEY,
+  requests_level DOUBLE PRECISION NOT NULL,
+  tokens_level   DOUBLE PRECISION NOT NULL,
+  filled_at      DOUBLE PRECISION NOT NULL,
+  paused_until   DOUBLE PRECISION NOT NULL DEFAULT 0
+);
+CREATE TABLE fleet_replicas (
+  id      TEXT PRIMARY KEY,
+  seen_at DOUBLE PRECISION NOT NULL
+);
+)sql"},
 };
 
 inline constexpr std::int64_t latest_schema_version = migrations.back().version;

@@ -35,7 +35,15 @@ connection listen(const std::string& url) {
 } // namespace
 
 const char* topic_name(change_topic topic) {
-  return topic == change_topic::keys ? "keys" : "providers";
+  switch (topic) {
+  case change_topic::keys:
+    return "keys";
+  case change_topic::pauses:
+    return "pauses";
+  case change_topic::providers:
+    break;
+  }
+  return "providers";
 }
 
 postgres_changes::postgres_changes(std::string url, handler on_change,
@@ -98,10 +106,11 @@ void postgres_changes::run() {
       db.reset(); // the server went away: reconnect, then resync
       continue;
     }
-    bool keys = false, providers = false;
+    bool keys = false, providers = false, pauses = false;
     while (auto* note = PQnotifies(db.get())) {
       keys |= std::strcmp(note->extra, topic_name(change_topic::keys)) == 0;
       providers |= std::strcmp(note->extra, topic_name(change_topic::providers)) == 0;
+      pauses |= std::strcmp(note->extra, topic_name(change_topic::pauses)) == 0;
       PQfreemem(note);
     }
     // A burst of changes is read once.
@@ -109,6 +118,8 @@ void postgres_changes::run() {
       deliver(change_topic::keys);
     if (providers)
       deliver(change_topic::providers);
+    if (pauses)
+      deliver(change_topic::pauses);
   }
 }
 

@@ -14,7 +14,8 @@ namespace emr {
 
 /// The channel the store's writes notify, and what their payload names.
 inline constexpr const char* change_channel = "emr_changes";
-enum class change_topic { keys, providers };
+/// `pauses`: a provider refused a replica with 429 and every replica is to wait (fleet_ledger).
+enum class change_topic { keys, providers, pauses };
 const char* topic_name(change_topic topic);
 
 class postgres_changes {

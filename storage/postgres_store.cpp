@@ -3,13 +3,12 @@
 
 #include "storage/postgres_store.hpp"
 
-#include "storage/database_url.hpp"
 #include "storage/migrations.hpp"
 #include "storage/postgres_changes.hpp"
+#include "storage/postgres_connection.hpp"
 #include "storage/record_rows.hpp"
 
 #include <fmt/format.h>
-#include <libpq-fe.h>
 
 namespace emr {
 
@@ -19,120 +18,11 @@ namespace {
 // on ("emr_sch").
 constexpr std::int64_t migration_lock = 0x656d725f736368;
 
-/// One result, cleared on every path.
-class result {
-public:
-  explicit result(PGresult* r) : r_(r) {}
-  ~result() { PQclear(r_); }
-  result(result&& other) noexcept : r_(std::exchange(other.r_, nullptr)) {}
-  result(const result&) = delete;
-  result& operator=(const result&) = delete;
-  result& operator=(result&&) = delete;
-
-  int rows() const { return PQntuples(r_); }
-  std::string text(int row, int column) const {
-    return {PQgetvalue(r_, row, column), static_cast<std::size_t>(PQgetlength(r_, row, column))};
-  }
-  std::int64_t integer(int row, int column) const {
-    return std::stoll(PQgetvalue(r_, row, column));
-  }
-  std::optional<std::int64_t> optional_integer(int row, int column) const {
-    if (PQgetisnull(r_, row, column))
-      return std::nullopt;
-    return integer(row, column);
-  }
-  /// Rows an INSERT, UPDATE or DELETE touched.
-  std::int64_t changed() const {
-    const char* n = PQcmdTuples(r_);
-    return *n ? std::stoll(n) : 0;
-  }
-
-private:
-  PGresult* r_;
-};
-
-/// A statement's parameters, each sent as text.
-class parameters {
-public:
-  parameters& text(std::string_view value) {
-    values_.emplace_back(value);
-    return *this;
-  }
-  parameters& integer(std::int64_t value) {
-    values_.push_back(std::to_string(value));
-    return *this;
-  }
-  const std::vector<std::string>& values() const { return values_; }
-
-private:
-  std::vector<std::string> values_;
-};
-
-std::string trimmed(std::string why) {
-  while (!why.empty() && (why.back() == '\n' || why.back() == ' '))
-    why.pop_back();
-  return why;
-}
-
-/// Throws storage_error unless `raw` is a success.
-void check(pg_conn* db, PGresult* raw, std::string_view operation) {
-  auto status = raw ? PQresultStatus(raw) : PGRES_FATAL_ERROR;
-  if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK)
-    return;
-  auto why = "postgres_store: " + std::string(operation) + ": " +
-             trimmed(raw ? PQresultErrorMessage(raw) : PQerrorMessage(db));
-  // The server went away under the statement: whether it committed is unknown to the caller, who
-  // is told the store is unavailable, never that the write was made.
-  if (PQstatus(db) != CONNECTION_OK)
-    throw store_unavailable(why);
-  throw storage_error(why);
-}
-
-/// A statement that must succeed: storage_error otherwise.
-result checked(pg_conn* db, std::string_view sql, std::string_view operation,
-               const parameters& params = {}) {
-  std::vector<const char*> values;
-  std::vector<int> lengths;
-  for (const auto& v : params.values()) {
-    values.push_back(v.c_str());
-    lengths.push_back(static_cast<int>(v.size()));
-  }
-  auto* raw = PQexecParams(db, std::string(sql).c_str(), static_cast<int>(values.size()), nullptr,
-                           values.data(), lengths.data(), nullptr, 0);
-  result r{raw};
-  check(db, raw, operation);
-  return r;
-}
-
-/// Several statements in one string (a migration step), sent as one simple query.
-void execute_script(pg_conn* db, std::string_view sql, std::string_view operation) {
-  auto* raw = PQexec(db, std::string(sql).c_str());
-  result r{raw};
-  check(db, raw, operation);
-}
-
-/// BEGIN now, ROLLBACK unless committed.
-class transaction {
-public:
-  transaction(pg_conn* db, std::string_view operation) : db_(db), operation_(operation) {
-    checked(db_, "BEGIN", operation_);
-  }
-  ~transaction() {
-    if (!committed_)
-      PQclear(PQexec(db_, "ROLLBACK"));
-  }
-  transaction(const transaction&) = delete;
-  transaction& operator=(const transaction&) = delete;
-  void commit() {
-    checked(db_, "COMMIT", operation_);
-    committed_ = true;
-  }
-
-private:
-  pg_conn* db_;
-  std::string operation_;
-  bool committed_ = false;
-};
+using pg::checked;
+using pg::execute_script;
+using pg::parameters;
+using pg::result;
+using pg::transaction;
 
 std::int64_t recorded_schema_version(pg_conn* db) {
   return checked(db, "SELECT coalesce(max(version), 0) FROM schema_migrations",
@@ -231,31 +121,13 @@ bool announced(pg_conn* db, bool changed, change_topic topic) {
 
 } // namespace
 
-void postgres_store::connection_closer::operator()(pg_conn* db) const {
-  PQfinish(db);
-}
-
-postgres_store::postgres_store(std::string url) : url_(std::move(url)) {
-  // A server cut off (not down) would hold every reconnect for minutes without a timeout; one
-  // the URL names wins, being expanded after this default.
-  const char* keywords[] = {"connect_timeout", "dbname", nullptr};
-  const char* values[] = {"5", url_.c_str(), nullptr};
-  db_.reset(PQconnectdbParams(keywords, values, 1));
-  if (!db_ || PQstatus(db_.get()) != CONNECTION_OK)
-    throw store_unavailable("postgres_store: cannot connect to " + redacted_database_url(url_) +
-                            ": " + trimmed(db_ ? PQerrorMessage(db_.get()) : "out of memory"));
-  migrate(db_.get(), redacted_database_url(url_));
+postgres_store::postgres_store(std::string url) : db_(std::move(url)) {
+  migrate(db_.get(), db_.where());
 }
 
 postgres_store::~postgres_store() = default;
 
 pg_conn* postgres_store::connection() {
-  if (PQstatus(db_.get()) != CONNECTION_OK) {
-    PQreset(db_.get());
-    if (PQstatus(db_.get()) != CONNECTION_OK)
-      throw store_unavailable("postgres_store: cannot reach " + redacted_database_url(url_) + ": " +
-                              trimmed(PQerrorMessage(db_.get())));
-  }
   return db_.get();
 }
 
@@ -411,7 +283,7 @@ void postgres_store::import(const std::vector<provider_record>& providers,
               operation)
           .integer(0, 0);
   if (held != 0)
-    throw storage_error("postgres_store: " + redacted_database_url(url_) + " already holds " +
+    throw storage_error("postgres_store: " + db_.where() + " already holds " +
                         std::to_string(held) + " providers and keys; copy into an empty database");
   for (const auto& p : providers)
     checked(db,

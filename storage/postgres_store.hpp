@@ -2,6 +2,7 @@
 // The store on a PostgreSQL database, which every replica of a fleet shares: the same schema and
 // migrations as the SQLite store, applied once however many replicas start together.
 
+#include "storage/postgres_connection.hpp"
 #include "storage/store.hpp"
 
 #include <memory>
@@ -13,8 +14,7 @@ struct pg_conn;
 namespace emr {
 
 /// One connection behind one mutex, like the SQLite store: admin writes and batched last-used
-/// updates are far below what one connection serves. A connection found broken is reopened
-/// once per call, so a restarted server costs the calls made while it was down, not the store.
+/// updates are far below what one connection serves.
 class postgres_store final : public store {
 public:
   /// `url`: a libpq connection URI or keyword string (postgresql://user:password@host:port/db).
@@ -49,15 +49,11 @@ public:
   void import(const std::vector<provider_record>& providers, const std::vector<key_record>& keys);
 
 private:
-  struct connection_closer {
-    void operator()(pg_conn*) const;
-  };
   /// The open connection, reconnecting when it broke.
   pg_conn* connection();
 
   std::mutex mutex_;
-  std::string url_;
-  std::unique_ptr<pg_conn, connection_closer> db_;
+  pg::connection db_;
 };
 
 } // namespace emr

@@ -8,7 +8,7 @@
 #   --smoke     small loads, no peer, no sweep; fails when a count is wrong (used by `make test`)
 #   --small     the smoke run's small loads, with the full report: to try a scenario quickly
 #   --only      scenarios: burst burst_realistic sparse closed closed_realistic rate
-#               rate_configured overhead dedup tokens sweep sweep_realistic
+#               rate_configured rate_fleet overhead dedup tokens sweep sweep_realistic
 # The provider models (unlimited, realistic) are tools/stack.sh's.
 #   --out       keep the raw results (one JSON line per run, latencies per run) in DIR
 #   --charts    render the latency and concurrency charts (PNG) into DIR (needs python3-matplotlib)
@@ -20,14 +20,14 @@ shift
 build_dir="$(cd "$build_dir" && pwd)"
 smoke=0
 small=0
-only="burst,burst_realistic,sparse,closed,closed_realistic,rate,rate_configured,overhead,dedup,tokens"
+only="burst,burst_realistic,sparse,closed,closed_realistic,rate,rate_configured,rate_fleet,overhead,dedup,tokens"
 only+=",sweep,sweep_realistic"
 peer=1
 out=""
 charts=""
 while [ $# -gt 0 ]; do
   case "$1" in
-    --smoke) smoke=1; small=1; peer=0; only="burst,burst_realistic,sparse,closed,rate,rate_configured,overhead,dedup,tokens" ;;
+    --smoke) smoke=1; small=1; peer=0; only="burst,burst_realistic,sparse,closed,rate,rate_configured,rate_fleet,overhead,dedup,tokens" ;;
     --small) small=1 ;;
     --only) only="$2"; shift ;;
     --no-peer) peer=0 ;;
@@ -200,6 +200,25 @@ rate_limited() {
 }
 scenario_rate() { rate_limited rate; }
 scenario_rate_configured() { rate_limited rate_configured 600; }
+
+# The same load and limit spread over a fleet: three replicas behind HAProxy share the
+# operator-set limit through PostgreSQL. The direct run is the same as rate_configured's.
+scenario_rate_fleet() {
+  MAX_BATCH=128
+  stack_start_fake "${unlimited[@]}" --rpm 600
+  export BENCH_PROVIDER_KEY="bench-provider-key"
+  stack_start_fleet 3
+  stack_add_provider upstream voyage BENCH_PROVIDER_KEY "$FAKE_URL/v1/embeddings" voyage-3.5 "$MAX_BATCH" 600
+  stack_create_key bench
+  DIRECT=(--url "$FAKE_URL" --key "$BENCH_PROVIDER_KEY" --model voyage-3.5 --verify-model voyage-3.5)
+  VIA_EMR=(--url "$EMR_URL" --key "$KEY" --provider upstream --verify-model voyage-3.5)
+  # Warm every replica: HAProxy takes each new connection to the next one.
+  "$build_dir/loadgen" "${VIA_EMR[@]}" --mode closed --callers 3 --requests 1 --text-prefix warm >/dev/null
+  local load=(--mode duration --callers "$rate_workers" --duration-s "$rate_seconds" --retry-429
+              --text-prefix "rate text")
+  measure rate_fleet direct voyage-3.5 "${DIRECT[@]}" "${load[@]}"
+  measure rate_fleet emr voyage-3.5 "${VIA_EMR[@]}" "${load[@]}"
+}
 
 # Zero-latency fake, OpenAI's format for all three paths so the peer carries the same load.
 scenario_overhead() {

@@ -139,7 +139,8 @@ def targets(runs):
     if closed:
         check("closed loop, unlimited model: <= 30 upstream calls", f"{closed['upstream']['calls']} calls",
               closed["upstream"]["calls"] <= 30 and all_verified(closed))
-    for scenario, variant in (("rate", "learned"), ("rate_configured", "configured")):
+    for scenario, variant in (("rate", "learned"), ("rate_configured", "configured"),
+                              ("rate_fleet", "configured, shared by 3 replicas")):
         direct, via = find(runs, scenario, "direct"), find(runs, scenario, "emr")
         if not (direct and via):
             continue
@@ -153,6 +154,10 @@ def targets(runs):
               caller_429s(via) == 0)
         check(f"{name}: >= 10x the direct run's successes",
               f"{ratio:.1f}x ({via['load']['ok']} vs {direct['load']['ok']})", ratio >= 10)
+        if scenario == "rate_fleet":
+            refused = via["upstream"]["status_counts"].get("429", 0)
+            check(f"{name}: the provider never refuses a call (never past its limit)",
+                  f"{refused} refused of {via['upstream']['calls']} calls", refused == 0)
     direct, via = find(runs, "overhead", "direct", "single"), find(runs, "overhead", "emr", "single")
     if direct and via:
         p50_added = p50(via) - p50(direct)
@@ -205,7 +210,7 @@ def smoke_failures(runs):
         if burst and burst_direct and burst["upstream"]["calls"] * 5 > burst_direct["upstream"]["calls"]:
             failures.append(f"{scenario}: {burst['upstream']['calls']} upstream calls through emr for "
                             f"{burst_direct['upstream']['calls']} direct; expected at least 5x fewer")
-    for scenario in ("rate", "rate_configured"):
+    for scenario in ("rate", "rate_configured", "rate_fleet"):
         rate = find(runs, scenario, "emr")
         if rate and caller_429s(rate):
             failures.append(f"{scenario}: {caller_429s(rate)} 429s reached emr's callers")
@@ -231,7 +236,7 @@ def render_charts(runs, directory):
     fig, axes = plt.subplots(1, 3, figsize=(18, 4.5))
     panels = ((axes[0], ("burst",), "burst: 1,000 concurrent callers, unlimited model"),
               (axes[1], ("burst_realistic",), "burst: 1,000 concurrent callers, realistic model"),
-              (axes[2], ("rate", "rate_configured"), "rate-limited: 200 callers, 600 rpm"))
+              (axes[2], ("rate", "rate_configured", "rate_fleet"), "rate-limited: 200 callers, 600 rpm"))
     for ax, scenarios, title in panels:
         for r in runs:
             if r["scenario"] not in scenarios:
@@ -241,7 +246,8 @@ def render_charts(runs, directory):
                 continue
             share = [100.0 * (i + 1) / len(values) for i in range(len(values))]
             ok = r["load"]["ok"]
-            variant = " configured" if r["scenario"] == "rate_configured" else ""
+            variant = {"rate_configured": " configured",
+                       "rate_fleet": " fleet of 3"}.get(r["scenario"], "")
             ax.plot(values, share,
                     label=f"{r['path']}{variant} ({r['label']}, {ok}/{r['load']['total']} ok)")
         ax.set_title(title)

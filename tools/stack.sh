@@ -15,6 +15,11 @@
 #                                  emr serve, EXTRA_TOML appended to its config and SERVER_TOML
 #                                  to its [server] table; sets EMR_PORT, EMR_URL, EMR_PID and
 #                                  exports a fresh EMR_ADMIN_SECRET
+#   stack_start_fleet N [EXTRA_TOML]
+#                                  a throwaway PostgreSQL cluster (tests/postgres/cluster.sh), N
+#                                  emr serve replicas sharing it, and HAProxy in front of them
+#                                  (the configuration docs/deployment.md gives); sets EMR_URL to
+#                                  the balancer, EMR_PID to the first replica and EMR_PIDS to all
 #   stack_add_provider NAME TYPE KEY_ENV ENDPOINT MODEL [MAX_BATCH [RPM [TPM]]]
 #                                  RPM and TPM: the provider's limits as the operator sets them
 #                                  (`emr providers add --rpm --tpm`); empty or absent: none set
@@ -66,6 +71,9 @@ stack_cleanup() {
       fi
     done
   fi
+  if [ -n "${STACK_POSTGRES:-}" ]; then
+    "$STACK_ROOT/tests/postgres/cluster.sh" stop "$STACK_POSTGRES" || true
+  fi
   rm -rf "$STACK_WORK"
   exit "$rc"
 }
@@ -76,6 +84,8 @@ stack_init() {
   STACK_BUILD="$(cd "$build" && pwd)" || return 1
   STACK_WORK="$(mktemp -d "${TMPDIR:-/tmp}/emr-$STACK_LABEL.XXXXXX")" || return 1
   STACK_PIDS=()
+  STACK_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+  STACK_POSTGRES=""
   trap stack_cleanup EXIT
   trap 'exit 130' INT
   trap 'exit 143' TERM
@@ -138,6 +148,45 @@ EOF
   EMR_PID="$pid"
   EMR_PORT="$(stack_wait_for_port "$STACK_WORK/emr.port" "$pid" "emr serve")" || return 1
   EMR_URL="http://127.0.0.1:$EMR_PORT"
+}
+
+stack_start_fleet() {
+  local replicas="$1" extra_toml="${2:-}" ports=() i port
+  STACK_POSTGRES="$STACK_WORK/postgres.state"
+  "$STACK_ROOT/tests/postgres/cluster.sh" start "$STACK_POSTGRES" || return 1
+  EMR_DATABASE_URL="$(sed -n 1p "$STACK_POSTGRES")"
+  EMR_ADMIN_SECRET="$STACK_LABEL-admin-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
+  export EMR_DATABASE_URL EMR_ADMIN_SECRET
+  EMR_PIDS=()
+  for i in $(seq "$replicas"); do
+    printf '[server]\nbind = "127.0.0.1:0"\n\n%s\n' "$extra_toml" >"$STACK_WORK/emr$i.toml"
+    "$STACK_BUILD/emr" serve --config "$STACK_WORK/emr$i.toml" --port-file "$STACK_WORK/emr$i.port" \
+      >"$STACK_WORK/emr$i.log" 2>&1 &
+    STACK_PIDS+=("$!")
+    EMR_PIDS+=("$!")
+    port="$(stack_wait_for_port "$STACK_WORK/emr$i.port" "$!" "emr serve replica $i")" || return 1
+    ports+=("$port")
+  done
+  EMR_PID="${EMR_PIDS[0]}"
+  port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+  {
+    printf 'global\n  maxconn 4096\ndefaults\n  mode http\n  timeout connect 5s\n'
+    printf '  timeout client 90s\n  timeout server 90s\n'
+    printf 'frontend emr\n  bind 127.0.0.1:%s\n  default_backend replicas\n' "$port"
+    printf 'backend replicas\n  balance roundrobin\n  option httpchk GET /health\n'
+    for i in "${!ports[@]}"; do
+      printf '  server replica%s 127.0.0.1:%s check inter 500ms\n' "$((i + 1))" "${ports[$i]}"
+    done
+  } >"$STACK_WORK/haproxy.cfg"
+  /usr/sbin/haproxy -db -f "$STACK_WORK/haproxy.cfg" >"$STACK_WORK/haproxy.log" 2>&1 &
+  STACK_PIDS+=("$!")
+  EMR_URL="http://127.0.0.1:$port"
+  for _ in $(seq 100); do
+    curl -sf "$EMR_URL/health" >/dev/null 2>&1 && return 0
+    sleep 0.1
+  done
+  echo "$STACK_LABEL: HAProxy did not come up within 10 s" >&2
+  return 1
 }
 
 stack_add_provider() {

@@ -4,6 +4,8 @@
 
 #include "actors/actors.hpp"
 
+#include <deque>
+
 #include <caf/all.hpp>
 
 #include <memory>
@@ -41,6 +43,38 @@ mock_health(health_actor::stateful_pointer<mock_health_state> self, health_stats
       [](atom::detach, const std::string&) {},
       [](atom::tick) {},
       [answer](atom::status) { return answer; },
+  };
+}
+
+/// The fleet's budget: answers each ask with the next scripted grant (none left: out of reach, in
+/// a fleet last counted at three), and records the asks and the pauses it is told of.
+struct fleet_stand_in_state {
+  std::deque<budget_grant> answers;
+  std::vector<budget_ask> asks;
+  std::vector<std::pair<std::string, double>> pauses;
+  static inline const char* name = "fleet_stand_in";
+};
+
+inline fleet_budget_actor::behavior_type
+fleet_stand_in(fleet_budget_actor::stateful_pointer<fleet_stand_in_state> self, int) {
+  return {
+      [self](atom::grant, const budget_ask& ask) {
+        auto& st = self->state;
+        st.asks.push_back(ask);
+        budget_grant g;
+        g.reachable = false;
+        g.replicas = 3;
+        if (!st.answers.empty()) {
+          g = st.answers.front();
+          st.answers.pop_front();
+        }
+        return g;
+      },
+      [self](atom::pause, const std::string& provider, double seconds) {
+        self->state.pauses.emplace_back(provider, seconds);
+      },
+      [](atom::pause) {},
+      [](atom::tick) {},
   };
 }
 

@@ -32,6 +32,8 @@ struct batcher_test : ::testing::Test, testing::test_system {
   const batch_key key{"voyage-3.5", "", 0};
   std::uint64_t requests_per_minute = 0; ///< the operator's limit for the provider
   std::shared_ptr<arrivals> arriving = std::make_shared<arrivals>(); ///< requests being read
+  bool in_fleet = false; ///< the provider's limit is shared with a fleet through `fleet`
+  fleet_budget_actor fleet;
 
   void SetUp() override {
     start_test_system();
@@ -53,6 +55,10 @@ struct batcher_test : ::testing::Test, testing::test_system {
     settings.upstream.connect_timeout = 1s;
     settings.upstream.read_timeout = 3s;
     settings.arriving = arriving;
+    if (in_fleet) {
+      fleet = sys->spawn(testing::fleet_stand_in, 0);
+      settings.fleet = fleet;
+    }
     // Every actor here is spawned with arguments: for a function actor spawned without any,
     // CAF 0.17's factory binds a reference to a null tuple, which UBSan rightly reports.
     health = sys->spawn(testing::mock_health, health_stats{});
@@ -75,7 +81,10 @@ struct batcher_test : ::testing::Test, testing::test_system {
     sched->run();
     caf::anon_send_exit(batcher, caf::exit_reason::kill);
     caf::anon_send_exit(health, caf::exit_reason::kill);
+    if (fleet)
+      caf::anon_send_exit(fleet, caf::exit_reason::kill);
     sched->run();
+    fleet = nullptr;
     batcher = nullptr;
     health = nullptr;
     clients.clear();
@@ -868,6 +877,90 @@ TEST_F(batcher_test, an_answers_rate_limit_headers_set_the_limits_in_force) {
   EXPECT_EQ(s.tokens_per_minute, 50'000u);
   EXPECT_EQ(s.tokens_limit_source, "headers");
   EXPECT_EQ(s.flush_threshold, 1u);
+}
+
+struct fleet_batcher_test : batcher_test {
+  void SetUp() override {
+    requests_per_minute = 600;
+    in_fleet = true;
+    batcher_test::SetUp();
+  }
+  testing::fleet_stand_in_state& fleet_st() {
+    return testing::state_of<
+        caf::stateful_actor<testing::fleet_stand_in_state, fleet_budget_actor::base>>(fleet);
+  }
+  void will_grant(std::uint64_t requests, double ready_in_s = 0) {
+    budget_grant g;
+    g.requests = requests;
+    g.ready_in_s = ready_in_s;
+    g.replicas = 3;
+    fleet_st().answers.push_back(g);
+  }
+};
+
+TEST_F(fleet_batcher_test, calls_go_only_as_far_as_the_fleet_grants_them) {
+  will_grant(2);
+  will_grant(0, 0.5);
+  will_grant(1);
+  std::vector<std::shared_ptr<client_answer>> callers;
+  for (const char* t : {"a", "b", "c"})
+    callers.push_back(send(
+        {std::string(t) + "1", std::string(t) + "2", std::string(t) + "3", std::string(t) + "4"}));
+  run();
+  ASSERT_GE(fleet_st().asks.size(), 1u);
+  EXPECT_EQ(fleet_st().asks[0].provider, "voy");
+  EXPECT_EQ(fleet_st().asks[0].requests_per_minute, 600u);
+  EXPECT_EQ(fleet_st().asks[0].requests, 1u) << "asked as the first caller's call was queued";
+  ASSERT_EQ(batch_ids(), (std::vector<std::uint64_t>{1, 2})) << "two granted, two sent";
+  EXPECT_EQ(fleet_st().asks.size(), 2u) << "asked again once the grant was spent";
+  EXPECT_EQ(status().paced_for_ms, 500) << "the fleet's bucket holds a call again in 0.5 s";
+  advance(499ms);
+  EXPECT_EQ(batch_ids().size(), 2u);
+  advance(1ms);
+  EXPECT_EQ(fleet_st().asks.size(), 3u);
+  ASSERT_EQ(batch_ids(), (std::vector<std::uint64_t>{1, 2, 3}));
+  auto s = status();
+  EXPECT_EQ(s.budget_sharing, "fleet");
+  EXPECT_EQ(s.fleet_replicas, 3u);
+  EXPECT_EQ(s.fleet_grants, 3u);
+  for (std::uint64_t id = 1; id <= 3; ++id)
+    complete(id, matrix_of(batch(id).chunks.front().texts, id));
+  for (auto& c : callers)
+    EXPECT_TRUE(c->answered);
+}
+
+TEST_F(fleet_batcher_test, out_of_reach_it_spends_a_third_of_the_limit_alone_starting_empty) {
+  // No grant scripted: the ledger is out of reach.
+  auto a = send({"a"});
+  run();
+  auto s = status();
+  EXPECT_EQ(s.budget_sharing, "fleet offline");
+  EXPECT_EQ(s.requests_per_minute, 200u) << "a third of 600, the fleet being 3 (the last count)";
+  EXPECT_EQ(batch_ids().size(), 0u) << "no burst: the shared bucket's may be spent already";
+  advance(std::chrono::milliseconds{334}); // 180 a minute refill one call in 333.3 ms
+  ASSERT_EQ(batch_ids(), (std::vector<std::uint64_t>{1}));
+  complete(1, matrix_of({"a"}, 1));
+  expect_vectors(*a, {"a"});
+}
+
+TEST_F(fleet_batcher_test, a_refusal_pauses_the_fleet_and_a_fleet_pause_holds_this_replica) {
+  will_grant(2);
+  send({"a"});
+  run();
+  ASSERT_EQ(batch_ids(), (std::vector<std::uint64_t>{1}));
+  refuse(1, 2000);
+  ASSERT_EQ(fleet_st().pauses.size(), 1u);
+  EXPECT_EQ(fleet_st().pauses[0], (std::pair<std::string, double>{"voy", 2.0}));
+  // Another replica's refusal, heard through the fleet: callers who cannot outlast it hear now.
+  auto now = sched->clock().now();
+  caf::anon_send(batcher, atom::pause::value, 5.0);
+  run();
+  auto hasty = send_until({"b"}, now + 1s);
+  run();
+  ASSERT_TRUE(hasty->answered);
+  ASSERT_TRUE(hasty->result.error);
+  EXPECT_EQ(hasty->result.error->status, 429);
+  EXPECT_GE(status().paused_for_ms, 4900);
 }
 
 } // namespace

@@ -203,5 +203,16 @@ TEST(provider_budget, a_429_after_a_few_calls_teaches_no_limit) {
   EXPECT_EQ(b.next_send(t0), t0) << "the provider's pause, not the budget, holds the next call";
 }
 
+TEST(provider_budget, emptied_buckets_hold_no_burst_and_refill_at_the_limits_pace) {
+  provider_budget b;
+  b.configure(600, 0, t0);
+  EXPECT_EQ(b.next_send(t0), t0) << "a first limit starts with its burst";
+  b.empty_buckets(t0);
+  // 540 a minute refill: one call's worth in 111.1 ms.
+  auto next = b.next_send(t0);
+  EXPECT_GT(next, t0 + 111ms);
+  EXPECT_LE(next, t0 + 112ms);
+}
+
 } // namespace provider_budget_tests
 } // namespace emr

@@ -171,24 +171,35 @@ TEST_F(replicas_on_postgresql, an_outage_of_the_store_is_ridden_out_and_writes_r
       << "the write refused during the outage was not made";
 }
 
-TEST_F(replicas_on_postgresql, three_replicas_behind_haproxy_serve_as_one) {
+/// Three replicas on the fixture's database behind a real HAProxy, and the admin API through it:
+/// each write lands on whichever replica HAProxy picks.
+struct replicas_behind_haproxy : replicas_on_postgresql {
   scratch_dir third_dir, proxy_dir;
   emr_server r1{first_dir, fast_auth, env};
   emr_server r2{second_dir, fast_auth, env};
   emr_server r3{third_dir, fast_auth, env};
   load_balancer proxy{proxy_dir, {r1.port(), r2.port(), r3.port()}};
-  auto admin = [&](const std::string& method, const std::string& path, const std::string& body) {
+
+  http_answer admin(const std::string& method, const std::string& path,
+                    const std::string& body) const {
     return admin_call(proxy.port(), method, path, body);
-  };
+  }
+  /// Adds voyage at `endpoint` with the operator's `requests_per_minute` (0: none); the status.
+  int add_voyage_at(const std::string& endpoint, std::int64_t requests_per_minute = 0) const {
+    json::object provider{{"name", "voyage"},
+                          {"type", "voyage"},
+                          {"endpoint", endpoint},
+                          {"model", "voyage-3.5"},
+                          {"api_key_env", provider_key_env}};
+    if (requests_per_minute > 0)
+      provider["requests_per_minute"] = requests_per_minute;
+    return admin("POST", "/admin/providers", json::serialize(provider)).status;
+  }
+};
+
+TEST_F(replicas_behind_haproxy, serve_as_one) {
   // Each write lands on whichever replica HAProxy picks; every replica must then serve it.
-  ASSERT_EQ(admin("POST", "/admin/providers",
-                  json::serialize(json::object{{"name", "voyage"},
-                                               {"type", "voyage"},
-                                               {"endpoint", fake.url("/v1/embeddings")},
-                                               {"model", "voyage-3.5"},
-                                               {"api_key_env", provider_key_env}}))
-                .status,
-            201);
+  ASSERT_EQ(add_voyage_at(fake.url("/v1/embeddings")), 201);
   auto created = admin("POST", "/admin/keys", R"({"name":"fleet"})");
   ASSERT_EQ(created.status, 201) << created.body;
   auto key = std::string{created.json().at("key").as_string()};
@@ -221,6 +232,92 @@ TEST_F(replicas_on_postgresql, three_replicas_behind_haproxy_serve_as_one) {
     EXPECT_LE(refused_everywhere->count(), 1000)
         << "measured: " << refused_everywhere->count() << " ms";
   }
+}
+
+/// One replica's batcher stats for its sole provider.
+json::object provider_stats(const emr_server& replica) {
+  return replica.stats().at("providers").as_array().at(0).as_object();
+}
+
+// The bench's rate-limited load spread over a fleet: three replicas behind HAProxy, 200 callers
+// each, against a fake that refuses a (key, model) past 600 calls in any 60 s, for 60 s, with
+// PostgreSQL stopped for ten seconds of it. The replicas share the limit through the database,
+// and through the outage each spends a third of it on its own, so no caller and no call is ever
+// refused.
+TEST_F(replicas_behind_haproxy, share_a_provider_limit_through_a_database_outage) {
+  fake_provider limited{first_dir, {"--rpm", "600"}, "limited"};
+  ASSERT_EQ(add_voyage_at(limited.url("/v1/embeddings"), 600), 201);
+  auto created = admin("POST", "/admin/keys", R"({"name":"fleet"})");
+  ASSERT_EQ(created.status, 201) << created.body;
+  auto key = std::string{created.json().at("key").as_string()};
+  // Every replica runs the provider before the load starts.
+  for (const auto* replica : {&r1, &r2, &r3})
+    ASSERT_TRUE(time_until(200, std::chrono::seconds{5},
+                           [&] { return embed_through(*replica, key, "ready"); }));
+  limited.reset();
+
+  // Fewer callers under the sanitizers, which serve a few hundred requests a second.
+  const std::size_t callers = sanitized_build ? 3 * 40 : 3 * 200;
+  const auto run = std::chrono::seconds{60};
+  int refused_during_outage = 0, written_after = 0;
+  std::vector<std::string> offline;
+  std::thread outage{[&] {
+    std::this_thread::sleep_for(std::chrono::seconds{20});
+    if (!postgres_cluster("down"))
+      return;
+    // Each replica notices at its next grant and spends its share alone.
+    for (const auto* replica : {&r1, &r2, &r3})
+      if (time_until(1, std::chrono::seconds{5}, [&] {
+            return provider_stats(*replica).at("budget_sharing").as_string() == "fleet offline";
+          }))
+        offline.push_back(replica->base_url());
+    refused_during_outage = admin("POST", "/admin/keys", R"({"name":"during"})").status;
+    std::this_thread::sleep_for(std::chrono::seconds{5});
+    if (!postgres_cluster("up"))
+      return;
+    written_after =
+        time_until(201, std::chrono::seconds{15},
+                   [&] { return admin("POST", "/admin/keys", R"({"name":"after"})").status; })
+            ? 201
+            : 0;
+  }};
+  auto results = emr::load::run_for(
+      {proxy.base_url(), "/v1/embeddings", key, {{"provider", "\"voyage\""}}, {}}, callers, run,
+      [](std::size_t caller, std::size_t i) {
+        return emr::load::caller{
+            {"fleet caller " + std::to_string(caller) + " text " + std::to_string(i)}};
+      },
+      emr::load::expectation{"voyage-3.5"}, false);
+  outage.join();
+
+  auto summary = emr::load::summarize(results, 60);
+  EXPECT_GT(summary.total, callers) << "every caller was answered more than once";
+  EXPECT_EQ(summary.ok, summary.total) << "statuses: " << [&] {
+    std::string counts;
+    for (auto [status, n] : summary.status_counts)
+      counts += std::to_string(status) + "x" + std::to_string(n) + " ";
+    return counts;
+  }();
+  EXPECT_EQ(summary.wrong_vectors, 0u);
+  auto at_fake = limited.stats();
+  auto statuses = at_fake.at("status_counts").as_object();
+  EXPECT_EQ(statuses.size(), 1u) << json::serialize(statuses);
+  EXPECT_EQ(statuses.if_contains("429"), nullptr)
+      << "the fake refused calls past 600 in a minute: " << json::serialize(statuses);
+  std::int64_t attempts = 0;
+  for (const auto* replica : {&r1, &r2, &r3}) {
+    auto s = provider_stats(*replica);
+    EXPECT_EQ(s.at("budget_sharing").as_string(), "fleet") << "shared again after the outage";
+    EXPECT_EQ(s.at("fleet_replicas").as_int64(), 3);
+    EXPECT_GE(s.at("fleet_grants").as_int64(), 1);
+    attempts += s.at("upstream_attempts").as_int64();
+  }
+  // The first three calls (one per replica, before the reset) are not the fake's any more.
+  EXPECT_EQ(attempts - 3, at_fake.at("calls").as_int64())
+      << "every call the replicas counted reached the fake, and no other";
+  EXPECT_EQ(offline.size(), 3u) << "every replica spent its share alone during the outage";
+  EXPECT_EQ(refused_during_outage, 503) << "an admin write while the database is down";
+  EXPECT_EQ(written_after, 201) << "admin writes resume once it is back";
 }
 
 } // namespace

@@ -1,0 +1,110 @@
+#pragma once
+// What every user of libpq in emr needs: a connection that reopens itself, statements with bound
+// parameters whose failures become storage errors, and transactions that roll back unless
+// committed. The store, the fleet's budget ledger and the migration all speak through these.
+
+#include "storage/store.hpp"
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+struct pg_conn;
+struct pg_result;
+
+namespace emr::pg {
+
+/// One connection to the database a URL names. A connection found broken is reopened once per
+/// use, so a restarted server costs the uses made while it was down, not the connection.
+class connection {
+public:
+  /// Connects; throws store_unavailable, without the URL's password, when it cannot.
+  /// `connect_timeout_s` applies unless the URL names its own.
+  explicit connection(std::string url, int connect_timeout_s = 5);
+  ~connection();
+  connection(const connection&) = delete;
+  connection& operator=(const connection&) = delete;
+
+  /// The open connection, reconnecting when it broke; store_unavailable when that fails.
+  pg_conn* get();
+  /// The URL without its password, for messages.
+  const std::string& where() const { return where_; }
+
+private:
+  struct closer {
+    void operator()(pg_conn*) const;
+  };
+  std::string url_, where_;
+  std::unique_ptr<pg_conn, closer> db_;
+};
+
+/// One result, cleared on every path.
+class result {
+public:
+  explicit result(pg_result* r) : r_(r) {}
+  ~result();
+  result(result&& other) noexcept : r_(std::exchange(other.r_, nullptr)) {}
+  result(const result&) = delete;
+  result& operator=(const result&) = delete;
+  result& operator=(result&&) = delete;
+
+  int rows() const;
+  std::string text(int row, int column) const;
+  std::int64_t integer(int row, int column) const;
+  double real(int row, int column) const;
+  std::optional<std::int64_t> optional_integer(int row, int column) const;
+  /// Rows an INSERT, UPDATE or DELETE touched.
+  std::int64_t changed() const;
+
+private:
+  pg_result* r_;
+};
+
+/// A statement's parameters, each sent as text.
+class parameters {
+public:
+  parameters& text(std::string_view value) {
+    values_.emplace_back(value);
+    return *this;
+  }
+  parameters& integer(std::int64_t value) {
+    values_.push_back(std::to_string(value));
+    return *this;
+  }
+  parameters& real(double value);
+  const std::vector<std::string>& values() const { return values_; }
+
+private:
+  std::vector<std::string> values_;
+};
+
+/// libpq's message without its trailing newline.
+std::string trimmed(std::string why);
+
+/// A statement that must succeed: storage_error otherwise, store_unavailable when the server went
+/// away under it (whether it committed is then unknown, so the caller is never told it did).
+result checked(pg_conn* db, std::string_view sql, std::string_view operation,
+               const parameters& params = {});
+
+/// Several statements in one string (a migration step), sent as one simple query.
+void execute_script(pg_conn* db, std::string_view sql, std::string_view operation);
+
+/// BEGIN now, ROLLBACK unless committed.
+class transaction {
+public:
+  transaction(pg_conn* db, std::string_view operation);
+  ~transaction();
+  transaction(const transaction&) = delete;
+  transaction& operator=(const transaction&) = delete;
+  void commit();
+
+private:
+  pg_conn* db_;
+  std::string operation_;
+  bool committed_ = false;
+};
+
+} // namespace emr::pg
