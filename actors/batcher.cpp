@@ -237,7 +237,8 @@ clock_time batcher_state::next_send(clock_time t) const {
 }
 
 void batcher_state::ask_fleet(clock_time t) {
-  if (!settings.fleet || !queues.waiting())
+  // A grant taken during a pause would only expire: asked once it is over.
+  if (!settings.fleet || !queues.waiting() || t < policy.paused_until())
     return;
   auto max_texts = std::max<std::size_t>(1, model_limits(spec, *adapter, spec.model).max_texts);
   // What this replica's own bucket is short of full, while it spends its share alone: charged
@@ -248,8 +249,9 @@ void batcher_state::ask_fleet(clock_time t) {
                ? (1.0 - bucket.share(t)) * static_cast<double>(bucket.per_minute()) / 10
                : 0.0;
   };
-  auto ask = allowance.ask(t, spec.name, (queues.texts() + max_texts - 1) / max_texts,
-                           owed(budget.requests()), owed(budget.tokens()));
+  // Calls put back after a refusal or a split are waiting too, though not counted in texts().
+  auto calls = std::max<std::size_t>(1, (queues.texts() + max_texts - 1) / max_texts);
+  auto ask = allowance.ask(t, spec.name, calls, owed(budget.requests()), owed(budget.tokens()));
   if (!ask)
     return;
   self->request(settings.fleet, std::chrono::seconds{5}, atom::grant::value, std::move(*ask))

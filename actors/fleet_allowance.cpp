@@ -50,8 +50,9 @@ void fleet_allowance::forget_before(clock_time now) {
 void fleet_allowance::on_sent(clock_time now, std::uint64_t tokens) {
   if (!shared())
     return;
-  // A retry goes without asking: what a grant did not cover is owed.
-  if (requests_ > 0)
+  // A retry goes without asking, and a grant expired may not be spent: what the grant in hand
+  // did not cover is owed.
+  if (covers(now))
     --requests_;
   else
     owed_requests_ += 1;
@@ -88,6 +89,9 @@ std::optional<budget_ask> fleet_allowance::ask(clock_time now, std::string provi
   a.tokens = call_tokens_ * static_cast<double>(wanted);
   a.owed_requests = owed_requests_ + (offline_ ? owed_requests : 0);
   a.owed_tokens = owed_tokens_ + (offline_ ? owed_tokens : 0);
+  asked_at_ = now;
+  asked_owed_requests_ = owed_requests_;
+  asked_owed_tokens_ = owed_tokens_;
   return a;
 }
 
@@ -99,18 +103,22 @@ void fleet_allowance::on_grant(clock_time now, const budget_grant& g) {
     return;
   }
   offline_ = false;
-  owed_requests_ = 0;
-  owed_tokens_ = 0;
+  // Charged with the ask; what was owed since, while it was pending, goes with the next.
+  owed_requests_ -= asked_owed_requests_;
+  owed_tokens_ -= asked_owed_tokens_;
   ++grants_taken_;
   lifetime_ = std::chrono::duration_cast<std::chrono::nanoseconds>(
       std::chrono::duration<double>{g.lifetime_s});
   requests_ = g.requests;
   tokens_ = g.tokens;
-  expires_ = now + lifetime_;
+  // Its life runs from the ask, not from the answer: the ledger granted it somewhere between,
+  // and the fleet's limit holds only if no unit is spent later than a lifetime after that.
+  expires_ = asked_at_ + lifetime_;
   share_ = g.share;
   auto in = [now](double seconds) {
+    // A minute at most: a limit too small to refill says so with an endless wait.
     return now + std::chrono::duration_cast<std::chrono::nanoseconds>(
-                     std::chrono::duration<double>{seconds});
+                     std::chrono::duration<double>{std::clamp(seconds, 0.0, 60.0)});
   };
   ask_at_ = g.requests == 0 ? in(g.ready_in_s) : now;
   paused_until_ = g.paused_for_s > 0 ? in(g.paused_for_s) : clock_time{};

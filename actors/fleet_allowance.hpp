@@ -70,6 +70,8 @@ private:
   double owed_requests_ = 0, owed_tokens_ = 0; ///< spent beyond a grant, charged with the next ask
   double call_tokens_ = 0;                     ///< a call's tokens, on average of late
   clock_time expires_{};
+  clock_time asked_at_{};                                  ///< of the pending (or latest) ask
+  double asked_owed_requests_ = 0, asked_owed_tokens_ = 0; ///< what it charged
   clock_time ask_at_{}; ///< not before: the ledger said when the bucket holds a call again
   std::chrono::nanoseconds lifetime_{};
   clock_time paused_until_{};

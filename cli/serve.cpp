@@ -75,6 +75,19 @@ void return_large_blocks_to_the_system() {
   mallopt(M_MMAP_THRESHOLD, large_block_bytes);
 }
 
+/// Stops the fleet budget actor on every way out of `serve`, leaving the fleet so that the others'
+/// shares of each limit grow at once. The handle goes too: the actor system waits for a detached
+/// actor's thread, which waits until no handle to it is left.
+struct fleet_budget_stop {
+  fleet_budget_actor& fleet;
+  ~fleet_budget_stop() {
+    if (!fleet)
+      return;
+    caf::anon_send_exit(fleet, caf::exit_reason::user_shutdown);
+    fleet = fleet_budget_actor{};
+  }
+};
+
 /// This replica's name in the fleet's ledger: the host and process, made unique by a random part
 /// (a restarted container may reuse both).
 std::string replica_name() {
@@ -177,6 +190,7 @@ int serve(const serve_options& options) {
     config.batching.fleet = system.spawn<caf::detached>(
         fleet_budget, std::make_unique<fleet_ledger>(config.storage_url, replica_name()),
         std::chrono::milliseconds{1000});
+  fleet_budget_stop fleet_stop{config.batching.fleet};
   provider_directory directory{system, config.batching, config.health, config.restarts};
   // A record that cannot run (written by an older emr or by hand) is reported and skipped: the
   // others still serve, and `emr providers list` shows why.
@@ -246,12 +260,6 @@ int serve(const serve_options& options) {
   changes.reset();
   auth.flush_last_used();
   directory.drain_all();
-  // Leaves the fleet, so the others' shares of each limit grow at once. The handle goes too: the
-  // actor system waits for a detached actor's thread, which waits until no handle is left.
-  if (config.batching.fleet) {
-    caf::anon_send_exit(config.batching.fleet, caf::exit_reason::user_shutdown);
-    config.batching.fleet = fleet_budget_actor{};
-  }
   spdlog::info("drained; bye");
   return 0;
 }

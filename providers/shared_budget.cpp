@@ -30,7 +30,9 @@ double shared_capacity(std::uint64_t per_minute) {
 }
 
 double shared_refill_per_s(std::uint64_t per_minute) {
-  return std::max(0.0, static_cast<double>(per_minute) - shared_capacity(per_minute)) /
+  auto limit = static_cast<double>(per_minute);
+  // A limit of 1 has no room beyond its one-call bucket; it still refills, at its own pace.
+  return std::max(limit - shared_capacity(per_minute), std::min(limit, 1.0)) /
          (60.0 + budget_grant_lifetime_s);
 }
 

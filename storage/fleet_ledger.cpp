@@ -14,8 +14,14 @@ constexpr const char* database_now = "extract(epoch from clock_timestamp())::dou
 
 } // namespace
 
+// A grant must be quick or not at all: a replica that died holding a bucket's row lock, or a
+// database too slow to answer, must not hold every replica's grants for long. Each then spends
+// its share alone until the ledger answers in time again.
 fleet_ledger::fleet_ledger(std::string url, std::string replica)
-    : db_(std::move(url), 2), replica_(std::move(replica)) {}
+    : db_(std::move(url), 2,
+          "-c lock_timeout=2000 -c statement_timeout=3000 "
+          "-c idle_in_transaction_session_timeout=5000"),
+      replica_(std::move(replica)) {}
 
 fleet_ledger::~fleet_ledger() {
   try {

@@ -11,13 +11,13 @@ void connection::closer::operator()(pg_conn* db) const {
   PQfinish(db);
 }
 
-connection::connection(std::string url, int connect_timeout_s)
+connection::connection(std::string url, int connect_timeout_s, std::string options)
     : url_(std::move(url)), where_(redacted_database_url(url_)) {
   // A server cut off (not down) would hold every reconnect for minutes without a timeout; one
-  // the URL names wins, being expanded after this default.
+  // the URL names wins, being expanded after these defaults.
   auto timeout = std::to_string(connect_timeout_s);
-  const char* keywords[] = {"connect_timeout", "dbname", nullptr};
-  const char* values[] = {timeout.c_str(), url_.c_str(), nullptr};
+  const char* keywords[] = {"connect_timeout", "options", "dbname", nullptr};
+  const char* values[] = {timeout.c_str(), options.c_str(), url_.c_str(), nullptr};
   db_.reset(PQconnectdbParams(keywords, values, 1));
   if (!db_ || PQstatus(db_.get()) != CONNECTION_OK)
     throw store_unavailable("postgres: cannot connect to " + where_ + ": " +

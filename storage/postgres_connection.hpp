@@ -22,8 +22,9 @@ namespace emr::pg {
 class connection {
 public:
   /// Connects; throws store_unavailable, without the URL's password, when it cannot.
-  /// `connect_timeout_s` applies unless the URL names its own.
-  explicit connection(std::string url, int connect_timeout_s = 5);
+  /// `connect_timeout_s` and the server `options` (`-c name=value ...`) apply unless the URL
+  /// names its own.
+  explicit connection(std::string url, int connect_timeout_s = 5, std::string options = {});
   ~connection();
   connection(const connection&) = delete;
   connection& operator=(const connection&) = delete;

@@ -943,24 +943,44 @@ TEST_F(fleet_batcher_test, out_of_reach_it_spends_a_third_of_the_limit_alone_sta
   expect_vectors(*a, {"a"});
 }
 
-TEST_F(fleet_batcher_test, a_refusal_pauses_the_fleet_and_a_fleet_pause_holds_this_replica) {
+TEST_F(fleet_batcher_test, a_refusal_pauses_the_fleet_and_its_callers_go_on_the_next_grant) {
   will_grant(2);
-  send({"a"});
+  auto a = send({"a"});
   run();
   ASSERT_EQ(batch_ids(), (std::vector<std::uint64_t>{1}));
   refuse(1, 2000);
   ASSERT_EQ(fleet_st().pauses.size(), 1u);
   EXPECT_EQ(fleet_st().pauses[0], (std::pair<std::string, double>{"voy", 2.0}));
-  // Another replica's refusal, heard through the fleet: callers who cannot outlast it hear now.
+  // Put back for after the pause, when the grant in hand has expired: a new one is asked then.
+  will_grant(1);
+  advance(1999ms);
+  EXPECT_EQ(fleet_st().asks.size(), 1u) << "none during the pause";
+  advance(1ms);
+  auto s = status();
+  EXPECT_EQ(fleet_st().asks.size(), 2u) << s.budget_sharing << " paced " << s.paced_for_ms;
+  ASSERT_EQ(batch_ids(), (std::vector<std::uint64_t>{2}));
+  complete(2, matrix_of({"a"}, 1));
+  expect_vectors(*a, {"a"});
+}
+
+TEST_F(fleet_batcher_test, a_pause_another_replica_met_holds_this_one_too) {
   auto now = sched->clock().now();
   caf::anon_send(batcher, atom::pause::value, 5.0);
   run();
   auto hasty = send_until({"b"}, now + 1s);
+  auto patient = send_until({"c"}, now + 10s);
   run();
-  ASSERT_TRUE(hasty->answered);
+  ASSERT_TRUE(hasty->answered) << "told at once, while another provider still has time";
   ASSERT_TRUE(hasty->result.error);
   EXPECT_EQ(hasty->result.error->status, 429);
+  EXPECT_FALSE(patient->answered);
+  EXPECT_EQ(batch_ids().size(), 0u);
   EXPECT_GE(status().paused_for_ms, 4900);
+  will_grant(1);
+  advance(5s);
+  ASSERT_EQ(batch_ids(), (std::vector<std::uint64_t>{1})) << "sent once the pause is over";
+  complete(1, matrix_of({"c"}, 1));
+  expect_vectors(*patient, {"c"});
 }
 
 } // namespace

@@ -128,5 +128,24 @@ TEST(fleet_allowance, a_fleet_pause_drops_the_grant_in_hand_and_no_ask_goes_befo
   EXPECT_TRUE(a.ask(t0 + 3s, "voyage", 1, 0, 0));
 }
 
+TEST(fleet_allowance, a_grant_lives_from_its_ask_and_what_is_owed_meanwhile_goes_with_the_next) {
+  fleet_allowance a;
+  a.configure(true, 600, 0);
+  ASSERT_TRUE(a.ask(t0, "voyage", 1, 0, 0));
+  a.on_grant(t0, granted(1));
+  a.on_sent(t0, 0);
+  a.on_sent(t0, 0); // a retry beyond the grant: owed
+  auto owing = a.ask(t0, "voyage", 1, 0, 0);
+  ASSERT_TRUE(owing);
+  EXPECT_DOUBLE_EQ(owing->owed_requests, 1);
+  a.on_sent(t0 + 1ms, 0);              // another retry while the ask is pending
+  a.on_grant(t0 + 1500ms, granted(3)); // a slow answer
+  EXPECT_EQ(a.requests_in_hand(t0 + 1999ms), 3u);
+  EXPECT_EQ(a.requests_in_hand(t0 + 2s), 0u) << "two seconds from the ask, not the answer";
+  auto next = a.ask(t0 + 2s, "voyage", 1, 0, 0);
+  ASSERT_TRUE(next);
+  EXPECT_DOUBLE_EQ(next->owed_requests, 1) << "only what the last ask did not charge";
+}
+
 } // namespace
 } // namespace emr

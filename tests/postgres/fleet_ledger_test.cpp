@@ -12,7 +12,6 @@
 #include <condition_variable>
 #include <mutex>
 #include <optional>
-#include <thread>
 
 namespace emr {
 namespace {
@@ -72,19 +71,22 @@ TEST_F(fleet_ledger_test, a_pause_one_replica_records_holds_every_replica_and_is
   EXPECT_TRUE(first.pauses().empty());
   std::mutex mutex;
   std::condition_variable heard;
-  int pauses_heard = 0;
+  int resyncs = 0, pauses_heard = 0;
   postgres_changes listener{database.url(), [&](change_topic topic) {
                               std::lock_guard lock(mutex);
+                              resyncs += topic == change_topic::keys;
                               pauses_heard += topic == change_topic::pauses;
                               heard.notify_all();
                             }};
-  std::this_thread::sleep_for(std::chrono::milliseconds{300}); // listening by now
+  std::unique_lock lock(mutex);
+  // Its first read of everything comes once it listens.
+  ASSERT_TRUE(heard.wait_for(lock, std::chrono::seconds{10}, [&] { return resyncs > 0; }));
+  lock.unlock();
   second.pause("voyage", 30);
-  {
-    std::unique_lock lock(mutex);
-    EXPECT_TRUE(heard.wait_for(lock, std::chrono::seconds{10}, [&] { return pauses_heard > 0; }))
-        << "every replica hears of the pause at once";
-  }
+  lock.lock();
+  EXPECT_TRUE(heard.wait_for(lock, std::chrono::seconds{10}, [&] { return pauses_heard > 0; }))
+      << "every replica hears of the pause at once";
+  lock.unlock();
   auto paused = first.pauses();
   ASSERT_EQ(paused.size(), 1u);
   EXPECT_EQ(paused[0].first, "voyage");
