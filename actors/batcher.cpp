@@ -138,8 +138,9 @@ std::optional<chunk_result> batcher_state::admit(chunk_request&& request, chunk_
   }
   ++counted.chunks_received;
   auto texts = request.texts.size();
-  pending_chunk chunk{std::move(request.texts), tokens, std::move(request.request_id), caller, t,
-                      request.deadline};
+  pending_chunk chunk{
+      std::move(request.texts), tokens, std::move(request.request_id), caller, t, request.deadline,
+      request.tenant,           0};
   // Identical texts are sent once even across calls: a caller whose texts are already on their
   // way rides along and is answered from the same matrix.
   if (auto joined = calls.join(request.key, chunk)) {
@@ -178,7 +179,7 @@ batcher_state::take_batch(clock_time t, std::optional<clock_time>& recheck) {
     bool held = false, burst_ended = false;
     if (!draining && !hurrying) {
       auto d =
-          policy.decide(t, queue->chunks.front().arrived, full,
+          policy.decide(t, queue->oldest(), full,
                         queue->prefix.distinct <
                             budget.flush_threshold(t, queue->limits.max_texts, allowance.share()),
                         settings.arriving && settings.arriving->under_way() > 0);
@@ -380,7 +381,10 @@ void batcher_state::settle(batch_outcome&& outcome) {
       answer(chunk.caller,
              chunk_result{outcome.matrix, std::move(call.rows[i]),
                           usage_share(outcome.matrix->total_tokens, chunk.tokens, call.tokens),
-                          std::nullopt, call.upstream_id});
+                          std::nullopt, call.upstream_id,
+                          call.tokens == 0 ? 0.0
+                                           : static_cast<double>(chunk.tokens) /
+                                                 static_cast<double>(call.tokens)});
     }
     recent.remember(std::move(call), outcome.matrix, t);
   } else if (outcome.error && outcome.error->status == 429) {

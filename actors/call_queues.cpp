@@ -65,8 +65,22 @@ void call_queues::push(const batch_key& key, pending_chunk chunk, const batch_li
   next_deadline_ = std::min(next_deadline_, chunk.deadline);
   texts_ += chunk.texts.size();
   queue.texts += chunk.texts.size();
-  queue.chunks.push_back(std::move(chunk));
-  extend(queue.prefix, queue.chunks.back(), queue.limits);
+  queue.arrivals.insert(chunk.arrived);
+  auto& tenant_end = queue.tenant_end[chunk.tenant];
+  chunk.fair_tag = std::max(queue.taken_tag, tenant_end) + chunk.texts.size();
+  tenant_end = chunk.fair_tag;
+  auto at = std::upper_bound(
+      queue.chunks.begin(), queue.chunks.end(), chunk.fair_tag,
+      [](std::uint64_t tag, const pending_chunk& queued) { return tag < queued.fair_tag; });
+  if (at == queue.chunks.end()) {
+    queue.chunks.push_back(std::move(chunk));
+    extend(queue.prefix, queue.chunks.back(), queue.limits);
+    return;
+  }
+  // Ahead of another tenant's chunks: the next call is counted again. (Moving chunks within the
+  // deque moves their text vectors, not the texts the prefix views.)
+  queue.chunks.insert(at, std::move(chunk));
+  recount(queue);
 }
 
 void call_queues::put_back(batch_key key, std::vector<pending_chunk> chunks) {
@@ -114,9 +128,8 @@ std::vector<std::pair<const batch_key*, const key_queue*>> call_queues::by_age()
   order.reserve(queues_.size());
   for (const auto& [key, queue] : queues_)
     order.emplace_back(&key, &queue);
-  std::sort(order.begin(), order.end(), [](const auto& a, const auto& b) {
-    return a.second->chunks.front().arrived < b.second->chunks.front().arrived;
-  });
+  std::sort(order.begin(), order.end(),
+            [](const auto& a, const auto& b) { return a.second->oldest() < b.second->oldest(); });
   return order;
 }
 
@@ -128,9 +141,13 @@ std::vector<pending_chunk> call_queues::take_call(const batch_key& key) {
   std::vector<pending_chunk> call;
   call.reserve(queue.prefix.chunks);
   for (std::size_t k = 0; k < queue.prefix.chunks; ++k) {
+    queue.taken_tag = std::max(queue.taken_tag, queue.chunks.front().fair_tag);
+    queue.arrivals.erase(queue.arrivals.find(queue.chunks.front().arrived));
     call.push_back(std::move(queue.chunks.front()));
     queue.chunks.pop_front();
   }
+  // A tenant whose chunks have all been taken starts again from the queue's clock.
+  std::erase_if(queue.tenant_end, [&](const auto& t) { return t.second <= queue.taken_tag; });
   queue.texts -= queue.prefix.texts;
   texts_ -= queue.prefix.texts;
   if (queue.chunks.empty())
@@ -143,12 +160,15 @@ std::vector<pending_chunk> call_queues::take_call(const batch_key& key) {
 std::vector<pending_chunk> call_queues::take_due(clock_time by) {
   std::vector<pending_chunk> due;
   next_deadline_ = clock_time::max();
-  // Keeps the chunks that wait beyond `by`, in order; returns the texts taken.
-  auto take = [&](auto& chunks) {
+  // Keeps the chunks that wait beyond `by`, in order; returns the texts taken. `arrivals`: the
+  // queue's, when the chunks are a key queue's.
+  auto take = [&](auto& chunks, std::multiset<clock_time>* arrivals) {
     std::size_t kept = 0, texts = 0;
     for (std::size_t i = 0; i < chunks.size(); ++i) {
       if (chunks[i].deadline <= by) {
         texts += chunks[i].texts.size();
+        if (arrivals)
+          arrivals->erase(arrivals->find(chunks[i].arrived));
         due.push_back(std::move(chunks[i]));
         continue;
       }
@@ -162,7 +182,7 @@ std::vector<pending_chunk> call_queues::take_due(clock_time by) {
   };
   for (auto q = queues_.begin(); q != queues_.end();) {
     auto& queue = q->second;
-    auto texts = take(queue.chunks);
+    auto texts = take(queue.chunks, &queue.arrivals);
     queue.texts -= texts;
     texts_ -= texts;
     if (texts > 0 && !queue.chunks.empty())
@@ -170,7 +190,7 @@ std::vector<pending_chunk> call_queues::take_due(clock_time by) {
     q = queue.chunks.empty() ? queues_.erase(q) : std::next(q);
   }
   for (auto& [key, chunks] : put_back_)
-    take(chunks);
+    take(chunks, nullptr);
   return due;
 }
 

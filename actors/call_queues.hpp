@@ -6,6 +6,7 @@
 
 #include <deque>
 #include <map>
+#include <set>
 #include <unordered_set>
 
 namespace emr {
@@ -19,12 +20,21 @@ struct call_prefix {
   bool closed = false;    ///< a chunk did not fit: the rest wait for a later call
 };
 
-/// Chunks sharing a batch key, oldest first.
+/// Chunks sharing a batch key, in the order calls take them: fair between tenants, so that one
+/// tenant's bulk job takes its share of each call and another's single text goes in the next one.
+/// Self-clocked fair queueing counted in texts: a chunk's tag is where its tenant's queued texts
+/// end, each tenant counting from the tag of the last chunk taken, and chunks wait in tag order
+/// (arrival order among equal tags, and always within one tenant).
 struct key_queue {
   batch_limits limits; ///< of the key's model
   std::deque<pending_chunk> chunks;
   std::size_t texts = 0;
   call_prefix prefix;
+  std::uint64_t taken_tag = 0;                      ///< the tag of the last chunk taken
+  std::map<std::int64_t, std::uint64_t> tenant_end; ///< the tag of each tenant's last chunk
+  std::multiset<clock_time> arrivals;               ///< of the chunks queued
+  /// When the longest-waiting chunk arrived (not always the first to go).
+  clock_time oldest() const { return *arrivals.begin(); }
   /// Whether the next call is as full as it gets: a chunk waits behind it, or it holds the most
   /// texts a call may carry, or nine tenths of the tokens.
   bool call_full() const;

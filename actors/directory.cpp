@@ -43,10 +43,16 @@ struct provider_directory::registry : std::enable_shared_from_this<registry> {
 
 provider_directory::registry::entry
 provider_directory::registry::make_entry(const provider_spec& spec) {
-  entry e{
-      spec,
-      provider_route{spec.name, spec.type, spec.model, spec.max_batch, {}, {}, make_provider(spec)},
-      restart_limit{restarts}};
+  entry e{spec,
+          provider_route{spec.name,
+                         spec.type,
+                         spec.model,
+                         spec.max_batch,
+                         {},
+                         {},
+                         make_provider(spec),
+                         cache_scope(spec)},
+          restart_limit{restarts}};
   e.route.limits = model_limits(spec, *e.route.adapter, spec.model);
   if (spec.enabled)
     e.route.batcher =

@@ -44,6 +44,9 @@ struct chunk_request {
   /// When the caller stops waiting for this chunk: its deadline, or under `any` the end of this
   /// route's share of it. The batcher never sends the chunk, nor retries a call for it, later.
   clock_time deadline = clock_time::max();
+  /// Whose chunk it is (the caller key's id; 0: emr's own, e.g. a provider test): calls are
+  /// shared fairly between tenants.
+  std::int64_t tenant = 0;
 };
 
 /// The batcher's answer to a chunk: rows of a shared matrix (no copy per caller), or a failure.
@@ -53,6 +56,7 @@ struct chunk_result {
   std::int64_t tokens = 0;         ///< this chunk's share of the call's token usage
   std::optional<failure> error;
   std::string upstream_id; ///< X-Request-Id of the upstream call, for the access log
+  double call_share = 0;   ///< this chunk's share of its call, by estimated tokens: who pays for it
 };
 
 /// What one request actor sends one batcher at once: every chunk of its callers for that

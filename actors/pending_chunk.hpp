@@ -20,6 +20,8 @@ struct pending_chunk {
   chunk_caller caller;
   clock_time arrived{};
   clock_time deadline = clock_time::max(); ///< see chunk_request::deadline
+  std::int64_t tenant = 0;                 ///< see chunk_request::tenant
+  std::uint64_t fair_tag = 0;              ///< its place in its key's queue (call_queues::push)
 };
 
 // Calls and kept answers view texts inside chunks; a vector that copied chunks on growth instead

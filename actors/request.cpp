@@ -32,6 +32,13 @@ std::uint64_t spawned_request_actors() {
   return spawned_requests.load();
 }
 
+double provider_answer::upstream_calls() const {
+  double calls = 0;
+  for (const auto& chunk : chunks)
+    calls += chunk.call_share;
+  return calls;
+}
+
 void caller_progress::finish(caller_outcome outcome) {
   if (answered)
     return;
@@ -144,10 +151,120 @@ void finish(self_ptr self, caller_progress& caller, caller_outcome outcome) {
     self->quit();
 }
 
+// Looks the caller's texts up for a route. True when some were found: `misses` then holds the
+// others, the texts to send upstream.
+bool look_up(self_ptr self, caller_progress& caller, std::size_t route,
+             std::vector<std::string>& misses) {
+  const auto& cache = self->state.cache;
+  const auto& job = caller.job;
+  auto& lookup = caller.lookups[route];
+  if (!cache || !cache->enabled() || (!job.cache.read && !job.cache.write))
+    return false;
+  const auto& r = job.routes[route];
+  lookup.keys.clear();
+  lookup.keys.reserve(job.texts.size());
+  for (const auto& text : job.texts)
+    lookup.keys.push_back(
+        make_cache_key(r.cache_scope, r.model, job.input_type, job.dimensions, text));
+  if (!job.cache.read)
+    return false;
+  auto now = self->clock().now();
+  lookup.hits.assign(job.texts.size(), std::nullopt);
+  lookup.sent.clear();
+  for (std::uint32_t i = 0; i < job.texts.size(); ++i)
+    if (!(lookup.hits[i] = cache->find(lookup.keys[i], now)))
+      lookup.sent.push_back(i);
+  if (lookup.sent.size() == job.texts.size()) {
+    lookup.hits.clear();
+    lookup.sent.clear();
+    return false;
+  }
+  misses.reserve(lookup.sent.size());
+  for (auto i : lookup.sent)
+    misses.push_back(job.texts[i]);
+  return true;
+}
+
+// Keeps the vectors a route's calls brought, each with its share of its chunk's tokens (shared by
+// estimate, rounded so that the shares add up to the chunk's).
+void remember_answer(self_ptr self, const caller_progress& caller, std::size_t route) {
+  const auto& cache = self->state.cache;
+  const auto& lookup = caller.lookups[route];
+  if (!cache || !caller.job.cache.write || lookup.keys.empty())
+    return;
+  auto now = self->clock().now();
+  std::size_t sent = 0;
+  for (const auto& chunk : caller.answers[route].chunks) {
+    auto text_of = [&](std::size_t k) -> std::size_t {
+      return lookup.sent.empty() ? sent + k : lookup.sent[sent + k];
+    };
+    std::size_t estimate = 0;
+    for (std::size_t k = 0; k < chunk.rows.size(); ++k)
+      estimate += estimate_tokens(caller.job.texts[text_of(k)]);
+    std::size_t before = 0;
+    for (std::size_t k = 0; k < chunk.rows.size(); ++k) {
+      auto after = before + estimate_tokens(caller.job.texts[text_of(k)]);
+      auto share = [&](std::size_t upto) {
+        return estimate == 0 ? 0
+                             : (chunk.tokens * static_cast<std::int64_t>(upto) +
+                                static_cast<std::int64_t>(estimate / 2)) /
+                                   static_cast<std::int64_t>(estimate);
+      };
+      cache->store(lookup.keys[text_of(k)], chunk.matrix->row(chunk.rows[k]), chunk.matrix->dims,
+                   share(after) - share(before), now);
+      before = after;
+    }
+    sent += chunk.rows.size();
+  }
+}
+
+// A route answered every text it was sent: keep the new vectors, and put the cached ones in
+// their places among them, in the caller's order.
+void complete_answer(self_ptr self, caller_progress& caller, std::size_t route) {
+  remember_answer(self, caller, route);
+  auto& lookup = caller.lookups[route];
+  if (lookup.hits.empty())
+    return;
+  auto& answer = caller.answers[route];
+  std::vector<chunk_result> in_order;
+  std::size_t chunk = 0, row = 0;
+  bool extending = false; ///< the last piece holds rows of `chunk`, and may take the next
+  for (auto& hit : lookup.hits) {
+    if (hit) {
+      answer.tokens += hit->tokens;
+      ++answer.cached_texts;
+      in_order.push_back(chunk_result{std::move(hit->vector), {0}, hit->tokens, std::nullopt, {}});
+      extending = false;
+      continue;
+    }
+    while (row == answer.chunks[chunk].rows.size()) {
+      ++chunk;
+      row = 0;
+      extending = false;
+    }
+    const auto& from = answer.chunks[chunk];
+    if (!extending) {
+      // The chunk's tokens and call share go with its first piece, so the pieces add up.
+      in_order.push_back(chunk_result{from.matrix,
+                                      {},
+                                      row == 0 ? from.tokens : 0,
+                                      std::nullopt,
+                                      from.upstream_id,
+                                      row == 0 ? from.call_share : 0});
+      extending = true;
+    }
+    in_order.back().rows.push_back(from.rows[row++]);
+  }
+  answer.chunks = std::move(in_order);
+  lookup.hits.clear();
+}
+
 // A route's chunks have all answered: move on according to the caller's policy.
 void route_settled(self_ptr self, std::size_t index, std::size_t route) {
   auto& caller = self->state.callers[index];
   auto& error = caller.route_errors[route];
+  if (!error)
+    complete_answer(self, caller, route);
   if (caller.job.policy == routing_policy::any) {
     if (!error) {
       finish(self, caller, caller_outcome{{std::move(caller.answers[route])}, std::nullopt});
@@ -232,10 +349,13 @@ struct outgoing {
 void send_routes(self_ptr self, const std::vector<std::pair<std::size_t, std::size_t>>& sends) {
   auto& st = self->state;
   std::vector<outgoing> out;
+  std::vector<std::pair<std::size_t, std::size_t>> cached_whole;
   for (auto [index, route_index] : sends) {
     auto& caller = st.callers[index];
     const auto& route = caller.job.routes[route_index];
-    auto chunks = split_into_chunks(caller.job.texts, route.limits);
+    std::vector<std::string> misses;
+    auto chunks = split_into_chunks(
+        look_up(self, caller, route_index, misses) ? misses : caller.job.texts, route.limits);
     auto& answer = caller.answers[route_index];
     answer.provider = route.name;
     answer.model = route.model;
@@ -246,6 +366,10 @@ void send_routes(self_ptr self, const std::vector<std::pair<std::size_t, std::si
                     ? remaining(self, caller)
                     : route_share(remaining(self, caller), caller.job.routes.size() - route_index);
     caller.route_wait[route_index] = wait;
+    if (chunks.empty()) {
+      cached_whole.emplace_back(index, route_index);
+      continue;
+    }
     auto deadline = self->clock().now() + wait;
     auto to = std::find_if(out.begin(), out.end(),
                            [&](const outgoing& o) { return o.batcher == route.batcher; });
@@ -254,8 +378,8 @@ void send_routes(self_ptr self, const std::vector<std::pair<std::size_t, std::si
     to->wait = std::max(to->wait, wait);
     batch_key key{route.model, caller.job.input_type, caller.job.dimensions};
     for (std::size_t i = 0; i < chunks.size(); ++i) {
-      to->message.chunks.push_back(
-          chunk_request{key, std::move(chunks[i]), caller.job.request_id, deadline});
+      to->message.chunks.push_back(chunk_request{key, std::move(chunks[i]), caller.job.request_id,
+                                                 deadline, caller.job.tenant});
       to->places.push_back(chunk_place{index, route_index, i});
     }
   }
@@ -285,13 +409,17 @@ void send_routes(self_ptr self, const std::vector<std::pair<std::size_t, std::si
               }
             });
   }
+  for (auto [index, route_index] : cached_whole)
+    route_settled(self, index, route_index);
 }
 
 } // namespace
 
 caf::behavior request(self_ptr self, std::vector<caller_job> jobs,
-                      std::vector<outcome_promise> outs, arrivals::in_transit arriving) {
+                      std::vector<outcome_promise> outs, arrivals::in_transit arriving,
+                      std::shared_ptr<embedding_cache> cache) {
   auto& st = self->state;
+  st.cache = std::move(cache);
   auto now = self->clock().now();
   st.callers.resize(jobs.size());
   st.unanswered = jobs.size();
@@ -303,6 +431,7 @@ caf::behavior request(self_ptr self, std::vector<caller_job> jobs,
     caller.job = std::move(jobs[c]);
     auto routes = caller.job.routes.size();
     caller.answers.resize(routes);
+    caller.lookups.resize(routes);
     caller.route_errors.resize(routes);
     caller.chunks_left.resize(routes);
     caller.route_wait.resize(routes);
@@ -325,6 +454,8 @@ caf::behavior request(self_ptr self, std::vector<caller_job> jobs,
   // still counted as on its way would hold it for itself.
   arriving.reset();
   send_routes(self, first_sends);
+  if (st.unanswered == 0)
+    return {}; // the cache answered everyone
   return {
       [self](atom::share_over, std::size_t caller, std::size_t route) {
         route_timed_out(self, caller, route);

@@ -5,6 +5,7 @@
 
 #include "actors/actors.hpp"
 #include "actors/arrivals.hpp"
+#include "actors/embedding_cache.hpp"
 
 #include <atomic>
 #include <future>
@@ -21,9 +22,16 @@ struct provider_route {
   batch_limits limits;       ///< of `model`
   batcher_actor batcher;
   std::shared_ptr<const embedding_provider> adapter;
+  std::string cache_scope; ///< the provider's part of its vectors' keys in the embedding cache
 };
 
 enum class routing_policy { any, all };
+
+/// What the embedding cache may do for one caller: answer its texts, and keep their new vectors.
+struct cache_use {
+  bool read = true;
+  bool write = true;
+};
 
 /// Everything the HTTP layer learned from one caller's request.
 struct caller_job {
@@ -34,6 +42,8 @@ struct caller_job {
   routing_policy policy = routing_policy::any;
   std::chrono::milliseconds deadline{60'000};
   std::string request_id;
+  cache_use cache;
+  std::int64_t tenant = 0; ///< the caller key's id: see chunk_request::tenant
 };
 
 /// One provider's vectors for the caller's whole input: the chunks' rows, in input order.
@@ -42,6 +52,9 @@ struct provider_answer {
   std::string model;
   std::vector<chunk_result> chunks;
   std::int64_t tokens = 0;
+  std::size_t cached_texts = 0; ///< answered from the embedding cache
+  /// This caller's share of the upstream calls its texts rode.
+  double upstream_calls() const;
   /// Calls f(row pointer, dims) once per caller text, in input order.
   template <class F> void for_each_vector(F&& f) const {
     for (const auto& chunk : chunks)
@@ -78,6 +91,13 @@ std::vector<std::size_t> chunk_ends(const std::vector<std::string>& texts,
 std::vector<std::vector<std::string>> split_into_chunks(const std::vector<std::string>& texts,
                                                         const batch_limits& limits);
 
+/// What the embedding cache held of a caller's texts for one route.
+struct route_lookup {
+  std::vector<cache_key> keys;                    ///< per text; empty when the cache is not used
+  std::vector<std::optional<cached_vector>> hits; ///< per text; empty when none was found
+  std::vector<std::uint32_t> sent; ///< the index of each text sent upstream; empty: every text
+};
+
 /// One caller's way through its routes.
 struct caller_progress {
   caller_job job;
@@ -91,6 +111,7 @@ struct caller_progress {
   /// answer, when it comes, is not this route's any more.
   std::vector<char> route_over;
   std::vector<provider_answer> answers;
+  std::vector<route_lookup> lookups; ///< per route
   std::vector<std::optional<failure>> route_errors;
   std::vector<failure> failures;
   bool answered = false;
@@ -100,6 +121,7 @@ struct caller_progress {
 struct request_state {
   std::vector<caller_progress> callers;
   std::size_t unanswered = 0;
+  std::shared_ptr<embedding_cache> cache; ///< none: every text goes upstream
   static inline const char* name = "request";
 
   request_state();
@@ -114,8 +136,10 @@ std::uint64_t spawned_request_actors();
 
 /// A one-shot actor: it quits once every caller has its answer, each through its own promise
 /// (`outs` pairs with `jobs`). `arriving` counts the request as on its way to the batchers until
-/// its chunks are sent.
+/// its chunks are sent. Texts `cache` holds for a route are answered from it, and only the rest
+/// go to the route's batcher.
 caf::behavior request(caf::stateful_actor<request_state>* self, std::vector<caller_job> jobs,
-                      std::vector<outcome_promise> outs, arrivals::in_transit arriving);
+                      std::vector<outcome_promise> outs, arrivals::in_transit arriving,
+                      std::shared_ptr<embedding_cache> cache);
 
 } // namespace emr

@@ -11,6 +11,7 @@ void add_keys_commands(CLI::App& app);
 void add_providers_commands(CLI::App& app);
 void add_status_commands(CLI::App& app);
 void add_store_commands(CLI::App& app);
+void add_cache_commands(CLI::App& app);
 
 /// Thrown by commands to end with a one-line message on stderr and a non-zero exit.
 struct command_failure : std::runtime_error {

@@ -328,6 +328,15 @@ const std::vector<config_key>& keys() {
           "auth", "verification_wait_ms", "Longest wait for a free argon2 run; then 503.", 0,
           60'000, [](emr_config& c, std::int64_t v) { c.auth.verification_wait = milliseconds{v}; },
           [](const emr_config& c) { return c.auth.verification_wait.count(); }),
+      integer_key(
+          "cache", "max_bytes",
+          "Most bytes the embedding cache's vectors and bookkeeping take; 0 turns it off.", 0,
+          1LL << 40, [](emr_config& c, std::int64_t v) { c.cache.max_bytes = v; },
+          [](const emr_config& c) { return static_cast<std::int64_t>(c.cache.max_bytes); }),
+      integer_key(
+          "cache", "ttl_s", "How long a cached vector answers again.", 1, 365LL * 24 * 3600,
+          [](emr_config& c, std::int64_t v) { c.cache.ttl = std::chrono::seconds{v}; },
+          [](const emr_config& c) { return c.cache.ttl.count(); }),
       string_key(
           "log", "level", "trace, debug, info, warn, error or off.",
           [](emr_config& c, const std::string& v) -> std::optional<std::string> {

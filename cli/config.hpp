@@ -26,6 +26,7 @@ struct emr_config {
   /// A PostgreSQL database every replica shares; empty = the SQLite file at storage_path.
   std::string storage_url;
   batcher_settings batching;
+  cache_settings cache;
   health_settings health;
   restart_settings restarts;
   argon2_params argon2;

@@ -1,4 +1,4 @@
-// `emr keys create | list | revoke | rotate`: caller keys, through the admin API.
+// `emr keys create | list | revoke | rotate | usage`: caller keys, through the admin API.
 
 #include "cli/admin_client.hpp"
 #include "cli/commands.hpp"
@@ -81,6 +81,37 @@ void add_keys_commands(CLI::App& app) {
     print_key(*rotate_opts,
               admin_call(*rotate_opts, "POST", "/admin/keys/" + *rotate_id + "/rotate"),
               "rotated into");
+  });
+
+  auto usage = keys->add_subcommand("usage", "What a key used, per UTC day");
+  auto usage_opts = std::make_shared<admin_options>();
+  auto usage_id = std::make_shared<std::string>();
+  auto days = std::make_shared<int>(30);
+  usage->add_option("id", *usage_id, "key id")->required();
+  usage->add_option("--days", *days, "today and the days before it (1 to 3660)")
+      ->check(CLI::Range(1, 3660))
+      ->capture_default_str();
+  add_admin_options(*usage, *usage_opts);
+  usage->callback([usage_opts, usage_id, days] {
+    auto answer = admin_call(*usage_opts, "GET",
+                             "/admin/keys/" + *usage_id + "/usage?days=" + std::to_string(*days));
+    if (usage_opts->json) {
+      std::cout << json::serialize(answer) << "\n";
+      return;
+    }
+    auto row = [](std::string day, const json::value& u) {
+      return std::vector<std::string>{
+          std::move(day),           cell(u.at("requests")),       cell(u.at("texts")),
+          cell(u.at("tokens")),     cell(u.at("upstream_texts")), cell(u.at("upstream_calls")),
+          cell(u.at("cache_hits")), cell(u.at("errors"))};
+    };
+    std::vector<std::vector<std::string>> rows;
+    for (const auto& d : answer.at("days").as_array())
+      rows.push_back(row(std::string{d.at("day").as_string()}, d));
+    rows.push_back(row("total", answer.at("total")));
+    print_table({"DAY", "REQUESTS", "TEXTS", "TOKENS", "UPSTREAM TEXTS", "UPSTREAM CALLS",
+                 "CACHE HITS", "ERRORS"},
+                rows);
   });
 }
 

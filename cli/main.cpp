@@ -14,6 +14,7 @@ int main(int argc, char** argv) {
   emr::add_providers_commands(app);
   emr::add_status_commands(app);
   emr::add_store_commands(app);
+  emr::add_cache_commands(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -201,11 +201,14 @@ int serve(const serve_options& options) {
       directory.start(to_spec(record));
   }
   caller_auth auth{db, config.argon2, config.auth};
+  key_usage_meter usage{db};
   app a{system,
         db,
         directory,
         auth,
         *arriving,
+        usage,
+        std::make_shared<embedding_cache>(config.cache),
         config.http,
         secret,
         config_json(config),
@@ -259,6 +262,7 @@ int serve(const serve_options& options) {
   signal_watch.join();
   changes.reset();
   auth.flush_last_used();
+  usage.flush();
   directory.drain_all();
   spdlog::info("drained; bye");
   return 0;

@@ -12,6 +12,7 @@
 
 #include <boost/json.hpp>
 #include <charconv>
+#include <cmath>
 #include <spdlog/spdlog.h>
 
 namespace json = boost::json;
@@ -123,6 +124,52 @@ void revoke_key(app& a, const httplib::Request& req, httplib::Response& res) {
   send_json(res, 200, json::serialize(key_json(*a.db.key(*id))));
 }
 
+json::object usage_json(const key_usage_row& u) {
+  return json::object{{"requests", u.requests},
+                      {"texts", u.texts},
+                      {"tokens", u.tokens},
+                      {"upstream_texts", u.upstream_texts},
+                      {"upstream_calls", std::round(u.upstream_calls * 1000) / 1000},
+                      {"cache_hits", u.cache_hits},
+                      {"errors", u.errors}};
+}
+
+// GET /admin/keys/{id}/usage[?days=N]: the key's use per UTC day, today and the N - 1 before.
+void key_usage(app& a, const httplib::Request& req, httplib::Response& res) {
+  auto id = key_id(req);
+  auto record = id ? a.db.key(*id) : std::nullopt;
+  if (!record)
+    return send_error(res, not_found("no key with id " + req.matches[1].str()));
+  std::int64_t days = 30;
+  if (req.has_param("days")) {
+    auto text = req.get_param_value("days");
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), days);
+    if (ec != std::errc{} || end != text.data() + text.size() || days < 1 || days > 3660)
+      return send_error(res, api_error{400,
+                                       "invalid_request",
+                                       "'days' must be a whole number from 1 to 3660",
+                                       "days",
+                                       {},
+                                       -1});
+  }
+  auto today = utc_day(unix_now());
+  json::array per_day;
+  key_usage_row total;
+  for (const auto& row : a.usage.usage(*id, today - days + 1)) {
+    auto o = usage_json(row);
+    o.emplace("day", day_text(row.day));
+    per_day.push_back(std::move(o));
+    add_counts(total, row);
+  }
+  send_json(res, 200,
+            json::serialize(json::object{{"key_id", *id},
+                                         {"name", record->name},
+                                         {"from", day_text(today - days + 1)},
+                                         {"to", day_text(today)},
+                                         {"days", std::move(per_day)},
+                                         {"total", usage_json(total)}}));
+}
+
 void rotate_key(app& a, const httplib::Request& req, httplib::Response& res) {
   auto id = key_id(req);
   auto record = id ? a.db.key(*id) : std::nullopt;
@@ -205,6 +252,7 @@ void test_provider(app& a, const httplib::Request& req, httplib::Response& res) 
   caller_job job;
   job.texts = {"emr connectivity test"};
   job.routes = {*route};
+  job.cache = {false, false}; // a test must reach the provider
   job.deadline = a.settings.deadline;
   job.request_id = res.get_header_value("X-Request-Id");
   auto started = std::chrono::steady_clock::now();
@@ -242,7 +290,18 @@ void stats(app& a, const httplib::Request&, httplib::Response& res) {
   o["http_requests_arriving"] = a.arriving.under_way();
   o["requests_served"] = a.requests_served.load();
   o["auth"] = to_json(a.auth.stats());
+  o["cache"] = to_json(a.cache->stats());
   send_json(res, 200, json::serialize(o));
+}
+
+void cache_stats_route(app& a, const httplib::Request&, httplib::Response& res) {
+  send_json(res, 200, json::serialize(to_json(a.cache->stats())));
+}
+
+void clear_cache(app& a, const httplib::Request&, httplib::Response& res) {
+  auto dropped = a.cache->clear();
+  spdlog::info("embedding cache cleared: {} entries dropped", dropped);
+  send_json(res, 200, json::serialize(json::object{{"cleared", dropped}}));
 }
 
 } // namespace
@@ -256,6 +315,7 @@ void install_admin_routes(route_table& routes, app& a) {
   routes.get("/admin/keys", bind(list_keys));
   routes.del(R"(/admin/keys/([^/]+))", bind(revoke_key));
   routes.post(R"(/admin/keys/([^/]+)/rotate)", bind(rotate_key));
+  routes.get(R"(/admin/keys/([^/]+)/usage)", bind(key_usage));
   routes.post("/admin/providers", bind(add_provider));
   routes.get("/admin/providers", bind(list_providers));
   routes.patch(R"(/admin/providers/([^/]+))", bind(update_provider));
@@ -265,6 +325,8 @@ void install_admin_routes(route_table& routes, app& a) {
                send_json(res, 200, json::serialize(a.effective_config));
              }));
   routes.get("/admin/stats", bind(stats));
+  routes.get("/admin/cache", bind(cache_stats_route));
+  routes.del("/admin/cache", bind(clear_cache));
 }
 
 } // namespace emr

@@ -6,6 +6,7 @@
 #include "http/caller_auth.hpp"
 #include "http/caller_metrics.hpp"
 #include "http/embed_request.hpp"
+#include "http/key_usage_meter.hpp"
 
 #include <boost/json/object.hpp>
 
@@ -37,6 +38,8 @@ struct app {
   provider_directory& directory;
   caller_auth& auth;
   arrivals& arriving;
+  key_usage_meter& usage;
+  std::shared_ptr<embedding_cache> cache;
   http_settings settings;
   std::string admin_secret;
   boost::json::object effective_config; ///< secrets redacted

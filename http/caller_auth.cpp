@@ -62,20 +62,10 @@ caller_auth::caller_auth(store& db, argon2_params params, auth_limits limits,
       cache_(verified_key_cache_capacity, verified_key_ttl, now),
       key_failures_(limits.failures_per_minute_per_key, tracked_subjects, now),
       address_failures_(limits.failures_per_minute_per_address, tracked_subjects, now),
-      slots_(concurrent_verifications(limits)), flusher_([this](std::stop_token stop) {
-        std::mutex m;
-        std::unique_lock lock{m};
-        while (!stop.stop_requested()) {
-          flush_wakeup_.wait_for(lock, stop, std::chrono::seconds{5}, [] { return false; });
-          flush_last_used();
-        }
-      }) {}
+      slots_(concurrent_verifications(limits)),
+      flusher_(std::chrono::seconds{5}, [this] { flush_last_used(); }) {}
 
-caller_auth::~caller_auth() {
-  flusher_.request_stop();
-  if (flusher_.joinable())
-    flusher_.join();
-}
+caller_auth::~caller_auth() = default;
 
 std::variant<cached_key, api_error> caller_auth::authenticate(std::string_view authorization,
                                                               std::string_view client_address) {

@@ -7,6 +7,7 @@
 #include "http/api_error.hpp"
 #include "http/auth_limits.hpp"
 #include "http/caller_keys.hpp"
+#include "http/periodic_task.hpp"
 #include "storage/store.hpp"
 
 #include <atomic>
@@ -117,8 +118,7 @@ private:
   std::mutex revoked_mutex_;
   std::set<std::int64_t> forgotten_revoked_; ///< revoked keys forget_revoked has forgotten
 
-  std::condition_variable_any flush_wakeup_;
-  std::jthread flusher_;
+  periodic_task flusher_; ///< last: stopped before anything it flushes goes
 };
 
 /// The bearer token of an Authorization header value, or empty when it is not `Bearer <token>`.

@@ -2,6 +2,9 @@
 
 #include "providers/float_codec.hpp"
 
+#include <boost/algorithm/string/predicate.hpp>
+#include <boost/algorithm/string/split.hpp>
+#include <boost/algorithm/string/trim.hpp>
 #include <boost/json.hpp>
 
 #include <algorithm>
@@ -183,12 +186,31 @@ std::variant<embed_request, api_error> parse_embed_request(const json::value& bo
       return invalid_request("'encoding_format' must be \"float\" or \"base64\"",
                              "encoding_format");
   }
+  if (auto cache = o->if_contains("cache"); cache && !cache->is_null()) {
+    if (!cache->is_bool())
+      return invalid_request("'cache' must be true or false", "cache");
+    r.cache.read = r.cache.write = cache->get_bool();
+  }
   if (auto d = o->if_contains("dimensions"); d && !d->is_null()) {
     if (!d->is_int64() || d->get_int64() <= 0 || d->get_int64() > 65536)
       return invalid_request("'dimensions' must be a positive integer", "dimensions");
     r.dimensions = static_cast<int>(d->get_int64());
   }
   return r;
+}
+
+cache_use cache_control_use(std::string_view cache_control) {
+  cache_use use;
+  std::vector<std::string_view> directives;
+  boost::algorithm::split(directives, cache_control, [](char c) { return c == ','; });
+  for (auto d : directives) {
+    auto directive = boost::algorithm::trim_copy(d);
+    if (boost::algorithm::iequals(directive, "no-store"))
+      use.read = use.write = false;
+    else if (boost::algorithm::iequals(directive, "no-cache"))
+      use.read = false;
+  }
+  return use;
 }
 
 std::variant<batch_id, api_error> parse_batch_id(const json::value& request, std::size_t index) {

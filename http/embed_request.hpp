@@ -33,11 +33,16 @@ struct embed_request {
   std::string input_type;
   int dimensions = 0;
   vector_encoding encoding = vector_encoding::float_array;
+  cache_use cache; ///< `"cache": false` neither reads nor keeps
 };
 
 /// Parses one request object; every field is type-checked and bad input named in the error.
 std::variant<embed_request, api_error> parse_embed_request(const boost::json::value& body,
                                                            const request_limits& limits);
+
+/// What a request's Cache-Control header allows the embedding cache: `no-store` neither answers
+/// from it nor keeps the new vectors, `no-cache` asks for fresh vectors and keeps them.
+cache_use cache_control_use(std::string_view cache_control);
 
 /// A batch sub-request's id: a non-empty string or an integer, echoed back as the caller sent it.
 struct batch_id {

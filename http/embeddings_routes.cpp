@@ -26,7 +26,8 @@ struct prepared_job {
 
 // `planned` is charged for the answer's vectors when their dimensions are known up front.
 std::variant<prepared_job, api_error> prepare(app& a, const json::value& body,
-                                              const std::string& id, response_budget& planned) {
+                                              const std::string& id, cache_use allowed,
+                                              response_budget& planned) {
   auto parsed = parse_embed_request(body, a.settings.limits);
   if (auto e = std::get_if<api_error>(&parsed))
     return *e;
@@ -52,6 +53,8 @@ std::variant<prepared_job, api_error> prepare(app& a, const json::value& body,
   p.job.policy = p.policy;
   p.job.deadline = a.settings.deadline;
   p.job.request_id = id;
+  p.job.cache.read = request.cache.read && allowed.read;
+  p.job.cache.write = request.cache.write && allowed.write;
   return p;
 }
 
@@ -65,7 +68,7 @@ std::vector<std::future<caller_outcome>> spawn_jobs(app& a, std::vector<caller_j
     outs.push_back(std::make_shared<std::promise<caller_outcome>>());
     futures.push_back(outs.back()->get_future());
   }
-  a.system.spawn(request, std::move(jobs), std::move(outs), arrivals::hand_over_current());
+  a.system.spawn(request, std::move(jobs), std::move(outs), arrivals::hand_over_current(), a.cache);
   return futures;
 }
 
@@ -77,14 +80,8 @@ caller_outcome await_job(app& a, std::future<caller_outcome>& future) {
   return future.get();
 }
 
-std::optional<api_error> authenticate(app& a, const httplib::Request& req) {
-  auto who = a.auth.authenticate(req.get_header_value("Authorization"), req.remote_addr);
-  if (auto e = std::get_if<api_error>(&who))
-    return *e;
-  return std::nullopt;
-}
-
-// Counts and logs one answered caller on every path; never its texts or its key.
+// Counts and logs one answered caller on every path, and adds it to its key's usage once the key
+// is known; never its texts or its key.
 class access_record {
 public:
   access_record(app& a, const httplib::Request& req, httplib::Response& res)
@@ -98,6 +95,11 @@ public:
     a_.callers.record(provider, res_.status, seconds);
     if (res_.status == 200)
       ++a_.requests_served;
+    if (use.key_id != 0) {
+      use.requests = 1;
+      use.errors += res_.status == 200 ? 0 : 1;
+      a_.usage.record(use);
+    }
     spdlog::info("{} {} {} {:.1f}ms texts={} provider={} request_id={}{}", req_.method, req_.path,
                  res_.status, seconds * 1000, texts, provider.empty() ? "-" : provider,
                  res_.get_header_value("X-Request-Id"),
@@ -106,6 +108,21 @@ public:
   std::size_t texts = 0;
   std::string provider;
   std::string upstream; ///< request ids of the upstream calls that carried this caller
+  key_usage_row use;    ///< its key's, once authenticated; errors: failed sub-requests
+
+  /// Adds an answered (sub-)request's texts, tokens, cache hits and upstream share.
+  void count(const caller_outcome& outcome) {
+    for (const auto& answer : outcome.answers) {
+      std::size_t rows = 0;
+      for (const auto& chunk : answer.chunks)
+        rows += chunk.rows.size();
+      use.texts += static_cast<std::int64_t>(rows);
+      use.tokens += answer.tokens;
+      use.cache_hits += static_cast<std::int64_t>(answer.cached_texts);
+      use.upstream_texts += static_cast<std::int64_t>(rows - answer.cached_texts);
+      use.upstream_calls += answer.upstream_calls();
+    }
+  }
 
 private:
   app& a_;
@@ -123,15 +140,20 @@ std::string upstream_ids(const caller_outcome& outcome) {
   return ids;
 }
 
-// An authenticated caller's JSON body, or the error already sent.
-std::optional<json::value> caller_body(app& a, const httplib::Request& req,
-                                       httplib::Response& res) {
-  auto check = [&]() -> std::optional<api_error> {
-    if (auto e = authenticate(a, req))
-      return e;
-    return require_json(req);
-  };
-  if (auto e = check()) {
+struct caller_request {
+  std::int64_t key_id = 0;
+  json::value body;
+};
+
+// An authenticated caller's key and JSON body, or the error already sent.
+std::optional<caller_request> caller_body(app& a, const httplib::Request& req,
+                                          httplib::Response& res) {
+  auto who = a.auth.authenticate(req.get_header_value("Authorization"), req.remote_addr);
+  if (auto e = std::get_if<api_error>(&who)) {
+    send_error(res, *e);
+    return std::nullopt;
+  }
+  if (auto e = require_json(req)) {
     send_error(res, *e);
     return std::nullopt;
   }
@@ -140,20 +162,23 @@ std::optional<json::value> caller_body(app& a, const httplib::Request& req,
     send_error(res, *e);
     return std::nullopt;
   }
-  return std::get<json::value>(std::move(body));
+  return caller_request{std::get<cached_key>(who).key_id, std::get<json::value>(std::move(body))};
 }
 
 void embed(app& a, const httplib::Request& req, httplib::Response& res) {
   access_record record{a, req, res};
   auto id = request_id(req, res);
-  auto body = caller_body(a, req, res);
-  if (!body)
+  auto caller = caller_body(a, req, res);
+  if (!caller)
     return;
+  record.use.key_id = caller->key_id;
   response_budget planned{a.settings.limits.max_response_bytes};
-  auto p = prepare(a, *body, id, planned);
+  auto p = prepare(a, caller->body, id, cache_control_use(req.get_header_value("Cache-Control")),
+                   planned);
   if (auto e = std::get_if<api_error>(&p))
     return send_error(res, *e);
   auto& job = std::get<prepared_job>(p);
+  job.job.tenant = caller->key_id;
   record.texts = job.job.texts.size();
   record.provider = job.job.routes.front().name;
   auto outcome = run_job(a, std::move(job.job));
@@ -164,6 +189,7 @@ void embed(app& a, const httplib::Request& req, httplib::Response& res) {
   }
   record.provider = outcome.answers.front().provider;
   record.upstream = upstream_ids(outcome);
+  record.count(outcome);
   response_budget rendered{a.settings.limits.max_response_bytes};
   if (auto e = rendered.take(vector_bytes(outcome, job.encoding)))
     return send_error(res, *e);
@@ -181,10 +207,11 @@ void append_failed_result(std::string& out, const api_error& e) {
 void embed_batch(app& a, const httplib::Request& req, httplib::Response& res) {
   access_record record{a, req, res};
   auto id = request_id(req, res);
-  auto body = caller_body(a, req, res);
-  if (!body)
+  auto caller = caller_body(a, req, res);
+  if (!caller)
     return;
-  auto requests = body->as_object().if_contains("requests");
+  record.use.key_id = caller->key_id;
+  auto requests = caller->body.as_object().if_contains("requests");
   if (!requests || !requests->is_array())
     return send_error(
         res, api_error{400, "invalid_request", "'requests' must be an array", "requests", {}, -1});
@@ -235,10 +262,12 @@ void embed_batch(app& a, const httplib::Request& req, httplib::Response& res) {
   std::vector<caller_job> jobs;
   std::vector<std::size_t> job_slots;
   response_budget planned{a.settings.limits.max_response_bytes};
+  auto allowed = cache_control_use(req.get_header_value("Cache-Control"));
   for (std::size_t i = 0; i < list.size(); ++i) {
     // The sub-request's id reaches the upstream X-Request-Id only as a token.
-    slots[i].prepared = prepare(a, list[i], id + "-" + to_token(ids[i].text), planned);
+    slots[i].prepared = prepare(a, list[i], id + "-" + to_token(ids[i].text), allowed, planned);
     if (auto p = std::get_if<prepared_job>(&slots[i].prepared)) {
+      p->job.tenant = caller->key_id;
       record.texts += p->job.texts.size();
       jobs.push_back(std::move(p->job));
       job_slots.push_back(i);
@@ -258,16 +287,20 @@ void embed_batch(app& a, const httplib::Request& req, httplib::Response& res) {
     out += R"({"id":)" + json::serialize(ids[i].sent) + ",";
     if (auto e = std::get_if<api_error>(&s.prepared)) {
       append_failed_result(out, *e);
+      ++record.use.errors;
       continue;
     }
     auto& p = std::get<prepared_job>(s.prepared);
     auto outcome = await_job(a, s.future);
     if (outcome.error) {
       append_failed_result(out, from_failure(*outcome.error));
+      ++record.use.errors;
       continue;
     }
+    record.count(outcome);
     if (auto e = rendered.take(vector_bytes(outcome, p.encoding))) {
       append_failed_result(out, *e);
+      ++record.use.errors;
       continue;
     }
     out += R"("status":200,"response":)" + render_outcome(outcome, p.policy, p.encoding) + "}";

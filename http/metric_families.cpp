@@ -128,6 +128,7 @@ std::vector<metric_family> metric_families(const metric_sources& sources) {
   out.family("emr_rate_limited_passed_on_total", counter, "Caller answers that were 429.", {})
       .samples.push_back({"", "", number(sources.callers.rate_limited_passed_on)});
   out.add(sources.auth, std::string{}, {});
+  out.add(sources.cache, std::string{}, {});
 
   out.add(batcher_stats{}, std::nullopt, by_provider);
   for (const auto& b : sources.batchers)
@@ -147,6 +148,29 @@ std::vector<metric_family> metric_families(const metric_sources& sources) {
       .samples.push_back({"", "", number(sin_binned)});
   out.family("emr_request_actors", gauge, "Request actors alive (one per caller in flight).", {})
       .samples.push_back({"", "", number(sources.request_actors)});
+
+  // Per caller key: the key's id, or "other" for the keys past the busiest metric_keys.
+  const std::vector<std::string_view> by_key{"key"};
+  auto per_key = [&](std::string_view name, std::string_view help, auto value) {
+    auto& f = out.family(name, counter, help, by_key);
+    for (const auto& k : sources.keys)
+      f.samples.push_back({"",
+                           joined("", "key", k.key_id == 0 ? "other" : std::to_string(k.key_id)),
+                           number(value(k))});
+  };
+  per_key("emr_key_requests_total", "Embedding requests answered, by caller key.",
+          [](const key_usage_row& k) { return k.requests; });
+  per_key("emr_key_texts_total", "Texts embedded, by caller key.",
+          [](const key_usage_row& k) { return k.texts; });
+  per_key("emr_key_tokens_total", "Tokens of the answers' usage, by caller key.",
+          [](const key_usage_row& k) { return k.tokens; });
+  per_key("emr_key_upstream_calls_total",
+          "Upstream calls attributed to each caller key (its share of each call it rode).",
+          [](const key_usage_row& k) { return k.upstream_calls; });
+  per_key("emr_key_cache_hits_total", "Texts answered from the embedding cache, by caller key.",
+          [](const key_usage_row& k) { return k.cache_hits; });
+  per_key("emr_key_errors_total", "Requests answered with an error, by caller key.",
+          [](const key_usage_row& k) { return k.errors; });
   return out.take();
 }
 

@@ -4,8 +4,10 @@
 // renders the Prometheus text and the metric table in docs/api.md.
 
 #include "actors/actor_stats.hpp"
+#include "actors/embedding_cache.hpp"
 #include "http/caller_auth.hpp"
 #include "http/caller_metrics.hpp"
+#include "storage/store.hpp"
 
 #include <string>
 #include <string_view>
@@ -33,8 +35,15 @@ struct metric_sources {
   health_stats health;
   caller_stats callers;
   auth_stats auth;
+  cache_stats cache;
   std::int64_t request_actors = 0;
+  /// Per caller key since start, the busiest few (key_usage_meter::busiest): key_id 0 sums the
+  /// others, labelled `other`.
+  std::vector<key_usage_row> keys;
 };
+
+/// How many caller keys /metrics names; the others are summed under key="other".
+inline constexpr std::size_t metric_keys = 32;
 
 /// Every family, in a fixed order, each present even when it has no samples yet.
 std::vector<metric_family> metric_families(const metric_sources& sources);

@@ -13,7 +13,8 @@ void install_metrics_route(route_table& routes, app& a) {
   routes.get("/metrics", [&a](const httplib::Request&, httplib::Response& res) {
     auto actors = collect_stats(a);
     auto families = metric_families({std::move(actors.batchers), std::move(actors.health),
-                                     a.callers.stats(), a.auth.stats(), live_request_actors()});
+                                     a.callers.stats(), a.auth.stats(), a.cache->stats(),
+                                     live_request_actors(), a.usage.busiest(metric_keys)});
     res.status = 200;
     res.set_content(prometheus_text(families), "text/plain; version=0.0.4; charset=utf-8");
   });

@@ -88,6 +88,35 @@ CREATE TABLE fleet_replicas (
   seen_at DOUBLE PRECISION NOT NULL
 );
 )sql"},
+    // What each caller key used, per UTC day (store.hpp, key_usage_row).
+    migration{4, R"sql(
+CREATE TABLE key_usage (
+  key_id         INTEGER NOT NULL REFERENCES caller_keys (id),
+  day            INTEGER NOT NULL,
+  requests       INTEGER NOT NULL DEFAULT 0,
+  texts          INTEGER NOT NULL DEFAULT 0,
+  tokens         INTEGER NOT NULL DEFAULT 0,
+  upstream_texts INTEGER NOT NULL DEFAULT 0,
+  upstream_calls REAL NOT NULL DEFAULT 0,
+  cache_hits     INTEGER NOT NULL DEFAULT 0,
+  errors         INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY (key_id, day)
+);
+)sql",
+              R"sql(
+CREATE TABLE key_usage (
+  key_id         BIGINT NOT NULL REFERENCES caller_keys (id),
+  day            BIGINT NOT NULL,
+  requests       BIGINT NOT NULL DEFAULT 0,
+  texts          BIGINT NOT NULL DEFAULT 0,
+  tokens         BIGINT NOT NULL DEFAULT 0,
+  upstream_texts BIGINT NOT NULL DEFAULT 0,
+  upstream_calls DOUBLE PRECISION NOT NULL DEFAULT 0,
+  cache_hits     BIGINT NOT NULL DEFAULT 0,
+  errors         BIGINT NOT NULL DEFAULT 0,
+  PRIMARY KEY (key_id, day)
+);
+)sql"},
 };
 
 inline constexpr std::int64_t latest_schema_version = migrations.back().version;

@@ -270,6 +270,54 @@ void postgres_store::touch_keys(
           "touch keys", parameters{}.text(ids).text(times));
 }
 
+void postgres_store::add_key_usage(const std::vector<key_usage_row>& rows) {
+  if (rows.empty())
+    return;
+  std::lock_guard lock(mutex_);
+  constexpr std::string_view operation = "record key usage";
+  auto* db = connection();
+  transaction t(db, operation);
+  for (const auto& r : rows)
+    checked(db,
+            "INSERT INTO key_usage (key_id, day, requests, texts, tokens, upstream_texts,"
+            " upstream_calls, cache_hits, errors) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+            " ON CONFLICT (key_id, day) DO UPDATE SET"
+            " requests = key_usage.requests + excluded.requests,"
+            " texts = key_usage.texts + excluded.texts,"
+            " tokens = key_usage.tokens + excluded.tokens,"
+            " upstream_texts = key_usage.upstream_texts + excluded.upstream_texts,"
+            " upstream_calls = key_usage.upstream_calls + excluded.upstream_calls,"
+            " cache_hits = key_usage.cache_hits + excluded.cache_hits,"
+            " errors = key_usage.errors + excluded.errors",
+            operation,
+            parameters{}
+                .integer(r.key_id)
+                .integer(r.day)
+                .integer(r.requests)
+                .integer(r.texts)
+                .integer(r.tokens)
+                .integer(r.upstream_texts)
+                .real(r.upstream_calls)
+                .integer(r.cache_hits)
+                .integer(r.errors));
+  t.commit();
+}
+
+std::vector<key_usage_row> postgres_store::key_usage(std::int64_t key_id, std::int64_t from_day) {
+  std::lock_guard lock(mutex_);
+  auto r = checked(connection(),
+                   "SELECT day, requests, texts, tokens, upstream_texts, upstream_calls,"
+                   " cache_hits, errors FROM key_usage WHERE key_id = $1 AND day >= $2"
+                   " ORDER BY day",
+                   "read key usage", parameters{}.integer(key_id).integer(from_day));
+  std::vector<key_usage_row> rows;
+  for (int i = 0; i < r.rows(); ++i)
+    rows.push_back(key_usage_row{key_id, r.integer(i, 0), r.integer(i, 1), r.integer(i, 2),
+                                 r.integer(i, 3), r.integer(i, 4), r.real(i, 5), r.integer(i, 6),
+                                 r.integer(i, 7)});
+  return rows;
+}
+
 void postgres_store::import(const std::vector<provider_record>& providers,
                             const std::vector<key_record>& keys) {
   std::lock_guard lock(mutex_);

@@ -56,6 +56,10 @@ public:
     check(sqlite3_bind_int64(stmt_, index, value));
     return *this;
   }
+  statement& bind(int index, double value) {
+    check(sqlite3_bind_double(stmt_, index, value));
+    return *this;
+  }
 
   /// True when a row is ready, false when the statement has finished.
   bool step() {
@@ -80,6 +84,7 @@ public:
                  : std::string();
   }
   std::int64_t integer(int column) const { return sqlite3_column_int64(stmt_, column); }
+  double real(int column) const { return sqlite3_column_double(stmt_, column); }
   std::optional<std::int64_t> optional_integer(int column) const {
     if (sqlite3_column_type(stmt_, column) == SQLITE_NULL)
       return std::nullopt;
@@ -404,6 +409,46 @@ void sqlite_store::touch_keys(
     touch.reset();
   }
   transaction.commit();
+}
+
+void sqlite_store::add_key_usage(const std::vector<key_usage_row>& rows) {
+  if (rows.empty())
+    return;
+  std::lock_guard lock(mutex_);
+  constexpr std::string_view operation = "record key usage";
+  write_transaction transaction(db_.get(), operation);
+  statement add(db_.get(),
+                "INSERT INTO key_usage (key_id, day, requests, texts, tokens, upstream_texts,"
+                " upstream_calls, cache_hits, errors) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+                " ON CONFLICT (key_id, day) DO UPDATE SET"
+                " requests = requests + excluded.requests, texts = texts + excluded.texts,"
+                " tokens = tokens + excluded.tokens,"
+                " upstream_texts = upstream_texts + excluded.upstream_texts,"
+                " upstream_calls = upstream_calls + excluded.upstream_calls,"
+                " cache_hits = cache_hits + excluded.cache_hits, errors = errors + excluded.errors",
+                operation);
+  for (const auto& r : rows) {
+    add.bind(1, r.key_id).bind(2, r.day).bind(3, r.requests).bind(4, r.texts).bind(5, r.tokens);
+    add.bind(6, r.upstream_texts).bind(7, r.upstream_calls).bind(8, r.cache_hits);
+    add.bind(9, r.errors).step();
+    add.reset();
+  }
+  transaction.commit();
+}
+
+std::vector<key_usage_row> sqlite_store::key_usage(std::int64_t key_id, std::int64_t from_day) {
+  std::lock_guard lock(mutex_);
+  statement query(db_.get(),
+                  "SELECT day, requests, texts, tokens, upstream_texts, upstream_calls, cache_hits,"
+                  " errors FROM key_usage WHERE key_id = ?1 AND day >= ?2 ORDER BY day",
+                  "read key usage");
+  query.bind(1, key_id).bind(2, from_day);
+  std::vector<key_usage_row> rows;
+  while (query.step())
+    rows.push_back(key_usage_row{key_id, query.integer(0), query.integer(1), query.integer(2),
+                                 query.integer(3), query.integer(4), query.real(5),
+                                 query.integer(6), query.integer(7)});
+  return rows;
 }
 
 std::int64_t sqlite_store::schema_version() {

@@ -37,6 +37,8 @@ public:
   std::optional<key_record> rotate_key(std::int64_t id, std::string_view new_public_id,
                                        std::string_view new_secret_hash) override;
   void touch_keys(const std::vector<std::pair<std::int64_t, std::int64_t>>& id_and_time) override;
+  void add_key_usage(const std::vector<key_usage_row>& rows) override;
+  std::vector<key_usage_row> key_usage(std::int64_t key_id, std::int64_t from_day) override;
 
   std::int64_t schema_version() override;
   std::string integrity_check() override;

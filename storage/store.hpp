@@ -62,6 +62,21 @@ struct key_record {
   friend bool operator==(const key_record&, const key_record&) = default;
 };
 
+/// What one caller key used on one UTC day. Stored rows only grow: each write adds to them.
+struct key_usage_row {
+  std::int64_t key_id = 0;
+  std::int64_t day = 0; ///< days since 1970-01-01, UTC
+  std::int64_t requests = 0;
+  std::int64_t texts = 0;
+  std::int64_t tokens = 0;         ///< as the answers' usage counted them
+  std::int64_t upstream_texts = 0; ///< the key's texts that went to a provider
+  double upstream_calls = 0;       ///< its share of the calls they rode, by estimated tokens
+  std::int64_t cache_hits = 0;     ///< its texts answered from the embedding cache
+  std::int64_t errors = 0;         ///< requests answered with an error after authentication
+
+  friend bool operator==(const key_usage_row&, const key_usage_row&) = default;
+};
+
 /// Durable state of one emr server. Every method is thread-safe and may block on disk, so call
 /// them from HTTP handler threads, never from actor threads. Failures throw storage_error.
 class store {
@@ -100,6 +115,13 @@ public:
   /// ignored, so batches flushed out of order never move last_used_at backwards.
   virtual void
   touch_keys(const std::vector<std::pair<std::int64_t, std::int64_t>>& id_and_time) = 0;
+
+  // -- usage ----------------------------------------------------------------
+
+  /// Adds each row's counts to the stored row of its key and day, in one transaction.
+  virtual void add_key_usage(const std::vector<key_usage_row>& rows) = 0;
+  /// One key's rows from `from_day` on, oldest first.
+  virtual std::vector<key_usage_row> key_usage(std::int64_t key_id, std::int64_t from_day) = 0;
 
   // -- health ---------------------------------------------------------------
 

@@ -8,7 +8,8 @@
 #   --smoke     small loads, no peer, no sweep; fails when a count is wrong (used by `make test`)
 #   --small     the smoke run's small loads, with the full report: to try a scenario quickly
 #   --only      scenarios: burst burst_realistic sparse closed closed_realistic rate
-#               rate_configured rate_fleet overhead dedup tokens sweep sweep_realistic
+#               rate_configured rate_fleet overhead dedup tokens cache cache_half
+#               cache_memory_off cache_memory fairness sweep sweep_realistic
 # The provider models (unlimited, realistic) are tools/stack.sh's.
 #   --out       keep the raw results (one JSON line per run, latencies per run) in DIR
 #   --charts    render the latency and concurrency charts (PNG) into DIR (needs python3-matplotlib)
@@ -21,13 +22,13 @@ build_dir="$(cd "$build_dir" && pwd)"
 smoke=0
 small=0
 only="burst,burst_realistic,sparse,closed,closed_realistic,rate,rate_configured,rate_fleet,overhead,dedup,tokens"
-only+=",sweep,sweep_realistic"
+only+=",cache,cache_half,cache_memory_off,cache_memory,fairness,sweep,sweep_realistic"
 peer=1
 out=""
 charts=""
 while [ $# -gt 0 ]; do
   case "$1" in
-    --smoke) smoke=1; small=1; peer=0; only="burst,burst_realistic,sparse,closed,rate,rate_configured,rate_fleet,overhead,dedup,tokens" ;;
+    --smoke) smoke=1; small=1; peer=0; only="burst,burst_realistic,sparse,closed,rate,rate_configured,rate_fleet,overhead,dedup,tokens,cache,cache_half,fairness" ;;
     --small) small=1 ;;
     --only) only="$2"; shift ;;
     --no-peer) peer=0 ;;
@@ -61,10 +62,14 @@ if [ "$small" -eq 1 ]; then
   burst_callers=100 sparse_requests=10 closed_workers=10 closed_requests=5
   rate_workers=20 rate_seconds=3 overhead_seconds=2 overhead_requests=20
   dedup_callers=100 token_callers=300 sweep_points="1 10 100"
+  cache_requests=100 cache_half_requests=10 cache_memory_requests=10
+  fair_bulk_callers=4 fair_seconds=4 fair_requests=20
 else
   burst_callers=1000 sparse_requests=200 closed_workers=100 closed_requests=20
   rate_workers=200 rate_seconds=60 overhead_seconds=20 overhead_requests=2000
   dedup_callers=1000 token_callers=300 sweep_points="1 10 50 100 200 500 1000"
+  cache_requests=1000 cache_half_requests=100 cache_memory_requests=50
+  fair_bulk_callers=48 fair_seconds=20 fair_requests=200
 fi
 
 ticks_per_s="$(getconf CLK_TCK)"
@@ -84,15 +89,24 @@ fake_stats() { curl -sf "$FAKE_URL/_stats" | jq -c '{calls, texts, status_counts
 measure() {
   local scenario="$1" path="$2" label="$3"
   shift 3
-  local tag="$scenario-$path-$label" cpu0=0 cpu1=0 rss=0 rc=0
+  local tag="$scenario-$path-$label" cpu0=0 rc=0
   fake_reset
   [ "$path" = emr ] && cpu0="$(cpu_seconds "$EMR_PID")"
   "$build_dir/loadgen" --json --latencies "$results/$tag.latencies" "$@" >"$results/$tag.json" || rc=$?
+  [ -s "$results/$tag.json" ] || { echo "bench: loadgen failed for $tag (exit $rc)" >&2; return 1; }
+  record_run "$scenario" "$path" "$label" "$cpu0"
+}
+
+# Appends the run whose loadgen summary is $results/SCENARIO-PATH-LABEL.json to $runs, with the
+# fake's counts as they stand and emr's CPU since CPU0 (0 when the path is not emr's) and peak RSS.
+#   record_run SCENARIO PATH LABEL CPU0
+record_run() {
+  local scenario="$1" path="$2" label="$3" cpu0="$4" cpu1=0 rss=0
+  local tag="$scenario-$path-$label"
   if [ "$path" = emr ]; then
     cpu1="$(cpu_seconds "$EMR_PID")"
     rss="$(peak_rss_mb "$EMR_PID")"
   fi
-  [ -s "$results/$tag.json" ] || { echo "bench: loadgen failed for $tag (exit $rc)" >&2; return 1; }
   jq -c --arg scenario "$scenario" --arg path "$path" --arg name "$label" \
     --argjson max_batch "$MAX_BATCH" --argjson upstream "$(fake_stats)" --argjson cpu "$(awk -v a="$cpu0" -v b="$cpu1" 'BEGIN { printf "%.3f", b - a }')" \
     --argjson rss "$rss" --arg latencies "$results/$tag.latencies" \
@@ -107,7 +121,8 @@ measure() {
 # A fresh fake and emr for each scenario, so emr's peak RSS and CPU belong to that scenario alone.
 #   with_stack FAKE_ARGS -- PROVIDER_TYPE MODEL MAX_BATCH [RPM]
 # registers the provider with the operator-set limit RPM when given, and sets DIRECT (loadgen
-# args for the direct path), VIA_EMR (for the emr path) and MAX_BATCH.
+# args for the direct path), VIA_EMR (for the emr path) and MAX_BATCH. emr's config gets
+# BENCH_EMR_TOML when a scenario sets it.
 with_stack() {
   local fake_args=()
   while [ "$1" != "--" ]; do fake_args+=("$1"); shift; done
@@ -116,7 +131,7 @@ with_stack() {
   MAX_BATCH="$3"
   stack_start_fake "${fake_args[@]}"
   export BENCH_PROVIDER_KEY="bench-provider-key"
-  stack_start_emr
+  stack_start_emr "${BENCH_EMR_TOML:-}"
   stack_add_provider upstream "$type" BENCH_PROVIDER_KEY "$FAKE_URL/v1/embeddings" "$model" "$MAX_BATCH" "$rpm"
   stack_create_key bench
   DIRECT=(--url "$FAKE_URL" --key "$BENCH_PROVIDER_KEY" --model "$model" --verify-model "$model")
@@ -249,6 +264,68 @@ scenario_tokens() {
   local load=(--mode burst --callers "$token_callers" --text-bytes 4000 --text-prefix "long text")
   measure tokens direct voyage-3-large "${DIRECT[@]}" "${load[@]}"
   measure tokens emr voyage-3-large "${VIA_EMR[@]}" "${load[@]}"
+}
+
+# 10,000 distinct texts (10 callers x 1,000 requests, a re-index's workers), then the same texts
+# again: the second pass is answered from emr's embedding cache. The fake answers at once, so the
+# direct run is the floor a cached answer is held to.
+scenario_cache() {
+  with_stack --latency-ms 0 -- voyage voyage-3.5 128
+  local load=(--mode closed --callers 10 --requests "$cache_requests" --text-prefix "cache text")
+  measure cache direct voyage-3.5 "${DIRECT[@]}" "${load[@]}"
+  measure cache emr first-pass "${VIA_EMR[@]}" "${load[@]}"
+  measure cache emr second-pass "${VIA_EMR[@]}" "${load[@]}"
+}
+
+# 1,000 texts (callers 0-9), then 2,000 (callers 0-19) of which those 1,000 are the first half:
+# only the new half may go upstream.
+scenario_cache_half() {
+  with_stack "${unlimited[@]}" -- voyage voyage-3.5 128
+  measure cache_half emr seen-first "${VIA_EMR[@]}" --mode closed --callers 10 \
+    --requests "$cache_half_requests" --text-prefix "half text"
+  measure cache_half emr half-seen "${VIA_EMR[@]}" --mode closed --callers 20 \
+    --requests "$cache_half_requests" --text-prefix "half text"
+}
+
+# The cache's byte bound against emr's resident memory: 20,000 distinct 1,024-float vectors (about
+# 87 MB kept unbounded) through emr with the cache off, then through another emr whose cache may
+# take 32 MiB. Its peak RSS must stay within the first one's plus the bound.
+cache_memory_load() {
+  local scenario="$1" label="$2"
+  with_stack --latency-ms 0 -- voyage voyage-3.5 128
+  measure "$scenario" emr "$label" "${VIA_EMR[@]}" --mode closed --callers 40 \
+    --requests "$cache_memory_requests" --texts-per-call 10 --text-prefix "memory text"
+}
+scenario_cache_memory_off() { BENCH_EMR_TOML=$'[cache]\nmax_bytes = 0' cache_memory_load cache_memory_off "cache off"; }
+scenario_cache_memory() { BENCH_EMR_TOML=$'[cache]\nmax_bytes = 33554432' cache_memory_load cache_memory "32 MiB"; }
+
+# Fair batches: tenant A (one key) keeps about 100,000 texts queued (48 callers of 2,048 texts each;
+# 256-float vectors in base64, so that rendering them does not swamp the machine) while tenant B
+# (another key) sends single texts one after another. B's p50 is held to its p50 on an idle emr,
+# A's throughput to what it gets alone.
+scenario_fairness() {
+  with_stack "${unlimited[@]}" -- voyage voyage-3.5 128
+  local bulk=(--url "$EMR_URL" --key "$KEY" --provider upstream --verify-model voyage-3.5
+              --dimensions 256 --encoding base64 --mode duration --callers "$fair_bulk_callers"
+              --texts-per-call 2048 --duration-s "$fair_seconds")
+  stack_create_key interactive
+  local lone=(--url "$EMR_URL" --key "$KEY" --provider upstream --verify-model voyage-3.5
+              --dimensions 256 --mode closed --callers 1 --requests "$fair_requests")
+  measure fairness emr B-idle "${lone[@]}" --text-prefix "lone idle"
+  measure fairness emr A-alone "${bulk[@]}" --text-prefix "bulk alone"
+  fake_reset
+  local cpu0 bulk_pid rc=0
+  cpu0="$(cpu_seconds "$EMR_PID")"
+  "$build_dir/loadgen" --json --latencies "$results/fairness-emr-A-with-B.latencies" "${bulk[@]}" \
+    --text-prefix "bulk shared" >"$results/fairness-emr-A-with-B.json" &
+  bulk_pid=$!
+  sleep 2 # A's backlog forms
+  "$build_dir/loadgen" --json --latencies "$results/fairness-emr-B-with-A.latencies" "${lone[@]}" \
+    --text-prefix "lone shared" >"$results/fairness-emr-B-with-A.json" || rc=$?
+  wait "$bulk_pid" || rc=$?
+  [ "$rc" -eq 0 ] || { echo "bench: loadgen failed for fairness (exit $rc)" >&2; return 1; }
+  record_run fairness emr B-with-A "$cpu0"
+  record_run fairness emr A-with-B "$cpu0"
 }
 
 # Upstream calls and p50 against concurrency on one provider model, for the chart:

@@ -179,6 +179,40 @@ def targets(runs):
         rejected = tokens["upstream"]["status_counts"].get("400", 0)
         check("tokens: zero token-cap rejections", f"{rejected} rejected, {tokens['upstream']['calls']} calls",
               rejected == 0 and all_verified(tokens))
+    direct = find(runs, "cache", "direct")
+    first, second = find(runs, "cache", "emr", "first-pass"), find(runs, "cache", "emr", "second-pass")
+    if first and second:
+        check(f"cache: {second['load']['total']:,} distinct texts sent twice, second pass: 0 texts upstream",
+              f"{second['upstream']['texts']} texts ({first['upstream']['texts']} on the first pass)",
+              second["upstream"]["texts"] == 0 and all_verified(first) and all_verified(second))
+    if direct and second:
+        added = p50(second) - p50(direct)
+        check("cache: second pass p50 <= 2 ms above direct to a fake answering at once",
+              f"{added:+.2f} ms ({p50(second):.2f} vs {p50(direct):.2f} ms)", added <= 2)
+    half = find(runs, "cache_half", "emr", "half-seen")
+    if half:
+        new = half["load"]["total"] // 2
+        check(f"cache: half of {half['load']['total']:,} texts seen before: upstream texts = the {new:,} new ones",
+              f"{half['upstream']['texts']} texts", half["upstream"]["texts"] == new and all_verified(half))
+    idle, shared = find(runs, "fairness", "emr", "B-idle"), find(runs, "fairness", "emr", "B-with-A")
+    if idle and shared:
+        ratio = p50(shared) / max(p50(idle), 1e-9)
+        check("fairness: B's p50 beside A's 100,000 queued texts <= 1.5 x its p50 on an idle emr",
+              f"{ratio:.2f}x ({p50(shared):.1f} vs {p50(idle):.1f} ms)",
+              ratio <= 1.5 and all_verified(idle) and all_verified(shared))
+    alone, beside = find(runs, "fairness", "emr", "A-alone"), find(runs, "fairness", "emr", "A-with-B")
+    if alone and beside:
+        ratio = beside["load"]["throughput_rps"] / max(alone["load"]["throughput_rps"], 1e-9)
+        check("fairness: A's throughput beside B >= 90% of A's alone",
+              f"{100 * ratio:.0f}% ({beside['load']['throughput_rps'] * 2048:.0f} vs "
+              f"{alone['load']['throughput_rps'] * 2048:.0f} texts/s)",
+              ratio >= 0.9 and all_verified(alone) and all_verified(beside))
+    off, bounded = find(runs, "cache_memory_off", "emr"), find(runs, "cache_memory", "emr")
+    if off and bounded:
+        limit = off["emr_peak_rss_mb"] + 32
+        check("cache memory: peak RSS with a 32 MiB cache <= peak RSS with none + 32 MiB",
+              f"{bounded['emr_peak_rss_mb']:.0f} MB vs {off['emr_peak_rss_mb']:.0f} + 32 MB",
+              bounded["emr_peak_rss_mb"] <= limit and all_verified(off) and all_verified(bounded))
     return out
 
 
@@ -220,6 +254,13 @@ def smoke_failures(runs):
     tokens = find(runs, "tokens", "emr")
     if tokens and tokens["upstream"]["status_counts"].get("400", 0):
         failures.append(f"tokens: {tokens['upstream']['status_counts']['400']} calls over the token cap")
+    second = find(runs, "cache", "emr", "second-pass")
+    if second and second["upstream"]["texts"] != 0:
+        failures.append(f"cache: {second['upstream']['texts']} texts sent upstream on the second pass, expected 0")
+    half = find(runs, "cache_half", "emr", "half-seen")
+    if half and half["upstream"]["texts"] != half["load"]["total"] // 2:
+        failures.append(f"cache_half: {half['upstream']['texts']} texts sent upstream, expected "
+                        f"{half['load']['total'] // 2}")
     return failures
 
 

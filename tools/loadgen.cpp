@@ -38,6 +38,7 @@ struct options {
   std::string latencies_file;
   std::string verify_model;
   int verify_dims = 0;
+  int dimensions = 0;
   std::string input_type;
   std::string encoding;
   bool retry_429 = false;
@@ -88,6 +89,8 @@ emr::load::endpoint make_endpoint(const options& o) {
     e.extra_fields.emplace_back("provider", json::serialize(json::string_view{o.provider}));
   if (!o.model.empty())
     e.extra_fields.emplace_back("model", json::serialize(json::string_view{o.model}));
+  if (o.dimensions > 0)
+    e.extra_fields.emplace_back("dimensions", std::to_string(o.dimensions));
   for (const auto& h : o.headers)
     e.headers.push_back(*header_field(h));
   return e;
@@ -204,6 +207,9 @@ int main(int argc, char** argv) {
                                 "Check every vector against the fake's vectors for this model");
   app.add_option("--verify-dims", o.verify_dims, "Dimensions to verify (default: the model's)")
       ->needs(verify);
+  app.add_option("--dimensions", o.dimensions,
+                 "dimensions to ask for (and to verify, unless --verify-dims says otherwise)")
+      ->check(CLI::PositiveNumber);
   app.add_option("--distinct-callers", o.distinct_callers,
                  "Caller n sends the texts of caller n modulo this (0: every caller distinct)");
   app.add_option("--text-bytes", o.text_bytes, "Pad every text to this many bytes");
@@ -226,7 +232,7 @@ int main(int argc, char** argv) {
   if (!o.verify_model.empty()) {
     expect.emplace();
     expect->model = o.verify_model;
-    expect->dims = o.verify_dims;
+    expect->dims = o.verify_dims > 0 ? o.verify_dims : o.dimensions;
   }
 
   std::vector<emr::load::result> results;

@@ -15,11 +15,28 @@ const batch_key queries{"voyage-3.5", "query", 0};
 const clock_time t0{};
 
 pending_chunk chunk(std::vector<std::string> texts, clock_time arrived = t0,
-                    clock_time deadline = clock_time::max()) {
+                    clock_time deadline = clock_time::max(), std::int64_t tenant = 0) {
   std::size_t tokens = 0;
   for (const auto& t : texts)
     tokens += estimate_tokens(t);
-  return pending_chunk{std::move(texts), tokens, "req", {}, arrived, deadline};
+  return pending_chunk{std::move(texts), tokens, "req", {}, arrived, deadline, tenant, 0};
+}
+
+// A tenant's chunk of `n` texts named "<tenant>-<first>".."<tenant>-<first + n - 1>".
+pending_chunk tenants_chunk(std::int64_t tenant, std::size_t first, std::size_t n,
+                            clock_time arrived = t0) {
+  std::vector<std::string> texts;
+  for (std::size_t i = first; i < first + n; ++i)
+    texts.push_back(std::to_string(tenant) + "-" + std::to_string(i));
+  return chunk(std::move(texts), arrived, clock_time::max(), tenant);
+}
+
+// How many texts of each tenant a call carries.
+std::map<std::int64_t, std::size_t> texts_by_tenant(const std::vector<pending_chunk>& call) {
+  std::map<std::int64_t, std::size_t> out;
+  for (const auto& c : call)
+    out[c.tenant] += c.texts.size();
+  return out;
 }
 
 std::vector<std::vector<std::string>> texts_of(const std::vector<pending_chunk>& chunks) {
@@ -151,6 +168,59 @@ TEST(call_queues, a_rejected_call_is_halved_by_the_distinct_texts_sent_again) {
   for (auto t : {"p", "q", "r", "s"})
     even.push_back(chunk({t}));
   EXPECT_EQ(halves_at(even), 2u);
+}
+
+TEST(call_queues, a_lone_text_goes_in_the_next_call_ahead_of_a_bulk_tenants_backlog) {
+  call_queues q;
+  batch_limits call{128, 0};
+  // Tenant 1 queues 100 chunks of 100 texts; tenant 2 then sends one text.
+  for (std::size_t c = 0; c < 100; ++c)
+    q.push(documents, tenants_chunk(1, c * 100, 100), call);
+  q.push(documents, tenants_chunk(2, 0, 1, t0 + 1ms), call);
+  auto first = q.take_call(documents);
+  EXPECT_EQ(texts_by_tenant(first), (std::map<std::int64_t, std::size_t>{{1, 100}, {2, 1}}))
+      << "its tag (1) is ahead of every queued bulk chunk but the first (100)";
+  EXPECT_EQ(first.front().tenant, 2);
+  // Tenant 1's own chunks keep their order.
+  EXPECT_EQ(first.back().texts.front(), "1-0");
+  EXPECT_EQ(q.take_call(documents).front().texts.front(), "1-100");
+}
+
+TEST(call_queues, two_busy_tenants_share_each_call_by_texts) {
+  call_queues q;
+  batch_limits call{100, 0};
+  // Tenant 1 sends chunks of 50 texts, tenant 2 of 10; both have far more queued than a call.
+  for (std::size_t c = 0; c < 20; ++c)
+    q.push(documents, tenants_chunk(1, c * 50, 50), call);
+  for (std::size_t c = 0; c < 100; ++c)
+    q.push(documents, tenants_chunk(2, c * 10, 10), call);
+  std::map<std::int64_t, std::size_t> total;
+  for (int k = 0; k < 10; ++k) {
+    auto taken = texts_by_tenant(q.take_call(documents));
+    EXPECT_EQ(taken[1] + taken[2], 100u) << "every call is full";
+    for (auto [tenant, n] : taken)
+      total[tenant] += n;
+  }
+  EXPECT_EQ(total[1], 500u);
+  EXPECT_EQ(total[2], 500u);
+}
+
+TEST(call_queues, one_tenant_alone_is_served_in_arrival_order_and_the_oldest_chunk_is_known) {
+  call_queues q;
+  batch_limits call{4, 0};
+  q.push(documents, tenants_chunk(1, 0, 3, t0 + 5ms), call);
+  q.push(documents, tenants_chunk(1, 3, 3, t0 + 6ms), call);
+  q.push(documents, tenants_chunk(2, 0, 1, t0 + 7ms), call);
+  const auto& queue = q.queues().at(documents);
+  EXPECT_EQ(queue.chunks.front().tenant, 2) << "tag 1 is ahead of tags 3 and 6";
+  EXPECT_EQ(queue.oldest(), t0 + 5ms);
+  EXPECT_EQ(q.by_age().front().second->oldest(), t0 + 5ms);
+  EXPECT_EQ(queue.prefix.distinct, 4u) << "recounted after the chunk went ahead";
+  q.take_call(documents);
+  EXPECT_EQ(q.queues().at(documents).oldest(), t0 + 6ms);
+  auto due = q.take_due(clock_time::max());
+  ASSERT_EQ(due.size(), 1u);
+  EXPECT_TRUE(q.queues().empty());
 }
 
 } // namespace call_queues_tests

@@ -15,7 +15,7 @@ const clock_time t0{};
 
 pending_chunk chunk(std::vector<std::string> texts, clock_time deadline = t0 + 1s) {
   auto tokens = texts.size() * 2;
-  return pending_chunk{std::move(texts), tokens, "req", {}, t0, deadline};
+  return pending_chunk{std::move(texts), tokens, "req", {}, t0, deadline, 0, 0};
 }
 
 std::vector<pending_chunk> chunks(std::initializer_list<std::vector<std::string>> texts) {

@@ -17,7 +17,7 @@ in_flight_call answered_call(std::vector<std::vector<std::string>> texts, std::s
   in_flight_calls calls;
   std::vector<pending_chunk> chunks;
   for (auto& t : texts)
-    chunks.push_back(pending_chunk{std::move(t), 4, "req", {}, t0, clock_time::max()});
+    chunks.push_back(pending_chunk{std::move(t), 4, "req", {}, t0, clock_time::max(), 0, 0});
   auto opened = calls.open(documents, std::move(chunks), false);
   calls.find(opened.id)->upstream_id = std::move(id);
   return std::move(*calls.close(opened.id));

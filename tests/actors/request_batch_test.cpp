@@ -24,16 +24,22 @@ struct request_batch : ::testing::Test, testing::test_system {
   batcher_actor voyage_batcher, cohere_batcher;
   provider_route voyage, cohere;
   std::vector<std::future<caller_outcome>> outcomes;
+  std::shared_ptr<embedding_cache> cache; ///< none unless a test sets one
 
   void SetUp() override {
     start_test_system();
     voyage_batcher = caf::actor_cast<batcher_actor>(sys->spawn(testing::fake_batcher, 0));
     cohere_batcher = caf::actor_cast<batcher_actor>(sys->spawn(testing::fake_batcher, 0));
     voyage = provider_route{"voyage",           provider_type::voyage, "voyage-3.5", 0,
-                            batch_limits{2, 0}, voyage_batcher,        nullptr};
-    cohere = provider_route{"cohere", provider_type::cohere, "embed-v4.0",
-                            0,        batch_limits{96, 0},   cohere_batcher,
-                            nullptr};
+                            batch_limits{2, 0}, voyage_batcher,        nullptr,      {}};
+    cohere = provider_route{"cohere",
+                            provider_type::cohere,
+                            "embed-v4.0",
+                            0,
+                            batch_limits{96, 0},
+                            cohere_batcher,
+                            nullptr,
+                            {}};
   }
   void TearDown() override {
     sched->advance_time(std::chrono::hours{1}); // callers left waiting by a failed assertion end
@@ -63,7 +69,7 @@ struct request_batch : ::testing::Test, testing::test_system {
       outs.push_back(std::make_shared<std::promise<caller_outcome>>());
       outcomes.push_back(outs.back()->get_future());
     }
-    sys->spawn(request, std::move(jobs), std::move(outs), std::move(arriving));
+    sys->spawn(request, std::move(jobs), std::move(outs), std::move(arriving), cache);
     sched->run();
   }
   std::vector<testing::fake_batcher_state::held_message>& messages(const batcher_actor& b) {
@@ -181,6 +187,111 @@ TEST_F(request_batch, a_caller_given_a_shorter_share_fails_over_when_it_ends_not
   sched->run();
   ASSERT_TRUE(ready(0));
   EXPECT_EQ(outcomes[0].get().answers.at(0).provider, "cohere");
+}
+
+// A matrix whose row i holds {first + i}.
+shared_matrix rows_from(float first, std::size_t n) {
+  auto m = std::make_shared<embedding_matrix>();
+  m->rows = n;
+  m->dims = 1;
+  for (std::size_t i = 0; i < n; ++i)
+    m->values.push_back(first + static_cast<float>(i));
+  return m;
+}
+
+std::vector<float> values_of(const caller_outcome& outcome) {
+  std::vector<float> out;
+  outcome.answers.at(0).for_each_vector(
+      [&](const float* row, std::size_t) { out.push_back(*row); });
+  return out;
+}
+
+struct request_cache : request_batch {
+  void SetUp() override {
+    request_batch::SetUp();
+    cache = std::make_shared<embedding_cache>(cache_settings{1 << 20, 60s});
+    voyage.cache_scope = "voyage scope";
+    voyage.limits = batch_limits{8, 0};
+  }
+  // Answers the held message `index` of voyage with one call's rows for its single chunk.
+  void answer(std::size_t index, shared_matrix m, std::int64_t tokens) {
+    chunk_results answers;
+    std::vector<std::uint32_t> rows(m->rows);
+    for (std::uint32_t i = 0; i < rows.size(); ++i)
+      rows[i] = i;
+    answers.results.push_back(chunk_result{std::move(m), rows, tokens, std::nullopt, "up"});
+    caf::anon_send(caf::actor_cast<caf::actor>(voyage_batcher), testing::release_atom::value, index,
+                   std::move(answers));
+    sched->run();
+  }
+};
+
+TEST_F(request_cache, a_partly_cached_caller_sends_only_its_new_texts_and_gets_every_row_in_order) {
+  start({job({"aa", "bb"}, "document", {voyage}, routing_policy::any, "first")});
+  answer(0, rows_from(1, 2), 10); // aa = 1, bb = 2; 5 tokens each
+  ASSERT_TRUE(ready(0));
+  EXPECT_EQ(cache->stats().stored, 2u);
+
+  start({job({"xx", "aa", "yy", "bb"}, "document", {voyage}, routing_policy::any, "second")});
+  ASSERT_EQ(messages(voyage_batcher).size(), 2u);
+  const auto& sent = messages(voyage_batcher)[1].message.chunks;
+  ASSERT_EQ(sent.size(), 1u);
+  EXPECT_EQ(sent[0].texts, (std::vector<std::string>{"xx", "yy"}));
+  answer(1, rows_from(7, 2), 6); // xx = 7, yy = 8
+  ASSERT_TRUE(ready(1));
+  auto second = outcomes[1].get();
+  ASSERT_FALSE(second.error);
+  EXPECT_EQ(values_of(second), (std::vector<float>{7, 1, 8, 2}));
+  EXPECT_EQ(second.answers[0].tokens, 16) << "6 for the call, 5 for each cached text";
+  EXPECT_EQ(cache->stats().hits, 2u);
+
+  start({job({"bb", "yy", "aa"}, "document", {voyage}, routing_policy::any, "third")});
+  EXPECT_EQ(messages(voyage_batcher).size(), 2u) << "every text was cached: nothing is sent";
+  ASSERT_TRUE(ready(2));
+  auto third = outcomes[2].get();
+  ASSERT_FALSE(third.error);
+  EXPECT_EQ(values_of(third), (std::vector<float>{2, 8, 1}));
+  EXPECT_EQ(third.answers[0].tokens, 13);
+}
+
+TEST_F(request_cache, another_input_type_or_model_is_another_entry) {
+  start({job({"aa"}, "document", {voyage}, routing_policy::any, "first")});
+  answer(0, rows_from(1, 1), 2);
+  start({job({"aa"}, "query", {voyage}, routing_policy::any, "query")});
+  auto other_model = voyage;
+  other_model.model = "voyage-3-large";
+  start({job({"aa"}, "document", {other_model}, routing_policy::any, "large")});
+  EXPECT_EQ(messages(voyage_batcher).size(), 3u);
+  EXPECT_FALSE(ready(1));
+  EXPECT_FALSE(ready(2));
+}
+
+TEST_F(request_cache, a_caller_that_refuses_the_cache_is_sent_upstream_and_leaves_nothing) {
+  auto refusing = job({"aa"}, "document", {voyage}, routing_policy::any, "no-store");
+  refusing.cache = {false, false};
+  start({refusing});
+  answer(0, rows_from(1, 1), 2);
+  ASSERT_TRUE(ready(0));
+  EXPECT_EQ(cache->stats().stored, 0u);
+
+  auto fresh = job({"aa"}, "document", {voyage}, routing_policy::any, "no-cache");
+  fresh.cache = {false, true};
+  start({fresh});
+  answer(1, rows_from(3, 1), 2);
+  EXPECT_EQ(cache->stats().stored, 1u) << "no-cache asks for fresh vectors and keeps them";
+  start({job({"aa"}, "document", {voyage}, routing_policy::any, "after")});
+  ASSERT_TRUE(ready(2));
+  EXPECT_EQ(values_of(outcomes[2].get()), (std::vector<float>{3}));
+}
+
+TEST_F(request_cache, a_vector_past_its_time_to_live_is_asked_again) {
+  start({job({"aa"}, "document", {voyage}, routing_policy::any, "first")});
+  answer(0, rows_from(1, 1), 2);
+  sched->advance_time(61s);
+  sched->run();
+  start({job({"aa"}, "document", {voyage}, routing_policy::any, "later")});
+  EXPECT_EQ(messages(voyage_batcher).size(), 2u);
+  EXPECT_EQ(cache->stats().expired, 1u);
 }
 
 } // namespace request_batch_tests

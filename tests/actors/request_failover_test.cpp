@@ -44,14 +44,20 @@ struct request_failover : ::testing::Test, testing::test_system {
     job.policy = routing_policy::any;
     for (const auto& name : providers) {
       batchers.push_back(caf::actor_cast<batcher_actor>(sys->spawn(testing::fake_batcher, 0)));
-      job.routes.push_back(provider_route{name, provider_type::voyage, "voyage-3.5", 0,
-                                          batch_limits{128, 0}, batchers.back(), nullptr});
+      job.routes.push_back(provider_route{name,
+                                          provider_type::voyage,
+                                          "voyage-3.5",
+                                          0,
+                                          batch_limits{128, 0},
+                                          batchers.back(),
+                                          nullptr,
+                                          {}});
     }
     auto promise = std::make_shared<std::promise<caller_outcome>>();
     outcome = promise->get_future();
     started = sched->clock().now();
     sys->spawn(request, std::vector<caller_job>{std::move(job)},
-               std::vector<outcome_promise>{std::move(promise)}, arrivals::in_transit{});
+               std::vector<outcome_promise>{std::move(promise)}, arrivals::in_transit{}, nullptr);
     sched->run();
   }
 

@@ -32,6 +32,7 @@ metric_sources sample_sources() {
   s.health.providers["voyage"] = h;
   s.callers.requests.push_back({"say \"hi\"", 200, 7});
   s.auth.failures = 3;
+  s.cache.hits = 5;
   s.request_actors = 1;
   return s;
 }
@@ -78,6 +79,8 @@ TEST(metric_families, every_exported_field_is_a_line_with_its_provider) {
       has_line(text, "emr_upstream_latency_seconds_bucket{provider=\"voyage\",le=\"0.025\"} 1"));
   EXPECT_TRUE(has_line(text, "emr_sin_binned_providers 1"));
   EXPECT_TRUE(has_line(text, "emr_auth_failures_total 3"));
+  EXPECT_TRUE(has_line(text, "emr_cache_hits_total 5"));
+  EXPECT_TRUE(has_line(text, "# TYPE emr_cache_bytes gauge"));
   EXPECT_TRUE(has_line(text, "emr_request_actors 1"));
   EXPECT_TRUE(
       has_line(text, "emr_caller_requests_total{provider=\"say \\\"hi\\\"\",status=\"200\"} 7"))

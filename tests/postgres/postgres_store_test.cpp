@@ -126,6 +126,18 @@ TEST_F(postgres_store_test, last_use_only_moves_forward_even_within_one_batch) {
   db.touch_keys({});
 }
 
+TEST_F(postgres_store_test, key_usage_adds_up_per_key_and_day_across_replicas) {
+  postgres_store one{url};
+  postgres_store other{url};
+  auto a = one.create_key("a", "pub_a", "h");
+  one.add_key_usage({{a.id, 20000, 1, 3, 12, 2, 0.25, 1, 0}});
+  other.add_key_usage({{a.id, 20000, 2, 5, 20, 5, 0.5, 0, 1}, {a.id, 20001, 1, 1, 4, 0, 0, 1, 0}});
+  EXPECT_EQ(one.key_usage(a.id, 0),
+            (std::vector<key_usage_row>{{a.id, 20000, 3, 8, 32, 7, 0.75, 1, 1},
+                                        {a.id, 20001, 1, 1, 4, 0, 0, 1, 0}}));
+  EXPECT_EQ(other.key_usage(a.id, 20001).size(), 1u);
+}
+
 TEST_F(postgres_store_test, replicas_starting_together_migrate_once_and_see_each_others_writes) {
   constexpr int replicas = 4;
   std::vector<std::unique_ptr<postgres_store>> stores(replicas);

@@ -83,6 +83,25 @@ protected:
   fs::path database_file;
 };
 
+// -- usage --------------------------------------------------------------------
+
+TEST_F(sqlite_store_test, key_usage_adds_up_per_key_and_day) {
+  sqlite_store db{database_file};
+  auto a = db.create_key("a", "pub_a", "h");
+  auto b = db.create_key("b", "pub_b", "h");
+  db.add_key_usage({{a.id, 20000, 1, 3, 12, 2, 0.25, 1, 0}, {b.id, 20000, 1, 1, 4, 1, 1.0, 0, 1}});
+  db.add_key_usage({{a.id, 20000, 2, 5, 20, 5, 0.5, 0, 1}, {a.id, 20001, 1, 1, 4, 0, 0, 1, 0}});
+  db.add_key_usage({});
+  EXPECT_EQ(db.key_usage(a.id, 0),
+            (std::vector<key_usage_row>{{a.id, 20000, 3, 8, 32, 7, 0.75, 1, 1},
+                                        {a.id, 20001, 1, 1, 4, 0, 0, 1, 0}}));
+  EXPECT_EQ(db.key_usage(a.id, 20001).size(), 1u);
+  EXPECT_EQ(db.key_usage(b.id, 0).front().errors, 1);
+  EXPECT_TRUE(db.key_usage(12345, 0).empty());
+  sqlite_store reopened{database_file};
+  EXPECT_EQ(reopened.key_usage(a.id, 0).front().tokens, 32) << "on disk";
+}
+
 // -- providers ----------------------------------------------------------------
 
 TEST_F(sqlite_store_test, provider_crud_round_trips) {

@@ -1,0 +1,163 @@
+#include "actors/embedding_cache.hpp"
+
+#include <openssl/evp.h>
+
+#include <cstring>
+#include <memory>
+#include <stdexcept>
+
+namespace emr {
+
+namespace {
+
+void append_field(std::string& out, std::string_view field) {
+  out += std::to_string(field.size());
+  out.push_back(':');
+  out.append(field);
+}
+
+// One digest context per thread, reused: request actors hash every text they look up.
+struct digest_context {
+  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+  ~digest_context() { EVP_MD_CTX_free(ctx); }
+};
+
+// glibc's per-allocation header and 16-byte rounding.
+constexpr std::size_t allocation(std::size_t bytes) {
+  return (bytes + 8 + 15) / 16 * 16;
+}
+
+} // namespace
+
+std::string cache_scope(const provider_spec& spec) {
+  std::string scope;
+  append_field(scope, to_string(spec.type));
+  append_field(scope, spec.endpoint);
+  return scope;
+}
+
+cache_key make_cache_key(std::string_view scope, std::string_view model,
+                         std::string_view input_type, int dimensions, std::string_view text) {
+  std::string head{scope};
+  append_field(head, model);
+  append_field(head, input_type);
+  append_field(head, std::to_string(dimensions));
+  head += std::to_string(text.size());
+  head.push_back(':');
+  thread_local digest_context context;
+  cache_key key;
+  unsigned int length = 0;
+  if (!context.ctx || EVP_DigestInit_ex(context.ctx, EVP_sha256(), nullptr) != 1 ||
+      EVP_DigestUpdate(context.ctx, head.data(), head.size()) != 1 ||
+      EVP_DigestUpdate(context.ctx, text.data(), text.size()) != 1 ||
+      EVP_DigestFinal_ex(context.ctx, key.data(), &length) != 1 || length != key.size())
+    throw std::runtime_error("SHA-256 is unavailable");
+  return key;
+}
+
+embedding_cache::embedding_cache(cache_settings settings) : settings_(settings) {}
+
+std::size_t embedding_cache::key_hash::operator()(const cache_key& k) const {
+  std::size_t h;
+  std::memcpy(&h, k.data(), sizeof h);
+  return h;
+}
+
+std::size_t embedding_cache::entry_bytes(std::size_t dims) {
+  using list_node = std::array<void*, 2>;
+  constexpr std::size_t map_node =
+      sizeof(void*) + sizeof(cache_key) + sizeof(std::list<entry>::iterator) + sizeof(std::size_t);
+  constexpr std::size_t control_block = 2 * sizeof(long) + sizeof(void*);
+  return allocation(sizeof(list_node) + sizeof(entry)) + allocation(map_node) + 2 * sizeof(void*) +
+         allocation(control_block + sizeof(embedding_matrix)) + allocation(dims * sizeof(float));
+}
+
+embedding_cache::shard& embedding_cache::shard_of(const cache_key& key) {
+  // The digest's first bytes pick the bucket, its last byte the shard.
+  return shards_[key.back() % shard_count];
+}
+
+void embedding_cache::erase(shard& s, std::list<entry>::iterator it) {
+  s.bytes -= it->bytes;
+  s.index.erase(it->key);
+  s.lru.erase(it);
+}
+
+std::optional<cached_vector> embedding_cache::find(const cache_key& key, clock_time now) {
+  if (!enabled())
+    return std::nullopt;
+  auto& s = shard_of(key);
+  std::lock_guard guard{s.mutex};
+  auto found = s.index.find(key);
+  if (found == s.index.end()) {
+    ++misses_;
+    return std::nullopt;
+  }
+  auto it = found->second;
+  if (it->expires <= now) {
+    erase(s, it);
+    ++expired_;
+    ++misses_;
+    return std::nullopt;
+  }
+  s.lru.splice(s.lru.begin(), s.lru, it);
+  ++hits_;
+  return it->value;
+}
+
+void embedding_cache::store(const cache_key& key, const float* row, std::size_t dims,
+                            std::int64_t tokens, clock_time now) {
+  auto bytes = entry_bytes(dims);
+  auto bound = settings_.max_bytes / shard_count;
+  if (!enabled() || bytes > bound)
+    return;
+  auto matrix = std::make_shared<embedding_matrix>();
+  matrix->rows = 1;
+  matrix->dims = dims;
+  matrix->values.assign(row, row + dims);
+  matrix->total_tokens = tokens;
+  auto& s = shard_of(key);
+  std::lock_guard guard{s.mutex};
+  if (auto found = s.index.find(key); found != s.index.end())
+    erase(s, found->second);
+  while (s.bytes + bytes > bound && !s.lru.empty()) {
+    erase(s, std::prev(s.lru.end()));
+    ++evicted_;
+  }
+  s.lru.push_front(
+      entry{key, cached_vector{std::move(matrix), tokens}, now + settings_.ttl, bytes});
+  s.index.emplace(key, s.lru.begin());
+  s.bytes += bytes;
+  ++stored_;
+}
+
+std::size_t embedding_cache::clear() {
+  std::size_t dropped = 0;
+  for (auto& s : shards_) {
+    std::lock_guard guard{s.mutex};
+    dropped += s.lru.size();
+    s.index.clear();
+    s.lru.clear();
+    s.bytes = 0;
+  }
+  return dropped;
+}
+
+cache_stats embedding_cache::stats() const {
+  cache_stats out;
+  out.max_bytes = settings_.max_bytes;
+  out.ttl_s = settings_.ttl.count();
+  for (const auto& s : shards_) {
+    std::lock_guard guard{s.mutex};
+    out.bytes += s.bytes;
+    out.entries += s.lru.size();
+  }
+  out.hits = hits_.load();
+  out.misses = misses_.load();
+  out.stored = stored_.load();
+  out.evicted = evicted_.load();
+  out.expired = expired_.load();
+  return out;
+}
+
+} // namespace emr

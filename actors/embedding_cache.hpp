@@ -1,0 +1,119 @@
+#pragma once
+// Vectors already paid for, by text: a byte-bounded LRU shared by every request actor, so a
+// caller whose texts were embedded before (a re-index, a retried job, a popular query) sends only
+// the new ones upstream. Thread-safe; time is passed in.
+
+#include "actors/messages.hpp"
+#include "actors/stat_field.hpp"
+
+#include <array>
+#include <atomic>
+#include <list>
+#include <mutex>
+#include <unordered_map>
+
+namespace emr {
+
+/// What a cached vector is filed under: SHA-256 over the provider's scope (its type and
+/// endpoint), the model, the input type, the dimensions and the text, each length-prefixed so
+/// that no two different tuples encode alike. Two entries collide only if SHA-256 does; the text
+/// itself is never kept. Providers registered under other names on the same endpoint share
+/// entries, and a provider moved to another endpoint finds none of its old ones.
+using cache_key = std::array<unsigned char, 32>;
+
+/// What every key of one provider shares: its type and endpoint, length-prefixed.
+std::string cache_scope(const provider_spec& spec);
+
+/// The key of `text` asked of `model` at the provider with `scope`, with this input type and
+/// dimensions.
+cache_key make_cache_key(std::string_view scope, std::string_view model,
+                         std::string_view input_type, int dimensions, std::string_view text);
+
+/// One text's vector as the provider answered it, and its share of that call's tokens.
+struct cached_vector {
+  shared_matrix vector; ///< one row
+  std::int64_t tokens = 0;
+};
+
+struct cache_settings {
+  std::size_t max_bytes = 256 * 1024 * 1024; ///< 0 turns the cache off
+  std::chrono::seconds ttl{24 * 3600};
+};
+
+struct cache_stats {
+  std::uint64_t max_bytes = 0;
+  std::uint64_t bytes = 0;
+  std::uint64_t entries = 0;
+  std::uint64_t hits = 0;
+  std::uint64_t misses = 0;
+  std::uint64_t stored = 0;
+  std::uint64_t evicted = 0; ///< to stay within max_bytes
+  std::uint64_t expired = 0; ///< found past their TTL
+  std::int64_t ttl_s = 0;
+};
+
+template <class F> void describe(const cache_stats& s, F&& f) {
+  using enum metric_type;
+  f(s.max_bytes, {"max_bytes", gauge, "emr_cache_max_bytes",
+                  "The embedding cache's bound: its entries never take more bytes."});
+  f(s.bytes, {"bytes", gauge, "emr_cache_bytes",
+              "Bytes the embedding cache's entries take (vectors and bookkeeping)."});
+  f(s.entries, {"entries", gauge, "emr_cache_entries", "Texts the embedding cache holds."});
+  f(s.hits, {"hits", counter, "emr_cache_hits_total",
+             "Texts answered from the embedding cache instead of upstream."});
+  f(s.misses, {"misses", counter, "emr_cache_misses_total",
+               "Texts looked up in the embedding cache and not found."});
+  f(s.stored,
+    {"stored", counter, "emr_cache_stored_total", "Texts whose vectors the embedding cache kept."});
+  f(s.evicted, {"evicted", counter, "emr_cache_evictions_total",
+                "Texts the embedding cache dropped, least recently used first, to stay in bound."});
+  f(s.expired, {"expired", counter, "emr_cache_expired_total",
+                "Texts found in the embedding cache past their time to live."});
+  f(s.ttl_s, {"ttl_s"});
+}
+
+class embedding_cache {
+public:
+  explicit embedding_cache(cache_settings settings = {});
+
+  bool enabled() const { return settings_.max_bytes > 0; }
+  /// The vector kept under `key`, if one is and its time to live has not passed.
+  std::optional<cached_vector> find(const cache_key& key, clock_time now);
+  /// Keeps a copy of one row: the least recently used entries go until it fits.
+  void store(const cache_key& key, const float* row, std::size_t dims, std::int64_t tokens,
+             clock_time now);
+  /// Drops every entry; returns how many there were.
+  std::size_t clear();
+  cache_stats stats() const;
+
+  /// What one entry of `dims` floats counts against max_bytes: its vector, its key and the
+  /// list, map and shared-pointer bookkeeping around them.
+  static std::size_t entry_bytes(std::size_t dims);
+
+private:
+  struct entry {
+    cache_key key;
+    cached_vector value;
+    clock_time expires{};
+    std::size_t bytes = 0;
+  };
+  struct key_hash {
+    std::size_t operator()(const cache_key& k) const;
+  };
+  // Each shard holds an equal part of the bound, so concurrent callers rarely share a lock.
+  struct shard {
+    mutable std::mutex mutex;
+    std::list<entry> lru; ///< most recently used first
+    std::unordered_map<cache_key, std::list<entry>::iterator, key_hash> index;
+    std::size_t bytes = 0;
+  };
+  static constexpr std::size_t shard_count = 16;
+  shard& shard_of(const cache_key& key);
+  static void erase(shard& s, std::list<entry>::iterator it);
+
+  cache_settings settings_;
+  std::array<shard, shard_count> shards_;
+  std::atomic<std::uint64_t> hits_{0}, misses_{0}, stored_{0}, evicted_{0}, expired_{0};
+};
+
+} // namespace emr
