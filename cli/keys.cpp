@@ -1,7 +1,8 @@
-// `emr keys create | list | revoke | rotate | usage`: caller keys, through the admin API.
+// `emr keys create | list | update | revoke | rotate | usage`: caller keys, through the admin API.
 
 #include "cli/admin_client.hpp"
 #include "cli/commands.hpp"
+#include "http/rate_limit_fields.hpp"
 
 #include <boost/json.hpp>
 
@@ -12,6 +13,31 @@ namespace json = boost::json;
 namespace emr {
 
 namespace {
+
+/// A key's limits as given on the command line: 0 is a value there (it clears a limit), not an
+/// absence, so each remembers whether it was given.
+struct limit_options {
+  std::int64_t requests_per_minute = 0, tokens_per_minute = 0, tokens_per_day = 0;
+  CLI::Option *rpm = nullptr, *tpm = nullptr, *tpd = nullptr;
+
+  void add_to(CLI::App& command) {
+    rpm = command.add_option("--rpm", requests_per_minute, "requests a minute (0: no limit)")
+              ->check(CLI::Range(std::int64_t{0}, most_requests_per_minute));
+    tpm = command.add_option("--tpm", tokens_per_minute, "tokens a minute (0: no limit)")
+              ->check(CLI::Range(std::int64_t{0}, most_tokens_per_minute));
+    tpd = command.add_option("--tpd", tokens_per_day, "tokens a UTC day (0: no limit)")
+              ->check(CLI::Range(std::int64_t{0}, most_tokens_per_day));
+  }
+  bool any() const { return rpm->count() + tpm->count() + tpd->count() > 0; }
+  void put(json::object& body) const {
+    if (rpm->count() > 0)
+      body["requests_per_minute"] = requests_per_minute;
+    if (tpm->count() > 0)
+      body["tokens_per_minute"] = tokens_per_minute;
+    if (tpd->count() > 0)
+      body["tokens_per_day"] = tokens_per_day;
+  }
+};
 
 void print_key(const admin_options& options, const json::value& answer, std::string_view verb) {
   if (options.json) {
@@ -33,11 +59,35 @@ void add_keys_commands(CLI::App& app) {
   auto create = keys->add_subcommand("create", "Issue a new caller key (printed once)");
   auto create_opts = std::make_shared<admin_options>();
   auto name = std::make_shared<std::string>();
+  auto create_limits = std::make_shared<limit_options>();
   create->add_option("--name", *name, "what the key is for")->required();
+  create_limits->add_to(*create);
   add_admin_options(*create, *create_opts);
-  create->callback([create_opts, name] {
-    json::value body = json::object{{"name", *name}};
+  create->callback([create_opts, name, create_limits] {
+    json::object fields{{"name", *name}};
+    create_limits->put(fields);
+    json::value body = std::move(fields);
     print_key(*create_opts, admin_call(*create_opts, "POST", "/admin/keys", &body), "created");
+  });
+
+  auto update = keys->add_subcommand("update", "Change a key's limits");
+  auto update_opts = std::make_shared<admin_options>();
+  auto update_id = std::make_shared<std::string>();
+  auto update_limits = std::make_shared<limit_options>();
+  update->add_option("id", *update_id, "key id")->required();
+  update_limits->add_to(*update);
+  add_admin_options(*update, *update_opts);
+  update->callback([update_opts, update_id, update_limits] {
+    if (!update_limits->any())
+      throw command_failure("give at least one of --rpm, --tpm, --tpd");
+    json::object fields;
+    update_limits->put(fields);
+    json::value body = std::move(fields);
+    auto answer = admin_call(*update_opts, "PATCH", "/admin/keys/" + *update_id, &body);
+    if (update_opts->json)
+      std::cout << json::serialize(answer) << "\n";
+    else
+      std::cout << "updated key " << *update_id << "\n";
   });
 
   auto list = keys->add_subcommand("list", "List caller keys (never their secrets)");
@@ -52,11 +102,16 @@ void add_keys_commands(CLI::App& app) {
     std::vector<std::vector<std::string>> rows;
     for (const auto& k : answer.at("keys").as_array()) {
       const auto& o = k.as_object();
-      rows.push_back({cell(o.at("id")), cell(o.at("name")), cell(o.at("public_id")),
-                      cell(o.at("created_at")), cell(o.at("last_used_at")),
-                      o.at("revoked").as_bool() ? "revoked" : "active"});
+      auto limit = [&](std::string_view field) {
+        return o.at(field).to_number<std::int64_t>() == 0 ? std::string{"-"} : cell(o.at(field));
+      };
+      rows.push_back(
+          {cell(o.at("id")), cell(o.at("name")), cell(o.at("public_id")), cell(o.at("created_at")),
+           cell(o.at("last_used_at")), o.at("revoked").as_bool() ? "revoked" : "active",
+           limit("requests_per_minute"), limit("tokens_per_minute"), limit("tokens_per_day")});
     }
-    print_table({"ID", "NAME", "PUBLIC ID", "CREATED", "LAST USED", "STATE"}, rows);
+    print_table({"ID", "NAME", "PUBLIC ID", "CREATED", "LAST USED", "STATE", "RPM", "TPM", "TPD"},
+                rows);
   });
 
   auto revoke = keys->add_subcommand("revoke", "Revoke a key: its next request gets 401");

@@ -202,12 +202,15 @@ int serve(const serve_options& options) {
   }
   caller_auth auth{db, config.argon2, config.auth};
   key_usage_meter usage{db};
+  key_quotas quotas{usage};
+  quotas.load(db.keys());
   app a{system,
         db,
         directory,
         auth,
         *arriving,
         usage,
+        quotas,
         std::make_shared<embedding_cache>(config.cache),
         config.http,
         secret,
@@ -226,7 +229,7 @@ int serve(const serve_options& options) {
   spdlog::info("emr {} listening on http://{}:{} ({} providers, store {})", EMR_VERSION,
                config.http.host, port, directory.specs().size(), store_description(config));
   // In a fleet, what the other replicas change in the shared store reaches this one.
-  replica_sync sync{db, auth, directory};
+  replica_sync sync{db, auth, quotas, directory};
   std::optional<postgres_changes> changes;
   if (!config.storage_url.empty())
     changes.emplace(config.storage_url, [&sync, &config](change_topic topic) {

@@ -33,6 +33,9 @@ json::object key_json(const key_record& k) {
   o["last_used_at"] = k.last_used_at ? json::value(*k.last_used_at) : json::value(nullptr);
   o["revoked_at"] = k.revoked_at ? json::value(*k.revoked_at) : json::value(nullptr);
   o["revoked"] = k.revoked_at.has_value();
+  o["requests_per_minute"] = k.limits.requests_per_minute;
+  o["tokens_per_minute"] = k.limits.tokens_per_minute;
+  o["tokens_per_day"] = k.limits.tokens_per_day;
   return o;
 }
 
@@ -99,7 +102,15 @@ void create_key(app& a, const httplib::Request& req, httplib::Response& res) {
                                      "name",
                                      {},
                                      -1});
+  key_limits limits;
+  if (auto e = read_key_limits(*body, limits))
+    return send_error(res, *e);
   auto [record, token] = a.auth.create(std::string_view{name->get_string()});
+  if (limits != key_limits{}) {
+    a.db.set_key_limits(record.id, limits);
+    a.quotas.set(record.id, limits);
+    record.limits = limits;
+  }
   auto o = key_json(record);
   o["key"] = token;
   spdlog::info("created caller key {} ({})", record.id, record.public_id);
@@ -120,6 +131,7 @@ void revoke_key(app& a, const httplib::Request& req, httplib::Response& res) {
   if (!record)
     return send_error(res, not_found("no key with id " + req.matches[1].str()));
   a.auth.revoke(*id);
+  a.quotas.set(*id, {});
   spdlog::info("revoked caller key {}", *id);
   send_json(res, 200, json::serialize(key_json(*a.db.key(*id))));
 }
@@ -170,22 +182,57 @@ void key_usage(app& a, const httplib::Request& req, httplib::Response& res) {
                                          {"total", usage_json(total)}}));
 }
 
-void rotate_key(app& a, const httplib::Request& req, httplib::Response& res) {
+api_error revoked(const httplib::Request& req) {
+  return api_error{409, "conflict", "key " + req.matches[1].str() + " is revoked", {}, {}, -1};
+}
+
+// The key the path names, if it exists and is not revoked; else the 404 or 409 is sent.
+std::optional<key_record> live_key(app& a, const httplib::Request& req, httplib::Response& res) {
   auto id = key_id(req);
   auto record = id ? a.db.key(*id) : std::nullopt;
+  if (!record) {
+    send_error(res, not_found("no key with id " + req.matches[1].str()));
+    return std::nullopt;
+  }
+  if (record->revoked_at) {
+    send_error(res, revoked(req));
+    return std::nullopt;
+  }
+  return record;
+}
+
+// PATCH /admin/keys/{id}: its limits; a field left out keeps its value, null or 0 clears it.
+void update_key(app& a, const httplib::Request& req, httplib::Response& res) {
+  auto body = json_object(req, res);
+  if (!body)
+    return;
+  auto record = live_key(a, req, res);
   if (!record)
-    return send_error(res, not_found("no key with id " + req.matches[1].str()));
-  if (record->revoked_at)
-    return send_error(
-        res, api_error{409, "conflict", "key " + req.matches[1].str() + " is revoked", {}, {}, -1});
-  auto rotated = a.auth.rotate(*id);
+    return;
+  auto limits = record->limits;
+  if (auto e = read_key_limits(*body, limits))
+    return send_error(res, *e);
+  if (!a.db.set_key_limits(record->id, limits))
+    return send_error(res, revoked(req));
+  a.quotas.set(record->id, limits);
+  spdlog::info("updated the limits of caller key {}", record->id);
+  send_json(res, 200, json::serialize(key_json(*a.db.key(record->id))));
+}
+
+void rotate_key(app& a, const httplib::Request& req, httplib::Response& res) {
+  auto record = live_key(a, req, res);
+  if (!record)
+    return;
+  const auto id = record->id;
+  auto rotated = a.auth.rotate(id);
   if (!rotated)
-    return send_error(
-        res, api_error{409, "conflict", "key " + req.matches[1].str() + " is revoked", {}, {}, -1});
+    return send_error(res, revoked(req));
+  a.quotas.set(id, {});
+  a.quotas.set(rotated->first.id, rotated->first.limits);
   auto o = key_json(rotated->first);
   o["key"] = rotated->second;
-  o["replaces"] = *id;
-  spdlog::info("rotated caller key {} into {}", *id, rotated->first.id);
+  o["replaces"] = id;
+  spdlog::info("rotated caller key {} into {}", id, rotated->first.id);
   send_json(res, 200, json::serialize(o));
 }
 
@@ -316,6 +363,7 @@ void install_admin_routes(route_table& routes, app& a) {
   routes.del(R"(/admin/keys/([^/]+))", bind(revoke_key));
   routes.post(R"(/admin/keys/([^/]+)/rotate)", bind(rotate_key));
   routes.get(R"(/admin/keys/([^/]+)/usage)", bind(key_usage));
+  routes.patch(R"(/admin/keys/([^/]+))", bind(update_key));
   routes.post("/admin/providers", bind(add_provider));
   routes.get("/admin/providers", bind(list_providers));
   routes.patch(R"(/admin/providers/([^/]+))", bind(update_provider));

@@ -6,6 +6,7 @@
 #include "http/caller_auth.hpp"
 #include "http/caller_metrics.hpp"
 #include "http/embed_request.hpp"
+#include "http/key_quotas.hpp"
 #include "http/key_usage_meter.hpp"
 
 #include <boost/json/object.hpp>
@@ -39,6 +40,7 @@ struct app {
   caller_auth& auth;
   arrivals& arriving;
   key_usage_meter& usage;
+  key_quotas& quotas;
   std::shared_ptr<embedding_cache> cache;
   http_settings settings;
   std::string admin_secret;

@@ -58,6 +58,15 @@ std::variant<prepared_job, api_error> prepare(app& a, const json::value& body,
   return p;
 }
 
+// What a job's answers will count, estimated from its texts' bytes: never less than a tokenizer's.
+std::int64_t estimated_tokens(const caller_job& job) {
+  std::size_t tokens = 0;
+  for (const auto& text : job.texts)
+    tokens += estimate_tokens(text);
+  auto answers = job.policy == routing_policy::all ? job.routes.size() : 1;
+  return static_cast<std::int64_t>(tokens * answers);
+}
+
 // One request actor for all the jobs: each batcher gets their chunks in one message.
 std::vector<std::future<caller_outcome>> spawn_jobs(app& a, std::vector<caller_job> jobs) {
   std::vector<outcome_promise> outs;
@@ -181,7 +190,12 @@ void embed(app& a, const httplib::Request& req, httplib::Response& res) {
   job.job.tenant = caller->key_id;
   record.texts = job.job.texts.size();
   record.provider = job.job.routes.front().name;
+  auto estimate = estimated_tokens(job.job);
+  if (auto e = a.quotas.admit(caller->key_id, 1, estimate))
+    return send_error(res, *e);
   auto outcome = run_job(a, std::move(job.job));
+  record.count(outcome);
+  a.quotas.settle(caller->key_id, estimate, record.use.tokens);
   if (outcome.error) {
     if (!outcome.error->provider.empty())
       record.provider = outcome.error->provider;
@@ -189,7 +203,6 @@ void embed(app& a, const httplib::Request& req, httplib::Response& res) {
   }
   record.provider = outcome.answers.front().provider;
   record.upstream = upstream_ids(outcome);
-  record.count(outcome);
   response_budget rendered{a.settings.limits.max_response_bytes};
   if (auto e = rendered.take(vector_bytes(outcome, job.encoding)))
     return send_error(res, *e);
@@ -273,6 +286,12 @@ void embed_batch(app& a, const httplib::Request& req, httplib::Response& res) {
       job_slots.push_back(i);
     }
   }
+  std::int64_t estimate = 0;
+  for (const auto& job : jobs)
+    estimate += estimated_tokens(job);
+  if (!jobs.empty())
+    if (auto e = a.quotas.admit(caller->key_id, static_cast<std::int64_t>(jobs.size()), estimate))
+      return send_error(res, *e);
   if (!jobs.empty()) {
     auto futures = spawn_jobs(a, std::move(jobs));
     for (std::size_t j = 0; j < futures.size(); ++j)
@@ -306,6 +325,7 @@ void embed_batch(app& a, const httplib::Request& req, httplib::Response& res) {
     out += R"("status":200,"response":)" + render_outcome(outcome, p.policy, p.encoding) + "}";
   }
   out += "]}";
+  a.quotas.settle(caller->key_id, estimate, record.use.tokens);
   send_json(res, 200, std::move(out));
 }
 

@@ -23,17 +23,6 @@ bool valid_env_name(std::string_view name) {
   return true;
 }
 
-std::optional<api_error> check_rate_limit(std::string_view key, std::int64_t value,
-                                          std::int64_t most) {
-  if (value < 0)
-    return invalid_request("'" + std::string{key} + "' must not be negative (0: not set)",
-                           std::string{key});
-  if (value > most)
-    return invalid_request("'" + std::string{key} + "' must be at most " + std::to_string(most),
-                           std::string{key});
-  return std::nullopt;
-}
-
 } // namespace
 
 std::optional<api_error> check_provider(const provider_record& r) {
@@ -91,26 +80,6 @@ std::optional<api_error> read_max_batch(const json::object& body, int& out) {
 }
 
 // 0 is a value, not an absence: it clears a limit set before. The range is check_provider's.
-std::optional<api_error> read_rate_limit(const json::object& body, std::string_view key,
-                                         std::int64_t& out) {
-  auto v = body.if_contains(key);
-  if (!v || v->is_null())
-    return std::nullopt;
-  // Boost.JSON reads an integer past int64 as uint64, or past uint64 as a double: either is
-  // past any limit, and the range's message says so better than "not an integer".
-  constexpr double int64_range = 9.223372036854775807e18;
-  if (v->is_int64())
-    out = v->get_int64();
-  else if (v->is_uint64() || (v->is_double() && v->get_double() >= int64_range))
-    out = std::numeric_limits<std::int64_t>::max();
-  else if (v->is_double() && v->get_double() <= -int64_range)
-    out = std::numeric_limits<std::int64_t>::min();
-  else
-    return invalid_request("'" + std::string{key} + "' must be an integer (0: not set)",
-                           std::string{key});
-  return std::nullopt;
-}
-
 std::optional<api_error> read_rate_limits(const json::object& body, provider_record& r) {
   if (auto e = read_rate_limit(body, "requests_per_minute", r.requests_per_minute))
     return e;

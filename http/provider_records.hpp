@@ -2,6 +2,7 @@
 // Providers as the store keeps them, as the actors run them, and as the admin API shows them.
 
 #include "http/api_error.hpp"
+#include "http/rate_limit_fields.hpp"
 #include "providers/provider.hpp"
 #include "storage/store.hpp"
 
@@ -11,11 +12,6 @@
 #include <variant>
 
 namespace emr {
-
-/// The highest rate limits an operator may set: far above any provider's published tier, and
-/// low enough that budgets computed from them stay far from overflowing.
-inline constexpr std::int64_t most_requests_per_minute = 10'000'000;
-inline constexpr std::int64_t most_tokens_per_minute = 10'000'000'000;
 
 provider_spec to_spec(const provider_record& record);
 

@@ -40,7 +40,9 @@ provider_plan plan_providers(const std::vector<provider_record>& stored,
 
 void replica_sync::keys_changed() {
   try {
-    auth_.forget_revoked(db_.keys());
+    auto keys = db_.keys();
+    auth_.forget_revoked(keys);
+    quotas_.load(keys);
   } catch (const storage_error& e) {
     spdlog::warn("cannot read the keys other replicas changed: {}", e.what());
     throw;

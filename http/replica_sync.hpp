@@ -5,6 +5,7 @@
 
 #include "actors/directory.hpp"
 #include "http/caller_auth.hpp"
+#include "http/key_quotas.hpp"
 #include "storage/store.hpp"
 
 #include <string>
@@ -22,8 +23,8 @@ provider_plan plan_providers(const std::vector<provider_record>& stored,
 
 class replica_sync {
 public:
-  replica_sync(store& db, caller_auth& auth, provider_directory& directory)
-      : db_(db), auth_(auth), directory_(directory) {}
+  replica_sync(store& db, caller_auth& auth, key_quotas& quotas, provider_directory& directory)
+      : db_(db), auth_(auth), quotas_(quotas), directory_(directory) {}
 
   /// Each logs and rethrows a store failure.
   void keys_changed();
@@ -32,6 +33,7 @@ public:
 private:
   store& db_;
   caller_auth& auth_;
+  key_quotas& quotas_;
   provider_directory& directory_;
 };
 

@@ -88,8 +88,14 @@ CREATE TABLE fleet_replicas (
   seen_at DOUBLE PRECISION NOT NULL
 );
 )sql"},
-    // What each caller key used, per UTC day (store.hpp, key_usage_row).
+    // What each caller key used, per UTC day (store.hpp, key_usage_row), and what it may use.
     migration{4, R"sql(
+ALTER TABLE caller_keys
+  ADD COLUMN requests_per_minute INTEGER NOT NULL DEFAULT 0 CHECK (requests_per_minute >= 0);
+ALTER TABLE caller_keys
+  ADD COLUMN tokens_per_minute INTEGER NOT NULL DEFAULT 0 CHECK (tokens_per_minute >= 0);
+ALTER TABLE caller_keys
+  ADD COLUMN tokens_per_day INTEGER NOT NULL DEFAULT 0 CHECK (tokens_per_day >= 0);
 CREATE TABLE key_usage (
   key_id         INTEGER NOT NULL REFERENCES caller_keys (id),
   day            INTEGER NOT NULL,
@@ -104,6 +110,12 @@ CREATE TABLE key_usage (
 );
 )sql",
               R"sql(
+ALTER TABLE caller_keys
+  ADD COLUMN requests_per_minute BIGINT NOT NULL DEFAULT 0 CHECK (requests_per_minute >= 0);
+ALTER TABLE caller_keys
+  ADD COLUMN tokens_per_minute BIGINT NOT NULL DEFAULT 0 CHECK (tokens_per_minute >= 0);
+ALTER TABLE caller_keys
+  ADD COLUMN tokens_per_day BIGINT NOT NULL DEFAULT 0 CHECK (tokens_per_day >= 0);
 CREATE TABLE key_usage (
   key_id         BIGINT NOT NULL REFERENCES caller_keys (id),
   day            BIGINT NOT NULL,

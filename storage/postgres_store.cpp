@@ -90,17 +90,27 @@ std::optional<key_record> select_key(pg_conn* db, std::string_view where, const 
 }
 
 key_record insert_key(pg_conn* db, std::string_view name, std::string_view public_id,
-                      std::string_view secret_hash, std::string_view operation) {
+                      std::string_view secret_hash, const key_limits& limits,
+                      std::string_view operation) {
   key_record k;
   k.name = name;
   k.public_id = public_id;
   k.secret_hash = secret_hash;
   k.created_at = unix_now();
+  k.limits = limits;
   k.id = checked(db,
-                 "INSERT INTO caller_keys (name, public_id, secret_hash, created_at)"
-                 " VALUES ($1, $2, $3, $4) RETURNING id",
+                 "INSERT INTO caller_keys (name, public_id, secret_hash, created_at,"
+                 " requests_per_minute, tokens_per_minute, tokens_per_day)"
+                 " VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
                  operation,
-                 parameters{}.text(name).text(public_id).text(secret_hash).integer(k.created_at))
+                 parameters{}
+                     .text(name)
+                     .text(public_id)
+                     .text(secret_hash)
+                     .integer(k.created_at)
+                     .integer(limits.requests_per_minute)
+                     .integer(limits.tokens_per_minute)
+                     .integer(limits.tokens_per_day))
              .integer(0, 0);
   return k;
 }
@@ -195,7 +205,7 @@ key_record postgres_store::create_key(std::string_view name, std::string_view pu
                                       std::string_view secret_hash) {
   std::lock_guard lock(mutex_);
   // Other replicas find a new key in the store at its first use: nothing to announce.
-  return insert_key(connection(), name, public_id, secret_hash, "create key");
+  return insert_key(connection(), name, public_id, secret_hash, {}, "create key");
 }
 
 std::vector<key_record> postgres_store::keys() {
@@ -230,6 +240,24 @@ bool postgres_store::revoke_key(std::int64_t id) {
       change_topic::keys);
 }
 
+bool postgres_store::set_key_limits(std::int64_t id, const key_limits& limits) {
+  std::lock_guard lock(mutex_);
+  auto* db = connection();
+  return announced(
+      db,
+      checked(db,
+              "UPDATE caller_keys SET requests_per_minute = $2, tokens_per_minute = $3,"
+              " tokens_per_day = $4 WHERE id = $1 AND revoked_at IS NULL",
+              "set key limits",
+              parameters{}
+                  .integer(id)
+                  .integer(limits.requests_per_minute)
+                  .integer(limits.tokens_per_minute)
+                  .integer(limits.tokens_per_day))
+              .changed() == 1,
+      change_topic::keys);
+}
+
 std::optional<key_record> postgres_store::rotate_key(std::int64_t id,
                                                      std::string_view new_public_id,
                                                      std::string_view new_secret_hash) {
@@ -243,7 +271,8 @@ std::optional<key_record> postgres_store::rotate_key(std::int64_t id,
     return std::nullopt;
   checked(db, "UPDATE caller_keys SET revoked_at = $2 WHERE id = $1", operation,
           parameters{}.integer(id).integer(unix_now()));
-  auto new_key = insert_key(db, old_key->name, new_public_id, new_secret_hash, operation);
+  auto new_key =
+      insert_key(db, old_key->name, new_public_id, new_secret_hash, old_key->limits, operation);
   announce(db, change_topic::keys);
   t.commit();
   return new_key;
@@ -346,11 +375,15 @@ void postgres_store::import(const std::vector<provider_record>& providers,
     auto optional = [](const std::optional<std::int64_t>& v) {
       return v ? std::to_string(*v) : std::string{};
     };
+    values.text(optional(k.last_used_at)).text(optional(k.revoked_at));
+    values.integer(k.limits.requests_per_minute).integer(k.limits.tokens_per_minute);
+    values.integer(k.limits.tokens_per_day);
     checked(db,
             "INSERT INTO caller_keys (id, name, public_id, secret_hash, created_at, last_used_at,"
-            " revoked_at) VALUES ($1, $2, $3, $4, $5, NULLIF($6, '')::bigint,"
-            " NULLIF($7, '')::bigint)",
-            operation, values.text(optional(k.last_used_at)).text(optional(k.revoked_at)));
+            " revoked_at, requests_per_minute, tokens_per_minute, tokens_per_day)"
+            " VALUES ($1, $2, $3, $4, $5, NULLIF($6, '')::bigint, NULLIF($7, '')::bigint, $8,"
+            " $9, $10)",
+            operation, values);
   }
   // New keys are numbered after the copied ones.
   checked(db,

@@ -40,6 +40,7 @@ public:
                                        std::string_view new_secret_hash) override;
   void touch_keys(const std::vector<std::pair<std::int64_t, std::int64_t>>& id_and_time) override;
   void add_key_usage(const std::vector<key_usage_row>& rows) override;
+  bool set_key_limits(std::int64_t id, const key_limits& limits) override;
   std::vector<key_usage_row> key_usage(std::int64_t key_id, std::int64_t from_day) override;
 
   std::int64_t schema_version() override;

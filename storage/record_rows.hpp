@@ -27,7 +27,8 @@ template <class Row> provider_record provider_from(const Row& row) {
 }
 
 inline constexpr const char* key_columns =
-    "id, name, public_id, secret_hash, created_at, last_used_at, revoked_at";
+    "id, name, public_id, secret_hash, created_at, last_used_at, revoked_at, "
+    "requests_per_minute, tokens_per_minute, tokens_per_day";
 
 template <class Row> key_record key_from(const Row& row) {
   key_record k;
@@ -38,6 +39,7 @@ template <class Row> key_record key_from(const Row& row) {
   k.created_at = row.integer(4);
   k.last_used_at = row.optional_integer(5);
   k.revoked_at = row.optional_integer(6);
+  k.limits = {row.integer(7), row.integer(8), row.integer(9)};
   return k;
 }
 

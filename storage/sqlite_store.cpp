@@ -227,17 +227,22 @@ std::optional<key_record> select_key(sqlite3* db, std::string_view where, auto b
 }
 
 key_record insert_key(sqlite3* db, std::string_view name, std::string_view public_id,
-                      std::string_view secret_hash, std::string_view operation) {
+                      std::string_view secret_hash, const key_limits& limits,
+                      std::string_view operation) {
   key_record k;
   k.name = name;
   k.public_id = public_id;
   k.secret_hash = secret_hash;
   k.created_at = unix_now();
+  k.limits = limits;
   statement insert(db,
-                   "INSERT INTO caller_keys (name, public_id, secret_hash, created_at)"
-                   " VALUES (?1, ?2, ?3, ?4)",
+                   "INSERT INTO caller_keys (name, public_id, secret_hash, created_at,"
+                   " requests_per_minute, tokens_per_minute, tokens_per_day)"
+                   " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                    operation);
-  insert.bind(1, name).bind(2, public_id).bind(3, secret_hash).bind(4, k.created_at).step();
+  insert.bind(1, name).bind(2, public_id).bind(3, secret_hash).bind(4, k.created_at);
+  insert.bind(5, limits.requests_per_minute).bind(6, limits.tokens_per_minute);
+  insert.bind(7, limits.tokens_per_day).step();
   k.id = sqlite3_last_insert_rowid(db);
   return k;
 }
@@ -346,7 +351,7 @@ bool sqlite_store::remove_provider(std::string_view name) {
 key_record sqlite_store::create_key(std::string_view name, std::string_view public_id,
                                     std::string_view secret_hash) {
   std::lock_guard lock(mutex_);
-  return insert_key(db_.get(), name, public_id, secret_hash, "create key");
+  return insert_key(db_.get(), name, public_id, secret_hash, {}, "create key");
 }
 
 std::vector<key_record> sqlite_store::keys() {
@@ -388,7 +393,8 @@ std::optional<key_record> sqlite_store::rotate_key(std::int64_t id, std::string_
     return std::nullopt;
   statement revoke(db_.get(), "UPDATE caller_keys SET revoked_at = ?2 WHERE id = ?1", operation);
   revoke.bind(1, id).bind(2, unix_now()).step();
-  auto new_key = insert_key(db_.get(), old_key->name, new_public_id, new_secret_hash, operation);
+  auto new_key = insert_key(db_.get(), old_key->name, new_public_id, new_secret_hash,
+                            old_key->limits, operation);
   transaction.commit();
   return new_key;
 }
@@ -409,6 +415,17 @@ void sqlite_store::touch_keys(
     touch.reset();
   }
   transaction.commit();
+}
+
+bool sqlite_store::set_key_limits(std::int64_t id, const key_limits& limits) {
+  std::lock_guard lock(mutex_);
+  statement update(db_.get(),
+                   "UPDATE caller_keys SET requests_per_minute = ?2, tokens_per_minute = ?3,"
+                   " tokens_per_day = ?4 WHERE id = ?1 AND revoked_at IS NULL",
+                   "set key limits");
+  update.bind(1, id).bind(2, limits.requests_per_minute).bind(3, limits.tokens_per_minute);
+  update.bind(4, limits.tokens_per_day).step();
+  return sqlite3_changes(db_.get()) == 1;
 }
 
 void sqlite_store::add_key_usage(const std::vector<key_usage_row>& rows) {

@@ -49,6 +49,15 @@ struct provider_record {
   friend bool operator==(const provider_record&, const provider_record&) = default;
 };
 
+/// What a caller key may use; 0 = no limit.
+struct key_limits {
+  std::int64_t requests_per_minute = 0;
+  std::int64_t tokens_per_minute = 0;
+  std::int64_t tokens_per_day = 0; ///< a UTC day
+
+  friend bool operator==(const key_limits&, const key_limits&) = default;
+};
+
 /// A caller API key. Only the argon2id hash of its secret is ever stored.
 struct key_record {
   std::int64_t id = 0;
@@ -58,6 +67,7 @@ struct key_record {
   std::int64_t created_at = 0; ///< unix seconds
   std::optional<std::int64_t> last_used_at;
   std::optional<std::int64_t> revoked_at;
+  key_limits limits; ///< a rotated key's replacement keeps them
 
   friend bool operator==(const key_record&, const key_record&) = default;
 };
@@ -107,7 +117,9 @@ public:
   virtual std::optional<key_record> key(std::int64_t id) = 0;
   /// False when the key does not exist or is already revoked.
   virtual bool revoke_key(std::int64_t id) = 0;
-  /// Atomically revokes id and creates a key with the same name and the new credentials.
+  /// Replaces a key's limits; false when the key does not exist or is revoked.
+  virtual bool set_key_limits(std::int64_t id, const key_limits& limits) = 0;
+  /// Atomically revokes id and creates a key with the same name, limits and the new credentials.
   /// nullopt (and nothing changed) when id does not exist or is already revoked.
   virtual std::optional<key_record> rotate_key(std::int64_t id, std::string_view new_public_id,
                                                std::string_view new_secret_hash) = 0;

@@ -1,0 +1,110 @@
+// key_quotas on an injected clock: a minute's requests and tokens, a UTC day's tokens read
+// through the usage meter, the wait a refusal names, and estimates settled to what was counted.
+
+#include "http/key_quotas.hpp"
+#include "storage/sqlite_store.hpp"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+namespace emr::key_quotas_tests {
+
+namespace fs = std::filesystem;
+
+struct key_quotas_test : ::testing::Test {
+  fs::path directory;
+  std::unique_ptr<sqlite_store> db;
+  std::unique_ptr<key_usage_meter> meter;
+  std::int64_t now = 20000 * 86400 + 1000; // day 20000, 1,000 s after midnight UTC
+  std::int64_t key = 0;
+
+  void SetUp() override {
+    std::string pattern = (fs::temp_directory_path() / "emr_quotas_XXXXXX").string();
+    ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
+    directory = pattern;
+    db = std::make_unique<sqlite_store>(directory / "emr.db");
+    key = db->create_key("k", "pub_k", "h").id;
+    meter = std::make_unique<key_usage_meter>(*db, [this] { return now; });
+  }
+  void TearDown() override {
+    meter.reset();
+    db.reset();
+    fs::remove_all(directory);
+  }
+  std::function<std::int64_t()> clock() {
+    return [this] { return now; };
+  }
+};
+
+TEST_F(key_quotas_test, a_key_without_limits_is_never_refused) {
+  key_quotas quotas{*meter, clock()};
+  for (int i = 0; i < 1000; ++i)
+    EXPECT_FALSE(quotas.admit(key, 1, 1'000'000));
+}
+
+TEST_F(key_quotas_test, requests_a_minute_refuse_with_the_wait_until_the_oldest_leave) {
+  key_quotas quotas{*meter, clock()};
+  quotas.set(key, key_limits{3, 0, 0});
+  EXPECT_FALSE(quotas.admit(key, 1, 10));
+  now += 20;
+  EXPECT_FALSE(quotas.admit(key, 1, 10));
+  EXPECT_FALSE(quotas.admit(key, 1, 10));
+  auto refused = quotas.admit(key, 1, 10);
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->status, 429);
+  EXPECT_EQ(refused->code, "key_limit");
+  EXPECT_EQ(refused->retry_after_ms, 40'000) << "the first request leaves the window at +60 s";
+  now += 40;
+  EXPECT_FALSE(quotas.admit(key, 1, 10));
+  auto batch = quotas.admit(key, 4, 10);
+  ASSERT_TRUE(batch);
+  EXPECT_EQ(batch->status, 400) << "four at once never fit three a minute";
+}
+
+TEST_F(key_quotas_test, tokens_a_minute_count_what_the_answers_counted) {
+  key_quotas quotas{*meter, clock()};
+  quotas.set(key, key_limits{0, 100, 0});
+  EXPECT_FALSE(quotas.admit(key, 1, 80)); // estimated 80
+  quotas.settle(key, 80, 30);             // counted 30
+  EXPECT_FALSE(quotas.admit(key, 1, 70)) << "30 + 70 fit";
+  auto refused = quotas.admit(key, 1, 1);
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->status, 429);
+  EXPECT_EQ(refused->retry_after_ms, 60'000);
+  EXPECT_EQ(quotas.admit(key, 1, 101)->status, 400);
+  quotas.set(key, key_limits{});
+  EXPECT_FALSE(quotas.admit(key, 1, 1'000)) << "limits cleared";
+}
+
+TEST_F(key_quotas_test, a_days_tokens_count_every_replicas_use_and_reset_at_utc_midnight) {
+  key_quotas quotas{*meter, clock()};
+  quotas.set(key, key_limits{0, 0, 1000});
+  // Another replica already used 900 tokens today: it is in the store.
+  db->add_key_usage({{key, 20000, 5, 5, 900, 5, 1, 0, 0}});
+  EXPECT_FALSE(quotas.admit(key, 1, 60));
+  auto refused = quotas.admit(key, 1, 60);
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->status, 429);
+  EXPECT_EQ(refused->retry_after_ms, (86400 - 1000) * 1000) << "until midnight UTC";
+  now = 20001 * 86400;
+  EXPECT_FALSE(quotas.admit(key, 1, 60)) << "a new day";
+}
+
+TEST_F(key_quotas_test, limits_load_from_the_store_and_a_revoked_key_has_none_to_count) {
+  auto limited = db->create_key("limited", "pub_l", "h");
+  ASSERT_TRUE(db->set_key_limits(limited.id, key_limits{1, 0, 0}));
+  key_quotas quotas{*meter, clock()};
+  quotas.load(db->keys());
+  EXPECT_FALSE(quotas.admit(limited.id, 1, 1));
+  EXPECT_TRUE(quotas.admit(limited.id, 1, 1));
+  EXPECT_FALSE(quotas.admit(key, 1, 1));
+  EXPECT_EQ(db->key(limited.id)->limits, (key_limits{1, 0, 0}));
+  auto rotated = db->rotate_key(limited.id, "pub_r", "h2");
+  ASSERT_TRUE(rotated);
+  EXPECT_EQ(rotated->limits, (key_limits{1, 0, 0})) << "the replacement keeps the limits";
+  EXPECT_EQ(db->key(rotated->id)->limits, (key_limits{1, 0, 0}));
+  EXPECT_FALSE(db->set_key_limits(limited.id, key_limits{})) << "revoked";
+}
+
+} // namespace emr::key_quotas_tests
