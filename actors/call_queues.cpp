@@ -185,8 +185,13 @@ std::vector<pending_chunk> call_queues::take_due(clock_time by) {
     auto texts = take(queue.chunks, &queue.arrivals);
     queue.texts -= texts;
     texts_ -= texts;
-    if (texts > 0 && !queue.chunks.empty())
+    if (texts > 0 && !queue.chunks.empty()) {
       recount(queue);
+      // A tenant whose chunks expired is not pushed back for texts that never went.
+      queue.tenant_end.clear();
+      for (const auto& chunk : queue.chunks)
+        queue.tenant_end[chunk.tenant] = std::max(queue.tenant_end[chunk.tenant], chunk.fair_tag);
+    }
     q = queue.chunks.empty() ? queues_.erase(q) : std::next(q);
   }
   for (auto& [key, chunks] : put_back_)

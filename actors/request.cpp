@@ -262,6 +262,8 @@ void complete_answer(self_ptr self, caller_progress& caller, std::size_t route) 
 // A route's chunks have all answered: move on according to the caller's policy.
 void route_settled(self_ptr self, std::size_t index, std::size_t route) {
   auto& caller = self->state.callers[index];
+  if (caller.answered)
+    return;
   auto& error = caller.route_errors[route];
   if (!error)
     complete_answer(self, caller, route);
@@ -282,7 +284,8 @@ void route_settled(self_ptr self, std::size_t index, std::size_t route) {
                                                : combine_failures(caller.failures)});
     return;
   }
-  if (caller.pending > 0)
+  // Counted by route, not by chunk: a route the cache answered whole has no chunk to wait for.
+  if (--caller.routes_unsettled > 0)
     return;
   for (auto& e : caller.route_errors)
     if (e)
@@ -304,7 +307,6 @@ void chunk_answered(self_ptr self, const chunk_place& place, chunk_result&& resu
     caller.answers[place.route].tokens += result.tokens;
     caller.answers[place.route].chunks[place.chunk] = std::move(result);
   }
-  --caller.pending;
   if (--caller.chunks_left[place.route] == 0)
     route_settled(self, place.caller, place.route);
 }
@@ -327,7 +329,6 @@ void route_timed_out(self_ptr self, std::size_t index, std::size_t route) {
   if (caller.answered || caller.chunks_left[route] == 0)
     return;
   caller.route_over[route] = true;
-  caller.pending -= caller.chunks_left[route];
   caller.chunks_left[route] = 0;
   if (!caller.route_errors[route])
     caller.route_errors[route] =
@@ -360,7 +361,6 @@ void send_routes(self_ptr self, const std::vector<std::pair<std::size_t, std::si
     answer.provider = route.name;
     answer.model = route.model;
     answer.chunks.resize(chunks.size());
-    caller.pending += chunks.size();
     caller.chunks_left[route_index] = chunks.size();
     auto wait = is_last_route(caller.job, route_index)
                     ? remaining(self, caller)
@@ -443,6 +443,7 @@ caf::behavior request(self_ptr self, std::vector<caller_job> jobs,
       continue;
     }
     auto first_routes = caller.job.policy == routing_policy::any ? 1 : routes;
+    caller.routes_unsettled = first_routes;
     for (std::size_t r = 0; r < first_routes; ++r)
       first_sends.emplace_back(c, r);
   }

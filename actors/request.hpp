@@ -103,9 +103,9 @@ struct caller_progress {
   caller_job job;
   outcome_promise out;
   clock_time deadline{};
-  std::size_t next_route = 0;           ///< any: the route being tried
-  std::size_t pending = 0;              ///< chunk answers still awaited, over every route
-  std::vector<std::size_t> chunks_left; ///< per route
+  std::size_t next_route = 0;                        ///< any: the route being tried
+  std::size_t routes_unsettled = 0;                  ///< all: the routes not yet settled
+  std::vector<std::size_t> chunks_left;              ///< per route
   std::vector<std::chrono::milliseconds> route_wait; ///< per route: how long it was given
   /// Per route: its time ran out before the message carrying its chunks was answered, so that
   /// answer, when it comes, is not this route's any more.

@@ -108,6 +108,9 @@ public:
       use.requests = 1;
       use.errors += res_.status == 200 ? 0 : 1;
       a_.usage.record(use);
+      // After the record: a day's count read meanwhile finds these tokens in the meter.
+      if (admitted)
+        a_.quotas.settle(*admitted, use.tokens);
     }
     spdlog::info("{} {} {} {:.1f}ms texts={} provider={} request_id={}{}", req_.method, req_.path,
                  res_.status, seconds * 1000, texts, provider.empty() ? "-" : provider,
@@ -118,6 +121,18 @@ public:
   std::string provider;
   std::string upstream; ///< request ids of the upstream calls that carried this caller
   key_usage_row use;    ///< its key's, once authenticated; errors: failed sub-requests
+  std::optional<key_quotas::admission> admitted; ///< what its key's limits counted for it
+
+  /// Counts the request against its key's limits; false, with the refusal sent, past one.
+  bool admit(std::int64_t requests, std::int64_t tokens) {
+    auto verdict = a_.quotas.admit(use.key_id, requests, tokens);
+    if (auto e = std::get_if<api_error>(&verdict)) {
+      send_error(res_, *e);
+      return false;
+    }
+    admitted = std::get<key_quotas::admission>(verdict);
+    return true;
+  }
 
   /// Adds an answered (sub-)request's texts, tokens, cache hits and upstream share.
   void count(const caller_outcome& outcome) {
@@ -149,19 +164,16 @@ std::string upstream_ids(const caller_outcome& outcome) {
   return ids;
 }
 
-struct caller_request {
-  std::int64_t key_id = 0;
-  json::value body;
-};
-
-// An authenticated caller's key and JSON body, or the error already sent.
-std::optional<caller_request> caller_body(app& a, const httplib::Request& req,
-                                          httplib::Response& res) {
+// An authenticated caller's JSON body, or the error already sent; its key goes to `record` as
+// soon as it is verified, so that a bad body counts against the key too.
+std::optional<json::value> caller_body(app& a, const httplib::Request& req, httplib::Response& res,
+                                       access_record& record) {
   auto who = a.auth.authenticate(req.get_header_value("Authorization"), req.remote_addr);
   if (auto e = std::get_if<api_error>(&who)) {
     send_error(res, *e);
     return std::nullopt;
   }
+  record.use.key_id = std::get<cached_key>(who).key_id;
   if (auto e = require_json(req)) {
     send_error(res, *e);
     return std::nullopt;
@@ -171,31 +183,27 @@ std::optional<caller_request> caller_body(app& a, const httplib::Request& req,
     send_error(res, *e);
     return std::nullopt;
   }
-  return caller_request{std::get<cached_key>(who).key_id, std::get<json::value>(std::move(body))};
+  return std::get<json::value>(std::move(body));
 }
 
 void embed(app& a, const httplib::Request& req, httplib::Response& res) {
   access_record record{a, req, res};
   auto id = request_id(req, res);
-  auto caller = caller_body(a, req, res);
-  if (!caller)
+  auto body = caller_body(a, req, res, record);
+  if (!body)
     return;
-  record.use.key_id = caller->key_id;
   response_budget planned{a.settings.limits.max_response_bytes};
-  auto p = prepare(a, caller->body, id, cache_control_use(req.get_header_value("Cache-Control")),
-                   planned);
+  auto p = prepare(a, *body, id, cache_control_use(req.get_header_value("Cache-Control")), planned);
   if (auto e = std::get_if<api_error>(&p))
     return send_error(res, *e);
   auto& job = std::get<prepared_job>(p);
-  job.job.tenant = caller->key_id;
+  job.job.tenant = record.use.key_id;
   record.texts = job.job.texts.size();
   record.provider = job.job.routes.front().name;
-  auto estimate = estimated_tokens(job.job);
-  if (auto e = a.quotas.admit(caller->key_id, 1, estimate))
-    return send_error(res, *e);
+  if (!record.admit(1, estimated_tokens(job.job)))
+    return;
   auto outcome = run_job(a, std::move(job.job));
   record.count(outcome);
-  a.quotas.settle(caller->key_id, estimate, record.use.tokens);
   if (outcome.error) {
     if (!outcome.error->provider.empty())
       record.provider = outcome.error->provider;
@@ -220,11 +228,10 @@ void append_failed_result(std::string& out, const api_error& e) {
 void embed_batch(app& a, const httplib::Request& req, httplib::Response& res) {
   access_record record{a, req, res};
   auto id = request_id(req, res);
-  auto caller = caller_body(a, req, res);
-  if (!caller)
+  auto body = caller_body(a, req, res, record);
+  if (!body)
     return;
-  record.use.key_id = caller->key_id;
-  auto requests = caller->body.as_object().if_contains("requests");
+  auto requests = body->as_object().if_contains("requests");
   if (!requests || !requests->is_array())
     return send_error(
         res, api_error{400, "invalid_request", "'requests' must be an array", "requests", {}, -1});
@@ -280,7 +287,7 @@ void embed_batch(app& a, const httplib::Request& req, httplib::Response& res) {
     // The sub-request's id reaches the upstream X-Request-Id only as a token.
     slots[i].prepared = prepare(a, list[i], id + "-" + to_token(ids[i].text), allowed, planned);
     if (auto p = std::get_if<prepared_job>(&slots[i].prepared)) {
-      p->job.tenant = caller->key_id;
+      p->job.tenant = record.use.key_id;
       record.texts += p->job.texts.size();
       jobs.push_back(std::move(p->job));
       job_slots.push_back(i);
@@ -289,9 +296,8 @@ void embed_batch(app& a, const httplib::Request& req, httplib::Response& res) {
   std::int64_t estimate = 0;
   for (const auto& job : jobs)
     estimate += estimated_tokens(job);
-  if (!jobs.empty())
-    if (auto e = a.quotas.admit(caller->key_id, static_cast<std::int64_t>(jobs.size()), estimate))
-      return send_error(res, *e);
+  if (!jobs.empty() && !record.admit(static_cast<std::int64_t>(jobs.size()), estimate))
+    return;
   if (!jobs.empty()) {
     auto futures = spawn_jobs(a, std::move(jobs));
     for (std::size_t j = 0; j < futures.size(); ++j)
@@ -325,7 +331,6 @@ void embed_batch(app& a, const httplib::Request& req, httplib::Response& res) {
     out += R"("status":200,"response":)" + render_outcome(outcome, p.policy, p.encoding) + "}";
   }
   out += "]}";
-  a.quotas.settle(caller->key_id, estimate, record.use.tokens);
   send_json(res, 200, std::move(out));
 }
 

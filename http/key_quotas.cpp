@@ -1,5 +1,7 @@
 #include "http/key_quotas.hpp"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 
 namespace emr {
@@ -20,6 +22,12 @@ void key_quotas::minute_window::add(std::int64_t now, std::int64_t r, std::int64
   }
   requests[slot] += r;
   tokens[slot] += t;
+}
+
+void key_quotas::minute_window::correct(std::int64_t at, std::int64_t now, std::int64_t t) {
+  auto slot = static_cast<std::size_t>(at % 60);
+  if (at > now - 60 && second[slot] == at)
+    tokens[slot] += t;
 }
 
 std::pair<std::int64_t, std::int64_t> key_quotas::minute_window::sums(std::int64_t now) const {
@@ -65,34 +73,51 @@ void key_quotas::set(std::int64_t key_id, const key_limits& limits) {
 
 void key_quotas::refresh_day(std::int64_t key_id, std::int64_t now) {
   auto today = utc_day(now);
+  std::int64_t since_before = 0;
   {
     std::lock_guard guard{mutex_};
     auto it = keys_.find(key_id);
-    if (it == keys_.end() || it->second.limits.tokens_per_day == 0 ||
+    if (it == keys_.end() || it->second.limits.tokens_per_day == 0 || it->second.reading ||
         (it->second.day == today && now - it->second.day_read_at < day_refresh_s))
       return;
+    it->second.reading = true;
+    since_before = it->second.day_since;
   }
   // Read outside the lock: the store may be slow, and other keys must not wait for it.
-  std::int64_t counted = 0;
-  for (const auto& row : usage_.usage(key_id, today))
-    counted += row.tokens;
-  std::lock_guard guard{mutex_};
-  if (auto it = keys_.find(key_id); it != keys_.end()) {
-    it->second.day = today;
-    it->second.day_counted = counted;
-    it->second.day_read_at = now;
-    it->second.day_since = 0;
+  std::optional<std::int64_t> counted;
+  try {
+    std::int64_t tokens = 0;
+    for (const auto& row : usage_.usage(key_id, today))
+      tokens += row.tokens;
+    counted = tokens;
+  } catch (const storage_error& e) {
+    spdlog::warn("cannot read key {}'s use today; its last count stays in force: {}", key_id,
+                 e.what());
   }
+  std::lock_guard guard{mutex_};
+  auto it = keys_.find(key_id);
+  if (it == keys_.end())
+    return;
+  auto& k = it->second;
+  k.reading = false;
+  k.day_read_at = now; // a failed read is not retried by every request
+  if (!counted)
+    return;
+  // What was counted here while the store was read stays counted: it may be in the read too,
+  // which errs on the side of the limit until the next read.
+  k.day_since = k.day == today ? k.day_since - since_before : 0;
+  k.day = today;
+  k.day_counted = *counted;
 }
 
-std::optional<api_error> key_quotas::admit(std::int64_t key_id, std::int64_t requests,
-                                           std::int64_t tokens) {
+std::variant<key_quotas::admission, api_error>
+key_quotas::admit(std::int64_t key_id, std::int64_t requests, std::int64_t tokens) {
   auto now = now_();
   refresh_day(key_id, now);
   std::lock_guard guard{mutex_};
   auto it = keys_.find(key_id);
   if (it == keys_.end())
-    return std::nullopt;
+    return admission{key_id, tokens, now};
   auto& k = it->second;
   const auto& limits = k.limits;
   auto never = [&](std::int64_t limit, std::string what) {
@@ -121,23 +146,27 @@ std::optional<api_error> key_quotas::admit(std::int64_t key_id, std::int64_t req
                                    : "limit of " + std::to_string(limits.tokens_per_minute) +
                                          " tokens a minute is reached",
                       k.minute.wait(now, excess_r, excess_t));
-  if (limits.tokens_per_day > 0 && k.day_counted + k.day_since + tokens > limits.tokens_per_day)
+  if (limits.tokens_per_day > 0 &&
+      k.day_counted + k.day_since + k.day_in_flight + tokens > limits.tokens_per_day)
     return over_limit("limit of " + std::to_string(limits.tokens_per_day) +
                           " tokens a day (UTC) is reached",
                       (utc_day(now) + 1) * 86400 - now);
   k.minute.add(now, requests, tokens);
-  k.day_since += tokens;
-  return std::nullopt;
+  k.day_in_flight += tokens;
+  return admission{key_id, tokens, now};
 }
 
-void key_quotas::settle(std::int64_t key_id, std::int64_t estimated, std::int64_t counted) {
-  auto now = now_();
+void key_quotas::settle(const admission& admitted, std::int64_t counted) {
   std::lock_guard guard{mutex_};
-  auto it = keys_.find(key_id);
+  auto it = keys_.find(admitted.key_id);
   if (it == keys_.end())
     return;
-  it->second.minute.add(now, 0, counted - estimated);
-  it->second.day_since += counted - estimated;
+  auto& k = it->second;
+  k.day_in_flight -= admitted.tokens;
+  k.day_since += counted;
+  // The minute learns what was counted in the second that admitted it, while that second is
+  // still in the window; past it, a correction would only free tokens that were never spent.
+  k.minute.correct(admitted.at, now_(), counted - admitted.tokens);
 }
 
 } // namespace emr

@@ -9,8 +9,8 @@
 #include <array>
 #include <functional>
 #include <mutex>
-#include <optional>
 #include <unordered_map>
+#include <variant>
 
 namespace emr {
 
@@ -24,11 +24,19 @@ public:
   void load(const std::vector<key_record>& keys);
   void set(std::int64_t key_id, const key_limits& limits);
 
+  /// What admit counted, for settle.
+  struct admission {
+    std::int64_t key_id = 0;
+    std::int64_t tokens = 0; ///< estimated
+    std::int64_t at = 0;     ///< unix second
+  };
   /// Counts `requests` requests needing about `tokens` tokens against the key's limits, or says
   /// why not: 429 with the wait until they fit, or 400 when they never can.
-  std::optional<api_error> admit(std::int64_t key_id, std::int64_t requests, std::int64_t tokens);
-  /// Once answered: the tokens the answers' usage counted replace the estimate admitted.
-  void settle(std::int64_t key_id, std::int64_t estimated, std::int64_t counted);
+  std::variant<admission, api_error> admit(std::int64_t key_id, std::int64_t requests,
+                                           std::int64_t tokens);
+  /// Once answered, and recorded in the usage meter: the tokens the answers' usage counted
+  /// replace the estimate admitted.
+  void settle(const admission& admitted, std::int64_t counted);
 
   /// How long a day's count read through the meter is trusted before it is read again.
   static constexpr std::int64_t day_refresh_s = 5;
@@ -38,6 +46,8 @@ private:
   struct minute_window {
     std::array<std::int64_t, 60> second{}, requests{}, tokens{};
     void add(std::int64_t now, std::int64_t r, std::int64_t t);
+    /// Adds `t` tokens to the slot of second `at`, if it is still in the window at `now`.
+    void correct(std::int64_t at, std::int64_t now, std::int64_t t);
     std::pair<std::int64_t, std::int64_t> sums(std::int64_t now) const;
     /// Seconds until enough of the window has passed for `excess_r` requests and `excess_t`
     /// tokens to leave it.
@@ -47,11 +57,14 @@ private:
     key_limits limits;
     minute_window minute;
     std::int64_t day = -1;        ///< of day_counted
-    std::int64_t day_counted = 0; ///< every replica's tokens, as last read
+    std::int64_t day_counted = 0; ///< every replica's tokens, as last read through the meter
     std::int64_t day_read_at = 0;
-    std::int64_t day_since = 0; ///< admitted here since that read
+    std::int64_t day_since = 0;     ///< counted here since that read
+    std::int64_t day_in_flight = 0; ///< estimates admitted and not yet settled
+    bool reading = false;           ///< one thread reads the day's count; the others use the last
   };
-  /// Reads the key's tokens today through the meter when the last read is stale.
+  /// Reads the key's tokens today through the meter when the last read is stale. A store that
+  /// cannot be read leaves the last count in force (fail static).
   void refresh_day(std::int64_t key_id, std::int64_t now);
 
   key_usage_meter& usage_;

@@ -223,5 +223,23 @@ TEST(call_queues, one_tenant_alone_is_served_in_arrival_order_and_the_oldest_chu
   EXPECT_TRUE(q.queues().empty());
 }
 
+TEST(call_queues, a_tenant_whose_chunks_expired_is_not_pushed_back_for_them) {
+  call_queues q;
+  batch_limits call{100, 0};
+  // Tenant 1's 500 texts (tags 50 to 500) expire unsent; tenant 2 keeps a backlog of 100-text
+  // chunks (tags 100 to 1,000).
+  for (std::size_t c = 0; c < 10; ++c) {
+    auto expiring = tenants_chunk(1, c * 50, 50);
+    expiring.deadline = t0 + 1s;
+    q.push(documents, std::move(expiring), call);
+  }
+  for (std::size_t c = 0; c < 10; ++c)
+    q.push(documents, tenants_chunk(2, c * 100, 100), call);
+  EXPECT_EQ(q.take_due(t0 + 1s).size(), 10u);
+  q.push(documents, tenants_chunk(1, 0, 1), call);
+  EXPECT_EQ(q.queues().at(documents).chunks.front().tenant, 1)
+      << "its next text goes ahead of tenant 2's backlog, as if the expired ones never came";
+}
+
 } // namespace call_queues_tests
 } // namespace emr

@@ -212,16 +212,19 @@ struct request_cache : request_batch {
     cache = std::make_shared<embedding_cache>(cache_settings{1 << 20, 60s});
     voyage.cache_scope = "voyage scope";
     voyage.limits = batch_limits{8, 0};
+    cohere.cache_scope = "cohere scope";
   }
-  // Answers the held message `index` of voyage with one call's rows for its single chunk.
-  void answer(std::size_t index, shared_matrix m, std::int64_t tokens) {
+  // Answers the held message `index` of a batcher (voyage's unless named) with one call's rows
+  // for its single chunk.
+  void answer(std::size_t index, shared_matrix m, std::int64_t tokens,
+              const batcher_actor* batcher = nullptr) {
     chunk_results answers;
     std::vector<std::uint32_t> rows(m->rows);
     for (std::uint32_t i = 0; i < rows.size(); ++i)
       rows[i] = i;
     answers.results.push_back(chunk_result{std::move(m), rows, tokens, std::nullopt, "up"});
-    caf::anon_send(caf::actor_cast<caf::actor>(voyage_batcher), testing::release_atom::value, index,
-                   std::move(answers));
+    caf::anon_send(caf::actor_cast<caf::actor>(batcher ? *batcher : voyage_batcher),
+                   testing::release_atom::value, index, std::move(answers));
     sched->run();
   }
 };
@@ -252,6 +255,41 @@ TEST_F(request_cache, a_partly_cached_caller_sends_only_its_new_texts_and_gets_e
   ASSERT_FALSE(third.error);
   EXPECT_EQ(values_of(third), (std::vector<float>{2, 8, 1}));
   EXPECT_EQ(third.answers[0].tokens, 13);
+}
+
+TEST_F(request_cache, an_all_caller_whose_routes_are_all_cached_gets_every_providers_rows) {
+  start({job({"aa", "bb"}, "document", {voyage, cohere}, routing_policy::all, "first")});
+  answer(0, rows_from(1, 2), 4);
+  answer(0, rows_from(5, 2), 6, &cohere_batcher);
+  ASSERT_TRUE(ready(0));
+  start({job({"bb", "aa"}, "document", {voyage, cohere}, routing_policy::all, "again")});
+  EXPECT_EQ(messages(voyage_batcher).size(), 1u);
+  EXPECT_EQ(messages(cohere_batcher).size(), 1u);
+  ASSERT_TRUE(ready(1));
+  auto again = outcomes[1].get();
+  ASSERT_FALSE(again.error);
+  ASSERT_EQ(again.answers.size(), 2u);
+  std::vector<float> voyage_rows, cohere_rows;
+  again.answers[0].for_each_vector([&](const float* r, std::size_t) { voyage_rows.push_back(*r); });
+  again.answers[1].for_each_vector([&](const float* r, std::size_t) { cohere_rows.push_back(*r); });
+  EXPECT_EQ(voyage_rows, (std::vector<float>{2, 1}));
+  EXPECT_EQ(cohere_rows, (std::vector<float>{6, 5}));
+  EXPECT_EQ(again.answers[0].cached_texts, 2u);
+  EXPECT_EQ(again.answers[1].tokens, 6);
+
+  // One route cached, the other not: the caller waits for the other.
+  start({job({"aa"}, "query", {cohere}, routing_policy::any, "query-cohere")});
+  answer(1, rows_from(9, 1), 1, &cohere_batcher);
+  start({job({"aa"}, "query", {voyage, cohere}, routing_policy::all, "half")});
+  EXPECT_EQ(messages(voyage_batcher).size(), 2u);
+  EXPECT_EQ(messages(cohere_batcher).size(), 2u) << "cohere's query vector was cached";
+  EXPECT_FALSE(ready(3));
+  answer(1, rows_from(3, 1), 1);
+  ASSERT_TRUE(ready(3));
+  auto half = outcomes[3].get();
+  ASSERT_FALSE(half.error);
+  ASSERT_EQ(half.answers.size(), 2u);
+  EXPECT_EQ(half.answers[1].cached_texts, 1u);
 }
 
 TEST_F(request_cache, another_input_type_or_model_is_another_entry) {

@@ -37,27 +37,34 @@ struct key_quotas_test : ::testing::Test {
   }
 };
 
+// The refusal, if admit refused.
+std::optional<api_error> refused(const std::variant<key_quotas::admission, api_error>& verdict) {
+  if (auto e = std::get_if<api_error>(&verdict))
+    return *e;
+  return std::nullopt;
+}
+
 TEST_F(key_quotas_test, a_key_without_limits_is_never_refused) {
   key_quotas quotas{*meter, clock()};
   for (int i = 0; i < 1000; ++i)
-    EXPECT_FALSE(quotas.admit(key, 1, 1'000'000));
+    EXPECT_FALSE(refused(quotas.admit(key, 1, 1'000'000)));
 }
 
 TEST_F(key_quotas_test, requests_a_minute_refuse_with_the_wait_until_the_oldest_leave) {
   key_quotas quotas{*meter, clock()};
   quotas.set(key, key_limits{3, 0, 0});
-  EXPECT_FALSE(quotas.admit(key, 1, 10));
+  EXPECT_FALSE(refused(quotas.admit(key, 1, 10)));
   now += 20;
-  EXPECT_FALSE(quotas.admit(key, 1, 10));
-  EXPECT_FALSE(quotas.admit(key, 1, 10));
-  auto refused = quotas.admit(key, 1, 10);
-  ASSERT_TRUE(refused);
-  EXPECT_EQ(refused->status, 429);
-  EXPECT_EQ(refused->code, "key_limit");
-  EXPECT_EQ(refused->retry_after_ms, 40'000) << "the first request leaves the window at +60 s";
+  EXPECT_FALSE(refused(quotas.admit(key, 1, 10)));
+  EXPECT_FALSE(refused(quotas.admit(key, 1, 10)));
+  auto refusal = refused(quotas.admit(key, 1, 10));
+  ASSERT_TRUE(refusal);
+  EXPECT_EQ(refusal->status, 429);
+  EXPECT_EQ(refusal->code, "key_limit");
+  EXPECT_EQ(refusal->retry_after_ms, 40'000) << "the first request leaves the window at +60 s";
   now += 40;
-  EXPECT_FALSE(quotas.admit(key, 1, 10));
-  auto batch = quotas.admit(key, 4, 10);
+  EXPECT_FALSE(refused(quotas.admit(key, 1, 10)));
+  auto batch = refused(quotas.admit(key, 4, 10));
   ASSERT_TRUE(batch);
   EXPECT_EQ(batch->status, 400) << "four at once never fit three a minute";
 }
@@ -65,16 +72,29 @@ TEST_F(key_quotas_test, requests_a_minute_refuse_with_the_wait_until_the_oldest_
 TEST_F(key_quotas_test, tokens_a_minute_count_what_the_answers_counted) {
   key_quotas quotas{*meter, clock()};
   quotas.set(key, key_limits{0, 100, 0});
-  EXPECT_FALSE(quotas.admit(key, 1, 80)); // estimated 80
-  quotas.settle(key, 80, 30);             // counted 30
-  EXPECT_FALSE(quotas.admit(key, 1, 70)) << "30 + 70 fit";
-  auto refused = quotas.admit(key, 1, 1);
-  ASSERT_TRUE(refused);
-  EXPECT_EQ(refused->status, 429);
-  EXPECT_EQ(refused->retry_after_ms, 60'000);
-  EXPECT_EQ(quotas.admit(key, 1, 101)->status, 400);
+  auto admitted = quotas.admit(key, 1, 80); // estimated 80
+  ASSERT_FALSE(refused(admitted));
+  quotas.settle(std::get<key_quotas::admission>(admitted), 30); // counted 30
+  EXPECT_FALSE(refused(quotas.admit(key, 1, 70))) << "30 + 70 fit";
+  auto refusal = refused(quotas.admit(key, 1, 1));
+  ASSERT_TRUE(refusal);
+  EXPECT_EQ(refusal->status, 429);
+  EXPECT_EQ(refusal->retry_after_ms, 60'000);
+  EXPECT_EQ(refused(quotas.admit(key, 1, 101))->status, 400);
   quotas.set(key, key_limits{});
-  EXPECT_FALSE(quotas.admit(key, 1, 1'000)) << "limits cleared";
+  EXPECT_FALSE(refused(quotas.admit(key, 1, 1'000))) << "limits cleared";
+}
+
+TEST_F(key_quotas_test, a_request_answered_after_its_minute_frees_no_tokens_of_the_next) {
+  key_quotas quotas{*meter, clock()};
+  quotas.set(key, key_limits{0, 100, 0});
+  auto slow = quotas.admit(key, 1, 80);
+  ASSERT_FALSE(refused(slow));
+  now += 61;
+  quotas.settle(std::get<key_quotas::admission>(slow), 10);
+  EXPECT_FALSE(refused(quotas.admit(key, 1, 100)));
+  EXPECT_TRUE(refused(quotas.admit(key, 1, 1)))
+      << "the 70 tokens over-estimated left with their minute";
 }
 
 TEST_F(key_quotas_test, a_days_tokens_count_every_replicas_use_and_reset_at_utc_midnight) {
@@ -82,13 +102,13 @@ TEST_F(key_quotas_test, a_days_tokens_count_every_replicas_use_and_reset_at_utc_
   quotas.set(key, key_limits{0, 0, 1000});
   // Another replica already used 900 tokens today: it is in the store.
   db->add_key_usage({{key, 20000, 5, 5, 900, 5, 1, 0, 0}});
-  EXPECT_FALSE(quotas.admit(key, 1, 60));
-  auto refused = quotas.admit(key, 1, 60);
-  ASSERT_TRUE(refused);
-  EXPECT_EQ(refused->status, 429);
-  EXPECT_EQ(refused->retry_after_ms, (86400 - 1000) * 1000) << "until midnight UTC";
+  EXPECT_FALSE(refused(quotas.admit(key, 1, 60)));
+  auto refusal = refused(quotas.admit(key, 1, 60));
+  ASSERT_TRUE(refusal);
+  EXPECT_EQ(refusal->status, 429);
+  EXPECT_EQ(refusal->retry_after_ms, (86400 - 1000) * 1000) << "until midnight UTC";
   now = 20001 * 86400;
-  EXPECT_FALSE(quotas.admit(key, 1, 60)) << "a new day";
+  EXPECT_FALSE(refused(quotas.admit(key, 1, 60))) << "a new day";
 }
 
 TEST_F(key_quotas_test, limits_load_from_the_store_and_a_revoked_key_has_none_to_count) {
@@ -96,9 +116,9 @@ TEST_F(key_quotas_test, limits_load_from_the_store_and_a_revoked_key_has_none_to
   ASSERT_TRUE(db->set_key_limits(limited.id, key_limits{1, 0, 0}));
   key_quotas quotas{*meter, clock()};
   quotas.load(db->keys());
-  EXPECT_FALSE(quotas.admit(limited.id, 1, 1));
-  EXPECT_TRUE(quotas.admit(limited.id, 1, 1));
-  EXPECT_FALSE(quotas.admit(key, 1, 1));
+  EXPECT_FALSE(refused(quotas.admit(limited.id, 1, 1)));
+  EXPECT_TRUE(refused(quotas.admit(limited.id, 1, 1)));
+  EXPECT_FALSE(refused(quotas.admit(key, 1, 1)));
   EXPECT_EQ(db->key(limited.id)->limits, (key_limits{1, 0, 0}));
   auto rotated = db->rotate_key(limited.id, "pub_r", "h2");
   ASSERT_TRUE(rotated);
