@@ -1,5 +1,7 @@
 #include "actors/request.hpp"
 
+#include "actors/pending_chunk.hpp"
+
 #include <algorithm>
 
 namespace emr {
@@ -185,8 +187,9 @@ bool look_up(self_ptr self, caller_progress& caller, std::size_t route,
   return true;
 }
 
-// Keeps the vectors a route's calls brought, each with its share of its chunk's tokens (shared by
-// estimate, rounded so that the shares add up to the chunk's).
+// Keeps the vectors a route's calls brought, each with its share of its chunk's tokens: the share
+// of the texts up to it less the share of those before it, so that the shares add up to the
+// chunk's.
 void remember_answer(self_ptr self, const caller_progress& caller, std::size_t route) {
   const auto& cache = self->state.cache;
   const auto& lookup = caller.lookups[route];
@@ -204,14 +207,10 @@ void remember_answer(self_ptr self, const caller_progress& caller, std::size_t r
     std::size_t before = 0;
     for (std::size_t k = 0; k < chunk.rows.size(); ++k) {
       auto after = before + estimate_tokens(caller.job.texts[text_of(k)]);
-      auto share = [&](std::size_t upto) {
-        return estimate == 0 ? 0
-                             : (chunk.tokens * static_cast<std::int64_t>(upto) +
-                                static_cast<std::int64_t>(estimate / 2)) /
-                                   static_cast<std::int64_t>(estimate);
-      };
       cache->store(lookup.keys[text_of(k)], chunk.matrix->row(chunk.rows[k]), chunk.matrix->dims,
-                   share(after) - share(before), now);
+                   usage_share(chunk.tokens, after, estimate) -
+                       usage_share(chunk.tokens, before, estimate),
+                   now);
       before = after;
     }
     sent += chunk.rows.size();
