@@ -5,6 +5,7 @@
 #include <cstring>
 #include <memory>
 #include <stdexcept>
+#include <utility>
 
 namespace emr {
 
@@ -105,18 +106,19 @@ std::optional<cached_vector> embedding_cache::find(const cache_key& key, clock_t
   return it->value;
 }
 
-void embedding_cache::store(const cache_key& key, const float* row, std::size_t dims,
-                            std::int64_t tokens, clock_time now) {
-  auto bytes = entry_bytes(dims);
-  auto bound = settings_.max_bytes / shard_count;
-  if (!enabled() || bytes > bound)
-    return;
-  auto matrix = std::make_shared<embedding_matrix>();
-  matrix->rows = 1;
-  matrix->dims = dims;
-  matrix->values.assign(row, row + dims);
-  matrix->total_tokens = tokens;
+bool embedding_cache::holds(const cache_key& key, clock_time now) {
+  if (!enabled())
+    return false;
   auto& s = shard_of(key);
+  std::lock_guard guard{s.mutex};
+  auto found = s.index.find(key);
+  return found != s.index.end() && found->second->expires > now;
+}
+
+void embedding_cache::insert(const cache_key& key, cached_vector value, clock_time expires) {
+  auto bytes = entry_bytes(value.vector->dims);
+  auto& s = shard_of(key);
+  auto bound = settings_.max_bytes / shard_count;
   std::lock_guard guard{s.mutex};
   if (auto found = s.index.find(key); found != s.index.end())
     erase(s, found->second);
@@ -124,11 +126,43 @@ void embedding_cache::store(const cache_key& key, const float* row, std::size_t 
     erase(s, std::prev(s.lru.end()));
     ++evicted_;
   }
-  s.lru.push_front(
-      entry{key, cached_vector{std::move(matrix), tokens}, now + settings_.ttl, bytes});
+  s.lru.push_front(entry{key, std::move(value), expires, bytes});
   s.index.emplace(key, s.lru.begin());
   s.bytes += bytes;
+}
+
+void embedding_cache::store(const cache_key& key, const float* row, std::size_t dims,
+                            std::int64_t tokens, clock_time now) {
+  if (!enabled() || entry_bytes(dims) > settings_.max_bytes / shard_count)
+    return;
+  auto matrix = std::make_shared<embedding_matrix>();
+  matrix->rows = 1;
+  matrix->dims = dims;
+  matrix->values.assign(row, row + dims);
+  matrix->total_tokens = tokens;
+  cached_vector value{std::move(matrix), tokens};
+  auto expires = now + settings_.ttl;
+  if (settings_.stored_entries > 0) {
+    std::lock_guard guard{unsaved_mutex_};
+    if (unsaved_.size() < max_unsaved)
+      unsaved_.push_back(unsaved_vector{key, value, expires});
+    else
+      ++unsaved_dropped_;
+  }
+  insert(key, std::move(value), expires);
   ++stored_;
+}
+
+void embedding_cache::restore(const cache_key& key, cached_vector value, clock_time expires) {
+  if (!enabled() || entry_bytes(value.vector->dims) > settings_.max_bytes / shard_count)
+    return;
+  insert(key, std::move(value), expires);
+  ++restored_;
+}
+
+std::vector<unsaved_vector> embedding_cache::take_unsaved() {
+  std::lock_guard guard{unsaved_mutex_};
+  return std::exchange(unsaved_, {});
 }
 
 std::size_t embedding_cache::clear() {
@@ -157,6 +191,11 @@ cache_stats embedding_cache::stats() const {
   out.stored = stored_.load();
   out.evicted = evicted_.load();
   out.expired = expired_.load();
+  out.stored_max_entries = settings_.stored_entries;
+  out.restored = restored_.load();
+  out.saved = saved_.load();
+  out.unsaved_dropped = unsaved_dropped_.load();
+  out.store_errors = store_errors_.load();
   return out;
 }
 

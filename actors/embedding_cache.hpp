@@ -38,6 +38,15 @@ struct cached_vector {
 struct cache_settings {
   std::size_t max_bytes = 256 * 1024 * 1024; ///< 0 turns the cache off
   std::chrono::seconds ttl{24 * 3600};
+  /// Most vectors also kept in the store (http/stored_cache.hpp); 0 keeps them in memory only.
+  std::size_t stored_entries = 0;
+};
+
+/// A vector stored in the memory cache that the store does not have yet.
+struct unsaved_vector {
+  cache_key key;
+  cached_vector value;
+  clock_time expires{};
 };
 
 struct cache_stats {
@@ -50,6 +59,11 @@ struct cache_stats {
   std::uint64_t evicted = 0; ///< to stay within max_bytes
   std::uint64_t expired = 0; ///< found past their TTL
   std::int64_t ttl_s = 0;
+  std::uint64_t stored_max_entries = 0;
+  std::uint64_t restored = 0;        ///< read back from the store into memory
+  std::uint64_t saved = 0;           ///< written to the store
+  std::uint64_t unsaved_dropped = 0; ///< new vectors never written: the store fell too far behind
+  std::uint64_t store_errors = 0;    ///< reads and writes of the store that failed
 };
 
 template <class F> void describe(const cache_stats& s, F&& f) {
@@ -70,6 +84,18 @@ template <class F> void describe(const cache_stats& s, F&& f) {
   f(s.expired, {"expired", counter, "emr_cache_expired_total",
                 "Texts found in the embedding cache past their time to live."});
   f(s.ttl_s, {"ttl_s"});
+  f(s.stored_max_entries,
+    {"stored_max_entries", gauge, "emr_cache_stored_max_entries",
+     "Most vectors the embedding cache keeps in the store; 0 keeps them in memory only."});
+  f(s.restored, {"restored", counter, "emr_cache_restored_total",
+                 "Texts the embedding cache read back from the store (another replica or an "
+                 "earlier run embedded them)."});
+  f(s.saved, {"saved", counter, "emr_cache_saved_total",
+              "New vectors the embedding cache wrote to the store."});
+  f(s.unsaved_dropped, {"unsaved_dropped", counter, "emr_cache_unsaved_dropped_total",
+                        "New vectors never written to the store because it fell behind."});
+  f(s.store_errors, {"store_errors", counter, "emr_cache_store_errors_total",
+                     "Reads and writes of the embedding cache's stored vectors that failed."});
 }
 
 class embedding_cache {
@@ -82,9 +108,20 @@ public:
   /// Keeps a copy of one row: the least recently used entries go until it fits.
   void store(const cache_key& key, const float* row, std::size_t dims, std::int64_t tokens,
              clock_time now);
+  /// Whether a live vector is kept under `key`; counts neither a hit nor a miss.
+  bool holds(const cache_key& key, clock_time now);
+  /// Keeps a vector read back from the store, without writing it there again.
+  void restore(const cache_key& key, cached_vector value, clock_time expires);
   /// Drops every entry; returns how many there were.
   std::size_t clear();
   cache_stats stats() const;
+
+  /// The vectors stored since the last call, for the store; only kept when stored_entries > 0.
+  std::vector<unsaved_vector> take_unsaved();
+  void count_saved(std::size_t n) { saved_ += n; }
+  void count_store_error() { ++store_errors_; }
+  /// How many new vectors wait for the store at most; more are dropped (and counted).
+  static constexpr std::size_t max_unsaved = 65'536;
 
   /// What one entry of `dims` floats counts against max_bytes: its vector, its key and the
   /// list, map and shared-pointer bookkeeping around them.
@@ -110,10 +147,14 @@ private:
   static constexpr std::size_t shard_count = 16;
   shard& shard_of(const cache_key& key);
   static void erase(shard& s, std::list<entry>::iterator it);
+  void insert(const cache_key& key, cached_vector value, clock_time expires);
 
   cache_settings settings_;
   std::array<shard, shard_count> shards_;
   std::atomic<std::uint64_t> hits_{0}, misses_{0}, stored_{0}, evicted_{0}, expired_{0};
+  std::atomic<std::uint64_t> restored_{0}, saved_{0}, unsaved_dropped_{0}, store_errors_{0};
+  std::mutex unsaved_mutex_;
+  std::vector<unsaved_vector> unsaved_;
 };
 
 } // namespace emr

@@ -31,7 +31,8 @@ void add_cache_commands(CLI::App& app) {
     print_table({"FIELD", "VALUE"}, rows);
   });
 
-  auto clear = cache->add_subcommand("clear", "Drop every cached vector (callers are unaffected)");
+  auto clear = cache->add_subcommand(
+      "clear", "Drop every cached vector, in memory and in the store (callers are unaffected)");
   auto clear_opts = std::make_shared<admin_options>();
   add_admin_options(*clear, *clear_opts);
   clear->callback([clear_opts] {
@@ -40,7 +41,10 @@ void add_cache_commands(CLI::App& app) {
       std::cout << json::serialize(answer) << "\n";
       return;
     }
-    std::cout << "cleared " << cell(answer.at("cleared")) << " cached vectors\n";
+    std::cout << "cleared " << cell(answer.at("cleared")) << " cached vectors";
+    if (auto stored = answer.as_object().if_contains("cleared_stored"))
+      std::cout << " in memory and " << cell(*stored) << " in the store";
+    std::cout << "\n";
   });
 }
 

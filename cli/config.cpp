@@ -337,6 +337,12 @@ const std::vector<config_key>& keys() {
           "cache", "ttl_s", "How long a cached vector answers again.", 1, 365LL * 24 * 3600,
           [](emr_config& c, std::int64_t v) { c.cache.ttl = std::chrono::seconds{v}; },
           [](const emr_config& c) { return c.cache.ttl.count(); }),
+      integer_key(
+          "cache", "stored_entries",
+          "Most vectors also kept in the store, for restarts and the other replicas of a fleet; "
+          "0 keeps them in memory only.",
+          0, 1LL << 32, [](emr_config& c, std::int64_t v) { c.cache.stored_entries = v; },
+          [](const emr_config& c) { return static_cast<std::int64_t>(c.cache.stored_entries); }),
       string_key(
           "log", "level", "trace, debug, info, warn, error or off.",
           [](emr_config& c, const std::string& v) -> std::optional<std::string> {

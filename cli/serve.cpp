@@ -204,6 +204,12 @@ int serve(const serve_options& options) {
   key_usage_meter usage{db};
   key_quotas quotas{usage};
   quotas.load(db.keys());
+  auto cache = std::make_shared<embedding_cache>(config.cache);
+  std::optional<stored_cache> stored;
+  if (config.cache.stored_entries > 0 && cache->enabled())
+    stored.emplace(db, *cache, config.cache.stored_entries);
+  else if (config.cache.stored_entries > 0)
+    spdlog::warn("[cache] stored_entries is ignored: max_bytes = 0 turns the cache off");
   app a{system,
         db,
         directory,
@@ -211,7 +217,8 @@ int serve(const serve_options& options) {
         *arriving,
         usage,
         quotas,
-        std::make_shared<embedding_cache>(config.cache),
+        cache,
+        stored ? &*stored : nullptr,
         config.http,
         secret,
         config_json(config),

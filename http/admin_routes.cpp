@@ -342,13 +342,20 @@ void stats(app& a, const httplib::Request&, httplib::Response& res) {
 }
 
 void cache_stats_route(app& a, const httplib::Request&, httplib::Response& res) {
-  send_json(res, 200, json::serialize(to_json(a.cache->stats())));
+  auto o = to_json(a.cache->stats());
+  if (a.stored)
+    o["stored_entries"] = a.stored->entries();
+  send_json(res, 200, json::serialize(o));
 }
 
+// Memory here, and the store every replica shares; other replicas' memory keeps its copies.
 void clear_cache(app& a, const httplib::Request&, httplib::Response& res) {
   auto dropped = a.cache->clear();
+  json::object o{{"cleared", dropped}};
+  if (a.stored)
+    o["cleared_stored"] = a.stored->clear();
   spdlog::info("embedding cache cleared: {} entries dropped", dropped);
-  send_json(res, 200, json::serialize(json::object{{"cleared", dropped}}));
+  send_json(res, 200, json::serialize(o));
 }
 
 } // namespace

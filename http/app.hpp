@@ -8,6 +8,7 @@
 #include "http/embed_request.hpp"
 #include "http/key_quotas.hpp"
 #include "http/key_usage_meter.hpp"
+#include "http/stored_cache.hpp"
 
 #include <boost/json/object.hpp>
 
@@ -42,6 +43,7 @@ struct app {
   key_usage_meter& usage;
   key_quotas& quotas;
   std::shared_ptr<embedding_cache> cache;
+  stored_cache* stored; ///< none: the cache keeps its vectors in memory only
   http_settings settings;
   std::string admin_secret;
   boost::json::object effective_config; ///< secrets redacted

@@ -77,6 +77,10 @@ std::vector<std::future<caller_outcome>> spawn_jobs(app& a, std::vector<caller_j
     outs.push_back(std::make_shared<std::promise<caller_outcome>>());
     futures.push_back(outs.back()->get_future());
   }
+  // The store is read here, on the HTTP thread, so that the request actor finds the vectors
+  // another replica or an earlier run embedded in memory and never waits on the store itself.
+  if (a.stored)
+    a.stored->warm(jobs);
   a.system.spawn(request, std::move(jobs), std::move(outs), arrivals::hand_over_current(), a.cache);
   return futures;
 }

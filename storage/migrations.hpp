@@ -129,6 +129,25 @@ CREATE TABLE key_usage (
   PRIMARY KEY (key_id, day)
 );
 )sql"},
+    // The embedding cache's vectors (store.hpp, stored_vector): float32 little-endian bytes.
+    migration{5, R"sql(
+CREATE TABLE cached_vectors (
+  key        TEXT PRIMARY KEY,
+  tokens     INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL,
+  vector     BLOB NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX cached_vectors_by_expiry ON cached_vectors (expires_at);
+)sql",
+              R"sql(
+CREATE TABLE cached_vectors (
+  key        TEXT PRIMARY KEY,
+  tokens     BIGINT NOT NULL,
+  expires_at BIGINT NOT NULL,
+  vector     BYTEA NOT NULL
+);
+CREATE INDEX cached_vectors_by_expiry ON cached_vectors (expires_at);
+)sql"},
 };
 
 inline constexpr std::int64_t latest_schema_version = migrations.back().version;

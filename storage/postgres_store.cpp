@@ -8,7 +8,11 @@
 #include "storage/postgres_connection.hpp"
 #include "storage/record_rows.hpp"
 
+#include <boost/algorithm/hex.hpp>
 #include <fmt/format.h>
+
+#include <bit>
+#include <cstring>
 
 namespace emr {
 
@@ -23,6 +27,45 @@ using pg::execute_script;
 using pg::parameters;
 using pg::result;
 using pg::transaction;
+
+static_assert(std::endian::native == std::endian::little, "emr assumes a little-endian host");
+
+// bytea in its text form: \x and the bytes in hex.
+void append_bytea(std::string& out, const std::vector<float>& values) {
+  out += "\\x";
+  auto bytes = reinterpret_cast<const unsigned char*>(values.data());
+  boost::algorithm::hex_lower(bytes, bytes + values.size() * sizeof(float),
+                              std::back_inserter(out));
+}
+
+std::vector<float> floats_of_bytea(std::string_view text) {
+  if (!text.starts_with("\\x"))
+    throw storage_error("postgres_store: a cached vector is not hex bytea");
+  std::string bytes;
+  boost::algorithm::unhex(text.begin() + 2, text.end(), std::back_inserter(bytes));
+  std::vector<float> out(bytes.size() / sizeof(float));
+  std::memcpy(out.data(), bytes.data(), out.size() * sizeof(float));
+  return out;
+}
+
+// A PostgreSQL array literal, built element by element: a $n::type[] parameter carries many rows
+// in one statement. Elements go in as given, so they must need no quoting or come quoted.
+class array_literal {
+public:
+  array_literal& add(std::string_view element) {
+    if (text_.size() > 1)
+      text_ += ',';
+    text_ += element;
+    return *this;
+  }
+  std::string text() const { return text_ + "}"; }
+
+private:
+  std::string text_ = "{";
+};
+
+// Rows a statement carries at most, so that no statement's text grows without bound.
+constexpr std::size_t rows_a_statement = 256;
 
 std::int64_t recorded_schema_version(pg_conn* db) {
   return checked(db, "SELECT coalesce(max(version), 0) FROM schema_migrations",
@@ -282,13 +325,11 @@ void postgres_store::touch_keys(
     const std::vector<std::pair<std::int64_t, std::int64_t>>& id_and_time) {
   if (id_and_time.empty())
     return;
-  std::string ids = "{", times = "{";
+  array_literal ids, times;
   for (const auto& [id, time] : id_and_time) {
-    ids += (ids.size() > 1 ? "," : "") + std::to_string(id);
-    times += (times.size() > 1 ? "," : "") + std::to_string(time);
+    ids.add(std::to_string(id));
+    times.add(std::to_string(time));
   }
-  ids += "}";
-  times += "}";
   std::lock_guard lock(mutex_);
   // One statement for the whole batch; a key named twice keeps its latest time.
   checked(connection(),
@@ -296,7 +337,7 @@ void postgres_store::touch_keys(
           " FROM (SELECT id, max(at) AS at FROM unnest($1::bigint[], $2::bigint[]) AS u(id, at)"
           "       GROUP BY id) AS t"
           " WHERE k.id = t.id AND (k.last_used_at IS NULL OR k.last_used_at < t.at)",
-          "touch keys", parameters{}.text(ids).text(times));
+          "touch keys", parameters{}.text(ids.text()).text(times.text()));
 }
 
 void postgres_store::add_key_usage(const std::vector<key_usage_row>& rows) {
@@ -393,6 +434,93 @@ void postgres_store::import(const std::vector<provider_record>& providers,
   announce(db, change_topic::providers);
   announce(db, change_topic::keys);
   t.commit();
+}
+
+void postgres_store::put_cached_vectors(const std::vector<stored_vector>& vectors) {
+  if (vectors.empty())
+    return;
+  std::lock_guard lock(mutex_);
+  constexpr std::string_view operation = "keep cached vectors";
+  auto* db = connection();
+  transaction t(db, operation);
+  for (std::size_t first = 0; first < vectors.size(); first += rows_a_statement) {
+    auto last = std::min(vectors.size(), first + rows_a_statement);
+    array_literal keys, tokens, expiries, values;
+    for (auto i = first; i < last; ++i) {
+      const auto& v = vectors[i];
+      keys.add(v.key);
+      tokens.add(std::to_string(v.tokens));
+      expiries.add(std::to_string(v.expires_at));
+      // Inside a quoted array element a backslash escapes the next one: \\x reads as \x.
+      std::string value = "\"\\";
+      append_bytea(value, v.values);
+      values.add(value + '"');
+    }
+    // Two replicas may keep one text at once: the later write wins, and either is the vector.
+    checked(db,
+            "INSERT INTO cached_vectors (key, tokens, expires_at, vector)"
+            " SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bytea[])"
+            " ON CONFLICT (key) DO UPDATE SET tokens = excluded.tokens,"
+            " expires_at = excluded.expires_at, vector = excluded.vector",
+            operation,
+            parameters{}
+                .text(keys.text())
+                .text(tokens.text())
+                .text(expiries.text())
+                .text(values.text()));
+  }
+  t.commit();
+}
+
+std::vector<stored_vector> postgres_store::cached_vectors(const std::vector<std::string>& keys,
+                                                          std::int64_t now) {
+  std::vector<stored_vector> found;
+  if (keys.empty())
+    return found;
+  std::lock_guard lock(mutex_);
+  auto* db = connection();
+  for (std::size_t first = 0; first < keys.size(); first += rows_a_statement) {
+    array_literal wanted;
+    for (auto i = first; i < std::min(keys.size(), first + rows_a_statement); ++i)
+      wanted.add(keys[i]);
+    auto r = checked(db,
+                     "SELECT key, tokens, expires_at, vector FROM cached_vectors"
+                     " WHERE key = ANY($1::text[]) AND expires_at > $2",
+                     "read cached vectors", parameters{}.text(wanted.text()).integer(now));
+    for (int i = 0; i < r.rows(); ++i)
+      found.push_back(stored_vector{r.text(i, 0), floats_of_bytea(r.text(i, 3)), r.integer(i, 1),
+                                    r.integer(i, 2)});
+  }
+  return found;
+}
+
+std::int64_t postgres_store::trim_cached_vectors(std::int64_t now, std::int64_t max_entries) {
+  std::lock_guard lock(mutex_);
+  constexpr std::string_view operation = "trim cached vectors";
+  auto* db = connection();
+  transaction t(db, operation);
+  auto dropped = checked(db, "DELETE FROM cached_vectors WHERE expires_at <= $1", operation,
+                         parameters{}.integer(now))
+                     .changed();
+  dropped += checked(db,
+                     "DELETE FROM cached_vectors WHERE key IN (SELECT key FROM cached_vectors"
+                     " ORDER BY expires_at LIMIT greatest(0, (SELECT count(*) FROM"
+                     " cached_vectors) - $1))",
+                     operation, parameters{}.integer(max_entries))
+                 .changed();
+  t.commit();
+  return dropped;
+}
+
+std::int64_t postgres_store::clear_cached_vectors() {
+  std::lock_guard lock(mutex_);
+  return checked(connection(), "DELETE FROM cached_vectors", "clear cached vectors").changed();
+}
+
+std::int64_t postgres_store::cached_vector_count() {
+  std::lock_guard lock(mutex_);
+  return checked(connection(), "SELECT count(*) FROM cached_vectors", "count cached vectors")
+      .integer(0, 0);
 }
 
 std::int64_t postgres_store::schema_version() {

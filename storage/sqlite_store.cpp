@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 #include <sqlite3.h>
 
+#include <bit>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -60,6 +61,11 @@ public:
     check(sqlite3_bind_double(stmt_, index, value));
     return *this;
   }
+  statement& bind(int index, const std::vector<float>& values) {
+    check(sqlite3_bind_blob64(stmt_, index, values.data(), values.size() * sizeof(float),
+                              SQLITE_TRANSIENT));
+    return *this;
+  }
 
   /// True when a row is ready, false when the statement has finished.
   bool step() {
@@ -85,6 +91,14 @@ public:
   }
   std::int64_t integer(int column) const { return sqlite3_column_int64(stmt_, column); }
   double real(int column) const { return sqlite3_column_double(stmt_, column); }
+  std::vector<float> floats(int column) const {
+    static_assert(std::endian::native == std::endian::little, "emr assumes a little-endian host");
+    auto bytes = static_cast<std::size_t>(sqlite3_column_bytes(stmt_, column));
+    std::vector<float> out(bytes / sizeof(float));
+    if (!out.empty())
+      std::memcpy(out.data(), sqlite3_column_blob(stmt_, column), out.size() * sizeof(float));
+    return out;
+  }
   std::optional<std::int64_t> optional_integer(int column) const {
     if (sqlite3_column_type(stmt_, column) == SQLITE_NULL)
       return std::nullopt;
@@ -466,6 +480,76 @@ std::vector<key_usage_row> sqlite_store::key_usage(std::int64_t key_id, std::int
                                  query.integer(3), query.integer(4), query.real(5),
                                  query.integer(6), query.integer(7)});
   return rows;
+}
+
+void sqlite_store::put_cached_vectors(const std::vector<stored_vector>& vectors) {
+  if (vectors.empty())
+    return;
+  std::lock_guard lock(mutex_);
+  constexpr std::string_view operation = "keep cached vectors";
+  write_transaction transaction(db_.get(), operation);
+  statement put(db_.get(),
+                "INSERT INTO cached_vectors (key, tokens, expires_at, vector)"
+                " VALUES (?1, ?2, ?3, ?4) ON CONFLICT (key) DO UPDATE SET"
+                " tokens = excluded.tokens, expires_at = excluded.expires_at,"
+                " vector = excluded.vector",
+                operation);
+  for (const auto& v : vectors) {
+    put.bind(1, v.key).bind(2, v.tokens).bind(3, v.expires_at).bind(4, v.values).step();
+    put.reset();
+  }
+  transaction.commit();
+}
+
+std::vector<stored_vector> sqlite_store::cached_vectors(const std::vector<std::string>& keys,
+                                                        std::int64_t now) {
+  std::vector<stored_vector> found;
+  if (keys.empty())
+    return found;
+  std::lock_guard lock(mutex_);
+  // In-process, one lookup by primary key a text costs less than building an IN list.
+  statement query(db_.get(),
+                  "SELECT tokens, expires_at, vector FROM cached_vectors"
+                  " WHERE key = ?1 AND expires_at > ?2",
+                  "read cached vectors");
+  for (const auto& key : keys) {
+    query.bind(1, key).bind(2, now);
+    if (query.step())
+      found.push_back(stored_vector{key, query.floats(2), query.integer(0), query.integer(1)});
+    query.reset();
+  }
+  return found;
+}
+
+std::int64_t sqlite_store::trim_cached_vectors(std::int64_t now, std::int64_t max_entries) {
+  std::lock_guard lock(mutex_);
+  constexpr std::string_view operation = "trim cached vectors";
+  write_transaction transaction(db_.get(), operation);
+  statement expired(db_.get(), "DELETE FROM cached_vectors WHERE expires_at <= ?1", operation);
+  expired.bind(1, now).step();
+  auto dropped = static_cast<std::int64_t>(sqlite3_changes64(db_.get()));
+  statement over(db_.get(),
+                 "DELETE FROM cached_vectors WHERE key IN (SELECT key FROM cached_vectors"
+                 " ORDER BY expires_at LIMIT max(0, (SELECT count(*) FROM cached_vectors) - ?1))",
+                 operation);
+  over.bind(1, max_entries).step();
+  dropped += static_cast<std::int64_t>(sqlite3_changes64(db_.get()));
+  transaction.commit();
+  return dropped;
+}
+
+std::int64_t sqlite_store::clear_cached_vectors() {
+  std::lock_guard lock(mutex_);
+  statement clear(db_.get(), "DELETE FROM cached_vectors", "clear cached vectors");
+  clear.step();
+  return static_cast<std::int64_t>(sqlite3_changes64(db_.get()));
+}
+
+std::int64_t sqlite_store::cached_vector_count() {
+  std::lock_guard lock(mutex_);
+  statement query(db_.get(), "SELECT count(*) FROM cached_vectors", "count cached vectors");
+  query.step();
+  return query.integer(0);
 }
 
 std::int64_t sqlite_store::schema_version() {

@@ -41,6 +41,13 @@ public:
   bool set_key_limits(std::int64_t id, const key_limits& limits) override;
   std::vector<key_usage_row> key_usage(std::int64_t key_id, std::int64_t from_day) override;
 
+  void put_cached_vectors(const std::vector<stored_vector>& vectors) override;
+  std::vector<stored_vector> cached_vectors(const std::vector<std::string>& keys,
+                                            std::int64_t now) override;
+  std::int64_t trim_cached_vectors(std::int64_t now, std::int64_t max_entries) override;
+  std::int64_t clear_cached_vectors() override;
+  std::int64_t cached_vector_count() override;
+
   std::int64_t schema_version() override;
   std::string integrity_check() override;
 

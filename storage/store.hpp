@@ -87,6 +87,17 @@ struct key_usage_row {
   friend bool operator==(const key_usage_row&, const key_usage_row&) = default;
 };
 
+/// One text's vector as the embedding cache keeps it in the store: shared by the replicas of a
+/// fleet and kept across restarts.
+struct stored_vector {
+  std::string key; ///< the embedding cache's key for it, 64 lowercase hex digits
+  std::vector<float> values;
+  std::int64_t tokens = 0;     ///< its share of the call that embedded it
+  std::int64_t expires_at = 0; ///< unix seconds
+
+  friend bool operator==(const stored_vector&, const stored_vector&) = default;
+};
+
 /// Durable state of one emr server. Every method is thread-safe and may block on disk, so call
 /// them from HTTP handler threads, never from actor threads. Failures throw storage_error.
 class store {
@@ -134,6 +145,21 @@ public:
   virtual void add_key_usage(const std::vector<key_usage_row>& rows) = 0;
   /// One key's rows from `from_day` on, oldest first.
   virtual std::vector<key_usage_row> key_usage(std::int64_t key_id, std::int64_t from_day) = 0;
+
+  // -- embedding cache ------------------------------------------------------
+
+  /// Keeps each vector under its key, replacing one kept before, in one transaction.
+  virtual void put_cached_vectors(const std::vector<stored_vector>& vectors) = 0;
+  /// The vectors kept under any of `keys` that have not expired by `now` (unix seconds), in no
+  /// particular order.
+  virtual std::vector<stored_vector> cached_vectors(const std::vector<std::string>& keys,
+                                                    std::int64_t now) = 0;
+  /// Drops the vectors expired by `now`, then those closest to expiring until at most
+  /// `max_entries` are left; returns how many went.
+  virtual std::int64_t trim_cached_vectors(std::int64_t now, std::int64_t max_entries) = 0;
+  /// Drops every cached vector; returns how many there were.
+  virtual std::int64_t clear_cached_vectors() = 0;
+  virtual std::int64_t cached_vector_count() = 0;
 
   // -- health ---------------------------------------------------------------
 

@@ -248,7 +248,7 @@ TEST_F(config_file, default_text_uncommented_is_valid_and_matches_defaults) {
     }
     out << line << "\n";
   }
-  EXPECT_EQ(uncommented, 47);
+  EXPECT_EQ(uncommented, 48);
   auto path = write(out.str());
   EXPECT_NO_THROW(toml::parse(path));
   auto loaded = load_config(path);
@@ -277,7 +277,7 @@ TEST(config_json, contains_every_section_and_key) {
       {"auth",
        {"argon2_t_cost", "argon2_m_cost_kib", "failures_per_minute_per_key",
         "failures_per_minute_per_address", "max_concurrent_verifications", "verification_wait_ms"}},
-      {"cache", {"max_bytes", "ttl_s"}},
+      {"cache", {"max_bytes", "ttl_s", "stored_entries"}},
       {"log", {"level", "format"}},
   };
   EXPECT_EQ(o.size(), expected.size());

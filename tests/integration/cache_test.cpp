@@ -7,6 +7,8 @@
 
 #include <gtest/gtest.h>
 
+#include <thread>
+
 namespace json = boost::json;
 using namespace emr::testing;
 
@@ -167,4 +169,44 @@ TEST_F(small_cache, the_byte_bound_is_never_exceeded) {
   EXPECT_EQ(stats.at("stored").as_int64(), 200);
   EXPECT_EQ(stats.at("stored").as_int64() - stats.at("evicted").as_int64(),
             stats.at("entries").as_int64());
+}
+
+// The cache also kept in the SQLite store: a restarted emr answers what the last run embedded.
+struct stored_cache_stack : embedding_cache_stack {
+  stored_cache_stack() : embedding_cache_stack{"[cache]\nstored_entries = 1000\n"} {}
+};
+
+TEST_F(stored_cache_stack, a_restarted_emr_answers_what_it_embedded_before) {
+  auto seen = texts("before", 12);
+  embeds(seen);
+  ASSERT_EQ(upstream_texts(), 12);
+  ASSERT_EQ(emr.stop(), 0); // what is not written yet is written at shutdown
+  emr.start();
+  fake.reset();
+  auto fresh = texts("after", 12);
+  embeds(interleaved(seen, fresh));
+  EXPECT_EQ(upstream_texts(), 12) << "only the texts the last run never saw";
+  auto stats = cache_stats();
+  EXPECT_EQ(stats.at("restored").as_int64(), 12);
+  EXPECT_EQ(stats.at("hits").as_int64(), 12);
+  EXPECT_EQ(stats.at("stored_max_entries").as_int64(), 1000);
+  EXPECT_EQ(stats.at("store_errors").as_int64(), 0);
+
+  // Written within a second or two; stats then count all 24.
+  for (int i = 0; i < 100 && cache_stats().at("stored_entries").as_int64() < 24; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds{50});
+  EXPECT_EQ(cache_stats().at("stored_entries").as_int64(), 24);
+  EXPECT_EQ(cache_stats().at("saved").as_int64(), 12);
+  auto metrics = http_call(emr.port(), "GET", "/metrics").body;
+  EXPECT_NE(metrics.find("\nemr_cache_restored_total 12\n"), std::string::npos) << metrics;
+
+  auto cleared =
+      run_cli({"cache", "clear", "--server", emr.base_url(), "--admin-secret", admin_secret});
+  ASSERT_EQ(cleared.code, 0) << cleared.err;
+  EXPECT_EQ(cleared.out, "cleared 24 cached vectors in memory and 24 in the store\n");
+  ASSERT_EQ(emr.stop(), 0);
+  emr.start();
+  fake.reset();
+  embeds(seen);
+  EXPECT_EQ(upstream_texts(), 12) << "cleared from the store too";
 }

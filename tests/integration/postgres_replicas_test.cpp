@@ -171,6 +171,30 @@ TEST_F(replicas_on_postgresql, an_outage_of_the_store_is_ridden_out_and_writes_r
       << "the write refused during the outage was not made";
 }
 
+TEST_F(replicas_on_postgresql, a_text_one_replica_embedded_is_answered_by_another_from_the_store) {
+  std::string cached = std::string{fast_auth} + "[cache]\nstored_entries = 1000\n";
+  emr_server first{first_dir, cached, env};
+  emr_server second{second_dir, cached, env};
+  ASSERT_EQ(add_voyage(first), 201);
+  auto key = first.create_key("shared");
+  const std::vector<std::string> texts{"one fleet", "one cache", "many replicas"};
+  for (const auto& text : texts)
+    ASSERT_EQ(embed_through(first, key, text), 200);
+  ASSERT_EQ(fake.stats().at("texts").as_int64(), 3);
+  auto saved = [&] { return first.admin("GET", "/admin/cache").json().at("saved").as_int64(); };
+  for (int i = 0; i < 100 && saved() < 3; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds{50});
+  ASSERT_EQ(saved(), 3) << "written within a second or two";
+
+  fake.reset();
+  for (const auto& text : texts)
+    EXPECT_EQ(embed_through(second, key, text), 200) << "the vector is checked too";
+  EXPECT_EQ(fake.stats().at("calls").as_int64(), 0) << "every text came from the store";
+  auto stats = second.admin("GET", "/admin/cache").json();
+  EXPECT_EQ(stats.at("restored").as_int64(), 3);
+  EXPECT_EQ(stats.at("stored_entries").as_int64(), 3);
+}
+
 /// Three replicas on the fixture's database behind a real HAProxy, and the admin API through it:
 /// each write lands on whichever replica HAProxy picks.
 struct replicas_behind_haproxy : replicas_on_postgresql {

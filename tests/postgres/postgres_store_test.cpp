@@ -7,8 +7,12 @@
 #include "storage/postgres_store.hpp"
 #include "tests/postgres/cluster.hpp"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <libpq-fe.h>
+
+#include <algorithm>
+#include <cmath>
 
 #include <thread>
 
@@ -136,6 +140,34 @@ TEST_F(postgres_store_test, key_usage_adds_up_per_key_and_day_across_replicas) {
             (std::vector<key_usage_row>{{a.id, 20000, 3, 8, 32, 7, 0.75, 1, 1},
                                         {a.id, 20001, 1, 1, 4, 0, 0, 1, 0}}));
   EXPECT_EQ(other.key_usage(a.id, 20001).size(), 1u);
+}
+
+TEST_F(postgres_store_test, cached_vectors_are_shared_bit_identical_and_trimmed) {
+  postgres_store one{url};
+  postgres_store other{url};
+  std::vector<float> exact{0.1f, -1.0f / 3, 1e-38f, std::nextafter(1.0f, 2.0f)};
+  std::vector<stored_vector> kept;
+  // More rows than one statement carries.
+  for (int i = 0; i < 600; ++i)
+    kept.push_back({fmt::format("{:064x}", i), exact, i, 1000 + i});
+  one.put_cached_vectors(kept);
+  EXPECT_EQ(other.cached_vector_count(), 600);
+  std::vector<std::string> wanted;
+  for (int i = 0; i < 600; i += 2)
+    wanted.push_back(kept[i].key);
+  auto found = other.cached_vectors(wanted, 1100);
+  std::sort(found.begin(), found.end(), [](auto& a, auto& b) { return a.key < b.key; });
+  ASSERT_EQ(found.size(), 249u) << "texts 0-100 expired by 1100";
+  EXPECT_EQ(found.front(), kept[102]);
+  EXPECT_EQ(found.back(), kept[598]);
+  auto newer = kept[599];
+  newer.values = {2.0f};
+  other.put_cached_vectors({newer});
+  EXPECT_EQ(one.cached_vectors({newer.key}, 0), std::vector<stored_vector>{newer});
+  EXPECT_EQ(one.trim_cached_vectors(1100, 100), 500) << "101 expired, then 399 over the bound";
+  EXPECT_EQ(other.cached_vectors({kept[499].key, kept[500].key}, 0).size(), 1u);
+  EXPECT_EQ(other.clear_cached_vectors(), 100);
+  EXPECT_EQ(one.cached_vector_count(), 0);
 }
 
 TEST_F(postgres_store_test, replicas_starting_together_migrate_once_and_see_each_others_writes) {

@@ -4,10 +4,13 @@
 
 #include "storage/migrations.hpp"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <csignal>
 #include <cstdlib>
 #include <fstream>
@@ -100,6 +103,39 @@ TEST_F(sqlite_store_test, key_usage_adds_up_per_key_and_day) {
   EXPECT_TRUE(db.key_usage(12345, 0).empty());
   sqlite_store reopened{database_file};
   EXPECT_EQ(reopened.key_usage(a.id, 0).front().tokens, 32) << "on disk";
+}
+
+// -- embedding cache ----------------------------------------------------------
+
+TEST_F(sqlite_store_test, cached_vectors_come_back_bit_identical_until_they_expire_or_are_trimmed) {
+  sqlite_store db{database_file};
+  // Values whose bits a text round trip would not keep.
+  std::vector<float> exact{0.1f, -1.0f / 3, 1e-38f, std::nextafter(1.0f, 2.0f)};
+  std::vector<stored_vector> kept;
+  for (int i = 0; i < 5; ++i)
+    kept.push_back({fmt::format("{:064x}", i), exact, 10 + i, 1000 + i});
+  db.put_cached_vectors(kept);
+  db.put_cached_vectors({});
+  EXPECT_EQ(db.cached_vector_count(), 5);
+  auto found = db.cached_vectors({kept[1].key, "missing", kept[3].key}, 999);
+  std::sort(found.begin(), found.end(), [](auto& a, auto& b) { return a.key < b.key; });
+  EXPECT_EQ(found, (std::vector<stored_vector>{kept[1], kept[3]}));
+  EXPECT_TRUE(db.cached_vectors({kept[1].key}, 1001).empty()) << "expired at 1001";
+  // A vector kept again replaces the old one.
+  auto newer = kept[4];
+  newer.values = {2.0f};
+  newer.expires_at = 5000;
+  db.put_cached_vectors({newer});
+  EXPECT_EQ(db.cached_vectors({newer.key}, 4999), std::vector<stored_vector>{newer});
+  // Expired first (kept[0] and kept[1]), then the closest to expiring down to the bound.
+  EXPECT_EQ(db.trim_cached_vectors(1001, 2), 3);
+  EXPECT_EQ(db.cached_vector_count(), 2);
+  EXPECT_EQ(db.cached_vectors({kept[3].key, newer.key}, 0).size(), 2u) << "the latest to expire";
+  EXPECT_EQ(db.trim_cached_vectors(0, 10), 0);
+  sqlite_store reopened{database_file};
+  EXPECT_EQ(reopened.cached_vector_count(), 2) << "on disk";
+  EXPECT_EQ(reopened.clear_cached_vectors(), 2);
+  EXPECT_EQ(reopened.cached_vector_count(), 0);
 }
 
 // -- providers ----------------------------------------------------------------
