@@ -23,11 +23,6 @@ struct digest_context {
   ~digest_context() { EVP_MD_CTX_free(ctx); }
 };
 
-// glibc's per-allocation header and 16-byte rounding.
-constexpr std::size_t allocation(std::size_t bytes) {
-  return (bytes + 8 + 15) / 16 * 16;
-}
-
 } // namespace
 
 std::string cache_scope(const provider_spec& spec) {
@@ -56,7 +51,10 @@ cache_key make_cache_key(std::string_view scope, std::string_view model,
   return key;
 }
 
-embedding_cache::embedding_cache(cache_settings settings) : settings_(settings) {}
+embedding_cache::embedding_cache(cache_settings settings) : settings_(settings) {
+  for (std::size_t i = 0; i < shard_count; ++i)
+    shards_.push_back(std::make_unique<shard>(settings_.max_bytes / shard_count));
+}
 
 std::size_t embedding_cache::key_hash::operator()(const cache_key& k) const {
   std::size_t h;
@@ -64,24 +62,37 @@ std::size_t embedding_cache::key_hash::operator()(const cache_key& k) const {
   return h;
 }
 
-std::size_t embedding_cache::entry_bytes(std::size_t dims) {
-  using list_node = std::array<void*, 2>;
+std::size_t embedding_cache::bookkeeping_bytes() {
+  // A list node holds two links and the entry; a map node its link, the key, the iterator and
+  // the cached hash; the bucket array a pointer per entry at load factor 1.
   constexpr std::size_t map_node =
       sizeof(void*) + sizeof(cache_key) + sizeof(std::list<entry>::iterator) + sizeof(std::size_t);
-  constexpr std::size_t control_block = 2 * sizeof(long) + sizeof(void*);
-  return allocation(sizeof(list_node) + sizeof(entry)) + allocation(map_node) + 2 * sizeof(void*) +
-         allocation(control_block + sizeof(embedding_matrix)) + allocation(dims * sizeof(float));
+  return allocated_bytes(2 * sizeof(void*) + sizeof(entry)) + allocated_bytes(map_node) +
+         sizeof(void*);
+}
+
+std::size_t embedding_cache::slab_bytes(std::size_t max_bytes, std::size_t dims) {
+  return vector_slabs{max_bytes / shard_count, bookkeeping_bytes()}.slab_bytes(dims);
 }
 
 embedding_cache::shard& embedding_cache::shard_of(const cache_key& key) {
   // The digest's first bytes pick the bucket, its last byte the shard.
-  return shards_[key.back() % shard_count];
+  return *shards_[key.back() % shard_count];
 }
 
 void embedding_cache::erase(shard& s, std::list<entry>::iterator it) {
-  s.bytes -= it->bytes;
+  s.slabs.give_back(it->values, it->dims);
   s.index.erase(it->key);
   s.lru.erase(it);
+}
+
+bool embedding_cache::holds(const cache_key& key, clock_time now) {
+  if (!enabled())
+    return false;
+  auto& s = shard_of(key);
+  std::lock_guard guard{s.mutex};
+  auto found = s.index.find(key);
+  return found != s.index.end() && found->second->expires > now;
 }
 
 std::optional<cached_vector> embedding_cache::find(const cache_key& key, clock_time now) {
@@ -103,61 +114,57 @@ std::optional<cached_vector> embedding_cache::find(const cache_key& key, clock_t
   }
   s.lru.splice(s.lru.begin(), s.lru, it);
   ++hits_;
-  return it->value;
+  // A copy: the slot may be someone else's vector by the time the caller's answer is written.
+  auto matrix = std::make_shared<embedding_matrix>();
+  matrix->rows = 1;
+  matrix->dims = it->dims;
+  matrix->values.assign(it->values, it->values + it->dims);
+  matrix->total_tokens = it->tokens;
+  return cached_vector{std::move(matrix), it->tokens};
 }
 
-bool embedding_cache::holds(const cache_key& key, clock_time now) {
-  if (!enabled())
-    return false;
-  auto& s = shard_of(key);
-  std::lock_guard guard{s.mutex};
-  auto found = s.index.find(key);
-  return found != s.index.end() && found->second->expires > now;
-}
-
-void embedding_cache::insert(const cache_key& key, cached_vector value, clock_time expires) {
-  auto bytes = entry_bytes(value.vector->dims);
-  auto& s = shard_of(key);
+bool embedding_cache::insert(const cache_key& key, const float* row, std::size_t dims,
+                             std::int64_t tokens, clock_time expires) {
   auto bound = settings_.max_bytes / shard_count;
+  auto& s = shard_of(key);
+  auto slab = s.slabs.slab_bytes(dims);
+  if (!enabled() || slab == 0 || slab + bookkeeping_bytes() > bound)
+    return false;
   std::lock_guard guard{s.mutex};
   if (auto found = s.index.find(key); found != s.index.end())
     erase(s, found->second);
-  while (s.bytes + bytes > bound && !s.lru.empty()) {
+  // The least recently used go until the entry and its slot fit: a new slab counts whole.
+  while (s.bytes() + bookkeeping_bytes() + (s.slabs.has_room(dims) ? 0 : slab) > bound &&
+         !s.lru.empty()) {
     erase(s, std::prev(s.lru.end()));
     ++evicted_;
   }
-  s.lru.push_front(entry{key, std::move(value), expires, bytes});
+  auto* slot = s.slabs.take(dims);
+  std::copy(row, row + dims, slot);
+  s.lru.push_front(entry{key, slot, dims, tokens, expires});
   s.index.emplace(key, s.lru.begin());
-  s.bytes += bytes;
+  return true;
 }
 
 void embedding_cache::store(const cache_key& key, const float* row, std::size_t dims,
                             std::int64_t tokens, clock_time now) {
-  if (!enabled() || entry_bytes(dims) > settings_.max_bytes / shard_count)
-    return;
-  auto matrix = std::make_shared<embedding_matrix>();
-  matrix->rows = 1;
-  matrix->dims = dims;
-  matrix->values.assign(row, row + dims);
-  matrix->total_tokens = tokens;
-  cached_vector value{std::move(matrix), tokens};
   auto expires = now + settings_.ttl;
-  if (settings_.stored_entries > 0) {
-    std::lock_guard guard{unsaved_mutex_};
-    if (unsaved_.size() < max_unsaved)
-      unsaved_.push_back(unsaved_vector{key, value, expires});
-    else
-      ++unsaved_dropped_;
-  }
-  insert(key, std::move(value), expires);
+  if (!insert(key, row, dims, tokens, expires))
+    return;
   ++stored_;
+  if (settings_.stored_entries == 0)
+    return;
+  std::lock_guard guard{unsaved_mutex_};
+  if (unsaved_.size() < max_unsaved)
+    unsaved_.push_back(unsaved_vector{key, std::vector<float>(row, row + dims), tokens, expires});
+  else
+    ++unsaved_dropped_;
 }
 
-void embedding_cache::restore(const cache_key& key, cached_vector value, clock_time expires) {
-  if (!enabled() || entry_bytes(value.vector->dims) > settings_.max_bytes / shard_count)
-    return;
-  insert(key, std::move(value), expires);
-  ++restored_;
+void embedding_cache::restore(const cache_key& key, const std::vector<float>& values,
+                              std::int64_t tokens, clock_time expires) {
+  if (insert(key, values.data(), values.size(), tokens, expires))
+    ++restored_;
 }
 
 std::vector<unsaved_vector> embedding_cache::take_unsaved() {
@@ -168,11 +175,11 @@ std::vector<unsaved_vector> embedding_cache::take_unsaved() {
 std::size_t embedding_cache::clear() {
   std::size_t dropped = 0;
   for (auto& s : shards_) {
-    std::lock_guard guard{s.mutex};
-    dropped += s.lru.size();
-    s.index.clear();
-    s.lru.clear();
-    s.bytes = 0;
+    std::lock_guard guard{s->mutex};
+    dropped += s->lru.size();
+    s->index.clear();
+    s->lru.clear();
+    s->slabs.clear();
   }
   return dropped;
 }
@@ -182,9 +189,9 @@ cache_stats embedding_cache::stats() const {
   out.max_bytes = settings_.max_bytes;
   out.ttl_s = settings_.ttl.count();
   for (const auto& s : shards_) {
-    std::lock_guard guard{s.mutex};
-    out.bytes += s.bytes;
-    out.entries += s.lru.size();
+    std::lock_guard guard{s->mutex};
+    out.bytes += s->bytes();
+    out.entries += s->lru.size();
   }
   out.hits = hits_.load();
   out.misses = misses_.load();

@@ -5,6 +5,7 @@
 
 #include "actors/messages.hpp"
 #include "actors/stat_field.hpp"
+#include "actors/vector_slabs.hpp"
 
 #include <array>
 #include <atomic>
@@ -45,7 +46,8 @@ struct cache_settings {
 /// A vector stored in the memory cache that the store does not have yet.
 struct unsaved_vector {
   cache_key key;
-  cached_vector value;
+  std::vector<float> values;
+  std::int64_t tokens = 0;
   clock_time expires{};
 };
 
@@ -111,7 +113,8 @@ public:
   /// Whether a live vector is kept under `key`; counts neither a hit nor a miss.
   bool holds(const cache_key& key, clock_time now);
   /// Keeps a vector read back from the store, without writing it there again.
-  void restore(const cache_key& key, cached_vector value, clock_time expires);
+  void restore(const cache_key& key, const std::vector<float>& values, std::int64_t tokens,
+               clock_time expires);
   /// Drops every entry; returns how many there were.
   std::size_t clear();
   cache_stats stats() const;
@@ -123,34 +126,41 @@ public:
   /// How many new vectors wait for the store at most; more are dropped (and counted).
   static constexpr std::size_t max_unsaved = 65'536;
 
-  /// What one entry of `dims` floats counts against max_bytes: its vector, its key and the
-  /// list, map and shared-pointer bookkeeping around them.
-  static std::size_t entry_bytes(std::size_t dims);
+  /// What one entry counts against max_bytes besides its vector's slot: its key and the list
+  /// and map nodes that file it.
+  static std::size_t bookkeeping_bytes();
+  /// What one shard's slab of `dims`-float vectors counts, in a cache of `max_bytes`.
+  static std::size_t slab_bytes(std::size_t max_bytes, std::size_t dims);
 
 private:
   struct entry {
     cache_key key;
-    cached_vector value;
+    float* values = nullptr; ///< a slot of the shard's slabs
+    std::size_t dims = 0;
+    std::int64_t tokens = 0;
     clock_time expires{};
-    std::size_t bytes = 0;
   };
   struct key_hash {
     std::size_t operator()(const cache_key& k) const;
   };
   // Each shard holds an equal part of the bound, so concurrent callers rarely share a lock.
   struct shard {
+    explicit shard(std::size_t bound) : slabs(bound, bookkeeping_bytes()) {}
     mutable std::mutex mutex;
     std::list<entry> lru; ///< most recently used first
     std::unordered_map<cache_key, std::list<entry>::iterator, key_hash> index;
-    std::size_t bytes = 0;
+    vector_slabs slabs;
+    std::size_t bytes() const { return lru.size() * bookkeeping_bytes() + slabs.bytes(); }
   };
   static constexpr std::size_t shard_count = 16;
   shard& shard_of(const cache_key& key);
   static void erase(shard& s, std::list<entry>::iterator it);
-  void insert(const cache_key& key, cached_vector value, clock_time expires);
+  /// False when even an empty shard has no room for it.
+  bool insert(const cache_key& key, const float* row, std::size_t dims, std::int64_t tokens,
+              clock_time expires);
 
   cache_settings settings_;
-  std::array<shard, shard_count> shards_;
+  std::vector<std::unique_ptr<shard>> shards_;
   std::atomic<std::uint64_t> hits_{0}, misses_{0}, stored_{0}, evicted_{0}, expired_{0};
   std::atomic<std::uint64_t> restored_{0}, saved_{0}, unsaved_dropped_{0}, store_errors_{0};
   std::mutex unsaved_mutex_;

@@ -75,12 +75,7 @@ void stored_cache::warm(const std::vector<caller_job>& jobs) {
     if (row.key.size() != 2 * key.size() || row.values.empty())
       continue;
     boost::algorithm::unhex(row.key.begin(), row.key.end(), key.begin());
-    auto matrix = std::make_shared<embedding_matrix>();
-    matrix->rows = 1;
-    matrix->dims = row.values.size();
-    matrix->values = std::move(row.values);
-    matrix->total_tokens = row.tokens;
-    memory_.restore(key, cached_vector{std::move(matrix), row.tokens},
+    memory_.restore(key, row.values, row.tokens,
                     now + std::chrono::seconds{row.expires_at - unix_now});
   }
 }
@@ -92,11 +87,9 @@ void stored_cache::save() {
   auto unix_now = unix_now_();
   std::vector<stored_vector> rows;
   rows.reserve(fresh.size());
-  for (const auto& v : fresh) {
-    const auto& m = *v.value.vector;
+  for (auto& v : fresh) {
     auto left = std::chrono::ceil<std::chrono::seconds>(v.expires - now).count();
-    rows.push_back(stored_vector{hex_of(v.key), std::vector<float>(m.row(0), m.row(0) + m.dims),
-                                 v.value.tokens, unix_now + left});
+    rows.push_back(stored_vector{hex_of(v.key), std::move(v.values), v.tokens, unix_now + left});
   }
   try {
     db_.put_cached_vectors(rows);

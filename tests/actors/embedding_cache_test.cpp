@@ -54,13 +54,34 @@ TEST(embedding_cache, a_stored_row_comes_back_bit_identical_with_its_tokens) {
   EXPECT_EQ(s.hits, 1u);
   EXPECT_EQ(s.misses, 1u);
   EXPECT_EQ(s.entries, 1u);
-  EXPECT_EQ(s.bytes, embedding_cache::entry_bytes(3));
+  EXPECT_EQ(s.bytes, embedding_cache::bookkeeping_bytes() + embedding_cache::slab_bytes(1 << 20, 3))
+      << "one entry and the slab its slot is in";
+}
+
+TEST(embedding_cache, a_found_vector_is_the_callers_own_copy) {
+  // One slot a shard: every store into the shard reuses the slot of the vector it evicts.
+  constexpr std::size_t dims = 1024;
+  embedding_cache cache{
+      {16 * (embedding_cache::bookkeeping_bytes() + allocated_bytes(dims * sizeof(float))), 60s}};
+  clock_time now{};
+  auto first = row(1, dims);
+  cache.store(key_of("a"), first.data(), dims, 1, now);
+  auto hit = cache.find(key_of("a"), now);
+  ASSERT_TRUE(hit);
+  auto shard_mate = key_of("a");
+  for (int i = 0; shard_mate.back() % 16 != key_of("a").back() % 16 || i == 0; ++i)
+    shard_mate = key_of("other " + std::to_string(i));
+  auto second = row(2, dims);
+  cache.store(shard_mate, second.data(), dims, 1, now);
+  EXPECT_FALSE(cache.find(key_of("a"), now)) << "evicted: its slot now holds the other vector";
+  EXPECT_EQ(hit->vector->values, first) << "the answer already given is unchanged";
 }
 
 TEST(embedding_cache, the_byte_bound_holds_and_the_least_recently_used_go_first) {
   constexpr std::size_t dims = 256;
-  // Room for exactly four entries in each of the 16 shards.
-  const std::size_t bound = 16 * 4 * embedding_cache::entry_bytes(dims);
+  // Room for exactly four entries in each of the 16 shards: one slab of four slots.
+  const std::size_t slab = allocated_bytes(4 * dims * sizeof(float));
+  const std::size_t bound = 16 * (slab + 4 * embedding_cache::bookkeeping_bytes());
   embedding_cache cache{{bound, 3600s}};
   clock_time now{};
   auto values = row(1, dims);
@@ -71,7 +92,7 @@ TEST(embedding_cache, the_byte_bound_holds_and_the_least_recently_used_go_first)
     ASSERT_TRUE(cache.find(key_of("text 0"), now)) << "after " << i;
   }
   auto s = cache.stats();
-  EXPECT_EQ(s.entries * embedding_cache::entry_bytes(dims), s.bytes);
+  EXPECT_EQ(s.entries * embedding_cache::bookkeeping_bytes() + 16 * slab, s.bytes);
   EXPECT_LE(s.entries, 64u);
   EXPECT_GE(s.entries, 48u) << "the shards fill about evenly";
   EXPECT_EQ(s.stored, 2000u);

@@ -1,0 +1,58 @@
+#pragma once
+// Where the embedding cache keeps its vectors: slabs of equal slots, one slab per allocation,
+// large enough that glibc maps it apart from the heap (`emr serve` maps blocks of 256 KiB and
+// more). A vector evicted frees a slot that the next vector of its size takes, so the cache takes
+// the memory it counts. Kept on the heap one by one, the vectors sat among the short-lived
+// allocations of requests in flight, and the space eviction freed was fragments: 3-5 MiB beyond a
+// 32 MiB bound in the bench. Not thread-safe: each cache shard owns one, under its lock.
+
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <vector>
+
+namespace emr {
+
+/// What glibc takes for one block of `bytes`: heap blocks carry an 8-byte header and round to 16;
+/// blocks of 256 KiB and more are mapped alone, with a 16-byte header, rounded to pages.
+std::size_t allocated_bytes(std::size_t bytes);
+
+class vector_slabs {
+public:
+  /// A full slab and the `per_slot_bytes` its vectors' owner keeps for each (the cache's
+  /// bookkeeping) take at most `most_bytes` (a shard's part of the cache's bound), so that a
+  /// small cache still holds vectors, in smaller slabs.
+  vector_slabs(std::size_t most_bytes, std::size_t per_slot_bytes);
+
+  /// What a new slab for vectors of `dims` floats takes, as the allocator counts it; 0 when not
+  /// even one slot fits in most_bytes.
+  std::size_t slab_bytes(std::size_t dims) const;
+  /// Whether a slab of `dims`-float slots has one free.
+  bool has_room(std::size_t dims) const;
+  /// A slot for `dims` floats: a free one when there is one, else one of a new slab.
+  float* take(std::size_t dims);
+  /// Frees the slot; a slab left empty is freed whole.
+  void give_back(float* slot, std::size_t dims);
+  /// What every slab takes together.
+  std::size_t bytes() const { return bytes_; }
+  void clear();
+
+private:
+  struct slab {
+    std::unique_ptr<float[]> floats;
+    std::vector<std::uint32_t> free; ///< slot numbers
+  };
+  struct size_class {
+    std::size_t slots_per_slab = 0;
+    std::map<const float*, slab> slabs; ///< by where they start
+  };
+  std::size_t slots_per_slab(std::size_t dims) const;
+
+  std::size_t most_bytes_;
+  std::size_t per_slot_bytes_;
+  std::map<std::size_t, size_class> by_dims_;
+  std::size_t bytes_ = 0;
+};
+
+} // namespace emr
