@@ -9,7 +9,7 @@
 #   --small     the smoke run's small loads, with the full report: to try a scenario quickly
 #   --only      scenarios: burst burst_realistic sparse closed closed_realistic rate
 #               rate_configured rate_fleet overhead dedup tokens cache cache_half
-#               cache_memory_off cache_memory fairness sweep sweep_realistic
+#               cache_stored cache_memory_off cache_memory fairness sweep sweep_realistic
 # The provider models (unlimited, realistic) are tools/stack.sh's.
 #   --out       keep the raw results (one JSON line per run, latencies per run) in DIR
 #   --charts    render the latency and concurrency charts (PNG) into DIR (needs python3-matplotlib)
@@ -22,13 +22,13 @@ build_dir="$(cd "$build_dir" && pwd)"
 smoke=0
 small=0
 only="burst,burst_realistic,sparse,closed,closed_realistic,rate,rate_configured,rate_fleet,overhead,dedup,tokens"
-only+=",cache,cache_half,cache_memory_off,cache_memory,fairness,sweep,sweep_realistic"
+only+=",cache,cache_half,cache_stored,cache_memory_off,cache_memory,fairness,sweep,sweep_realistic"
 peer=1
 out=""
 charts=""
 while [ $# -gt 0 ]; do
   case "$1" in
-    --smoke) smoke=1; small=1; peer=0; only="burst,burst_realistic,sparse,closed,rate,rate_configured,rate_fleet,overhead,dedup,tokens,cache,cache_half,fairness" ;;
+    --smoke) smoke=1; small=1; peer=0; only="burst,burst_realistic,sparse,closed,rate,rate_configured,rate_fleet,overhead,dedup,tokens,cache,cache_half,cache_stored,fairness" ;;
     --small) small=1 ;;
     --only) only="$2"; shift ;;
     --no-peer) peer=0 ;;
@@ -285,6 +285,22 @@ scenario_cache_half() {
     --requests "$cache_half_requests" --text-prefix "half text"
   measure cache_half emr half-seen "${VIA_EMR[@]}" --mode closed --callers 20 \
     --requests "$cache_half_requests" --text-prefix "half text"
+}
+
+# The cache kept in the store (SQLite here): the same texts twice, with emr restarted between the
+# passes, so that memory is empty and every text of the second pass is read back from the store.
+scenario_cache_stored() {
+  local toml=$'[cache]\nstored_entries = 100000'
+  BENCH_EMR_TOML="$toml" with_stack --latency-ms 0 -- voyage voyage-3.5 128
+  local load=(--mode closed --callers 10 --requests "$cache_requests" --text-prefix "stored text")
+  measure cache_stored direct voyage-3.5 "${DIRECT[@]}" "${load[@]}"
+  measure cache_stored emr first-pass "${VIA_EMR[@]}" "${load[@]}"
+  kill -TERM "$EMR_PID"
+  wait "$EMR_PID" || true # its last vectors are written as it stops
+  rm -f "$STACK_WORK/emr.port" # the new one listens on another port
+  stack_start_emr "$toml"
+  VIA_EMR=(--url "$EMR_URL" --key "$KEY" --provider upstream --verify-model voyage-3.5)
+  measure cache_stored emr after-restart "${VIA_EMR[@]}" "${load[@]}"
 }
 
 # The cache's byte bound against emr's resident memory: 20,000 distinct 1,024-float vectors (about

@@ -224,6 +224,15 @@ def information(runs):
         out.append(("sweep, realistic model: emr p50 / direct p50", p50_ratios(points)))
         out.append(("sweep, realistic model: emr upstream calls",
                     ", ".join(f"{n}: {v['upstream']['calls']}" for n, _, v in points)))
+    direct = find(runs, "cache_stored", "direct")
+    first, restarted = (find(runs, "cache_stored", "emr", "first-pass"),
+                        find(runs, "cache_stored", "emr", "after-restart"))
+    if direct and first and restarted:
+        out.append(("cache in the store: after a restart, every text read back from SQLite",
+                    f"{restarted['upstream']['texts']} texts upstream; p50 {p50(restarted):.2f} ms "
+                    f"({p50(restarted) - p50(direct):+.2f} ms vs direct at once); first pass "
+                    f"{first['emr_cpu_s']:.2f} s of emr CPU, after the restart "
+                    f"{restarted['emr_cpu_s']:.2f} s"))
     direct, via = find(runs, "closed_realistic", "direct"), find(runs, "closed_realistic", "emr")
     if direct and via:
         out.append(("closed loop, realistic model: emr p50 / direct p50",
@@ -257,6 +266,10 @@ def smoke_failures(runs):
     second = find(runs, "cache", "emr", "second-pass")
     if second and second["upstream"]["texts"] != 0:
         failures.append(f"cache: {second['upstream']['texts']} texts sent upstream on the second pass, expected 0")
+    restarted = find(runs, "cache_stored", "emr", "after-restart")
+    if restarted and restarted["upstream"]["texts"] != 0:
+        failures.append(f"cache_stored: {restarted['upstream']['texts']} texts sent upstream after "
+                        "the restart, expected 0")
     half = find(runs, "cache_half", "emr", "half-seen")
     if half and half["upstream"]["texts"] != half["load"]["total"] // 2:
         failures.append(f"cache_half: {half['upstream']['texts']} texts sent upstream, expected "
