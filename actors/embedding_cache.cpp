@@ -71,10 +71,6 @@ std::size_t embedding_cache::bookkeeping_bytes() {
          sizeof(void*);
 }
 
-std::size_t embedding_cache::slab_bytes(std::size_t max_bytes, std::size_t dims) {
-  return vector_slabs{max_bytes / shard_count, bookkeeping_bytes()}.slab_bytes(dims);
-}
-
 embedding_cache::shard& embedding_cache::shard_of(const cache_key& key) {
   // The digest's first bytes pick the bucket, its last byte the shard.
   return *shards_[key.back() % shard_count];
@@ -84,6 +80,22 @@ void embedding_cache::erase(shard& s, std::list<entry>::iterator it) {
   s.slabs.give_back(it->values, it->dims);
   s.index.erase(it->key);
   s.lru.erase(it);
+}
+
+std::size_t embedding_cache::erase_slab_of(shard& s, std::list<entry>::iterator victim) {
+  auto dims = victim->dims;
+  auto [begin, end] = s.slabs.slab_of(victim->values, dims);
+  std::size_t erased = 0;
+  for (auto it = s.lru.begin(); it != s.lru.end();) {
+    auto next = std::next(it);
+    if (it != victim && it->dims == dims && it->values >= begin && it->values < end) {
+      erase(s, it);
+      ++erased;
+    }
+    it = next;
+  }
+  erase(s, victim);
+  return erased + 1;
 }
 
 bool embedding_cache::holds(const cache_key& key, clock_time now) {
@@ -127,17 +139,27 @@ bool embedding_cache::insert(const cache_key& key, const float* row, std::size_t
                              std::int64_t tokens, clock_time expires) {
   auto bound = settings_.max_bytes / shard_count;
   auto& s = shard_of(key);
-  auto slab = s.slabs.slab_bytes(dims);
-  if (!enabled() || slab == 0 || slab + bookkeeping_bytes() > bound)
+  if (!enabled() || s.slabs.most_slots(dims) == 0)
     return false;
   std::lock_guard guard{s.mutex};
   if (auto found = s.index.find(key); found != s.index.end())
     erase(s, found->second);
-  // The least recently used go until the entry and its slot fit: a new slab counts whole.
-  while (s.bytes() + bookkeeping_bytes() + (s.slabs.has_room(dims) ? 0 : slab) > bound &&
-         !s.lru.empty()) {
-    erase(s, std::prev(s.lru.end()));
-    ++evicted_;
+  // The least recently used go until the entry and its slot fit; a new slab counts whole. A
+  // vector of the same size frees a slot this one takes. One of another size frees bytes only
+  // with its whole slab, so its slab-mates go with it: without that, one vector of a new size
+  // could take most of a shard's vectors down before a slab came free.
+  for (;;) {
+    bool room = s.slabs.has_room(dims);
+    if (s.bytes() + bookkeeping_bytes() + (room ? 0 : s.slabs.next_slab_bytes(dims)) <= bound ||
+        s.lru.empty())
+      break;
+    auto victim = std::prev(s.lru.end());
+    if (room || victim->dims == dims) {
+      erase(s, victim);
+      ++evicted_;
+    } else {
+      evicted_ += erase_slab_of(s, victim);
+    }
   }
   auto* slot = s.slabs.take(dims);
   std::copy(row, row + dims, slot);
@@ -154,11 +176,14 @@ void embedding_cache::store(const cache_key& key, const float* row, std::size_t 
   ++stored_;
   if (settings_.stored_entries == 0)
     return;
+  auto bytes = allocated_bytes(dims * sizeof(float)) + sizeof(unsaved_vector);
   std::lock_guard guard{unsaved_mutex_};
-  if (unsaved_.size() < max_unsaved)
-    unsaved_.push_back(unsaved_vector{key, std::vector<float>(row, row + dims), tokens, expires});
-  else
+  if (unsaved_bytes_ + bytes > max_unsaved_bytes()) {
     ++unsaved_dropped_;
+    return;
+  }
+  unsaved_.push_back(unsaved_vector{key, std::vector<float>(row, row + dims), tokens, expires});
+  unsaved_bytes_ += bytes;
 }
 
 void embedding_cache::restore(const cache_key& key, const std::vector<float>& values,
@@ -169,6 +194,7 @@ void embedding_cache::restore(const cache_key& key, const std::vector<float>& va
 
 std::vector<unsaved_vector> embedding_cache::take_unsaved() {
   std::lock_guard guard{unsaved_mutex_};
+  unsaved_bytes_ = 0;
   return std::exchange(unsaved_, {});
 }
 

@@ -64,7 +64,7 @@ struct cache_stats {
   std::uint64_t stored_max_entries = 0;
   std::uint64_t restored = 0;        ///< read back from the store into memory
   std::uint64_t saved = 0;           ///< written to the store
-  std::uint64_t unsaved_dropped = 0; ///< new vectors never written: the store fell too far behind
+  std::uint64_t unsaved_dropped = 0; ///< new vectors never written: the store fell behind
   std::uint64_t store_errors = 0;    ///< reads and writes of the store that failed
 };
 
@@ -122,15 +122,15 @@ public:
   /// The vectors stored since the last call, for the store; only kept when stored_entries > 0.
   std::vector<unsaved_vector> take_unsaved();
   void count_saved(std::size_t n) { saved_ += n; }
+  void count_unsaved_dropped(std::size_t n) { unsaved_dropped_ += n; }
   void count_store_error() { ++store_errors_; }
-  /// How many new vectors wait for the store at most; more are dropped (and counted).
-  static constexpr std::size_t max_unsaved = 65'536;
+  /// The bytes of new vectors that may wait for the store: an eighth of max_bytes. More are
+  /// dropped, and counted, while the store falls behind.
+  std::size_t max_unsaved_bytes() const { return settings_.max_bytes / 8; }
 
   /// What one entry counts against max_bytes besides its vector's slot: its key and the list
   /// and map nodes that file it.
   static std::size_t bookkeeping_bytes();
-  /// What one shard's slab of `dims`-float vectors counts, in a cache of `max_bytes`.
-  static std::size_t slab_bytes(std::size_t max_bytes, std::size_t dims);
 
 private:
   struct entry {
@@ -155,6 +155,8 @@ private:
   static constexpr std::size_t shard_count = 16;
   shard& shard_of(const cache_key& key);
   static void erase(shard& s, std::list<entry>::iterator it);
+  /// Erases `victim` and every entry whose vector shares its slab; returns how many went.
+  static std::size_t erase_slab_of(shard& s, std::list<entry>::iterator victim);
   /// False when even an empty shard has no room for it.
   bool insert(const cache_key& key, const float* row, std::size_t dims, std::int64_t tokens,
               clock_time expires);
@@ -165,6 +167,7 @@ private:
   std::atomic<std::uint64_t> restored_{0}, saved_{0}, unsaved_dropped_{0}, store_errors_{0};
   std::mutex unsaved_mutex_;
   std::vector<unsaved_vector> unsaved_;
+  std::size_t unsaved_bytes_ = 0;
 };
 
 } // namespace emr

@@ -11,11 +11,12 @@ flush_policy::flush_policy(flush_settings settings)
 
 void flush_policy::on_arrival(clock_time now) {
   if (burst_flushed_at_) {
-    // The burst had not ended if it resumes within 8 lingers, or while calls are still out:
-    // callers waiting for their answers do not send again, so these are others of the burst
-    // that a busy host delayed.
+    // The burst had not ended if it resumes while calls are still out: callers waiting for their
+    // answers do not send again, so these are others of the burst that a busy host delayed.
+    // Once every call is back, an arrival may be an answered caller's next request (a closed
+    // loop on a fast provider sends again within a millisecond): no evidence either way.
     auto since = now - *burst_flushed_at_;
-    shortest_hold_ = since < 8 * settings_.linger || (in_flight_ > 0 && since < settings_.window)
+    shortest_hold_ = in_flight_ > 0 && since < settings_.window
                          ? std::min(2 * shortest_hold_, longest_hold())
                          : std::max(settings_.linger, 3 * shortest_hold_ / 4);
     burst_flushed_at_.reset();

@@ -1,7 +1,6 @@
 #include "actors/vector_slabs.hpp"
 
 #include <algorithm>
-#include <iterator>
 
 namespace emr {
 
@@ -11,27 +10,43 @@ namespace {
 constexpr std::size_t mapped_block = 256 * 1024;
 constexpr std::size_t page = 4096;
 
+std::size_t slot_floats(std::size_t dims) {
+  return std::max<std::size_t>(1, dims);
+}
+
 } // namespace
 
 std::size_t allocated_bytes(std::size_t bytes) {
   return bytes >= mapped_block ? (bytes + 16 + page - 1) / page * page : (bytes + 8 + 15) / 16 * 16;
 }
 
+// A slab's vectors and its list of free slots.
+std::size_t slab_bytes(std::size_t slots, std::size_t dims) {
+  return allocated_bytes(slots * slot_floats(dims) * sizeof(float)) +
+         allocated_bytes(slots * sizeof(std::uint32_t));
+}
+
 vector_slabs::vector_slabs(std::size_t most_bytes, std::size_t per_slot_bytes)
     : most_bytes_(most_bytes), per_slot_bytes_(per_slot_bytes) {}
 
-std::size_t vector_slabs::slots_per_slab(std::size_t dims) const {
-  auto slot = std::max<std::size_t>(1, dims) * sizeof(float);
-  auto wanted = (mapped_block + slot - 1) / slot;
-  auto slots = std::min(wanted, most_bytes_ / (slot + per_slot_bytes_));
-  while (slots > 0 && allocated_bytes(slots * slot) + slots * per_slot_bytes_ > most_bytes_)
+std::size_t vector_slabs::most_slots(std::size_t dims) const {
+  auto slot = slot_floats(dims) * sizeof(float);
+  auto slots = std::min((mapped_block + slot - 1) / slot, most_bytes_ / (slot + per_slot_bytes_));
+  while (slots > 0 && slab_bytes(slots, dims) + slots * per_slot_bytes_ > most_bytes_)
     --slots;
   return slots;
 }
 
-std::size_t vector_slabs::slab_bytes(std::size_t dims) const {
-  auto slots = slots_per_slab(dims);
-  return slots == 0 ? 0 : allocated_bytes(slots * std::max<std::size_t>(1, dims) * sizeof(float));
+std::size_t vector_slabs::next_slab_slots(std::size_t dims) const {
+  auto most = most_slots(dims);
+  auto c = by_dims_.find(dims);
+  auto held = c == by_dims_.end() ? 0 : c->second.slots;
+  return std::min(most, std::max({held, most / 8, std::size_t{1}}));
+}
+
+std::size_t vector_slabs::next_slab_bytes(std::size_t dims) const {
+  auto slots = next_slab_slots(dims);
+  return slots == 0 ? 0 : slab_bytes(slots, dims);
 }
 
 bool vector_slabs::has_room(std::size_t dims) const {
@@ -41,42 +56,61 @@ bool vector_slabs::has_room(std::size_t dims) const {
 }
 
 float* vector_slabs::take(std::size_t dims) {
+  auto floats = slot_floats(dims);
+  auto slots = next_slab_slots(dims);
   auto& c = by_dims_[dims];
-  auto slot_floats = std::max<std::size_t>(1, dims);
   for (auto& [start, s] : c.slabs)
     if (!s.free.empty()) {
       auto slot = s.free.back();
       s.free.pop_back();
-      return s.floats.get() + slot * slot_floats;
+      return s.floats.get() + slot * floats;
     }
-  if (c.slots_per_slab == 0)
-    c.slots_per_slab = slots_per_slab(dims);
   slab fresh;
-  fresh.floats = std::make_unique_for_overwrite<float[]>(c.slots_per_slab * slot_floats);
+  fresh.floats = std::make_unique_for_overwrite<float[]>(slots * floats);
+  fresh.slots = slots;
+  fresh.free.reserve(slots);
   // Handed out from slot 0 up, so that pages never used are never touched.
-  for (auto slot = static_cast<std::uint32_t>(c.slots_per_slab); slot-- > 1;)
+  for (auto slot = static_cast<std::uint32_t>(slots); slot-- > 1;)
     fresh.free.push_back(slot);
   auto* first = fresh.floats.get();
   c.slabs.emplace(first, std::move(fresh));
-  bytes_ += slab_bytes(dims);
+  c.slots += slots;
+  bytes_ += slab_bytes(slots, dims);
   return first;
 }
 
-void vector_slabs::give_back(float* slot, std::size_t dims) {
+const vector_slabs::slab* vector_slabs::home_of(const float* slot, std::size_t dims) const {
   auto c = by_dims_.find(dims);
   if (c == by_dims_.end())
+    return nullptr;
+  auto home = c->second.slabs.upper_bound(slot);
+  if (home == c->second.slabs.begin())
+    return nullptr;
+  return &std::prev(home)->second;
+}
+
+std::pair<const float*, const float*> vector_slabs::slab_of(const float* slot,
+                                                            std::size_t dims) const {
+  auto* s = home_of(slot, dims);
+  if (!s)
+    return {slot, slot};
+  return {s->floats.get(), s->floats.get() + s->slots * slot_floats(dims)};
+}
+
+void vector_slabs::give_back(float* slot, std::size_t dims) {
+  auto* found = home_of(slot, dims);
+  if (!found)
     return;
-  auto& slabs = c->second.slabs;
-  auto home = slabs.upper_bound(slot);
-  if (home == slabs.begin())
-    return;
-  --home;
-  auto& s = home->second;
-  auto slot_floats = std::max<std::size_t>(1, dims);
-  s.free.push_back(static_cast<std::uint32_t>((slot - s.floats.get()) / slot_floats));
-  if (s.free.size() == c->second.slots_per_slab) {
-    slabs.erase(home);
-    bytes_ -= slab_bytes(dims);
+  auto& c = by_dims_[dims];
+  auto& s = c.slabs.at(found->floats.get());
+  auto floats = slot_floats(dims);
+  s.free.push_back(static_cast<std::uint32_t>((slot - s.floats.get()) / floats));
+  if (s.free.size() == s.slots) {
+    bytes_ -= slab_bytes(s.slots, dims);
+    c.slots -= s.slots;
+    c.slabs.erase(s.floats.get());
+    if (c.slabs.empty())
+      by_dims_.erase(dims);
   }
 }
 

@@ -1,15 +1,17 @@
 #pragma once
-// Where the embedding cache keeps its vectors: slabs of equal slots, one slab per allocation,
-// large enough that glibc maps it apart from the heap (`emr serve` maps blocks of 256 KiB and
-// more). A vector evicted frees a slot that the next vector of its size takes, so the cache takes
-// the memory it counts. Kept on the heap one by one, the vectors sat among the short-lived
+// Where the embedding cache keeps its vectors: slabs of equal slots, one slab per allocation.
+// A vector evicted frees a slot that the next vector of its size takes, so the cache takes the
+// memory it counts. Kept on the heap one by one, the vectors sat among the short-lived
 // allocations of requests in flight, and the space eviction freed was fragments: 3-5 MiB beyond a
-// 32 MiB bound in the bench. Not thread-safe: each cache shard owns one, under its lock.
+// 32 MiB bound in the bench. A size's slabs grow with its use, up to blocks that glibc maps apart
+// from the heap (`emr serve` maps blocks of 256 KiB and more), so that a size seldom asked for
+// takes little. Not thread-safe: each cache shard owns one, under its lock.
 
 #include <cstddef>
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <utility>
 #include <vector>
 
 namespace emr {
@@ -17,6 +19,8 @@ namespace emr {
 /// What glibc takes for one block of `bytes`: heap blocks carry an 8-byte header and round to 16;
 /// blocks of 256 KiB and more are mapped alone, with a 16-byte header, rounded to pages.
 std::size_t allocated_bytes(std::size_t bytes);
+/// What a slab of `slots` vectors of `dims` floats takes: the vectors and its list of free slots.
+std::size_t slab_bytes(std::size_t slots, std::size_t dims);
 
 class vector_slabs {
 public:
@@ -25,15 +29,20 @@ public:
   /// small cache still holds vectors, in smaller slabs.
   vector_slabs(std::size_t most_bytes, std::size_t per_slot_bytes);
 
-  /// What a new slab for vectors of `dims` floats takes, as the allocator counts it; 0 when not
-  /// even one slot fits in most_bytes.
-  std::size_t slab_bytes(std::size_t dims) const;
+  /// The most slots a slab of `dims`-float vectors has: 256 KiB of them, or what most_bytes
+  /// allows; 0 when not even one fits.
+  std::size_t most_slots(std::size_t dims) const;
+  /// What the slab that take() would add for `dims` floats takes, as the allocator counts it:
+  /// as many slots as that size holds already, at least an eighth of most_slots and at most all.
+  std::size_t next_slab_bytes(std::size_t dims) const;
   /// Whether a slab of `dims`-float slots has one free.
   bool has_room(std::size_t dims) const;
   /// A slot for `dims` floats: a free one when there is one, else one of a new slab.
   float* take(std::size_t dims);
   /// Frees the slot; a slab left empty is freed whole.
   void give_back(float* slot, std::size_t dims);
+  /// Where the slab that holds `slot` starts and ends.
+  std::pair<const float*, const float*> slab_of(const float* slot, std::size_t dims) const;
   /// What every slab takes together.
   std::size_t bytes() const { return bytes_; }
   void clear();
@@ -41,13 +50,15 @@ public:
 private:
   struct slab {
     std::unique_ptr<float[]> floats;
+    std::size_t slots = 0;
     std::vector<std::uint32_t> free; ///< slot numbers
   };
   struct size_class {
-    std::size_t slots_per_slab = 0;
+    std::size_t slots = 0;              ///< in every slab together
     std::map<const float*, slab> slabs; ///< by where they start
   };
-  std::size_t slots_per_slab(std::size_t dims) const;
+  std::size_t next_slab_slots(std::size_t dims) const;
+  const slab* home_of(const float* slot, std::size_t dims) const;
 
   std::size_t most_bytes_;
   std::size_t per_slot_bytes_;

@@ -107,6 +107,15 @@ std::unique_ptr<store> open_store(emr_config& config) {
   return std::make_unique<sqlite_store>(config.storage_path);
 }
 
+// The embedding cache's own connection to the same store (open_store has resolved the URL): its
+// reads sit in callers' paths, so they never queue behind key checks and usage writes, and a
+// PostgreSQL that stops answering costs a caller a second, not a connect timeout.
+std::unique_ptr<store> open_cache_store(const emr_config& config) {
+  if (!config.storage_url.empty())
+    return std::make_unique<postgres_store>(config.storage_url, 1, "-c statement_timeout=1000");
+  return std::make_unique<sqlite_store>(config.storage_path);
+}
+
 std::string store_description(const emr_config& config) {
   return config.storage_url.empty() ? config.storage_path
                                     : redacted_database_url(config.storage_url);
@@ -205,10 +214,12 @@ int serve(const serve_options& options) {
   key_quotas quotas{usage};
   quotas.load(db.keys());
   auto cache = std::make_shared<embedding_cache>(config.cache);
+  std::unique_ptr<emr::store> cache_db;
   std::optional<stored_cache> stored;
-  if (config.cache.stored_entries > 0 && cache->enabled())
-    stored.emplace(db, *cache, config.cache.stored_entries);
-  else if (config.cache.stored_entries > 0)
+  if (config.cache.stored_entries > 0 && cache->enabled()) {
+    cache_db = open_cache_store(config);
+    stored.emplace(*cache_db, *cache, config.cache.stored_entries);
+  } else if (config.cache.stored_entries > 0)
     spdlog::warn("[cache] stored_entries is ignored: max_bytes = 0 turns the cache off");
   app a{system,
         db,

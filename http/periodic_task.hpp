@@ -12,7 +12,7 @@ namespace emr {
 
 class periodic_task {
 public:
-  periodic_task(std::chrono::seconds period, std::function<void()> task)
+  periodic_task(std::chrono::milliseconds period, std::function<void()> task)
       : thread_([this, period, task = std::move(task)](std::stop_token stop) {
           std::mutex m;
           std::unique_lock lock{m};

@@ -16,17 +16,15 @@ std::string hex_of(const cache_key& key) {
   return out;
 }
 
-// Trimming scans the table, so it runs once a minute, not with every save.
-constexpr int saves_a_trim = 60;
-
 } // namespace
 
 stored_cache::stored_cache(store& db, embedding_cache& memory, std::size_t max_entries,
+                           std::chrono::milliseconds save_every,
                            std::function<clock_time()> steady_now,
                            std::function<std::int64_t()> unix_seconds)
     : db_(db), memory_(memory), max_entries_(static_cast<std::int64_t>(max_entries)),
       steady_now_(std::move(steady_now)), unix_now_(std::move(unix_seconds)),
-      saver_(std::make_unique<periodic_task>(std::chrono::seconds{1}, [this] { save(); })) {}
+      saver_(std::make_unique<periodic_task>(save_every, [this] { save(); })) {}
 
 stored_cache::~stored_cache() {
   saver_.reset();
@@ -35,25 +33,37 @@ stored_cache::~stored_cache() {
 
 void stored_cache::note_failure(std::string_view what, const std::exception& e) {
   memory_.count_store_error();
-  if (!failing_.exchange(true))
+  std::lock_guard guard{failure_mutex_};
+  if (!failed_at_)
     spdlog::warn("embedding cache: cannot {} the store ({}); serving from memory until it answers",
                  what, e.what());
+  failed_at_ = steady_now_();
+}
+
+bool stored_cache::quiet(clock_time now) {
+  std::lock_guard guard{failure_mutex_};
+  return failed_at_ && now < *failed_at_ + quiet_after_failure;
 }
 
 void stored_cache::warm(const std::vector<caller_job>& jobs) {
   auto now = steady_now_();
+  if (quiet(now))
+    return;
   std::vector<cache_key> keys;
   std::set<cache_key> asked;
   for (const auto& job : jobs) {
-    if (!job.cache.read)
+    if (!job.cache.read || job.routes.empty())
       continue;
-    for (const auto& route : job.routes)
+    auto routes = job.policy == routing_policy::all ? job.routes.size() : 1;
+    for (std::size_t r = 0; r < routes; ++r) {
+      const auto& route = job.routes[r];
       for (const auto& text : job.texts) {
         auto key =
             make_cache_key(route.cache_scope, route.model, job.input_type, job.dimensions, text);
         if (!memory_.holds(key, now) && asked.insert(key).second)
           keys.push_back(key);
       }
+    }
   }
   if (keys.empty())
     return;
@@ -61,29 +71,34 @@ void stored_cache::warm(const std::vector<caller_job>& jobs) {
   wanted.reserve(keys.size());
   for (const auto& key : keys)
     wanted.push_back(hex_of(key));
-  std::vector<stored_vector> found;
   auto unix_now = unix_now_();
   try {
-    found = db_.cached_vectors(wanted, unix_now);
-    failing_ = false;
-  } catch (const storage_error& e) {
+    auto found = db_.cached_vectors(wanted, unix_now);
+    for (const auto& row : found) {
+      cache_key key;
+      if (row.key.size() != 2 * key.size() || row.values.empty())
+        continue;
+      boost::algorithm::unhex(row.key.begin(), row.key.end(), key.begin());
+      memory_.restore(key, row.values, row.tokens,
+                      now + std::chrono::seconds{row.expires_at - unix_now});
+    }
+    std::lock_guard guard{failure_mutex_};
+    failed_at_.reset();
+  } catch (const std::exception& e) {
+    // A store gone, or a row not written by emr: the texts go upstream.
     note_failure("read", e);
-    return;
-  }
-  for (auto& row : found) {
-    cache_key key;
-    if (row.key.size() != 2 * key.size() || row.values.empty())
-      continue;
-    boost::algorithm::unhex(row.key.begin(), row.key.end(), key.begin());
-    memory_.restore(key, row.values, row.tokens,
-                    now + std::chrono::seconds{row.expires_at - unix_now});
   }
 }
 
 void stored_cache::save() {
   std::lock_guard guard{saving_};
-  auto fresh = memory_.take_unsaved();
   auto now = steady_now_();
+  auto fresh = memory_.take_unsaved();
+  if (quiet(now)) {
+    // Kept in memory; only their copies in the store are lost, and counted.
+    memory_.count_unsaved_dropped(fresh.size());
+    return;
+  }
   auto unix_now = unix_now_();
   std::vector<stored_vector> rows;
   rows.reserve(fresh.size());
@@ -94,18 +109,22 @@ void stored_cache::save() {
   try {
     db_.put_cached_vectors(rows);
     memory_.count_saved(rows.size());
-    if (--saves_until_trim_ <= 0) {
-      saves_until_trim_ = saves_a_trim;
+    if (!trimmed_at_ || now >= *trimmed_at_ + std::chrono::minutes{1}) {
+      trimmed_at_ = now;
       db_.trim_cached_vectors(unix_now, max_entries_);
     }
-    failing_ = false;
+    std::lock_guard failures{failure_mutex_};
+    failed_at_.reset();
   } catch (const storage_error& e) {
-    // The vectors stay in memory; only their copy in the store is lost.
+    memory_.count_unsaved_dropped(rows.size());
     note_failure("write", e);
   }
 }
 
 std::int64_t stored_cache::clear() {
+  // Under the save lock, and with what waits for it dropped: nothing cleared comes back.
+  std::lock_guard guard{saving_};
+  memory_.take_unsaved();
   return db_.clear_cached_vectors();
 }
 

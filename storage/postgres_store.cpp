@@ -13,6 +13,7 @@
 
 #include <bit>
 #include <cstring>
+#include <map>
 
 namespace emr {
 
@@ -38,13 +39,17 @@ void append_bytea(std::string& out, const std::vector<float>& values) {
                               std::back_inserter(out));
 }
 
-std::vector<float> floats_of_bytea(std::string_view text) {
-  if (!text.starts_with("\\x"))
-    throw storage_error("postgres_store: a cached vector is not hex bytea");
+// From encode(vector, 'hex'), whatever the server's bytea_output.
+std::vector<float> floats_of_hex(std::string_view hex) {
   std::string bytes;
-  boost::algorithm::unhex(text.begin() + 2, text.end(), std::back_inserter(bytes));
+  try {
+    boost::algorithm::unhex(hex.begin(), hex.end(), std::back_inserter(bytes));
+  } catch (const boost::algorithm::hex_decode_error&) {
+    throw storage_error("postgres_store: a cached vector is not hex");
+  }
   std::vector<float> out(bytes.size() / sizeof(float));
-  std::memcpy(out.data(), bytes.data(), out.size() * sizeof(float));
+  if (!out.empty())
+    std::memcpy(out.data(), bytes.data(), out.size() * sizeof(float));
   return out;
 }
 
@@ -174,7 +179,8 @@ bool announced(pg_conn* db, bool changed, change_topic topic) {
 
 } // namespace
 
-postgres_store::postgres_store(std::string url) : db_(std::move(url)) {
+postgres_store::postgres_store(std::string url, int connect_timeout_s, std::string options)
+    : db_(std::move(url), connect_timeout_s, std::move(options)) {
   migrate(db_.get(), db_.where());
 }
 
@@ -439,15 +445,25 @@ void postgres_store::import(const std::vector<provider_record>& providers,
 void postgres_store::put_cached_vectors(const std::vector<stored_vector>& vectors) {
   if (vectors.empty())
     return;
+  // One statement may not touch a row twice (a text embedded twice in a second is), and replicas
+  // writing the same keys in different orders could deadlock: each key once, the last given, in
+  // key order.
+  std::map<std::string_view, const stored_vector*> by_key;
+  for (const auto& v : vectors)
+    by_key[v.key] = &v;
+  std::vector<const stored_vector*> rows;
+  rows.reserve(by_key.size());
+  for (const auto& [key, v] : by_key)
+    rows.push_back(v);
   std::lock_guard lock(mutex_);
   constexpr std::string_view operation = "keep cached vectors";
   auto* db = connection();
   transaction t(db, operation);
-  for (std::size_t first = 0; first < vectors.size(); first += rows_a_statement) {
-    auto last = std::min(vectors.size(), first + rows_a_statement);
+  for (std::size_t first = 0; first < rows.size(); first += rows_a_statement) {
+    auto last = std::min(rows.size(), first + rows_a_statement);
     array_literal keys, tokens, expiries, values;
     for (auto i = first; i < last; ++i) {
-      const auto& v = vectors[i];
+      const auto& v = *rows[i];
       keys.add(v.key);
       tokens.add(std::to_string(v.tokens));
       expiries.add(std::to_string(v.expires_at));
@@ -484,11 +500,11 @@ std::vector<stored_vector> postgres_store::cached_vectors(const std::vector<std:
     for (auto i = first; i < std::min(keys.size(), first + rows_a_statement); ++i)
       wanted.add(keys[i]);
     auto r = checked(db,
-                     "SELECT key, tokens, expires_at, vector FROM cached_vectors"
+                     "SELECT key, tokens, expires_at, encode(vector, 'hex') FROM cached_vectors"
                      " WHERE key = ANY($1::text[]) AND expires_at > $2",
                      "read cached vectors", parameters{}.text(wanted.text()).integer(now));
     for (int i = 0; i < r.rows(); ++i)
-      found.push_back(stored_vector{r.text(i, 0), floats_of_bytea(r.text(i, 3)), r.integer(i, 1),
+      found.push_back(stored_vector{r.text(i, 0), floats_of_hex(r.text(i, 3)), r.integer(i, 1),
                                     r.integer(i, 2)});
   }
   return found;

@@ -19,7 +19,8 @@ class postgres_store final : public store {
 public:
   /// `url`: a libpq connection URI or keyword string (postgresql://user:password@host:port/db).
   /// Connects and applies pending migrations. Throws storage_error, without the password.
-  explicit postgres_store(std::string url);
+  /// `connect_timeout_s` and the server `options` (`-c name=value ...`) as for pg::connection.
+  explicit postgres_store(std::string url, int connect_timeout_s = 5, std::string options = {});
   ~postgres_store() override;
   postgres_store(const postgres_store&) = delete;
   postgres_store& operator=(const postgres_store&) = delete;

@@ -328,19 +328,45 @@ TEST(flush_policy, a_burst_cut_short_by_a_pause_lengthens_the_shortest_hold) {
   ASSERT_TRUE(d.flush_now);
   ASSERT_TRUE(d.burst_ended);
   p.on_burst_flushed(last + 1ms);
-  // The burst goes on 3 ms later (a busy host paused it): the hold had been too short.
+  p.on_call_started();
+  // The burst goes on 3 ms later, its call still out (a busy host paused it): the hold had been
+  // too short.
   last = arrive(p, last + 4ms, 100us, 10);
   EXPECT_EQ(p.hold_gap(), 2ms);
   d = p.decide(last + 2ms, last, false);
   ASSERT_TRUE(d.burst_ended);
   p.on_burst_flushed(last + 2ms);
+  p.on_call_started();
   last = arrive(p, last + 5ms, 100us, 10);
   EXPECT_EQ(p.hold_gap(), 4ms);
   // Then a burst really ends: quiet follows, and the shortest hold shrinks back.
   p.on_burst_flushed(last + 4ms);
+  p.on_call_finished(call_signal::success);
+  p.on_call_finished(call_signal::success);
   last = arrive(p, last + 50ms, 100us, 10);
   EXPECT_EQ(p.hold_gap(), 3ms);
   EXPECT_FALSE(p.decide(last + 1ms, last, false).burst_ended);
+}
+
+TEST(flush_policy, callers_sending_again_once_answered_do_not_lengthen_the_hold) {
+  // A closed loop on a provider that answers at once: the round's call is back within a
+  // millisecond, and its callers' next requests follow. They are a new round, not the old one
+  // cut short: the hold stays the shortest.
+  flush_policy p{settings()};
+  auto last = arrive(p, t0, 100us, 10);
+  for (int round = 0; round < 5; ++round) {
+    auto d = p.decide(last + p.hold_gap(), t0, false);
+    ASSERT_TRUE(d.flush_now);
+    ASSERT_TRUE(d.burst_ended);
+    auto flushed = last + p.hold_gap();
+    p.on_burst_flushed(flushed);
+    p.on_call_started();
+    p.on_call_finished(call_signal::success);
+    last = arrive(p, flushed + 2ms, 100us, 10);
+  }
+  // Doubled each round, it would be half the window (25 ms) by now; the gaps between rounds
+  // alone make it a little longer than the linger.
+  EXPECT_LT(p.hold_gap(), 2ms);
 }
 
 TEST(flush_policy, only_a_dense_hold_ends_at_a_burst_end) {

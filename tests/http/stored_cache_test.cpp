@@ -3,10 +3,14 @@
 // for the texts it lacks, bit-identical and expiring when the first would have.
 
 #include "http/stored_cache.hpp"
+#include "storage/migrations.hpp"
 #include "storage/sqlite_store.hpp"
 #include "tests/http/manual_clock.hpp"
 
 #include <gtest/gtest.h>
+
+#include <fmt/format.h>
+#include <sqlite3.h>
 
 #include <filesystem>
 
@@ -35,8 +39,9 @@ struct stored_cache_test : ::testing::Test {
     fs::remove_all(directory);
   }
   std::unique_ptr<stored_cache> tier(embedding_cache& memory, std::size_t max_entries = 50) {
-    return std::make_unique<stored_cache>(*db, memory, max_entries, clock.function(),
-                                          [this] { return unix_seconds; });
+    // Saved by hand only: the background saver would race the hand-moved clocks.
+    return std::make_unique<stored_cache>(*db, memory, max_entries, std::chrono::hours{24},
+                                          clock.function(), [this] { return unix_seconds; });
   }
   cache_key key(const std::string& text) const {
     return make_cache_key(route.cache_scope, route.model, "document", 0, text);
@@ -56,6 +61,16 @@ struct stored_cache_test : ::testing::Test {
     j.routes = {route};
     j.cache.read = read;
     return j;
+  }
+  // The store fails every cached-vector query while the table is gone.
+  void break_the_store() const { sql("DROP TABLE cached_vectors"); }
+  void mend_the_store() const { sql(std::string{migrations[4].sqlite}); }
+  void sql(const std::string& statement) const {
+    sqlite3* raw = nullptr;
+    ASSERT_EQ(sqlite3_open((directory / "emr.db").c_str(), &raw), SQLITE_OK);
+    EXPECT_EQ(sqlite3_exec(raw, statement.c_str(), nullptr, nullptr, nullptr), SQLITE_OK)
+        << sqlite3_errmsg(raw);
+    sqlite3_close(raw);
   }
 };
 
@@ -112,10 +127,82 @@ TEST_F(stored_cache_test, what_is_left_is_written_at_shutdown_and_the_store_keep
   stored = tier(memory, 2);
   unix_seconds += 1;
   embedded(memory, "four", 1);
-  stored->save();
+  stored->save(); // a new tier's first save trims
   EXPECT_EQ(db->cached_vector_count(), 2) << "trimmed to the bound, oldest first";
   EXPECT_EQ(db->cached_vectors({}, 0).size(), 0u);
   EXPECT_EQ(stored->clear(), 2);
+}
+
+TEST_F(stored_cache_test, a_failing_store_leaves_texts_to_go_upstream_and_is_left_alone_a_while) {
+  embedding_cache memory{settings};
+  auto stored = tier(memory);
+  break_the_store();
+  stored->warm({job({"alpha"})});
+  EXPECT_FALSE(memory.holds(key("alpha"), *clock.now));
+  EXPECT_EQ(memory.stats().store_errors, 1u);
+  embedded(memory, "beta", 1);
+  stored->save();
+  auto stats = memory.stats();
+  EXPECT_EQ(stats.store_errors, 1u) << "quiet: not even tried";
+  EXPECT_EQ(stats.unsaved_dropped, 1u) << "its copy in the store is lost, and counted";
+  EXPECT_TRUE(memory.holds(key("beta"), *clock.now)) << "memory keeps it";
+
+  mend_the_store();
+  auto alpha = vector_of("alpha");
+  auto stored_alpha = make_cache_key(route.cache_scope, route.model, "document", 0, "alpha");
+  std::string hex;
+  for (auto byte : stored_alpha)
+    hex += fmt::format("{:02x}", byte);
+  db->put_cached_vectors({{hex, alpha, 1, unix_seconds + 100}});
+  clock.advance(stored_cache::quiet_after_failure - std::chrono::seconds{1});
+  stored->warm({job({"alpha"})});
+  EXPECT_FALSE(memory.holds(key("alpha"), *clock.now)) << "still quiet";
+  clock.advance(std::chrono::seconds{1});
+  stored->warm({job({"alpha"})});
+  EXPECT_TRUE(memory.holds(key("alpha"), *clock.now)) << "asked again once the quiet is over";
+  EXPECT_EQ(memory.stats().store_errors, 1u);
+}
+
+TEST_F(stored_cache_test, an_any_job_warms_its_first_route_and_an_all_job_every_route) {
+  embedding_cache first{settings};
+  auto first_tier = tier(first);
+  auto other = route;
+  other.cache_scope = "6:cohere22:http://127.0.0.1:2/v1";
+  auto v = vector_of("shared");
+  for (const auto& r : {route, other})
+    first.store(make_cache_key(r.cache_scope, r.model, "document", 0, "shared"), v.data(), v.size(),
+                1, *clock.now);
+  first_tier->save();
+
+  embedding_cache second{settings};
+  auto second_tier = tier(second);
+  auto fallback = make_cache_key(other.cache_scope, other.model, "document", 0, "shared");
+  auto j = job({"shared"});
+  j.routes = {route, other};
+  second_tier->warm({j});
+  EXPECT_TRUE(second.holds(key("shared"), *clock.now));
+  EXPECT_FALSE(second.holds(fallback, *clock.now)) << "a fallback is read only if it is tried";
+  j.policy = routing_policy::all;
+  second_tier->warm({j});
+  EXPECT_TRUE(second.holds(fallback, *clock.now));
+}
+
+TEST_F(stored_cache_test, vectors_waiting_for_the_store_are_bounded_and_a_clear_drops_them) {
+  embedding_cache memory{settings};
+  auto stored = tier(memory);
+  // An eighth of the 1 MiB bound waits at most: 31 vectors of 1,024 floats and their records.
+  std::vector<float> big(1024, 0.5f);
+  for (int i = 0; i < 40; ++i)
+    memory.store(key("big " + std::to_string(i)), big.data(), big.size(), 1, *clock.now);
+  auto per_vector = allocated_bytes(big.size() * sizeof(float)) + sizeof(unsaved_vector);
+  auto fit = memory.max_unsaved_bytes() / per_vector;
+  EXPECT_EQ(memory.stats().unsaved_dropped, 40 - fit);
+  stored->save();
+  EXPECT_EQ(db->cached_vector_count(), static_cast<std::int64_t>(fit));
+  embedded(memory, "cleared before it was saved", 1);
+  EXPECT_EQ(stored->clear(), static_cast<std::int64_t>(fit));
+  stored->save();
+  EXPECT_EQ(db->cached_vector_count(), 0) << "nothing cleared comes back";
 }
 
 } // namespace emr::stored_cache_tests

@@ -162,7 +162,10 @@ TEST_F(postgres_store_test, cached_vectors_are_shared_bit_identical_and_trimmed)
   EXPECT_EQ(found.back(), kept[598]);
   auto newer = kept[599];
   newer.values = {2.0f};
-  other.put_cached_vectors({newer});
+  // A text embedded twice in one save: kept once, as the later.
+  auto older = kept[599];
+  older.values = {1.0f};
+  other.put_cached_vectors({older, newer});
   EXPECT_EQ(one.cached_vectors({newer.key}, 0), std::vector<stored_vector>{newer});
   EXPECT_EQ(one.trim_cached_vectors(1100, 100), 500) << "101 expired, then 399 over the bound";
   EXPECT_EQ(other.cached_vectors({kept[499].key, kept[500].key}, 0).size(), 1u);
