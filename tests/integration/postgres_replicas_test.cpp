@@ -195,6 +195,35 @@ TEST_F(replicas_on_postgresql, a_text_one_replica_embedded_is_answered_by_anothe
   EXPECT_EQ(stats.at("stored_entries").as_int64(), 3);
 }
 
+TEST_F(replicas_on_postgresql, the_stored_cache_rides_out_an_outage_of_the_store) {
+  std::string cached = std::string{fast_auth} + "[cache]\nstored_entries = 1000\n";
+  emr_server replica{first_dir, cached, env};
+  ASSERT_EQ(add_voyage(replica), 201);
+  auto key = replica.create_key("cached");
+  ASSERT_EQ(embed_through(replica, key, "embedded before the outage"), 200);
+
+  ASSERT_TRUE(postgres_cluster("down"));
+  struct back_up {
+    bool up = false;
+    ~back_up() {
+      if (!up)
+        postgres_cluster("up");
+    }
+  } outage;
+  fake.reset();
+  EXPECT_EQ(embed_through(replica, key, "embedded before the outage"), 200);
+  EXPECT_EQ(fake.stats().at("texts").as_int64(), 0) << "answered from memory";
+  EXPECT_EQ(embed_through(replica, key, "first asked during the outage"), 200)
+      << "the store cannot be read: the text goes upstream" << replica.process().log();
+  EXPECT_EQ(fake.stats().at("texts").as_int64(), 1);
+  auto stats = replica.admin("GET", "/admin/cache");
+  ASSERT_EQ(stats.status, 200) << "memory's numbers still answer: " << stats.body;
+  EXPECT_TRUE(stats.json().at("stored_entries").is_null()) << stats.body;
+  EXPECT_GE(stats.json().at("store_errors").as_int64(), 1) << stats.body;
+  ASSERT_TRUE(postgres_cluster("up"));
+  outage.up = true;
+}
+
 /// Three replicas on the fixture's database behind a real HAProxy, and the admin API through it:
 /// each write lands on whichever replica HAProxy picks.
 struct replicas_behind_haproxy : replicas_on_postgresql {
