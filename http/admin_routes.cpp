@@ -105,12 +105,9 @@ void create_key(app& a, const httplib::Request& req, httplib::Response& res) {
   key_limits limits;
   if (auto e = read_key_limits(*body, limits))
     return send_error(res, *e);
-  auto [record, token] = a.auth.create(std::string_view{name->get_string()});
-  if (limits != key_limits{}) {
-    a.db.set_key_limits(record.id, limits);
+  auto [record, token] = a.auth.create(std::string_view{name->get_string()}, limits);
+  if (limits != key_limits{})
     a.quotas.set(record.id, limits);
-    record.limits = limits;
-  }
   auto o = key_json(record);
   o["key"] = token;
   spdlog::info("created caller key {} ({})", record.id, record.public_id);

@@ -233,9 +233,10 @@ caller_auth::outcome caller_auth::verify_within_limits(std::string_view public_i
   return cached_key{record->id, record->name};
 }
 
-std::pair<key_record, std::string> caller_auth::create(std::string_view name) {
+std::pair<key_record, std::string> caller_auth::create(std::string_view name,
+                                                       const key_limits& limits) {
   auto issued = issue_key(params_);
-  auto record = db_.create_key(name, issued.public_id, issued.secret_hash);
+  auto record = db_.create_key(name, issued.public_id, issued.secret_hash, limits);
   return {std::move(record), std::move(issued.token)};
 }
 

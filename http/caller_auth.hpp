@@ -65,8 +65,8 @@ public:
   std::variant<cached_key, api_error> authenticate(std::string_view authorization,
                                                    std::string_view client_address);
 
-  /// Issues and stores a new key; the token is returned once and never kept.
-  std::pair<key_record, std::string> create(std::string_view name);
+  /// Issues and stores a new key with its limits; the token is returned once and never kept.
+  std::pair<key_record, std::string> create(std::string_view name, const key_limits& limits = {});
   /// Revokes a key so its next request fails, on this instance at once, even one whose
   /// verification is under way.
   bool revoke(std::int64_t id);

@@ -251,10 +251,18 @@ bool postgres_store::remove_provider(std::string_view name) {
 }
 
 key_record postgres_store::create_key(std::string_view name, std::string_view public_id,
-                                      std::string_view secret_hash) {
+                                      std::string_view secret_hash, const key_limits& limits) {
   std::lock_guard lock(mutex_);
-  // Other replicas find a new key in the store at its first use: nothing to announce.
-  return insert_key(connection(), name, public_id, secret_hash, {}, "create key");
+  auto* db = connection();
+  // Other replicas find a new key in the store at its first use; its limits they must hear of,
+  // or they would admit it without them. The notice goes out as the key is committed.
+  constexpr std::string_view operation = "create key";
+  transaction t(db, operation);
+  auto record = insert_key(db, name, public_id, secret_hash, limits, operation);
+  if (limits != key_limits{})
+    announce(db, change_topic::keys);
+  t.commit();
+  return record;
 }
 
 std::vector<key_record> postgres_store::keys() {

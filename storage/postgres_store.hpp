@@ -32,7 +32,7 @@ public:
   bool remove_provider(std::string_view name) override;
 
   key_record create_key(std::string_view name, std::string_view public_id,
-                        std::string_view secret_hash) override;
+                        std::string_view secret_hash, const key_limits& limits = {}) override;
   std::vector<key_record> keys() override;
   std::optional<key_record> key_by_public_id(std::string_view public_id) override;
   std::optional<key_record> key(std::int64_t id) override;

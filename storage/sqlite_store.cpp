@@ -363,9 +363,9 @@ bool sqlite_store::remove_provider(std::string_view name) {
 }
 
 key_record sqlite_store::create_key(std::string_view name, std::string_view public_id,
-                                    std::string_view secret_hash) {
+                                    std::string_view secret_hash, const key_limits& limits) {
   std::lock_guard lock(mutex_);
-  return insert_key(db_.get(), name, public_id, secret_hash, {}, "create key");
+  return insert_key(db_.get(), name, public_id, secret_hash, limits, "create key");
 }
 
 std::vector<key_record> sqlite_store::keys() {

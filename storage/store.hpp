@@ -118,9 +118,10 @@ public:
 
   // -- caller keys ----------------------------------------------------------
 
-  /// Fills id and created_at. A public_id that already exists throws storage_error.
+  /// Fills id and created_at; the key has `limits` from its first moment, in the same write.
+  /// A public_id that already exists throws storage_error.
   virtual key_record create_key(std::string_view name, std::string_view public_id,
-                                std::string_view secret_hash) = 0;
+                                std::string_view secret_hash, const key_limits& limits = {}) = 0;
   /// Revoked keys included, ordered by id.
   virtual std::vector<key_record> keys() = 0;
   /// Revoked keys are returned too: the caller decides what revoked_at means.

@@ -74,6 +74,11 @@ TEST_F(postgres_changes_test, a_write_through_another_store_is_heard_once) {
   ASSERT_TRUE(h.reaches(change_topic::providers, 3));
   EXPECT_EQ(h.heard_of(change_topic::keys), 2u)
       << "create_key announces nothing, a no-op revoke neither";
+  // A key born with limits is announced: the others must not admit it without them.
+  auto limited = writer.create_key("limited", "pub_l", "hash", key_limits{5, 0, 100});
+  ASSERT_TRUE(h.reaches(change_topic::keys, 3)) << "the limited key";
+  postgres_store reader{database.url()};
+  EXPECT_EQ(reader.key(limited.id)->limits, (key_limits{5, 0, 100}));
 }
 
 TEST_F(postgres_changes_test, a_dropped_connection_is_reopened_and_everything_read_again) {

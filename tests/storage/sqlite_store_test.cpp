@@ -88,6 +88,14 @@ protected:
 
 // -- usage --------------------------------------------------------------------
 
+TEST_F(sqlite_store_test, a_key_is_created_with_its_limits_in_one_write) {
+  sqlite_store db{database_file};
+  auto limited = db.create_key("limited", "pub_l", "h", key_limits{5, 600, 10'000});
+  EXPECT_EQ(limited.limits, (key_limits{5, 600, 10'000}));
+  EXPECT_EQ(db.key(limited.id)->limits, limited.limits);
+  EXPECT_EQ(db.create_key("free", "pub_f", "h").limits, key_limits{});
+}
+
 TEST_F(sqlite_store_test, key_usage_adds_up_per_key_and_day) {
   sqlite_store db{database_file};
   auto a = db.create_key("a", "pub_a", "h");
