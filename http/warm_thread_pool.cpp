@@ -43,6 +43,11 @@ void warm_thread_pool::shutdown() {
     t.join();
 }
 
+std::size_t warm_thread_pool::idle_threads() {
+  std::lock_guard lock(mutex_);
+  return idle_.size();
+}
+
 void warm_thread_pool::run(worker& self) {
   // A burst wakes hundreds of these at once. As batch threads they never preempt the ones that
   // keep requests moving (the accept loop, the connection gate, the actors): a gate starved by

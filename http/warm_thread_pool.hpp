@@ -29,6 +29,8 @@ public:
   void enqueue(std::function<void()> job) override;
   /// Runs what is queued, then stops and joins every thread.
   void shutdown() override;
+  /// Threads waiting for a job now.
+  std::size_t idle_threads();
 
 private:
   /// One thread's handoff: the job it was given while idle, and what wakes it.

@@ -41,16 +41,22 @@ TEST(warm_thread_pool, jobs_run_as_batch_threads_that_never_preempt_the_gate_or_
 TEST(warm_thread_pool, jobs_one_at_a_time_stay_on_a_few_warm_threads) {
   constexpr std::size_t threads = 256;
   warm_thread_pool pool{threads};
+  // Each job comes once the one before has left its thread idle again, as connections one at a
+  // time do, so the thread that takes it is decided by the pool alone, not by timing.
+  auto all_idle = [&] {
+    while (pool.idle_threads() < threads)
+      std::this_thread::yield();
+  };
   std::set<std::thread::id> used;
   for (int i = 0; i < 200; ++i) {
+    all_idle();
     std::promise<std::thread::id> ran_on;
     auto id = ran_on.get_future();
     pool.enqueue([&ran_on] { ran_on.set_value(std::this_thread::get_id()); });
     used.insert(id.get());
   }
-  // A pool that takes its idle threads in turn would have used 200 of them. A few more than one
-  // are fine: a thread may not be back among the idle ones when the next job comes.
-  EXPECT_LT(used.size(), threads / 8);
+  // A pool that takes its idle threads in turn would have used 200 of them.
+  EXPECT_EQ(used.size(), 1u) << "the most recently idle thread, every time";
 }
 
 } // namespace
