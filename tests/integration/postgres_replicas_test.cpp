@@ -51,6 +51,28 @@ std::optional<std::chrono::milliseconds> time_until(int status, std::chrono::mil
   }
 }
 
+/// The fixture's cluster stopped for a while: brought back by end(), or however the test ends,
+/// since the other tests share it.
+class store_outage {
+public:
+  store_outage() : started_(postgres_cluster("down")) {}
+  ~store_outage() { end(); }
+  store_outage(const store_outage&) = delete;
+  store_outage& operator=(const store_outage&) = delete;
+  bool started() const { return started_; }
+  /// True when the cluster is up again.
+  bool end() {
+    if (!started_ || ended_)
+      return true;
+    ended_ = true;
+    return postgres_cluster("up");
+  }
+
+private:
+  bool started_;
+  bool ended_ = false;
+};
+
 /// A fresh database for the replicas a test starts, their scratch places and the fake they call.
 struct replicas_on_postgresql : ::testing::Test {
   postgres_database database;
@@ -142,15 +164,8 @@ TEST_F(replicas_on_postgresql, an_outage_of_the_store_is_ridden_out_and_writes_r
   auto unverified = replica.create_key("not used yet");
   ASSERT_EQ(embed_through(replica, known, "before the outage"), 200);
 
-  ASSERT_TRUE(postgres_cluster("down"));
-  // Back up however the test ends: the other tests share the cluster.
-  struct back_up {
-    bool up = false;
-    ~back_up() {
-      if (!up)
-        postgres_cluster("up");
-    }
-  } outage;
+  store_outage outage;
+  ASSERT_TRUE(outage.started());
   EXPECT_EQ(embed_through(replica, known, "during the outage"), 200)
       << "a key the replica verified keeps being served";
   auto write = replica.admin("POST", "/admin/keys", R"({"name":"during"})");
@@ -158,8 +173,7 @@ TEST_F(replicas_on_postgresql, an_outage_of_the_store_is_ridden_out_and_writes_r
   EXPECT_EQ(write.json().at("error").at("type"), "store_unavailable") << write.body;
   EXPECT_EQ(embed_through(replica, unverified, "a key the replica never checked"), 503);
 
-  ASSERT_TRUE(postgres_cluster("up"));
-  outage.up = true;
+  ASSERT_TRUE(outage.end());
   auto after = replica.admin("POST", "/admin/keys", R"({"name":"after"})");
   EXPECT_EQ(after.status, 201) << after.body;
   EXPECT_EQ(embed_through(replica, unverified, "after the outage"), 200);
@@ -202,14 +216,8 @@ TEST_F(replicas_on_postgresql, the_stored_cache_rides_out_an_outage_of_the_store
   auto key = replica.create_key("cached");
   ASSERT_EQ(embed_through(replica, key, "embedded before the outage"), 200);
 
-  ASSERT_TRUE(postgres_cluster("down"));
-  struct back_up {
-    bool up = false;
-    ~back_up() {
-      if (!up)
-        postgres_cluster("up");
-    }
-  } outage;
+  store_outage outage;
+  ASSERT_TRUE(outage.started());
   fake.reset();
   EXPECT_EQ(embed_through(replica, key, "embedded before the outage"), 200);
   EXPECT_EQ(fake.stats().at("texts").as_int64(), 0) << "answered from memory";
@@ -220,8 +228,7 @@ TEST_F(replicas_on_postgresql, the_stored_cache_rides_out_an_outage_of_the_store
   ASSERT_EQ(stats.status, 200) << "memory's numbers still answer: " << stats.body;
   EXPECT_TRUE(stats.json().at("stored_entries").is_null()) << stats.body;
   EXPECT_GE(stats.json().at("store_errors").as_int64(), 1) << stats.body;
-  ASSERT_TRUE(postgres_cluster("up"));
-  outage.up = true;
+  ASSERT_TRUE(outage.end());
 }
 
 /// Three replicas on the fixture's database behind a real HAProxy, and the admin API through it:
