@@ -45,7 +45,7 @@ void caller_progress::finish(caller_outcome outcome) {
   if (answered)
     return;
   answered = true;
-  out->set_value(std::move(outcome));
+  out->set(std::move(outcome));
 }
 
 failure combine_failures(const std::vector<failure>& failures) {
@@ -414,9 +414,8 @@ void send_routes(self_ptr self, const std::vector<std::pair<std::size_t, std::si
 
 } // namespace
 
-caf::behavior request(self_ptr self, std::vector<caller_job> jobs,
-                      std::vector<outcome_promise> outs, arrivals::in_transit arriving,
-                      std::shared_ptr<embedding_cache> cache) {
+caf::behavior request(self_ptr self, std::vector<caller_job> jobs, std::vector<caller_slot> outs,
+                      arrivals::in_transit arriving, std::shared_ptr<embedding_cache> cache) {
   auto& st = self->state;
   st.cache = std::move(cache);
   auto now = self->clock().now();

@@ -6,9 +6,9 @@
 #include "actors/actors.hpp"
 #include "actors/arrivals.hpp"
 #include "actors/embedding_cache.hpp"
+#include "actors/outcome_slot.hpp"
 
 #include <atomic>
-#include <future>
 #include <map>
 
 namespace emr {
@@ -68,7 +68,8 @@ struct caller_outcome {
   std::optional<failure> error;
 };
 
-using outcome_promise = std::shared_ptr<std::promise<caller_outcome>>;
+/// Where a caller's outcome goes: its request actor sets it, its HTTP thread takes it.
+using caller_slot = std::shared_ptr<outcome_slot<caller_outcome>>;
 
 /// The least time an `any` route is given before the caller moves on: shorter, a provider has
 /// no real chance to answer, and the caller would run through its routes on the clock alone.
@@ -101,7 +102,7 @@ struct route_lookup {
 /// One caller's way through its routes.
 struct caller_progress {
   caller_job job;
-  outcome_promise out;
+  caller_slot out;
   clock_time deadline{};
   std::size_t next_route = 0;                        ///< any: the route being tried
   std::size_t routes_unsettled = 0;                  ///< all: the routes not yet settled
@@ -139,7 +140,7 @@ std::uint64_t spawned_request_actors();
 /// its chunks are sent. Texts `cache` holds for a route are answered from it, and only the rest
 /// go to the route's batcher.
 caf::behavior request(caf::stateful_actor<request_state>* self, std::vector<caller_job> jobs,
-                      std::vector<outcome_promise> outs, arrivals::in_transit arriving,
+                      std::vector<caller_slot> outs, arrivals::in_transit arriving,
                       std::shared_ptr<embedding_cache> cache);
 
 } // namespace emr

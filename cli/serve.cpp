@@ -1,6 +1,7 @@
 // `emr serve`: the server in the foreground, with a graceful drain on SIGTERM/SIGINT.
 
 #include "actors/fleet_budget.hpp"
+#include "actors/ready_queue.hpp"
 #include "cli/commands.hpp"
 #include "cli/config.hpp"
 #include "cli/logging.hpp"
@@ -17,6 +18,7 @@
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
 #include <caf/atom.hpp>
+#include <caf/scheduler/coordinator.hpp>
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
@@ -187,10 +189,8 @@ int serve(const serve_options& options) {
   auto store = open_store(config);
   auto& db = *store;
   caf::actor_system_config caf_config;
-  // Work stealing polls for work and then sleeps in 10 ms steps when idle: on 2 cores the polling
-  // takes CPU from the HTTP threads, and a lone request that lands during a sleep waits it out.
-  // The sharing policy's workers block on one queue and wake at once.
-  caf_config.set("scheduler.policy", caf::atom("sharing"));
+  // The workers share one queue of ready actors and sleep on it when idle (actors/ready_queue).
+  caf_config.load<caf::scheduler::coordinator<ready_queue>>();
   caf::actor_system system{caf_config};
   auto arriving = std::make_shared<arrivals>();
   config.batching.arriving = arriving;

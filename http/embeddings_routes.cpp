@@ -10,8 +10,6 @@
 #include <boost/json.hpp>
 #include <spdlog/spdlog.h>
 
-#include <future>
-
 namespace json = boost::json;
 
 namespace emr {
@@ -68,15 +66,11 @@ std::int64_t estimated_tokens(const caller_job& job) {
 }
 
 // One request actor for all the jobs: each batcher gets their chunks in one message.
-std::vector<std::future<caller_outcome>> spawn_jobs(app& a, std::vector<caller_job> jobs) {
-  std::vector<outcome_promise> outs;
-  std::vector<std::future<caller_outcome>> futures;
+std::vector<caller_slot> spawn_jobs(app& a, std::vector<caller_job> jobs) {
+  std::vector<caller_slot> outs;
   outs.reserve(jobs.size());
-  futures.reserve(jobs.size());
-  for (std::size_t i = 0; i < jobs.size(); ++i) {
-    outs.push_back(std::make_shared<std::promise<caller_outcome>>());
-    futures.push_back(outs.back()->get_future());
-  }
+  for (std::size_t i = 0; i < jobs.size(); ++i)
+    outs.push_back(std::make_shared<outcome_slot<caller_outcome>>());
   // The store is read here, on the HTTP thread, so that the request actor finds the vectors
   // another replica or an earlier run embedded in memory and never waits on the store itself.
   // The time it takes comes out of the callers' deadline.
@@ -88,16 +82,16 @@ std::vector<std::future<caller_outcome>> spawn_jobs(app& a, std::vector<caller_j
     for (auto& job : jobs)
       job.deadline = std::max(std::chrono::milliseconds{1}, job.deadline - took);
   }
-  a.system.spawn(request, std::move(jobs), std::move(outs), arrivals::hand_over_current(), a.cache);
-  return futures;
+  a.system.spawn(request, std::move(jobs), outs, arrivals::hand_over_current(), a.cache);
+  return outs;
 }
 
-caller_outcome await_job(app& a, std::future<caller_outcome>& future) {
+caller_outcome await_job(app& a, outcome_slot<caller_outcome>& slot) {
   // The actor's own deadline answers first; this only guards against a lost actor.
-  if (future.wait_for(a.settings.deadline + std::chrono::seconds{2}) != std::future_status::ready)
-    return caller_outcome{
-        {}, failure{504, "deadline_exceeded", "no answer within the deadline", -1, {}}};
-  return future.get();
+  if (auto outcome = slot.take(a.settings.deadline + std::chrono::seconds{2}))
+    return std::move(*outcome);
+  return caller_outcome{{},
+                        failure{504, "deadline_exceeded", "no answer within the deadline", -1, {}}};
 }
 
 // Counts and logs one answered caller on every path, and adds it to its key's usage once the key
@@ -287,7 +281,7 @@ void embed_batch(app& a, const httplib::Request& req, httplib::Response& res) {
   // Every sub-request enters the batchers before any is awaited, so they share upstream calls.
   struct slot {
     std::variant<prepared_job, api_error> prepared;
-    std::future<caller_outcome> future;
+    caller_slot answer;
   };
   std::vector<slot> slots(list.size());
   std::vector<caller_job> jobs;
@@ -310,9 +304,9 @@ void embed_batch(app& a, const httplib::Request& req, httplib::Response& res) {
   if (!jobs.empty() && !record.admit(static_cast<std::int64_t>(jobs.size()), estimate))
     return;
   if (!jobs.empty()) {
-    auto futures = spawn_jobs(a, std::move(jobs));
-    for (std::size_t j = 0; j < futures.size(); ++j)
-      slots[job_slots[j]].future = std::move(futures[j]);
+    auto answers = spawn_jobs(a, std::move(jobs));
+    for (std::size_t j = 0; j < answers.size(); ++j)
+      slots[job_slots[j]].answer = std::move(answers[j]);
   }
   response_budget rendered{a.settings.limits.max_response_bytes};
   std::string out = R"({"object":"batch","results":[)";
@@ -327,7 +321,7 @@ void embed_batch(app& a, const httplib::Request& req, httplib::Response& res) {
       continue;
     }
     auto& p = std::get<prepared_job>(s.prepared);
-    auto outcome = await_job(a, s.future);
+    auto outcome = await_job(a, *s.answer);
     if (outcome.error) {
       append_failed_result(out, from_failure(*outcome.error));
       ++record.use.errors;
@@ -350,7 +344,7 @@ void embed_batch(app& a, const httplib::Request& req, httplib::Response& res) {
 caller_outcome run_job(app& a, caller_job job) {
   std::vector<caller_job> jobs;
   jobs.push_back(std::move(job));
-  return await_job(a, spawn_jobs(a, std::move(jobs)).front());
+  return await_job(a, *spawn_jobs(a, std::move(jobs)).front());
 }
 
 void install_embedding_routes(route_table& routes, app& a) {

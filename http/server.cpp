@@ -11,6 +11,8 @@
 #include "http/routes.hpp"
 #include "http/warm_thread_pool.hpp"
 
+#include <caf/actor_system.hpp>
+#include <caf/logger.hpp>
 #include <httplib.h>
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
@@ -26,13 +28,24 @@ namespace {
 // say): the connection cannot carry another request.
 thread_local bool answer_closes_connection = false;
 
+// Each HTTP thread spawns request actors, and CAF (0.17) keeps, for its logging, a map from
+// thread to actor guarded by a spinlock, which a thread's first spawn adds it to. A burst on a
+// fresh server then had hundreds of threads spinning on that lock while the one adding itself
+// waited for the allocator (its first malloc) behind threads the spinners kept off the two
+// cores: the whole burst, CAF's own threads included, stalled for seconds. Each HTTP thread is
+// added once, as it starts, and never again.
+void known_to_caf(caf::actor_system& system) {
+  system.logger().thread_local_aid(0);
+}
+
 // httplib, with one difference: a connection holds an HTTP thread only while a request of its
 // is being read and answered. Between requests, and while a request head arrives, the connection
 // gate holds it, so idle and slow clients cannot take every thread.
 class gated_server : public httplib::Server {
 public:
-  gated_server(const http_settings& settings, arrivals& arriving)
-      : arriving_(arriving), workers_(settings.threads),
+  gated_server(const http_settings& settings, arrivals& arriving,
+               std::function<void()> thread_start)
+      : arriving_(arriving), workers_(settings.threads, std::move(thread_start)),
         gate_(waiting_limits{settings.keep_alive_timeout, settings.request_read_timeout},
               std::max(settings.max_connections, settings.threads),
               [this](waiting_connections::connection c) {
@@ -103,7 +116,7 @@ struct http_server::impl {
   app& a;
   gated_server server;
   route_table routes{server};
-  explicit impl(app& a) : a(a), server(a.settings, a.arriving) {}
+  explicit impl(app& a) : a(a), server(a.settings, a.arriving, [&a] { known_to_caf(a.system); }) {}
 };
 
 http_server::http_server(app& a) : impl_(std::make_unique<impl>(a)) {

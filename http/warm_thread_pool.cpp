@@ -1,10 +1,13 @@
 #include "http/warm_thread_pool.hpp"
 
+#include "actors/futex.hpp"
+
 #include <sched.h>
 
 namespace emr {
 
-warm_thread_pool::warm_thread_pool(std::size_t threads) {
+warm_thread_pool::warm_thread_pool(std::size_t threads, std::function<void()> thread_start)
+    : thread_start_(std::move(thread_start)) {
   workers_.reserve(threads);
   threads_.reserve(threads);
   for (std::size_t i = 0; i < threads; ++i) {
@@ -27,18 +30,25 @@ void warm_thread_pool::enqueue(std::function<void()> job) {
   idle_.pop_back();
   w->job = std::move(job);
   lock.unlock();
-  w->wake.notify_one();
+  wake(*w);
+}
+
+void warm_thread_pool::wake(worker& w) {
+  w.woken.store(1, std::memory_order_release);
+  futex::wake_one(w.woken);
 }
 
 void warm_thread_pool::shutdown() {
+  std::vector<worker*> idle;
   {
     std::lock_guard lock(mutex_);
     if (stopping_)
       return;
     stopping_ = true;
+    idle.swap(idle_);
   }
-  for (auto& w : workers_)
-    w->wake.notify_one();
+  for (auto* w : idle)
+    wake(*w);
   for (auto& t : threads_)
     t.join();
 }
@@ -55,25 +65,34 @@ void warm_thread_pool::run(worker& self) {
   // it in pieces.
   sched_param none{};
   sched_setscheduler(0, SCHED_BATCH, &none);
-  std::unique_lock lock(mutex_);
+  if (thread_start_) {
+    std::lock_guard lock(mutex_);
+    thread_start_();
+  }
   for (;;) {
     std::function<void()> job;
-    if (self.job) {
+    {
+      std::lock_guard lock(mutex_);
+      if (!queued_.empty()) {
+        job = std::move(queued_.front());
+        queued_.pop_front();
+      } else if (stopping_) {
+        return;
+      } else {
+        self.woken.store(0, std::memory_order_relaxed);
+        idle_.push_back(&self);
+      }
+    }
+    if (!job) {
+      // Off the list again only through enqueue (with a job) or shutdown (without one).
+      while (self.woken.load(std::memory_order_acquire) == 0)
+        futex::wait(self.woken, 0);
       job = std::move(self.job);
       self.job = nullptr;
-    } else if (!queued_.empty()) {
-      job = std::move(queued_.front());
-      queued_.pop_front();
-    } else if (stopping_) {
-      return;
-    } else {
-      idle_.push_back(&self);
-      self.wake.wait(lock, [&] { return self.job || stopping_; });
-      continue;
+      if (!job)
+        continue; // stopping: run what is queued, then return
     }
-    lock.unlock();
     job();
-    lock.lock();
   }
 }
 

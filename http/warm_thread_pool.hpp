@@ -8,7 +8,8 @@
 
 #include <httplib.h>
 
-#include <condition_variable>
+#include <atomic>
+#include <cstdint>
 #include <deque>
 #include <functional>
 #include <memory>
@@ -20,7 +21,8 @@ namespace emr {
 
 class warm_thread_pool : public httplib::TaskQueue {
 public:
-  explicit warm_thread_pool(std::size_t threads);
+  /// `thread_start` runs on each thread before its first job, one thread at a time.
+  explicit warm_thread_pool(std::size_t threads, std::function<void()> thread_start = {});
   ~warm_thread_pool() override;
   warm_thread_pool(const warm_thread_pool&) = delete;
   warm_thread_pool& operator=(const warm_thread_pool&) = delete;
@@ -33,14 +35,18 @@ public:
   std::size_t idle_threads();
 
 private:
-  /// One thread's handoff: the job it was given while idle, and what wakes it.
+  /// One thread's handoff: the job it was given while idle, and the word it sleeps on
+  /// (actors/futex.hpp), set once the job is there or the pool stops.
   struct worker {
     std::function<void()> job;
-    std::condition_variable wake;
+    std::atomic<std::uint32_t> woken{0};
   };
 
   void run(worker& self);
+  /// Wakes `w`, taken off the idle list, to run its job or stop.
+  static void wake(worker& w);
 
+  std::function<void()> thread_start_;
   std::mutex mutex_;
   std::vector<worker*> idle_; ///< the most recently idle last
   std::deque<std::function<void()>> queued_;

@@ -23,8 +23,9 @@ std::vector<std::string> numbered(std::size_t n) {
 struct request_batch : ::testing::Test, testing::test_system {
   batcher_actor voyage_batcher, cohere_batcher;
   provider_route voyage, cohere;
-  std::vector<std::future<caller_outcome>> outcomes;
-  std::shared_ptr<embedding_cache> cache; ///< none unless a test sets one
+  std::vector<caller_slot> slots;
+  std::vector<std::optional<caller_outcome>> outcomes; ///< each once taken from its slot
+  std::shared_ptr<embedding_cache> cache;              ///< none unless a test sets one
 
   void SetUp() override {
     start_test_system();
@@ -64,10 +65,11 @@ struct request_batch : ::testing::Test, testing::test_system {
     return j;
   }
   void start(std::vector<caller_job> jobs, arrivals::in_transit arriving = {}) {
-    std::vector<outcome_promise> outs;
+    std::vector<caller_slot> outs;
     for (std::size_t i = 0; i < jobs.size(); ++i) {
-      outs.push_back(std::make_shared<std::promise<caller_outcome>>());
-      outcomes.push_back(outs.back()->get_future());
+      outs.push_back(std::make_shared<outcome_slot<caller_outcome>>());
+      slots.push_back(outs.back());
+      outcomes.emplace_back();
     }
     sys->spawn(request, std::move(jobs), std::move(outs), std::move(arriving), cache);
     sched->run();
@@ -75,7 +77,11 @@ struct request_batch : ::testing::Test, testing::test_system {
   std::vector<testing::fake_batcher_state::held_message>& messages(const batcher_actor& b) {
     return testing::state_of<fake_batcher_impl>(b).messages;
   }
-  bool ready(std::size_t i) { return outcomes.at(i).wait_for(0s) == std::future_status::ready; }
+  bool ready(std::size_t i) {
+    if (!outcomes.at(i))
+      outcomes[i] = slots.at(i)->take(0s);
+    return outcomes[i].has_value();
+  }
 };
 
 TEST_F(request_batch, every_first_chunk_for_a_batcher_travels_in_one_message) {
@@ -84,7 +90,7 @@ TEST_F(request_batch, every_first_chunk_for_a_batcher_travels_in_one_message) {
          job({"q"}, "query", {voyage}, routing_policy::any, "c"),
          job({}, "document", {voyage}, routing_policy::any, "d")});
   ASSERT_TRUE(ready(3)) << "nothing to embed is answered at once";
-  EXPECT_EQ(outcomes[3].get().error->status, 400);
+  EXPECT_EQ(outcomes[3]->error->status, 400);
   // Three texts at two per call are two chunks; `any` sends only to its first route (cohere
   // would get a chunk only on failover); `all` sends to every route.
   ASSERT_EQ(messages(voyage_batcher).size(), 1u);
@@ -133,7 +139,7 @@ TEST_F(request_batch, each_caller_is_answered_from_its_own_chunks_and_fails_over
                  std::size_t{0}, std::move(answers));
   sched->run();
   ASSERT_TRUE(ready(1));
-  auto y = outcomes[1].get();
+  auto y = *outcomes[1];
   ASSERT_FALSE(y.error);
   ASSERT_EQ(y.answers.size(), 1u);
   EXPECT_EQ(y.answers[0].provider, "voyage");
@@ -148,7 +154,7 @@ TEST_F(request_batch, each_caller_is_answered_from_its_own_chunks_and_fails_over
                  std::size_t{0}, chunk_results{{chunk_result{m, {0}, 1, std::nullopt, "up-2"}}});
   sched->run();
   ASSERT_TRUE(ready(0));
-  auto x = outcomes[0].get();
+  auto x = *outcomes[0];
   ASSERT_FALSE(x.error);
   EXPECT_EQ(x.answers[0].provider, "cohere");
   EXPECT_EQ(x.answers[0].chunks[0].rows, (std::vector<std::uint32_t>{0}));
@@ -180,13 +186,13 @@ TEST_F(request_batch, a_caller_given_a_shorter_share_fails_over_when_it_ends_not
                                 chunk_result{m, {1}, 1, std::nullopt, "up-1"}}});
   sched->run();
   ASSERT_TRUE(ready(1));
-  EXPECT_EQ(outcomes[1].get().answers.at(0).chunks.at(0).rows, (std::vector<std::uint32_t>{1}));
+  EXPECT_EQ(outcomes[1]->answers.at(0).chunks.at(0).rows, (std::vector<std::uint32_t>{1}));
   EXPECT_FALSE(ready(0)) << "a waits for cohere now";
   caf::anon_send(caf::actor_cast<caf::actor>(cohere_batcher), testing::release_atom::value,
                  std::size_t{0}, chunk_results{{chunk_result{m, {0}, 1, std::nullopt, "up-2"}}});
   sched->run();
   ASSERT_TRUE(ready(0));
-  EXPECT_EQ(outcomes[0].get().answers.at(0).provider, "cohere");
+  EXPECT_EQ(outcomes[0]->answers.at(0).provider, "cohere");
 }
 
 // A matrix whose row i holds {first + i}.
@@ -242,7 +248,7 @@ TEST_F(request_cache, a_partly_cached_caller_sends_only_its_new_texts_and_gets_e
   EXPECT_EQ(sent[0].texts, (std::vector<std::string>{"xx", "yy"}));
   answer(1, rows_from(7, 2), 6); // xx = 7, yy = 8
   ASSERT_TRUE(ready(1));
-  auto second = outcomes[1].get();
+  auto second = *outcomes[1];
   ASSERT_FALSE(second.error);
   EXPECT_EQ(values_of(second), (std::vector<float>{7, 1, 8, 2}));
   EXPECT_EQ(second.answers[0].tokens, 16) << "6 for the call, 5 for each cached text";
@@ -251,7 +257,7 @@ TEST_F(request_cache, a_partly_cached_caller_sends_only_its_new_texts_and_gets_e
   start({job({"bb", "yy", "aa"}, "document", {voyage}, routing_policy::any, "third")});
   EXPECT_EQ(messages(voyage_batcher).size(), 2u) << "every text was cached: nothing is sent";
   ASSERT_TRUE(ready(2));
-  auto third = outcomes[2].get();
+  auto third = *outcomes[2];
   ASSERT_FALSE(third.error);
   EXPECT_EQ(values_of(third), (std::vector<float>{2, 8, 1}));
   EXPECT_EQ(third.answers[0].tokens, 13);
@@ -266,7 +272,7 @@ TEST_F(request_cache, an_all_caller_whose_routes_are_all_cached_gets_every_provi
   EXPECT_EQ(messages(voyage_batcher).size(), 1u);
   EXPECT_EQ(messages(cohere_batcher).size(), 1u);
   ASSERT_TRUE(ready(1));
-  auto again = outcomes[1].get();
+  auto again = *outcomes[1];
   ASSERT_FALSE(again.error);
   ASSERT_EQ(again.answers.size(), 2u);
   std::vector<float> voyage_rows, cohere_rows;
@@ -286,7 +292,7 @@ TEST_F(request_cache, an_all_caller_whose_routes_are_all_cached_gets_every_provi
   EXPECT_FALSE(ready(3));
   answer(1, rows_from(3, 1), 1);
   ASSERT_TRUE(ready(3));
-  auto half = outcomes[3].get();
+  auto half = *outcomes[3];
   ASSERT_FALSE(half.error);
   ASSERT_EQ(half.answers.size(), 2u);
   EXPECT_EQ(half.answers[1].cached_texts, 1u);
@@ -319,7 +325,7 @@ TEST_F(request_cache, a_caller_that_refuses_the_cache_is_sent_upstream_and_leave
   EXPECT_EQ(cache->stats().stored, 1u) << "no-cache asks for fresh vectors and keeps them";
   start({job({"aa"}, "document", {voyage}, routing_policy::any, "after")});
   ASSERT_TRUE(ready(2));
-  EXPECT_EQ(values_of(outcomes[2].get()), (std::vector<float>{3}));
+  EXPECT_EQ(values_of(*outcomes[2]), (std::vector<float>{3}));
 }
 
 TEST_F(request_cache, a_vector_past_its_time_to_live_is_asked_again) {

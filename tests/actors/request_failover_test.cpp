@@ -22,7 +22,8 @@ TEST(route_share, splits_what_is_left_evenly_with_a_floor_and_gives_the_last_rou
 
 struct request_failover : ::testing::Test, testing::test_system {
   std::vector<batcher_actor> batchers;
-  std::future<caller_outcome> outcome;
+  caller_slot slot;
+  std::optional<caller_outcome> outcome; ///< once taken from the slot
   clock_time started{};
 
   void SetUp() override { start_test_system(); }
@@ -53,11 +54,10 @@ struct request_failover : ::testing::Test, testing::test_system {
                                           nullptr,
                                           {}});
     }
-    auto promise = std::make_shared<std::promise<caller_outcome>>();
-    outcome = promise->get_future();
+    slot = std::make_shared<outcome_slot<caller_outcome>>();
     started = sched->clock().now();
-    sys->spawn(request, std::vector<caller_job>{std::move(job)},
-               std::vector<outcome_promise>{std::move(promise)}, arrivals::in_transit{}, nullptr);
+    sys->spawn(request, std::vector<caller_job>{std::move(job)}, std::vector<caller_slot>{slot},
+               arrivals::in_transit{}, nullptr);
     sched->run();
   }
 
@@ -75,7 +75,11 @@ struct request_failover : ::testing::Test, testing::test_system {
     sched->advance_time(d);
     sched->run();
   }
-  bool answered() { return outcome.wait_for(0s) == std::future_status::ready; }
+  bool answered() {
+    if (!outcome)
+      outcome = slot->take(0s);
+    return outcome.has_value();
+  }
 
   static chunk_result vectors_for(const std::string& text) {
     auto m = std::make_shared<embedding_matrix>();
@@ -99,7 +103,7 @@ TEST_F(request_failover, a_route_that_runs_out_of_its_share_leaves_the_rest_to_t
   EXPECT_FALSE(answered());
   answer(1, vectors_for("x"));
   ASSERT_TRUE(answered());
-  auto got = outcome.get();
+  auto got = *outcome;
   ASSERT_FALSE(got.error) << got.error->message;
   ASSERT_EQ(got.answers.size(), 1u);
   EXPECT_EQ(got.answers[0].provider, "b");
@@ -118,7 +122,7 @@ TEST_F(request_failover, the_last_route_running_out_ends_the_caller_with_504_at_
   EXPECT_FALSE(answered());
   advance(1ms);
   ASSERT_TRUE(answered());
-  auto got = outcome.get();
+  auto got = *outcome;
   ASSERT_TRUE(got.error);
   EXPECT_EQ(got.error->status, 504);
   EXPECT_EQ(got.error->type, "deadline_exceeded");
@@ -133,7 +137,7 @@ TEST_F(request_failover, a_route_refused_at_once_hands_the_whole_remaining_deadl
   EXPECT_EQ(chunks_at(1)[0].message.chunks.at(0).deadline, started + 1000ms);
   answer(1, vectors_for("x"));
   ASSERT_TRUE(answered());
-  auto got = outcome.get();
+  auto got = *outcome;
   ASSERT_FALSE(got.error);
   EXPECT_EQ(got.answers[0].provider, "b");
 }
@@ -143,7 +147,7 @@ TEST_F(request_failover, every_route_failing_within_its_share_names_each_failure
   advance(500ms); // a's share runs out
   answer(1, chunk_result{nullptr, {}, 0, failure{502, "provider_error", "boom", -1, "b"}, {}});
   ASSERT_TRUE(answered());
-  auto got = outcome.get();
+  auto got = *outcome;
   ASSERT_TRUE(got.error);
   EXPECT_EQ(got.error->status, 502);
   EXPECT_NE(got.error->message.find("a: provider 'a' gave no answer within its 500 ms share"),

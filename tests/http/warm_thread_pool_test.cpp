@@ -8,7 +8,9 @@
 
 #include <atomic>
 #include <future>
+#include <mutex>
 #include <set>
+#include <vector>
 
 namespace emr {
 namespace {
@@ -28,6 +30,45 @@ TEST(warm_thread_pool, runs_every_job_and_shutdown_runs_the_queued_ones_first) {
   release.set_value();
   pool.shutdown();
   EXPECT_EQ(ran.load(), 104);
+}
+
+TEST(warm_thread_pool, each_thread_starts_alone_and_before_its_first_job) {
+  constexpr int threads = 16;
+  std::atomic<int> started{0}, inside{0}, most_inside{0};
+  std::mutex ids_mutex;
+  std::set<std::thread::id> started_on;
+  {
+    warm_thread_pool pool{threads, [&] {
+                            most_inside = std::max(most_inside.load(), ++inside);
+                            {
+                              std::lock_guard lock(ids_mutex);
+                              started_on.insert(std::this_thread::get_id());
+                            }
+                            ++started;
+                            --inside;
+                          }};
+    // Held, the jobs take every thread, and each ran its start before it could take one.
+    std::promise<void> release;
+    auto gate = release.get_future().share();
+    std::atomic<int> waiting{0};
+    std::vector<std::thread::id> ran_on(threads);
+    for (int i = 0; i < threads; ++i)
+      pool.enqueue([&, i, gate] {
+        ran_on[i] = std::this_thread::get_id();
+        ++waiting;
+        gate.wait();
+      });
+    while (waiting.load() < threads)
+      std::this_thread::yield();
+    {
+      std::lock_guard lock(ids_mutex);
+      for (auto id : ran_on)
+        EXPECT_EQ(started_on.count(id), 1u) << "a job ran on a thread that had not started";
+    }
+    release.set_value();
+  }
+  EXPECT_EQ(started.load(), threads);
+  EXPECT_EQ(most_inside.load(), 1) << "one thread at a time";
 }
 
 TEST(warm_thread_pool, jobs_run_as_batch_threads_that_never_preempt_the_gate_or_actors) {

@@ -1,0 +1,40 @@
+// outcome_slot: the hand-off of a caller's outcome from its request actor to its HTTP thread.
+
+#include "actors/outcome_slot.hpp"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <thread>
+
+namespace emr {
+namespace {
+
+using namespace std::chrono_literals;
+
+TEST(outcome_slot, nothing_is_taken_before_an_outcome_is_left) {
+  outcome_slot<std::string> slot;
+  EXPECT_EQ(slot.take(0s), std::nullopt);
+}
+
+TEST(outcome_slot, the_first_outcome_left_is_taken_once) {
+  outcome_slot<std::string> slot;
+  slot.set("served");
+  slot.set("shutting down");
+  EXPECT_EQ(slot.take(0s), "served") << "a caller is answered once, by the first outcome";
+  EXPECT_EQ(slot.take(0s), std::nullopt) << "taken, it is gone";
+}
+
+TEST(outcome_slot, a_thread_waiting_for_the_outcome_wakes_with_it) {
+  outcome_slot<std::string> slot;
+  std::optional<std::string> taken;
+  // The hour is only a bound for a broken slot: the outcome wakes the waiter, however late the
+  // scheduler lets either thread run.
+  std::thread waiter{[&] { taken = slot.take(1h); }};
+  slot.set("served");
+  waiter.join();
+  EXPECT_EQ(taken, "served");
+}
+
+} // namespace
+} // namespace emr
