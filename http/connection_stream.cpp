@@ -105,11 +105,9 @@ void connection_stream::get_remote_ip_and_port(std::string& ip, int& port) const
     numeric_address(address, ip, port);
 }
 
-void connection_stream::get_local_ip_and_port(std::string& ip, int& port) const {
-  sockaddr_storage address{};
-  socklen_t length = sizeof address;
-  if (::getsockname(fd_, reinterpret_cast<sockaddr*>(&address), &length) == 0)
-    numeric_address(address, ip, port);
+void connection_stream::get_local_ip_and_port(std::string&, int&) const {
+  // httplib asks on every request, and nothing in emr reads a request's local address: a
+  // getsockname(2) per request for nothing.
 }
 
 } // namespace emr

@@ -4,6 +4,10 @@
 
 #include <gtest/gtest.h>
 
+#include <bit>
+#include <charconv>
+#include <limits>
+
 namespace emr {
 namespace {
 
@@ -59,6 +63,34 @@ TEST(float_codec, json_floats_are_shortest_round_trip) {
   std::vector<float> v{0.1f, -0.0123456f, 1e-8f};
   append_json_floats(out, v.data(), v.size());
   EXPECT_EQ(out, "[0.1,-0.0123456,1e-08]");
+}
+
+TEST(float_codec, json_floats_of_the_longest_forms_come_back_bit_identical) {
+  // The longest shortest forms, after text already in the buffer, many times over: the room
+  // reserved per float must hold each of them.
+  std::vector<float> v;
+  for (int i = 0; i < 100; ++i)
+    for (float f : {-std::numeric_limits<float>::min(), -std::numeric_limits<float>::denorm_min(),
+                    -std::numeric_limits<float>::max(), -1.17549435e-38f, -9.99999944e-39f, -0.0f,
+                    -1.23456791e-12f})
+      v.push_back(f);
+  std::string out = "prefix";
+  append_json_floats(out, v.data(), v.size());
+  ASSERT_EQ(out.substr(0, 7), "prefix[");
+  ASSERT_EQ(out.back(), ']');
+  std::vector<float> back;
+  const char* p = out.data() + 7;
+  const char* end = out.data() + out.size() - 1;
+  while (p < end) {
+    float f = 0;
+    auto [next, ec] = std::from_chars(p, end, f);
+    ASSERT_EQ(ec, std::errc{}) << std::string(p, end);
+    back.push_back(f);
+    p = next < end && *next == ',' ? next + 1 : next;
+  }
+  ASSERT_EQ(back.size(), v.size());
+  for (std::size_t i = 0; i < v.size(); ++i)
+    EXPECT_EQ(std::bit_cast<std::uint32_t>(back[i]), std::bit_cast<std::uint32_t>(v[i])) << i;
 }
 
 } // namespace
