@@ -1,7 +1,7 @@
 // `emr serve`: the server in the foreground, with a graceful drain on SIGTERM/SIGINT.
 
 #include "actors/fleet_budget.hpp"
-#include "actors/ready_queue.hpp"
+#include "actors/scheduler.hpp"
 #include "cli/commands.hpp"
 #include "cli/config.hpp"
 #include "cli/logging.hpp"
@@ -18,7 +18,6 @@
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
 #include <caf/atom.hpp>
-#include <caf/scheduler/coordinator.hpp>
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
@@ -189,8 +188,9 @@ int serve(const serve_options& options) {
   auto store = open_store(config);
   auto& db = *store;
   caf::actor_system_config caf_config;
-  // The workers share one queue of ready actors and sleep on it when idle (actors/ready_queue).
-  caf_config.load<caf::scheduler::coordinator<ready_queue>>();
+  // The workers share one queue of ready actors and sleep on it when idle (actors/ready_queue);
+  // timers are kept without waking a thread for each (actors/timer_clock).
+  caf_config.load<scheduler>();
   caf::actor_system system{caf_config};
   auto arriving = std::make_shared<arrivals>();
   config.batching.arriving = arriving;
