@@ -80,6 +80,9 @@ struct batcher_stats {
   std::uint64_t batches_failed = 0;
   std::uint64_t batches_split = 0;
   std::uint64_t batches_requeued = 0;
+  std::uint64_t calls_spread = 0;
+  double upstream_call_ms = 0;      ///< how long a call takes, smoothed
+  double upstream_us_per_token = 0; ///< what a further token adds to a call, as answers show it
   std::uint64_t rejected_overload = 0;
   std::uint64_t chunks_expired = 0;
   std::uint64_t chunks_refused_paused = 0;
@@ -156,6 +159,10 @@ template <class F> void describe(const batcher_stats& s, F&& f) {
   f(s.batches_requeued,
     {"batches_requeued", counter, "emr_upstream_batches_requeued_total",
      "Batch calls refused with 429 past the retries, queued again for their callers."});
+  f(s.calls_spread, {"calls_spread", counter, "emr_upstream_calls_spread_total",
+                     "Calls added to spread the first batch of a busy spell, for latency."});
+  f(s.upstream_call_ms, {"upstream_call_ms"});
+  f(s.upstream_us_per_token, {"upstream_us_per_token"});
   f(s.rejected_overload, {"rejected_overload", counter, "emr_overload_rejections_total",
                           "Chunks refused because the provider's queues were full."});
   f(s.chunks_expired, {"chunks_expired", counter, "emr_expired_chunks_total",

@@ -216,8 +216,23 @@ void batcher_state::pump() {
     policy.on_flushed(batch->chunks.size(), batch->held);
     if (batch->burst_ended)
       policy.on_burst_flushed(t);
-    start(std::move(batch->key), std::move(batch->chunks), false);
+    auto parts = calls_for(t, batch->chunks);
+    auto runs = spread_evenly(std::move(batch->chunks), parts);
+    start(batch->key, std::move(runs.front()), false);
     paced_until = next_send(t);
+    for (std::size_t i = 1; i < runs.size(); ++i) {
+      if (idle_workers.empty() || !policy.can_send(t) || paced_until > t) {
+        // The budget or the window has no room for the rest after all: one call of their own.
+        std::vector<pending_chunk> rest;
+        for (; i < runs.size(); ++i)
+          std::move(runs[i].begin(), runs[i].end(), std::back_inserter(rest));
+        queues.put_back(batch->key, std::move(rest));
+        break;
+      }
+      ++counted.calls_spread;
+      start(batch->key, std::move(runs[i]), false);
+      paced_until = next_send(t);
+    }
   }
   ask_fleet(t);
   bool waiting = queues.waiting();
@@ -231,6 +246,30 @@ void batcher_state::pump() {
     arm_timer(queues.next_deadline());
   if (finished_draining())
     self->quit();
+}
+
+std::size_t batcher_state::calls_for(clock_time t, const std::vector<pending_chunk>& chunks) const {
+  // Only a batch that opens a busy spell is spread: no call is out and none started for four
+  // typical calls. An isolated burst pays its one further call once; under steady load every
+  // round would pay it again, so there calls stay full. One, not more: a host busy enough to
+  // pause a burst's arrivals makes the flush policy send the rest apart, and a burst then costs
+  // at most two calls beyond the fewest that carry it. Never while the budget runs short (calls
+  // then fill to the flush threshold), nor when a text repeats (each call would send it).
+  constexpr std::size_t most_calls = 2;
+  constexpr int quiet_calls = 4;
+  if (draining || hurrying || policy.in_flight() > 0 ||
+      t - last_call_started < quiet_calls * cost.typical())
+    return 1;
+  auto max_texts = model_limits(spec, *adapter, spec.model).max_texts;
+  if (budget.flush_threshold(t, max_texts, allowance.share()) > 1)
+    return 1;
+  auto most = std::min({most_calls, idle_workers.size(), policy.window(), chunks.size()});
+  if (most < 2 || !texts_distinct(chunks))
+    return 1;
+  std::size_t tokens = 0;
+  for (const auto& chunk : chunks)
+    tokens += chunk.tokens;
+  return cost.calls_for(tokens, most);
 }
 
 clock_time batcher_state::next_send(clock_time t) const {
@@ -301,6 +340,7 @@ void batcher_state::start(batch_key key, std::vector<pending_chunk> chunks, bool
   auto opened = calls.open(std::move(key), std::move(chunks), probe);
   auto& call = *calls.find(opened.id);
   auto& upstream = opened.batch;
+  last_call_started = now();
   auto worker = idle_workers.back();
   idle_workers.pop_back();
   policy.on_call_started();
@@ -348,6 +388,8 @@ void batcher_state::settle(batch_outcome&& outcome) {
     return;
   auto& call = *closed;
   auto actors = actors_of.extract(outcome.batch_id);
+  if (!call.probe && outcome.matrix && outcome.attempts == 1 && outcome.latency.count() > 0)
+    cost.on_answer(call.tokens, outcome.latency);
   release_worker(std::move(actors.mapped().worker), outcome.worker_blocked);
   counted.upstream_attempts += outcome.attempts;
   counted.retries += outcome.attempts > 1 ? outcome.attempts - 1 : 0;
@@ -569,6 +611,8 @@ batcher_stats batcher_state::stats() {
   s.fleet_replicas = allowance.replicas();
   s.fleet_grants = allowance.grants_taken();
   s.granted_requests = allowance.requests_in_hand(t);
+  s.upstream_call_ms = std::chrono::duration<double, std::milli>(cost.typical()).count();
+  s.upstream_us_per_token = cost.ns_per_token() / 1000;
   if (s.batches_flushed > 0) {
     auto calls_made = static_cast<double>(s.batches_flushed);
     s.mean_texts_per_call = static_cast<double>(s.texts_sent) / calls_made;

@@ -6,6 +6,7 @@
 
 #include "actors/actors.hpp"
 #include "actors/arrivals.hpp"
+#include "actors/call_cost.hpp"
 #include "actors/call_queues.hpp"
 #include "actors/fleet_allowance.hpp"
 #include "actors/flush_policy.hpp"
@@ -71,6 +72,8 @@ struct batcher_state {
   recent_answers recent;
   provider_budget budget;
   fleet_allowance allowance;
+  call_cost cost;
+  clock_time last_call_started{};
   /// Callers' messages, by the number their chunks carry; numbers are reused once answered.
   std::vector<waiting_message> messages;
   std::vector<std::uint32_t> free_messages;
@@ -127,6 +130,9 @@ struct batcher_state {
   };
   /// Takes the longest-waiting key's chunks that fit one call, if its flush is due.
   std::optional<flush_choice> take_batch(clock_time now, std::optional<clock_time>& recheck);
+  /// Into how many calls a batch goes: more than one only when it opens a busy spell (see
+  /// batcher.cpp).
+  std::size_t calls_for(clock_time now, const std::vector<pending_chunk>& chunks) const;
   void start(batch_key key, std::vector<pending_chunk> chunks, bool probe);
   /// A call the provider refused for longer than its supervisor would wait: its callers that can
   /// outlast the refusal go back to the head of the queue, the others hear it now.

@@ -112,6 +112,36 @@ std::size_t halves_at(const std::vector<pending_chunk>& chunks) {
   return best;
 }
 
+std::vector<std::vector<pending_chunk>> spread_evenly(std::vector<pending_chunk> chunks,
+                                                      std::size_t parts) {
+  parts = std::clamp<std::size_t>(parts, 1, std::max<std::size_t>(chunks.size(), 1));
+  std::size_t total = 0;
+  for (const auto& chunk : chunks)
+    total += chunk.texts.size();
+  std::vector<std::vector<pending_chunk>> runs(parts);
+  std::size_t run = 0, texts = 0;
+  for (std::size_t i = 0; i < chunks.size(); ++i) {
+    // The next run starts once this one holds its share of the texts, or when the chunks left
+    // are only enough to give every run still empty one each.
+    bool share_reached = texts * parts >= total * (run + 1);
+    bool chunks_needed = chunks.size() - i <= parts - run - 1;
+    if (!runs[run].empty() && run + 1 < parts && (share_reached || chunks_needed))
+      ++run;
+    texts += chunks[i].texts.size();
+    runs[run].push_back(std::move(chunks[i]));
+  }
+  return runs;
+}
+
+bool texts_distinct(const std::vector<pending_chunk>& chunks) {
+  std::unordered_set<std::string_view> seen;
+  for (const auto& chunk : chunks)
+    for (const auto& text : chunk.texts)
+      if (!seen.insert(text).second)
+        return false;
+  return true;
+}
+
 std::optional<std::pair<batch_key, std::vector<pending_chunk>>> call_queues::take_put_back() {
   // A half emptied by take_due stays in line until here.
   while (!put_back_.empty() && put_back_.front().second.empty())

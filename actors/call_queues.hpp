@@ -45,6 +45,15 @@ struct key_queue {
 /// most texts again in one half when one caller brought many.
 std::size_t halves_at(const std::vector<pending_chunk>& chunks);
 
+/// Splits a batch at chunk boundaries into `parts` runs (at most one per chunk) of about equal
+/// texts, in order.
+std::vector<std::vector<pending_chunk>> spread_evenly(std::vector<pending_chunk> chunks,
+                                                      std::size_t parts);
+
+/// Whether no text appears twice among the chunks: a batch spread over calls would send a shared
+/// text once in each.
+bool texts_distinct(const std::vector<pending_chunk>& chunks);
+
 class call_queues {
 public:
   /// Queues a chunk under its key; `limits` are those of the key's model.

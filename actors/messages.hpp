@@ -123,6 +123,9 @@ struct batch_outcome {
   bool rate_limited = false;
   /// The latest answer's rate-limit headers, for the batcher's budget.
   rate_limit_headers limits{};
+  /// How long the provider took over the answered attempt, as its worker timed it: what the call
+  /// cost, without the time emr's own actors took to pass it on.
+  std::chrono::microseconds latency{0};
 };
 
 /// The health actor's verdict on a provider, pushed to its batcher.

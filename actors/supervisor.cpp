@@ -66,8 +66,9 @@ std::optional<std::chrono::milliseconds> supervisor_state::on_reply(supervisor_a
   if (reply.limits.any())
     limits = reply.limits;
   if (!v.error) {
-    settle(self,
-           batch_outcome{job.batch_id, reply.matrix, std::nullopt, false, congestion, attempts});
+    batch_outcome answered{job.batch_id, reply.matrix, std::nullopt, false, congestion, attempts};
+    answered.latency = reply.latency;
+    settle(self, std::move(answered));
     return std::nullopt;
   }
   if (v.retry && !job.probe)

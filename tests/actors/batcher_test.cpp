@@ -185,6 +185,64 @@ struct batcher_test : ::testing::Test, testing::test_system {
     return *out;
   }
 
+  // A text of about a hundred tokens: enough that a call's size shows in its time.
+  static std::string long_text(const std::string& name) { return name + std::string(400, '.'); }
+
+  // Answers calls as a provider of 20 ms a call and 10 us a token would: lone callers' calls of
+  // one text, four and one, each followed by a quiet second.
+  void teach_call_cost(std::chrono::microseconds per_token = 10us) {
+    int taught = 0;
+    for (int n : {1, 4, 1}) {
+      std::vector<std::string> texts;
+      for (int i = 0; i < n; ++i)
+        texts.push_back(long_text("teach-" + std::to_string(taught++)));
+      send(texts);
+      run();
+      complete_all(per_token);
+      advance(1s);
+    }
+  }
+
+  // One message of single-text chunks named PREFIX-0.., as a burst of callers queued together.
+  std::shared_ptr<client_answer> burst(const std::string& prefix, int callers,
+                                       std::vector<std::string>& texts) {
+    std::vector<chunk_request> chunks;
+    for (int i = 0; i < callers; ++i) {
+      texts.push_back(long_text(prefix + "-" + std::to_string(i)));
+      chunks.push_back(chunk_request{key, {texts.back()}, prefix});
+    }
+    return testing::ask_all(*sys, clients, batcher, std::move(chunks));
+  }
+
+  // Answers every call out with its own texts' vectors, each when a provider of 20 ms a call and
+  // `per_token` a token would.
+  void complete_all(std::chrono::microseconds per_token = 10us) {
+    std::vector<std::pair<std::chrono::microseconds, std::uint64_t>> due;
+    for (auto id : batch_ids())
+      due.emplace_back(20ms + batch(id).tokens * per_token, id);
+    std::sort(due.begin(), due.end());
+    auto waited = 0us;
+    for (auto [latency, id] : due) {
+      advance(latency - waited);
+      waited = latency;
+      std::vector<std::string> texts;
+      for (const auto& c : batch(id).chunks)
+        texts.insert(texts.end(), c.texts.begin(), c.texts.end());
+      batch_outcome answered{id, matrix_of(texts, 1), std::nullopt, false, false, 1};
+      answered.latency = latency;
+      caf::anon_send(batcher, atom::done::value, std::move(answered));
+      run();
+    }
+  }
+
+  static void expect_each_callers_vectors(const client_answer& all,
+                                          const std::vector<std::string>& texts) {
+    ASSERT_TRUE(all.answered);
+    ASSERT_EQ(all.results.size(), texts.size());
+    for (std::size_t i = 0; i < texts.size(); ++i)
+      expect_vectors(client_answer{true, {}, all.results[i], {}}, {texts[i]});
+  }
+
   static void expect_vectors(const client_answer& a, const std::vector<std::string>& texts) {
     ASSERT_TRUE(a.answered);
     ASSERT_FALSE(a.result.error) << a.result.error->message;
@@ -285,6 +343,65 @@ TEST_F(batcher_test, a_message_is_answered_once_its_last_chunk_is_each_in_its_pl
   ASSERT_TRUE(all->results[3].error);
   EXPECT_EQ(all->results[3].error->status, 400);
   EXPECT_TRUE(st().free_messages.size() == st().messages.size()) << "every message answered";
+}
+
+TEST_F(batcher_test, a_busy_spells_first_batch_goes_as_two_calls_when_tokens_cost_time) {
+  teach_call_cost();
+  EXPECT_NEAR(st().cost.ns_per_token(), 10'000, 100);
+  auto calls_before = batch_ids().size();
+  ASSERT_EQ(calls_before, 0u);
+  std::vector<std::string> first;
+  auto a = burst("a", 4, first);
+  run();
+  // Four texts of 100 tokens cost 4 ms in one call; two calls save 2 ms, against the 1.05 ms (a
+  // twentieth of a 21 ms call) a further call must save. A third would save 0.67 ms more, but a
+  // batch goes as two calls at most.
+  auto ids = batch_ids();
+  ASSERT_EQ(ids.size(), 2u);
+  EXPECT_EQ(batch(ids[0]).chunks.size(), 2u);
+  EXPECT_EQ(batch(ids[1]).chunks.size(), 2u);
+  EXPECT_EQ(status().calls_spread, 1u);
+
+  // With calls out, the spell has begun: the next batch goes whole.
+  std::vector<std::string> second;
+  auto b = burst("b", 4, second);
+  run();
+  ids = batch_ids();
+  ASSERT_EQ(ids.size(), 3u);
+  EXPECT_EQ(batch(ids.back()).chunks.size(), 4u);
+  complete_all();
+  expect_each_callers_vectors(*a, first);
+  expect_each_callers_vectors(*b, second);
+
+  // Every call is back, but one started moments ago: steady load, whose every round would pay
+  // for further calls again, gets full calls.
+  std::vector<std::string> third;
+  auto c = burst("c", 4, third);
+  run();
+  ASSERT_EQ(batch_ids().size(), 1u);
+  complete_all();
+  expect_each_callers_vectors(*c, third);
+
+  // Quiet for four typical calls: the next burst opens a spell of its own.
+  advance(4 * st().cost.typical());
+  std::vector<std::string> fourth;
+  auto d = burst("d", 4, fourth);
+  run();
+  EXPECT_EQ(batch_ids().size(), 2u);
+  EXPECT_EQ(status().calls_spread, 2u);
+  complete_all();
+  expect_each_callers_vectors(*d, fourth);
+}
+
+TEST_F(batcher_test, a_provider_whose_calls_take_as_long_at_any_size_gets_full_calls) {
+  teach_call_cost(0us);
+  std::vector<std::string> texts;
+  auto a = burst("a", 4, texts);
+  run();
+  ASSERT_EQ(batch_ids().size(), 1u);
+  EXPECT_EQ(status().calls_spread, 0u);
+  complete_all(0us);
+  expect_each_callers_vectors(*a, texts);
 }
 
 TEST_F(batcher_test, a_full_call_goes_without_waiting) {

@@ -170,6 +170,60 @@ TEST(call_queues, a_rejected_call_is_halved_by_the_distinct_texts_sent_again) {
   EXPECT_EQ(halves_at(even), 2u);
 }
 
+// The texts of each run, for comparing whole spreads at once.
+std::vector<std::vector<std::string>>
+texts_of(const std::vector<std::vector<pending_chunk>>& runs) {
+  std::vector<std::vector<std::string>> out;
+  for (const auto& run : runs) {
+    out.emplace_back();
+    for (const auto& c : run)
+      out.back().insert(out.back().end(), c.texts.begin(), c.texts.end());
+  }
+  return out;
+}
+
+TEST(call_queues, a_spread_batch_parts_at_chunk_boundaries_into_runs_of_about_equal_texts) {
+  std::vector<pending_chunk> singles;
+  for (int i = 0; i < 10; ++i)
+    singles.push_back(chunk({"t" + std::to_string(i)}));
+  EXPECT_EQ(texts_of(spread_evenly(std::move(singles), 3)),
+            (std::vector<std::vector<std::string>>{
+                {"t0", "t1", "t2", "t3"}, {"t4", "t5", "t6"}, {"t7", "t8", "t9"}}));
+
+  std::vector<pending_chunk> uneven;
+  uneven.push_back(chunk({"a", "b", "c", "d", "e", "f"}));
+  uneven.push_back(chunk({"g"}));
+  uneven.push_back(chunk({"h", "i"}));
+  EXPECT_EQ(
+      texts_of(spread_evenly(std::move(uneven), 3)),
+      (std::vector<std::vector<std::string>>{{"a", "b", "c", "d", "e", "f"}, {"g"}, {"h", "i"}}))
+      << "a chunk is never cut, and every run gets one";
+
+  std::vector<pending_chunk> two;
+  two.push_back(chunk({"x"}));
+  two.push_back(chunk({"y"}));
+  EXPECT_EQ(texts_of(spread_evenly(std::move(two), 3)),
+            (std::vector<std::vector<std::string>>{{"x"}, {"y"}}))
+      << "at most one run per chunk";
+
+  std::vector<pending_chunk> whole;
+  whole.push_back(chunk({"x", "y"}));
+  EXPECT_EQ(texts_of(spread_evenly(std::move(whole), 1)),
+            (std::vector<std::vector<std::string>>{{"x", "y"}}));
+}
+
+TEST(call_queues, texts_are_distinct_only_when_no_chunk_repeats_another_chunks_text) {
+  std::vector<pending_chunk> call;
+  call.push_back(chunk({"a", "b"}));
+  call.push_back(chunk({"c"}));
+  EXPECT_TRUE(texts_distinct(call));
+  call.push_back(chunk({"d", "a"}));
+  EXPECT_FALSE(texts_distinct(call));
+  std::vector<pending_chunk> within;
+  within.push_back(chunk({"e", "e"}));
+  EXPECT_FALSE(texts_distinct(within));
+}
+
 TEST(call_queues, a_lone_text_goes_in_the_next_call_ahead_of_a_bulk_tenants_backlog) {
   call_queues q;
   batch_limits call{128, 0};
