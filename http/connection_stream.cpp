@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cstring>
 
@@ -53,7 +54,7 @@ bool connection_stream::wait_for(short events, clock::duration timeout) const {
 }
 
 bool connection_stream::is_readable() const {
-  return consumed_ < buffer_.size() || wait_for(POLLIN, read_timeout_);
+  return consumed_ < buffer_.size() || (flush() && wait_for(POLLIN, read_timeout_));
 }
 
 bool connection_stream::is_writable() const {
@@ -69,6 +70,8 @@ ssize_t connection_stream::read(char* ptr, size_t size) {
   }
   buffer_.clear();
   consumed_ = 0;
+  if (!flush())
+    return -1;
   // A request whose bytes are still on their way is no longer company on its way to a batch:
   // a slow client must not hold other callers' batches.
   if (pollfd p{fd_, POLLIN, 0}; ::poll(&p, 1, 0) == 0)
@@ -88,14 +91,52 @@ ssize_t connection_stream::read(char* ptr, size_t size) {
 }
 
 ssize_t connection_stream::write(const char* ptr, size_t size) {
-  // An answer nearly always fits the socket's buffer: waiting only when it is full spares every
-  // answer a poll(2) per write.
-  auto n = ::send(fd_, ptr, size, MSG_NOSIGNAL | MSG_DONTWAIT);
-  if (n >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK))
-    return n;
-  if (!is_writable())
-    return -1;
-  return ::send(fd_, ptr, size, MSG_NOSIGNAL);
+  if (held_.size() + size <= held_limit) {
+    held_.append(ptr, size);
+    return static_cast<ssize_t>(size);
+  }
+  std::array<iovec, 2> parts{iovec{held_.data(), held_.size()},
+                             iovec{const_cast<char*>(ptr), size}};
+  bool sent = send_all(std::span{parts}.subspan(held_.empty() ? 1 : 0));
+  held_.clear();
+  return sent ? static_cast<ssize_t>(size) : -1;
+}
+
+bool connection_stream::flush() const {
+  if (held_.empty())
+    return true;
+  iovec all{held_.data(), held_.size()};
+  bool sent = send_all({&all, 1});
+  held_.clear();
+  return sent;
+}
+
+bool connection_stream::send_all(std::span<iovec> parts) const {
+  while (!parts.empty()) {
+    msghdr message{};
+    message.msg_iov = parts.data();
+    message.msg_iovlen = parts.size();
+    // An answer nearly always fits the socket's buffer: waiting only when it is full spares
+    // every answer a poll(2).
+    auto n = ::sendmsg(fd_, &message, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n < 0) {
+      if (errno == EINTR)
+        continue;
+      if ((errno != EAGAIN && errno != EWOULDBLOCK) || !wait_for(POLLOUT, write_timeout_))
+        return false;
+      continue;
+    }
+    auto sent = static_cast<std::size_t>(n);
+    while (!parts.empty() && sent >= parts.front().iov_len) {
+      sent -= parts.front().iov_len;
+      parts = parts.subspan(1);
+    }
+    if (!parts.empty()) {
+      parts.front().iov_base = static_cast<char*>(parts.front().iov_base) + sent;
+      parts.front().iov_len -= sent;
+    }
+  }
+  return true;
 }
 
 void connection_stream::get_remote_ip_and_port(std::string& ip, int& port) const {

@@ -1,11 +1,15 @@
 #pragma once
 // One client connection as httplib reads and writes it while an HTTP thread serves a request:
 // first the bytes the connection gate already received, then the socket, with a deadline for
-// the whole body besides httplib's per-read timeout.
+// the whole body besides httplib's per-read timeout. What httplib writes is held and sent
+// together (see write).
 
 #include <httplib.h>
 
+#include <sys/uio.h>
+
 #include <chrono>
+#include <span>
 #include <string>
 
 namespace emr {
@@ -28,7 +32,13 @@ public:
   bool is_readable() const override;
   bool is_writable() const override;
   ssize_t read(char* ptr, size_t size) override;
+  /// Holds small writes until `flush`, a read that must wait for the client, or a write that
+  /// would take them past `held_limit`: httplib writes an answer's head and its body apart, and
+  /// each send(2) on a TCP_NODELAY socket goes as a segment of its own, a system call, a packet
+  /// and a client wake-up more per answer.
   ssize_t write(const char* ptr, size_t size) override;
+  /// Sends what writes hold; false if the connection would not take it in time.
+  bool flush() const;
   void get_remote_ip_and_port(std::string& ip, int& port) const override;
   void get_local_ip_and_port(std::string& ip, int& port) const override;
   int socket() const override { return fd_; }
@@ -36,10 +46,17 @@ public:
 private:
   /// Waits for `events` up to `timeout`; true when they came.
   bool wait_for(short events, clock::duration timeout) const;
+  /// Sends every byte of `parts`, waiting up to the write timeout each time the socket is full.
+  bool send_all(std::span<iovec> parts) const;
+
+  static constexpr std::size_t held_limit = 64 * 1024;
 
   int fd_;
   std::string buffer_;
   std::size_t consumed_ = 0; ///< bytes of buffer_ already read
+  // Mutable: httplib asks is_readable (const) before it waits for a client, which must first
+  // have every answer it is owed (a `100 Continue`, say).
+  mutable std::string held_;
   clock::duration read_timeout_;
   clock::duration write_timeout_;
   clock::time_point read_deadline_ = clock::time_point::max();

@@ -95,7 +95,9 @@ private:
       waiting.reset(); // the thread's own count has taken over
       bool closed = false;
       bool answered = process_request(stream, gate_.stopping(), closed, nullptr);
-      if (!answered || closed || answer_closes_connection || stream.deadline_passed() ||
+      // Even a request httplib failed to read may have an answer held (a 400, say).
+      bool sent = stream.flush();
+      if (!answered || !sent || closed || answer_closes_connection || stream.deadline_passed() ||
           gate_.stopping())
         return gate_.close(c.fd);
       c.received = stream.take_unread();
