@@ -61,13 +61,13 @@ runs="$results/runs.jsonl"
 if [ "$small" -eq 1 ]; then
   burst_callers=100 sparse_requests=10 closed_workers=10 closed_requests=5
   rate_workers=20 rate_seconds=3 overhead_seconds=2 overhead_requests=20
-  dedup_callers=100 token_callers=300 sweep_points="1 10 100"
+  dedup_callers=100 token_callers=300 sweep_points="1 10 100" sweep_repeats=1
   cache_requests=100 cache_half_requests=10 cache_memory_requests=10
   fair_bulk_callers=4 fair_seconds=4 fair_requests=20
 else
   burst_callers=1000 sparse_requests=200 closed_workers=100 closed_requests=20
   rate_workers=200 rate_seconds=60 overhead_seconds=20 overhead_requests=2000
-  dedup_callers=1000 token_callers=300 sweep_points="1 10 50 100 200 500 1000"
+  dedup_callers=1000 token_callers=300 sweep_points="1 10 50 100 200 500 1000" sweep_repeats=5
   cache_requests=1000 cache_half_requests=100 cache_memory_requests=50
   fair_bulk_callers=48 fair_seconds=20 fair_requests=200
 fi
@@ -86,10 +86,11 @@ fake_stats() { curl -sf "$FAKE_URL/_stats" | jq -c '{calls, texts, status_counts
 # to $runs as one JSON line. A path whose callers fail still records its line: the report judges
 # it.
 #   measure SCENARIO PATH LABEL LOADGEN_ARGS...   (PATH: direct | emr | portkey)
+# A scenario that loads the same label more than once numbers each load in `repeat`.
 measure() {
   local scenario="$1" path="$2" label="$3"
   shift 3
-  local tag="$scenario-$path-$label" cpu0=0 rc=0
+  local tag="$scenario-$path-$label${repeat:+-$repeat}" cpu0=0 rc=0
   fake_reset
   [ "$path" = emr ] && cpu0="$(cpu_seconds "$EMR_PID")"
   "$build_dir/loadgen" --json --latencies "$results/$tag.latencies" "$@" >"$results/$tag.json" || rc=$?
@@ -102,16 +103,16 @@ measure() {
 #   record_run SCENARIO PATH LABEL CPU0
 record_run() {
   local scenario="$1" path="$2" label="$3" cpu0="$4" cpu1=0 rss=0
-  local tag="$scenario-$path-$label"
+  local tag="$scenario-$path-$label${repeat:+-$repeat}"
   if [ "$path" = emr ]; then
     cpu1="$(cpu_seconds "$EMR_PID")"
     rss="$(peak_rss_mb "$EMR_PID")"
   fi
   jq -c --arg scenario "$scenario" --arg path "$path" --arg name "$label" \
     --argjson max_batch "$MAX_BATCH" --argjson upstream "$(fake_stats)" --argjson cpu "$(awk -v a="$cpu0" -v b="$cpu1" 'BEGIN { printf "%.3f", b - a }')" \
-    --argjson rss "$rss" --arg latencies "$results/$tag.latencies" \
-    '{scenario: $scenario, path: $path, label: $name, max_batch: $max_batch, load: ., upstream: $upstream,
-      emr_cpu_s: $cpu, emr_peak_rss_mb: $rss, latencies: $latencies}' \
+    --argjson rss "$rss" --arg latencies "$results/$tag.latencies" --argjson repeat "${repeat:-1}" \
+    '{scenario: $scenario, path: $path, label: $name, repeat: $repeat, max_batch: $max_batch, load: .,
+      upstream: $upstream, emr_cpu_s: $cpu, emr_peak_rss_mb: $rss, latencies: $latencies}' \
     "$results/$tag.json" >>"$runs"
   printf '  %-9s %-8s %-18s ok %s/%s, upstream calls %s\n' "$scenario" "$path" "$label" \
     "$(jq .ok "$results/$tag.json")" "$(jq .total "$results/$tag.json")" \
@@ -346,15 +347,23 @@ scenario_fairness() {
 
 # Upstream calls and p50 against concurrency on one provider model, for the chart:
 #   concurrency_sweep SCENARIO MODEL_FLAGS...
+# One burst's p50 on two shared cores moves by a fifth from one burst to the next, so each point
+# is $sweep_repeats bursts per path, direct and emr in turn, and the report takes each path's
+# median. Each burst sends texts of its own: a repeat must not find its vectors in emr's cache.
 concurrency_sweep() {
   local scenario="$1"
   shift
   with_stack "$@" -- voyage voyage-3.5 128
-  local n
+  local n repeat
   for n in $sweep_points; do
-    measure "$scenario" direct "$n" "${DIRECT[@]}" --mode burst --callers "$n" --text-prefix "sweep $n"
-    measure "$scenario" emr "$n" "${VIA_EMR[@]}" --mode burst --callers "$n" --text-prefix "sweep $n"
+    for ((repeat = 1; repeat <= sweep_repeats; repeat++)); do
+      measure "$scenario" direct "$n" "${DIRECT[@]}" --mode burst --callers "$n" \
+        --text-prefix "sweep $n $repeat"
+      measure "$scenario" emr "$n" "${VIA_EMR[@]}" --mode burst --callers "$n" \
+        --text-prefix "sweep $n $repeat"
+    done
   done
+  unset repeat
 }
 scenario_sweep() { concurrency_sweep sweep "${unlimited[@]}"; }
 scenario_sweep_realistic() { concurrency_sweep sweep_realistic "${realistic[@]}"; }
