@@ -94,6 +94,18 @@ void connection_gate::give_back(waiting_connections::connection c) {
   watch(fd, EPOLL_CTL_MOD);
 }
 
+void connection_gate::close_after_answer(int fd) {
+  ::shutdown(fd, SHUT_WR);
+  std::lock_guard lock(mutex_);
+  // Draining waits for the connections held: one that lingers would hold the exit.
+  if (stopping_) {
+    close(fd);
+    return;
+  }
+  waiting_.add({fd, {}, false, true}, clock::now());
+  watch(fd, EPOLL_CTL_MOD);
+}
+
 void connection_gate::close(int fd) {
   ::shutdown(fd, SHUT_RDWR);
   ::close(fd);

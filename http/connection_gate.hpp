@@ -33,6 +33,10 @@ public:
   void give_back(waiting_connections::connection c);
   /// Closes a connection an HTTP thread is done with.
   void close(int fd);
+  /// Closes a connection whose last answer is sent: the client reads end of stream after it at
+  /// once, and the gate drops what the client still sends until it closes (see
+  /// waiting_connections::connection::closing).
+  void close_after_answer(int fd);
   /// Returns once every connection it holds has sent its next request (handed on, to be
   /// answered with Connection: close) or timed out; connections given back later are closed.
   void stop();

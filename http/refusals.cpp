@@ -32,6 +32,12 @@ bool body_cut_short(const httplib::Request& req) {
   return ec == std::errc{} && end == declared.data() + declared.size() && req.body.size() < length;
 }
 
+// The methods whose body httplib reads (its expect_content).
+bool carries_body(const std::string& method) {
+  return method == "POST" || method == "PUT" || method == "PATCH" || method == "DELETE" ||
+         method == "PRI";
+}
+
 } // namespace
 
 std::optional<api_error> refuse_framing(const httplib::Request& req) {
@@ -57,6 +63,11 @@ std::optional<api_error> refuse_framing(const httplib::Request& req) {
     if (length.empty() ||
         !std::all_of(length.begin(), length.end(), [](unsigned char c) { return std::isdigit(c); }))
       return refused(400, "invalid_request", "Content-Length must be a number of bytes");
+    // httplib reads a body only for the methods that carry one: another's body would be read as
+    // the connection's next request (request smuggling behind a proxy).
+    if (length.find_first_not_of('0') != std::string::npos && !carries_body(req.method))
+      return refused(400, "invalid_request",
+                     req.method + " requests carry no body here; send it without one");
   } else if (req.method == "POST" || req.method == "PUT" || req.method == "PATCH") {
     // Without a length httplib would read the body until the read timeout, then refuse it.
     return refused(411, "length_required", "send a Content-Length (0 for an empty body)");
@@ -66,6 +77,11 @@ std::optional<api_error> refuse_framing(const httplib::Request& req) {
 
 void answer_refusal(const httplib::Request& req, httplib::Response& res,
                     const route_table& routes) {
+  // httplib refuses the rest before it has read the request whole (the headers after a bad
+  // request line, a body over the limit or cut short): what is left of it would be read as the
+  // connection's next request, and every answer after would belong to the one before.
+  if (res.status != 404)
+    res.set_header("Connection", "close");
   switch (res.status) {
   case 404: {
     auto allowed = routes.allowed_methods(req.path);
@@ -82,12 +98,10 @@ void answer_refusal(const httplib::Request& req, httplib::Response& res,
     return send_error(res,
                       refused(414, "uri_too_long", "the request target is over the length limit"));
   case 400:
-    if (body_cut_short(req)) {
-      res.set_header("Connection", "close");
+    if (body_cut_short(req))
       return send_error(res,
                         refused(408, "request_timeout",
                                 "the body stopped short of its Content-Length; send it whole"));
-    }
     // httplib answers 400 for a method it does not know (BREW) or keeps no routes for (TRACE),
     // with the request line read.
     if (!req.version.empty() && !routes.serves(req.method))

@@ -96,10 +96,11 @@ private:
       bool closed = false;
       bool answered = process_request(stream, gate_.stopping(), closed, nullptr);
       // Even a request httplib failed to read may have an answer held (a 400, say).
-      bool sent = stream.flush();
-      if (!answered || !sent || closed || answer_closes_connection || stream.deadline_passed() ||
-          gate_.stopping())
+      if (!stream.flush())
         return gate_.close(c.fd);
+      if (!answered || closed || answer_closes_connection || stream.deadline_passed() ||
+          gate_.stopping())
+        return gate_.close_after_answer(c.fd);
       c.received = stream.take_unread();
       if (!request_head_end(c.received))
         return gate_.give_back(std::move(c));

@@ -24,6 +24,8 @@ waiting_connections::progress waiting_connections::received(int fd, std::string_
   if (it == held_.end())
     return progress::waiting;
   auto& h = it->second;
+  if (h.conn.closing)
+    return progress::waiting;
   if (h.conn.received.empty())
     h.since = now;
   h.conn.received.append(bytes);

@@ -34,6 +34,10 @@ public:
     int fd = -1;
     std::string received;
     bool refuse = false; ///< over the connection cap: its request is answered 503
+    /// Its last answer is sent: what the client still sends is read and dropped until it closes
+    /// or the idle timeout passes, since closing on unread bytes resets the connection, which
+    /// can take the answer with it.
+    bool closing = false;
   };
 
   enum class progress { waiting, head_complete, head_too_large };
@@ -42,7 +46,8 @@ public:
 
   /// Starts holding `c`; it is idle until it sends a byte unless it already has.
   void add(connection c, time_point now);
-  /// Appends bytes `fd` sent; says whether its request head is complete (or can never be).
+  /// Appends bytes `fd` sent (drops them if it is closing); says whether its request head is
+  /// complete (or can never be).
   progress received(int fd, std::string_view bytes, time_point now);
   /// Stops holding `fd` and hands it back; nullopt if it is not held.
   std::optional<connection> take(int fd);

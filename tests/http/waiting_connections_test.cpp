@@ -1,5 +1,6 @@
 // waiting_connections: when a request head is complete, too large or too slow, when an idle
-// connection times out, and which idle connection makes room first; time is passed in.
+// connection times out, which idle connection makes room first, and that a closing one only
+// drops what it is sent; time is passed in.
 
 #include "http/waiting_connections.hpp"
 
@@ -83,6 +84,21 @@ TEST(waiting_connections, the_connection_idle_longest_makes_room_first_and_heads
   EXPECT_EQ(table.take_oldest_idle()->fd, 1);
   EXPECT_FALSE(table.take_oldest_idle().has_value());
   EXPECT_TRUE(table.holds(4));
+}
+
+TEST(waiting_connections, a_closing_connection_drops_what_it_is_sent_until_the_idle_timeout) {
+  waiting_connections table{limits};
+  table.add({7, {}, false, true}, t0);
+  EXPECT_EQ(table.received(7, "GET /health HTTP/1.1\r\n\r\n", t0 + 1s), progress::waiting)
+      << "never a request: its connection has had its last answer";
+  EXPECT_EQ(table.received(7, std::string(100, 'x'), t0 + 2s), progress::waiting)
+      << "never too large either: nothing is kept";
+  EXPECT_TRUE(table.take_expired(t0 + 5s - 1ms).empty()) << "sending does not extend its time";
+  auto expired = table.take_expired(t0 + 5s);
+  ASSERT_EQ(expired.size(), 1u);
+  EXPECT_EQ(expired[0].conn.fd, 7);
+  EXPECT_TRUE(expired[0].conn.received.empty());
+  EXPECT_FALSE(expired[0].head_begun) << "closed quietly, not answered 408";
 }
 
 } // namespace

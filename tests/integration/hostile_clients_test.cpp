@@ -1,7 +1,8 @@
 // Clients that attack the HTTP front-end before they authenticate: compression bombs, bodies
-// promised but not sent, heads sent a byte at a time, and idle connections held open by the
-// hundred. emr's memory stays bounded (peak RSS), the attackers are answered or cut off within the
-// limits, and a normal caller keeps getting verified vectors meanwhile.
+// promised but not sent, heads sent a byte at a time, idle connections held open by the
+// hundred, and requests whose unread rest would pass for the next request on their connection.
+// emr's memory stays bounded (peak RSS), the attackers are answered or cut off within the limits,
+// and a normal caller keeps getting verified vectors meanwhile.
 
 #include "tests/integration/harness.hpp"
 #include "tools/load_client.hpp"
@@ -290,6 +291,76 @@ TEST_F(ConnectionCap, at_the_cap_the_connection_idle_longest_makes_room) {
   // Making room for that caller closed the one idle longest, and only that one.
   EXPECT_TRUE(read_until_closed(idle.fds.front(), 2s));
   EXPECT_FALSE(read_until_closed(idle.fds.back(), 200ms));
+}
+
+/// The status of every answer in what a server sent, in order.
+std::vector<int> statuses_in(const std::string& sent) {
+  std::vector<int> statuses;
+  for (auto at = sent.find("HTTP/1.1 "); at != std::string::npos;
+       at = sent.find("HTTP/1.1 ", at + 1))
+    statuses.push_back(std::stoi(sent.substr(at + 9, 3)));
+  return statuses;
+}
+
+using UnreadRequests = hostile_clients;
+
+TEST_F(UnreadRequests, a_request_emr_cannot_read_whole_is_the_last_on_its_connection) {
+  const std::string health = "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+  struct row {
+    std::string what, request;
+    int status;
+  };
+  const std::vector<row> rows = {
+      {"an unknown method, its headers unread",
+       "BREW /v1/embeddings HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer x\r\n\r\n", 501},
+      {"a method in lower case (methods are case-sensitive)",
+       "get /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", 501},
+      {"a request line without a version", "GET /health\r\nHost: 127.0.0.1\r\n\r\n", 400},
+      {"a header line over httplib's limit",
+       "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Long: " + std::string(9000, 'a') + "\r\n\r\n",
+       400},
+      {"a target over the length limit",
+       "GET /" + std::string(9000, 'a') + " HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", 414},
+      // The body is a whole request: behind a proxy that reuses connections, its answer would
+      // go to the next user.
+      {"a GET with a body",
+       "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: " +
+           std::to_string(health.size()) + "\r\n\r\n" + health,
+       400},
+  };
+  for (const auto& r : rows) {
+    int fd = connect_loopback(emr.port());
+    ASSERT_GE(fd, 0);
+    // A well-formed request follows on the same connection: it must not be answered as if it
+    // were the one before's.
+    ASSERT_TRUE(send_all(fd, r.request + health)) << r.what;
+    auto sent = read_until_closed(fd, 10s);
+    ::close(fd);
+    ASSERT_TRUE(sent.has_value()) << r.what << ": the connection stayed open";
+    EXPECT_EQ(statuses_in(*sent), std::vector<int>{r.status}) << r.what << ":\n" << *sent;
+    EXPECT_NE(sent->find("Connection: close\r\n"), std::string::npos) << r.what;
+    EXPECT_NE(sent->find("{\"error\":"), std::string::npos) << r.what << ": a JSON error";
+  }
+  EXPECT_EQ(http_call(emr.port(), "GET", "/health").status, 200);
+  expect_served("requests emr could not read whole");
+}
+
+TEST_F(UnreadRequests, a_refusal_before_the_body_reaches_a_client_that_sends_it_all_first) {
+  // Most clients write the whole body before they read: had emr closed on the unread body, the
+  // rest would meet a reset, and the client would report that instead of the answer.
+  int fd = connect_loopback(emr.port());
+  ASSERT_GE(fd, 0);
+  std::string body(4 << 20, 'x');
+  ASSERT_TRUE(send_all(fd, "POST /v1/embeddings HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                           "Transfer-Encoding: chunked\r\nContent-Type: application/json\r\n\r\n" +
+                               body))
+      << "emr reset the connection under the client's body";
+  auto sent = read_until_closed(fd, 10s);
+  ::close(fd);
+  ASSERT_TRUE(sent.has_value());
+  EXPECT_EQ(statuses_in(*sent), std::vector<int>{411}) << *sent;
+  EXPECT_NE(sent->find("\"type\":\"length_required\""), std::string::npos) << *sent;
+  expect_served("a refused body sent whole");
 }
 
 } // namespace
