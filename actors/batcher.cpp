@@ -344,8 +344,8 @@ void batcher_state::start(batch_key key, std::vector<pending_chunk> chunks, bool
   auto worker = idle_workers.back();
   idle_workers.pop_back();
   policy.on_call_started();
-  budget.on_sent(now(), call.tokens);
-  allowance.on_sent(now(), call.tokens);
+  budget.on_sent(now(), call.sent_tokens);
+  allowance.on_sent(now(), call.sent_tokens);
   if (!probe) {
     std::size_t asked = 0;
     for (const auto& chunk : call.chunks)
@@ -389,15 +389,15 @@ void batcher_state::settle(batch_outcome&& outcome) {
   auto& call = *closed;
   auto actors = actors_of.extract(outcome.batch_id);
   if (!call.probe && outcome.matrix && outcome.attempts == 1 && outcome.latency.count() > 0)
-    cost.on_answer(call.tokens, outcome.latency);
+    cost.on_answer(call.sent_tokens, outcome.latency);
   release_worker(std::move(actors.mapped().worker), outcome.worker_blocked);
   counted.upstream_attempts += outcome.attempts;
   counted.retries += outcome.attempts > 1 ? outcome.attempts - 1 : 0;
   auto t = now();
   // Retries spent the provider's budget too.
   for (int retry = 1; retry < outcome.attempts; ++retry) {
-    budget.on_sent(t, call.tokens);
-    allowance.on_sent(t, call.tokens);
+    budget.on_sent(t, call.sent_tokens);
+    allowance.on_sent(t, call.sent_tokens);
   }
   budget.on_headers(t, outcome.limits);
   if (outcome.rate_limited) {
@@ -524,6 +524,12 @@ void batcher_state::release_worker(upstream_actor worker, bool blocked) {
             [this, worker](caf::error&) {
               --blocked_workers;
               all_workers.erase(std::find(all_workers.begin(), all_workers.end(), worker));
+              // The calls it would have made still need a worker: without one, queued chunks
+              // would wait until their deadlines for calls that never start.
+              if (all_workers.size() - blocked_workers < settings.flush.max_concurrency) {
+                spawn_worker();
+                pump();
+              }
             });
 }
 

@@ -1,5 +1,7 @@
 #include "actors/in_flight_calls.hpp"
 
+#include "providers/provider.hpp"
+
 namespace emr {
 
 in_flight_calls::opened in_flight_calls::open(batch_key key, std::vector<pending_chunk> chunks,
@@ -19,8 +21,10 @@ in_flight_calls::opened in_flight_calls::open(batch_key key, std::vector<pending
     for (const auto& text : chunk.texts) {
       auto [it, fresh] =
           call.row_of.emplace(text, static_cast<std::uint32_t>(out.batch.texts.size()));
-      if (fresh)
+      if (fresh) {
         out.batch.texts.push_back(text);
+        call.sent_tokens += estimate_tokens(text);
+      }
       rows.push_back(it->second);
     }
     call.tokens += chunk.tokens;

@@ -16,7 +16,10 @@ struct in_flight_call {
   std::vector<std::vector<std::uint32_t>> rows; ///< per chunk: matrix row of each text
   /// Matrix row of each distinct text sent; views into the texts of the chunks it was sent for.
   std::unordered_map<std::string_view, std::uint32_t> row_of;
-  std::size_t tokens = 0;          ///< estimated, of every chunk it answers
+  std::size_t tokens = 0; ///< estimated, of every chunk it answers: shares its usage
+  /// Estimated, of the texts it sends, each once: what it spends of the provider's budget and
+  /// what its latency is measured against (a joined chunk or a repeated text adds nothing).
+  std::size_t sent_tokens = 0;
   clock_time callers_wait_until{}; ///< the latest deadline of its chunks
   bool probe = false;              ///< a health probe: nobody waits for it
   std::string upstream_id;         ///< X-Request-Id sent upstream

@@ -191,8 +191,10 @@ const std::vector<config_key>& keys() {
           [](const emr_config& c) {
             return duration_cast<milliseconds>(c.batching.flush.window).count();
           }),
+      // Not 0: a batch waiting for requests still being read looks again a linger later, and
+      // would look again at once, in a loop, while they are read.
       integer_key(
-          "batching", "linger_us", "A held batch goes once arrivals pause this long.", 0, 1'000'000,
+          "batching", "linger_us", "A held batch goes once arrivals pause this long.", 1, 1'000'000,
           [](emr_config& c, std::int64_t v) {
             c.batching.flush.linger = std::chrono::microseconds{v};
           },

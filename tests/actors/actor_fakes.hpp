@@ -82,6 +82,7 @@ fleet_stand_in(fleet_budget_actor::stateful_pointer<fleet_stand_in_state> self, 
 /// (CAF's test scheduler has no context for one delivered from the test body), so the fakes are
 /// untyped actors that take this besides their interface, and tests hold them by typed handles.
 using release_atom = caf::atom_constant<caf::atom("release")>;
+using crash_atom = caf::atom_constant<caf::atom("crash")>;
 
 /// An upstream worker that holds every call until `release`: a provider that hangs. Like a real
 /// worker, it answers `ready` only once every call before it is answered.
@@ -115,6 +116,18 @@ inline caf::behavior fake_worker(caf::stateful_actor<fake_worker_state>* self, i
         for (auto& ready : self->state.held_ready)
           ready.deliver(caf::unit);
         self->state.held_ready.clear();
+      },
+      // Dies as a real worker would inside its call (an exception): what waits in its mailbox,
+      // the batcher's `ready` among it, is bounced.
+      [self](crash_atom) {
+        auto bounced = caf::make_error(caf::sec::request_receiver_down);
+        for (auto& call : self->state.held_calls)
+          call.deliver(bounced);
+        for (auto& ready : self->state.held_ready)
+          ready.deliver(bounced);
+        self->state.held_calls.clear();
+        self->state.held_ready.clear();
+        self->quit(caf::exit_reason::unhandled_exception);
       },
   };
 }

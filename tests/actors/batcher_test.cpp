@@ -832,6 +832,33 @@ TEST_F(batcher_test, a_worker_blocked_past_the_backstop_gets_no_calls_until_it_a
   EXPECT_EQ(std::count(st().all_workers.begin(), st().all_workers.end(), hung), 0);
 }
 
+TEST_F(batcher_test, workers_that_die_blocked_are_replaced_and_the_queue_moves_again) {
+  // Five calls hang past the backstop, one after another: replacements keep four workers usable
+  // until the bound of twice that many, so the fifth leaves three.
+  std::vector<upstream_actor> hung;
+  for (int i = 0; i < 5; ++i) {
+    hung.push_back(next_worker());
+    send({"hang " + std::to_string(i)});
+    run();
+    advance(7s);
+  }
+  auto s = status();
+  ASSERT_EQ(s.blocked_workers, 5u);
+  ASSERT_EQ(s.workers, 8u) << "no more threads than twice the concurrency";
+  for (const auto& worker : hung)
+    caf::anon_send(caf::actor_cast<caf::actor>(worker), testing::crash_atom::value);
+  run();
+  s = status();
+  EXPECT_EQ(s.blocked_workers, 0u);
+  EXPECT_EQ(s.workers, 4u) << "the dead are replaced up to four usable workers";
+  EXPECT_EQ(st().idle_workers.size(), 4u);
+  auto after = send({"after"});
+  run();
+  ASSERT_EQ(batch_ids().size(), 1u) << "a caller's chunk still finds a worker";
+  EXPECT_EQ(std::count(hung.begin(), hung.end(), st().actors_of.at(batch_ids().front()).worker), 0);
+  EXPECT_FALSE(after->answered);
+}
+
 } // namespace
 } // namespace emr
 

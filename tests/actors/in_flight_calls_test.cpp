@@ -3,6 +3,8 @@
 
 #include "actors/in_flight_calls.hpp"
 
+#include "providers/provider.hpp"
+
 #include <gtest/gtest.h>
 
 namespace emr {
@@ -38,7 +40,8 @@ TEST(in_flight_calls, a_call_sends_each_distinct_text_once_and_maps_every_caller
   EXPECT_EQ(sent(opened.batch), (std::vector<std::string>{"x", "y", "z"}));
   const auto& call = *calls.find(1);
   EXPECT_EQ(call.rows, (std::vector<std::vector<std::uint32_t>>{{0, 1}, {1, 2, 0}}));
-  EXPECT_EQ(call.tokens, 10u);
+  EXPECT_EQ(call.tokens, 10u) << "every caller's share";
+  EXPECT_EQ(call.sent_tokens, 3 * estimate_tokens("x")) << "what goes upstream: each text once";
   EXPECT_EQ(call.callers_wait_until, t0 + 1s);
   EXPECT_EQ(calls.open(documents, chunks({{"w"}}), false).id, 2u) << "ids are not reused";
 }
@@ -55,6 +58,8 @@ TEST(in_flight_calls, a_chunk_whose_texts_are_all_out_joins_that_call) {
   EXPECT_EQ(call.chunks.size(), 2u);
   EXPECT_EQ(call.rows.back(), (std::vector<std::uint32_t>{1, 0}));
   EXPECT_EQ(call.callers_wait_until, t0 + 5s);
+  EXPECT_EQ(call.tokens, 8u);
+  EXPECT_EQ(call.sent_tokens, 2 * estimate_tokens("x")) << "a chunk riding along sends nothing";
   auto hasty = chunk({"x"}, t0 + 2s);
   ASSERT_TRUE(calls.join(documents, hasty));
   EXPECT_EQ(calls.find(1)->callers_wait_until, t0 + 5s) << "a hastier caller changes nothing";
