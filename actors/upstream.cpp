@@ -57,16 +57,41 @@ upstream_reply upstream_state::post(const upstream_call& call) {
     body.reserve(static_cast<std::size_t>(std::min<std::uint64_t>(announced, most_reserved)));
     return true;
   };
-  req.content_receiver = [](const char* data, std::size_t n, std::uint64_t, std::uint64_t) {
+  // An answer longer than its rows can be (a compressed bomb httplib inflates, a stream that
+  // never ends) is cut off, and so is one still trickling in once the supervisor has given up on
+  // the call: httplib's read timeout bounds each read, not the whole answer.
+  auto started = std::chrono::steady_clock::now();
+  auto most_bytes = most_answer_bytes(call.rows, call.dims);
+  auto give_up_at = started + longest_call;
+  bool too_long = false, too_slow = false;
+  req.content_receiver = [&](const char* data, std::size_t n, std::uint64_t, std::uint64_t) {
+    too_long = body.size() + n > most_bytes;
+    too_slow = std::chrono::steady_clock::now() > give_up_at;
+    if (too_long || too_slow)
+      return false;
     body.append(data, n);
     return true;
   };
   httplib::Response res;
   auto error = httplib::Error::Success;
-  auto started = std::chrono::steady_clock::now();
   bool answered = client->send(req, res, error);
   reply.latency = std::chrono::duration_cast<std::chrono::microseconds>(
       std::chrono::steady_clock::now() - started);
+  if (too_long) {
+    // Not retried into anyone's vectors: an answer of that size cannot be trusted.
+    reply.status = res.status > 0 ? res.status : 200;
+    reply.error_message = "its answer ran past " + std::to_string(most_bytes) +
+                          " bytes, more than " + std::to_string(call.rows) + " embeddings can take";
+    keep_body_small();
+    return reply;
+  }
+  if (too_slow) {
+    reply.timed_out = true;
+    reply.transport_error = "its answer was still arriving after " +
+                            std::to_string(longest_call.count() / 1'000'000) + " s";
+    keep_body_small();
+    return reply;
+  }
   if (!answered) {
     reply.transport_error = httplib::to_string(error);
     reply.timed_out = error == httplib::Error::Read && reply.latency >= read_timeout * 9 / 10;
@@ -77,7 +102,7 @@ upstream_reply upstream_state::post(const upstream_call& call) {
   reply.retry_after_ms = res.get_header_value("retry-after-ms");
   reply.limits = read_rate_limit_headers(res.headers);
   if (res.status >= 200 && res.status < 300) {
-    auto decoded = adapter->decode_response(body, {call.rows, call.dims});
+    auto decoded = adapter->decode_response(body, {call.rows, call.dims, body.size() / 2});
     if (decoded.matrix)
       reply.matrix = std::make_shared<const embedding_matrix>(std::move(*decoded.matrix));
     else
@@ -97,6 +122,7 @@ upstream_actor::behavior_type upstream_worker(upstream_actor::stateful_pointer<u
   st.adapter = std::move(adapter);
   st.api_key_env = spec.api_key_env;
   st.read_timeout = settings.read_timeout;
+  st.longest_call = settings.connect_timeout + 2 * settings.read_timeout;
   if (auto parsed = parse_endpoint(spec.endpoint); parsed.endpoint) {
     st.path = parsed.endpoint->target;
     st.client = make_http_client(*parsed.endpoint);

@@ -22,6 +22,9 @@ struct upstream_state {
   std::string path;
   std::string api_key_env;
   std::chrono::microseconds read_timeout{0};
+  /// How long a call may take in all before its supervisor gives up on it (see supervisor.hpp):
+  /// an answer still arriving then is cut off, so the worker is free again.
+  std::chrono::microseconds longest_call{0};
   std::shared_ptr<const embedding_provider> adapter;
   static inline const char* name = "upstream_worker";
 

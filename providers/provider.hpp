@@ -61,7 +61,21 @@ struct embedding_matrix {
 struct expected_shape {
   std::size_t rows = 0;
   std::size_t dims = 0; ///< 0 = whatever the provider answers, as long as every row agrees
+  /// The most numbers the answer's bytes can hold (each takes at least a digit and a comma):
+  /// rows of more dimensions than that cannot all be in it, and are not allocated.
+  std::size_t most_values = SIZE_MAX;
 };
+
+/// The most dimensions accepted from a provider whose model's dimensions emr does not know:
+/// more than any embedding model has.
+constexpr std::size_t most_unknown_dims = 16384;
+
+/// The longest answer `rows` embeddings of `dims` dimensions (0: not known) can take, written
+/// out at length: an answer past it is cut off unread.
+constexpr std::size_t most_answer_bytes(std::size_t rows, std::size_t dims) {
+  constexpr std::size_t per_value = 32, per_row = 256, envelope = 64 << 10;
+  return envelope + rows * (per_row + per_value * (dims == 0 ? most_unknown_dims : dims));
+}
 
 /// The result of decoding an upstream 2xx body: vectors, or why they cannot be trusted.
 struct decoded_response {

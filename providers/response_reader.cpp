@@ -2,6 +2,7 @@
 
 #include "providers/float_codec.hpp"
 
+#include <algorithm>
 #include <cmath>
 
 namespace json = boost::json;
@@ -21,6 +22,19 @@ bool response_reader::set_dims(std::size_t dims) {
   if (expected_.dims != 0 && dims != expected_.dims) {
     error_ = "upstream returned embeddings of " + std::to_string(dims) + " dimensions where " +
              std::to_string(expected_.dims) + " were expected";
+    return false;
+  }
+  if (expected_.dims == 0 && dims > most_unknown_dims) {
+    error_ = "upstream returned embeddings of " + std::to_string(dims) +
+             " dimensions, more than emr accepts (" + std::to_string(most_unknown_dims) + ")";
+    return false;
+  }
+  // The first row sizes the whole matrix: a row far longer than the others would be allocated
+  // for every row before the second could show the mismatch.
+  if (matrix_.dims == 0 &&
+      dims > expected_.most_values / std::max<std::size_t>(expected_.rows, 1)) {
+    error_ = "upstream answer is too short for " + std::to_string(expected_.rows) +
+             " embeddings of " + std::to_string(dims) + " dimensions";
     return false;
   }
   if (matrix_.dims == 0) {

@@ -139,11 +139,12 @@ TEST_F(reliability, one_poison_text_fails_only_its_caller) {
 
 TEST_F(reliability, malformed_upstream_answers_fail_their_batch_and_later_batches_are_correct) {
   for (std::string kind :
-       {"non_json", "wrong_count", "bad_index", "missing_index", "truncated", "nan"}) {
+       {"non_json", "wrong_count", "bad_index", "missing_index", "truncated", "nan", "oversized"}) {
     fake.faults(R"({"script":[{"malformed":")" + kind + R"("}]})");
     auto bad = embed_one("victim of " + kind);
     EXPECT_EQ(bad.status, 502) << kind << ": " << bad.body;
     EXPECT_EQ(bad.json().at("error").at("type").as_string(), "provider_error") << kind;
+    EXPECT_NE(bad.body.find("unusable answer"), std::string::npos) << kind << ": " << bad.body;
     auto good = embed_one("after " + kind);
     ASSERT_EQ(good.status, 200) << kind << ": " << good.body;
     EXPECT_TRUE(vector_matches(good, "voyage-3.5", "after " + kind)) << kind;

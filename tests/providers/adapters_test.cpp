@@ -325,6 +325,34 @@ TEST(data_list_decoding, names_the_reason) {
   expect_rejected(voyage()->decode_response("{\"data\":[", {2}), "malformed JSON");
 }
 
+TEST(data_list_decoding, a_row_longer_than_any_model_s_is_refused_when_the_length_is_unknown) {
+  auto usage = R"({"total_tokens":1})";
+  std::vector<float> longest(most_unknown_dims, 0.5f), longer(most_unknown_dims + 1, 0.5f);
+  auto body = data_list({{0, json::value(fake::float32_base64(longest))}}, usage);
+  auto d = compatible()->decode_response(body, {1, 0, body.size() / 2});
+  ASSERT_TRUE(d.matrix) << d.error;
+  EXPECT_EQ(d.matrix->dims, most_unknown_dims);
+  body = data_list({{0, json::value(fake::float32_base64(longer))}}, usage);
+  expect_rejected(compatible()->decode_response(body, {1, 0, body.size() / 2}),
+                  "more than emr accepts");
+}
+
+TEST(data_list_decoding, a_first_row_the_answer_cannot_hold_for_every_row_is_not_allocated) {
+  // A thousand rows asked for; the answer's first row has 1,024 floats, but its bytes could hold
+  // no more than a few rows of that length: the reader refuses before it sizes the matrix.
+  auto body = data_list({{0, float_array(vec("a", 1024))}}, R"({"total_tokens":1})");
+  expect_rejected(compatible()->decode_response(body, {1000, 0, body.size() / 2}),
+                  "too short for 1000 embeddings of 1024 dimensions");
+  EXPECT_TRUE(compatible()->decode_response(body, {1, 0, body.size() / 2}).matrix)
+      << "one row of that length fits its own answer";
+}
+
+TEST(answer_length, is_bounded_by_the_rows_and_their_length) {
+  EXPECT_LT(most_answer_bytes(1, 1024), 128u << 10);
+  EXPECT_GT(most_answer_bytes(128, 1024), 128u * 1024 * 20) << "room for floats at length";
+  EXPECT_EQ(most_answer_bytes(1, 0), most_answer_bytes(1, most_unknown_dims));
+}
+
 TEST(cohere_adapter, rejects_every_malformed_kind) {
   std::vector<std::pair<std::string, std::string>> cases{
       {"non-JSON", "upstream connect error"},

@@ -20,10 +20,10 @@ namespace {
 
 malformed parse_malformed(std::string_view s) {
   static const std::map<std::string_view, malformed> kinds = {
-      {"non_json", malformed::non_json},    {"wrong_count", malformed::wrong_count},
-      {"bad_index", malformed::bad_index},  {"missing_index", malformed::missing_index},
-      {"truncated", malformed::truncated},  {"nan", malformed::nan},
-      {"wrong_dims", malformed::wrong_dims}};
+      {"non_json", malformed::non_json},     {"wrong_count", malformed::wrong_count},
+      {"bad_index", malformed::bad_index},   {"missing_index", malformed::missing_index},
+      {"truncated", malformed::truncated},   {"nan", malformed::nan},
+      {"wrong_dims", malformed::wrong_dims}, {"oversized", malformed::oversized}};
   const auto it = kinds.find(s);
   if (it == kinds.end())
     throw std::invalid_argument("unknown malformed kind: " + std::string(s));
@@ -171,6 +171,8 @@ void apply_to_answer(malformed shape, std::string& body, std::string& content_ty
     content_type = "text/html";
   } else if (shape == malformed::truncated) {
     body.resize(body.size() / 2);
+  } else if (shape == malformed::oversized) {
+    body.append(std::size_t{4} << 20, ' ');
   }
 }
 

@@ -19,8 +19,9 @@
 namespace emr::fake {
 
 /// How an answer is broken. wrong_dims: every vector half as long as it should be, as from a
-/// provider that ignores the dimensions asked for; only a script asks for it, so seeded random
-/// draws replay as before.
+/// provider that ignores the dimensions asked for; oversized: a valid answer followed by 4 MiB of
+/// whitespace, longer than its rows could ever take. Only a script asks for these two, so seeded
+/// random draws replay as before.
 enum class malformed {
   none,
   non_json,
@@ -29,7 +30,8 @@ enum class malformed {
   missing_index,
   truncated,
   nan,
-  wrong_dims
+  wrong_dims,
+  oversized
 };
 
 /// What to do with one embeddings call; the default answers normally.
