@@ -22,6 +22,10 @@ int main(int argc, char** argv) {
   } catch (const emr::command_failure& e) {
     std::cerr << "emr: " << e.what() << "\n";
     return 1;
+  } catch (const std::exception& e) {
+    // A store that cannot be opened, say: a line saying why, not an abort and a core dump.
+    std::cerr << "emr: " << e.what() << "\n";
+    return 1;
   }
   return 0;
 }

@@ -267,7 +267,9 @@ void update_provider(app& a, const httplib::Request& req, httplib::Response& res
     return;
   if (auto e = patch_provider(*record, *body))
     return send_error(res, *e);
-  a.db.update_provider(*record);
+  // Removed meanwhile (another admin call, another replica): nothing was written.
+  if (!a.db.update_provider(*record))
+    return send_error(res, not_found("no provider named '" + name + "'"));
   if (record->enabled)
     a.directory.start(to_spec(*record));
   else

@@ -38,6 +38,8 @@ std::optional<api_error> check_provider(const provider_record& r) {
     return invalid_request("'endpoint' " + parsed.problem, "endpoint");
   if (r.model.empty())
     return invalid_request("'model' is required", "model");
+  if (!valid_name(r.model))
+    return invalid_request("'model' must be 1 to 128 characters, no control characters", "model");
   if (!valid_env_name(r.api_key_env))
     return invalid_request("'api_key_env' must be an environment variable name", "api_key_env");
   if (r.max_batch < 0)

@@ -6,7 +6,8 @@ namespace emr {
 
 std::string redacted_database_url(std::string_view url) {
   static const std::regex uri_password{R"(^(postgres(?:ql)?://[^:/@]*):[^@]*@)"};
-  static const std::regex keyword_password{R"((password\s*=\s*)('[^']*'|\S+))"};
+  // A quoted value may hold an escaped quote (\').
+  static const std::regex keyword_password{R"((password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+))"};
   auto text = std::regex_replace(std::string(url), uri_password, "$1:***@");
   return std::regex_replace(text, keyword_password, "$1***");
 }

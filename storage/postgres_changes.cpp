@@ -22,7 +22,11 @@ using connection = std::unique_ptr<pg_conn, connection_closer>;
 
 /// A connection that listens on change_channel, or none when the server cannot be reached.
 connection listen(const std::string& url) {
-  connection db{PQconnectdb(url.c_str())};
+  // Without a timeout a server cut off (not down) holds the connect for minutes, and shutdown
+  // joins this thread; a timeout the URL names wins, being expanded after this default.
+  const char* keywords[] = {"connect_timeout", "dbname", nullptr};
+  const char* values[] = {"5", url.c_str(), nullptr};
+  connection db{PQconnectdbParams(keywords, values, 1)};
   if (!db || PQstatus(db.get()) != CONNECTION_OK)
     return nullptr;
   static_assert(std::string_view{change_channel} == "emr_changes");

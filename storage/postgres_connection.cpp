@@ -13,6 +13,15 @@ void connection::closer::operator()(pg_conn* db) const {
 
 connection::connection(std::string url, int connect_timeout_s, std::string options)
     : url_(std::move(url)), where_(redacted_database_url(url_)) {
+  // libpq's reason for a URL it cannot parse quotes the URL's text, password included.
+  char* parse_error = nullptr;
+  auto* parsed = PQconninfoParse(url_.c_str(), &parse_error);
+  PQfreemem(parse_error);
+  if (!parsed)
+    throw store_unavailable("postgres: " + where_ +
+                            " is not a valid database URL (libpq's reason is not shown: it quotes "
+                            "the URL); percent-encode reserved characters in the password");
+  PQconninfoFree(parsed);
   // A server cut off (not down) would hold every reconnect for minutes without a timeout; one
   // the URL names wins, being expanded after these defaults.
   auto timeout = std::to_string(connect_timeout_s);

@@ -1,5 +1,5 @@
 // provider_records: the admin API's provider fields as records, specs and JSON; here the
-// operator's rate limits.
+// operator's rate limits and the model's name.
 
 #include "http/provider_records.hpp"
 
@@ -24,6 +24,23 @@ provider_record created(std::string_view extra_fields = "") {
   if (auto e = std::get_if<api_error>(&parsed))
     ADD_FAILURE() << e->message;
   return std::get<provider_record>(parsed);
+}
+
+TEST(provider_model, one_with_control_characters_or_over_128_characters_is_a_400) {
+  // It goes into the log and into `emr providers list` as it is.
+  for (const auto& model : {std::string{"voyage-3.5\n[forged log line]"},
+                            std::string{"\x1b[31mred"}, std::string(129, 'm')}) {
+    auto fields = body();
+    fields["model"] = model;
+    auto parsed = provider_from_json(fields);
+    auto error = std::get_if<api_error>(&parsed);
+    ASSERT_NE(error, nullptr) << model;
+    EXPECT_EQ(error->status, 400);
+    EXPECT_EQ(error->param, "model");
+  }
+  auto fields = body();
+  fields["model"] = std::string(128, 'm');
+  EXPECT_TRUE(std::holds_alternative<provider_record>(provider_from_json(fields)));
 }
 
 TEST(provider_rate_limits, are_unset_unless_given) {

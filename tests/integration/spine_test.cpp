@@ -130,6 +130,19 @@ TEST(serve, refuses_to_start_without_an_admin_secret) {
   EXPECT_NE(r.err.find("EMR_ADMIN_SECRET"), std::string::npos) << r.err;
 }
 
+TEST(serve, a_store_it_cannot_open_is_one_clear_line_and_exit_code_1) {
+  scratch_dir dir;
+  auto config = dir.path / "emr.toml";
+  // The store's path is a directory: SQLite cannot open it.
+  std::ofstream{config} << "[storage]\npath = \"" << dir.path.string() << "\"\n";
+  auto r = run_cli({"serve", "--config", config.string()},
+                   {{"EMR_ADMIN_SECRET", "a-secret-of-enough-length"}});
+  EXPECT_EQ(r.code, 1) << "not an abort: " << r.err;
+  EXPECT_EQ(r.err.rfind("emr: ", 0), 0u) << r.err;
+  EXPECT_NE(r.err.find("cannot open"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("terminate called"), std::string::npos) << r.err;
+}
+
 TEST(config_init, writes_a_default_file_and_refuses_to_overwrite_it) {
   scratch_dir dir;
   auto path = (dir.path / "emr.toml").string();

@@ -247,12 +247,29 @@ TEST(postgres_store, an_unreachable_server_is_unavailable_and_the_error_has_no_p
   }
 }
 
+TEST(postgres_store, a_url_libpq_cannot_parse_is_refused_without_quoting_its_password) {
+  // libpq's own reasons quote the offending text: here the whole password.
+  for (std::string url : {"postgresql://emr:50%off@127.0.0.1:1/emr", "host=h password=50%off x"}) {
+    try {
+      postgres_store db{url};
+      FAIL() << "parsed " << url;
+    } catch (const store_unavailable& e) {
+      std::string what = e.what();
+      EXPECT_EQ(what.find("50%off"), std::string::npos) << what;
+      EXPECT_NE(what.find("not a valid database URL"), std::string::npos) << what;
+    }
+  }
+}
+
 TEST(postgres_store, redaction_masks_passwords_in_both_url_forms) {
   EXPECT_EQ(redacted_database_url("postgresql://u:p%40ss@h:5432/db"),
             "postgresql://u:***@h:5432/db");
   EXPECT_EQ(redacted_database_url("postgres://u@h/db"), "postgres://u@h/db");
   EXPECT_EQ(redacted_database_url("host=h password='a b' dbname=x"),
             "host=h password=*** dbname=x");
+  EXPECT_EQ(redacted_database_url(R"(host=h password='it\'s' dbname=x)"),
+            "host=h password=*** dbname=x")
+      << "an escaped quote does not end the value";
   EXPECT_EQ(redacted_database_url("postgresql://u@h/db?password=secret"),
             "postgresql://u@h/db?password=***");
   EXPECT_EQ(redacted_database_url(""), "");
