@@ -40,8 +40,19 @@ upstream_reply upstream_state::post(const upstream_call& call) {
   if (call.request_id.find_first_of("\r\n") == std::string::npos)
     headers.emplace("X-Request-Id", call.request_id);
   // Read per call so a rotated key in the environment of a restarted worker takes effect.
-  if (auto key = std::getenv(api_key_env.c_str()); key && *key)
-    headers.emplace("Authorization", std::string{"Bearer "} + key);
+  if (auto key = std::getenv(api_key_env.c_str()); key && *key) {
+    // A key kept in a secret file often ends in a line break; left in, it would end the header
+    // block, and the provider's 400 would be blamed on the callers' texts.
+    std::string_view k{key};
+    while (!k.empty() &&
+           (k.back() == '\n' || k.back() == '\r' || k.back() == ' ' || k.back() == '\t'))
+      k.remove_suffix(1);
+    if (k.find_first_of("\r\n") != std::string_view::npos) {
+      reply.transport_error = "the provider key in " + api_key_env + " holds a line break";
+      return reply;
+    }
+    headers.emplace("Authorization", "Bearer " + std::string{k});
+  }
   headers.emplace("Content-Type", "application/json");
   httplib::Request req;
   req.method = "POST";

@@ -151,6 +151,17 @@ TEST_F(reliability, malformed_upstream_answers_fail_their_batch_and_later_batche
   }
 }
 
+TEST(provider_key, one_read_from_a_secret_file_with_its_line_break_still_serves) {
+  scratch_dir dir;
+  fake_provider fake{dir};
+  emr_server emr{dir, "", {{provider_key_env, "sk-test-provider-key-4f1e\n"}}};
+  ASSERT_EQ(emr.add_provider("voyage", "voyage", fake.url("/v1/embeddings"), "voyage-3.5"), 201);
+  auto key = emr.create_key();
+  auto a = emr.embed(key, R"({"input":"from a secret file","provider":"voyage"})");
+  ASSERT_EQ(a.status, 200) << a.body;
+  EXPECT_TRUE(vector_matches(a, "voyage-3.5", "from a secret file"));
+}
+
 TEST(deadline, a_caller_gets_504_by_its_deadline_and_leaves_no_actor_behind) {
   scratch_dir dir;
   fake_provider fake{dir};
