@@ -23,6 +23,12 @@ bool valid_env_name(std::string_view name) {
   return true;
 }
 
+// What emr itself reads from its environment as secrets (cli/serve.cpp, cli/admin_client.cpp):
+// a provider naming one would send it, as its key, to whatever endpoint the provider names.
+bool emr_secret(std::string_view name) {
+  return name == "EMR_ADMIN_SECRET" || name == "EMR_DATABASE_URL";
+}
+
 } // namespace
 
 std::optional<api_error> check_provider(const provider_record& r) {
@@ -42,6 +48,8 @@ std::optional<api_error> check_provider(const provider_record& r) {
     return invalid_request("'model' must be 1 to 128 characters, no control characters", "model");
   if (!valid_env_name(r.api_key_env))
     return invalid_request("'api_key_env' must be an environment variable name", "api_key_env");
+  if (emr_secret(r.api_key_env))
+    return invalid_request("'api_key_env' must not name one of emr's own secrets", "api_key_env");
   if (r.max_batch < 0)
     return invalid_request("'max_batch' must be at least 1", "max_batch");
   if (auto e =

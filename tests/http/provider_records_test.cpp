@@ -26,21 +26,38 @@ provider_record created(std::string_view extra_fields = "") {
   return std::get<provider_record>(parsed);
 }
 
+// The provider `body()` describes with `field` set to `value`: its record, or its refusal.
+std::variant<provider_record, api_error> with(const char* field, json::value value) {
+  auto fields = body();
+  fields[field] = std::move(value);
+  return provider_from_json(fields);
+}
+
+void expect_refused(const std::variant<provider_record, api_error>& parsed,
+                    std::string_view param) {
+  auto error = std::get_if<api_error>(&parsed);
+  ASSERT_NE(error, nullptr);
+  EXPECT_EQ(error->status, 400);
+  EXPECT_EQ(error->param, param);
+}
+
 TEST(provider_model, one_with_control_characters_or_over_128_characters_is_a_400) {
   // It goes into the log and into `emr providers list` as it is.
   for (const auto& model : {std::string{"voyage-3.5\n[forged log line]"},
                             std::string{"\x1b[31mred"}, std::string(129, 'm')}) {
-    auto fields = body();
-    fields["model"] = model;
-    auto parsed = provider_from_json(fields);
-    auto error = std::get_if<api_error>(&parsed);
-    ASSERT_NE(error, nullptr) << model;
-    EXPECT_EQ(error->status, 400);
-    EXPECT_EQ(error->param, "model");
+    SCOPED_TRACE(model);
+    expect_refused(with("model", json::string{model}), "model");
   }
-  auto fields = body();
-  fields["model"] = std::string(128, 'm');
-  EXPECT_TRUE(std::holds_alternative<provider_record>(provider_from_json(fields)));
+  EXPECT_TRUE(std::holds_alternative<provider_record>(with("model", json::string(128, 'm'))));
+}
+
+TEST(provider_key_env, may_not_name_emr_s_own_secrets) {
+  for (const char* name : {"EMR_ADMIN_SECRET", "EMR_DATABASE_URL"}) {
+    SCOPED_TRACE(name);
+    expect_refused(with("api_key_env", name), "api_key_env");
+  }
+  EXPECT_TRUE(
+      std::holds_alternative<provider_record>(with("api_key_env", "EMR_TEST_PROVIDER_KEY")));
 }
 
 TEST(provider_rate_limits, are_unset_unless_given) {
