@@ -91,10 +91,11 @@ ssize_t connection_stream::read(char* ptr, size_t size) {
 }
 
 ssize_t connection_stream::write(const char* ptr, size_t size) {
-  if (held_.size() + size <= held_limit) {
-    held_.append(ptr, size);
+  if (held_.empty() && size <= held_limit) {
+    held_.assign(ptr, size);
     return static_cast<ssize_t>(size);
   }
+  // What follows the head (the body) leaves with it, from httplib's own buffer.
   std::array<iovec, 2> parts{iovec{held_.data(), held_.size()},
                              iovec{const_cast<char*>(ptr), size}};
   bool sent = send_all(std::span{parts}.subspan(held_.empty() ? 1 : 0));

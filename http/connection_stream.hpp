@@ -1,8 +1,8 @@
 #pragma once
 // One client connection as httplib reads and writes it while an HTTP thread serves a request:
 // first the bytes the connection gate already received, then the socket, with a deadline for
-// the whole body besides httplib's per-read timeout. What httplib writes is held and sent
-// together (see write).
+// the whole body besides httplib's per-read timeout. An answer's head is held and sent with
+// its body (see write).
 
 #include <httplib.h>
 
@@ -32,10 +32,11 @@ public:
   bool is_readable() const override;
   bool is_writable() const override;
   ssize_t read(char* ptr, size_t size) override;
-  /// Holds small writes until `flush`, a read that must wait for the client, or a write that
-  /// would take them past `held_limit`: httplib writes an answer's head and its body apart, and
-  /// each send(2) on a TCP_NODELAY socket goes as a segment of its own, a system call, a packet
-  /// and a client wake-up more per answer.
+  /// Holds one write (an answer's head, up to `held_limit`) until the next write, `flush` or a
+  /// read that must wait for the client, and sends it with the next write in one sendmsg(2):
+  /// httplib writes an answer's head and its body apart, and each send(2) on a TCP_NODELAY
+  /// socket goes as a segment of its own, a system call, a packet and a client wake-up more per
+  /// answer.
   ssize_t write(const char* ptr, size_t size) override;
   /// Sends what writes hold; false if the connection would not take it in time.
   bool flush() const;

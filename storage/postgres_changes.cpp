@@ -1,5 +1,6 @@
 #include "storage/postgres_changes.hpp"
 
+#include "storage/postgres_connection.hpp"
 #include "storage/store.hpp"
 
 #include <libpq-fe.h>
@@ -15,25 +16,18 @@ namespace emr {
 
 namespace {
 
-struct connection_closer {
-  void operator()(pg_conn* db) const { PQfinish(db); }
-};
-using connection = std::unique_ptr<pg_conn, connection_closer>;
+using listening_connection = std::unique_ptr<pg::connection>;
 
 /// A connection that listens on change_channel, or none when the server cannot be reached.
-connection listen(const std::string& url) {
-  // Without a timeout a server cut off (not down) holds the connect for minutes, and shutdown
-  // joins this thread; a timeout the URL names wins, being expanded after this default.
-  const char* keywords[] = {"connect_timeout", "dbname", nullptr};
-  const char* values[] = {"5", url.c_str(), nullptr};
-  connection db{PQconnectdbParams(keywords, values, 1)};
-  if (!db || PQstatus(db.get()) != CONNECTION_OK)
-    return nullptr;
+listening_connection listen(const std::string& url) {
   static_assert(std::string_view{change_channel} == "emr_changes");
-  auto* r = PQexec(db.get(), "LISTEN emr_changes");
-  bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
-  PQclear(r);
-  return ok ? std::move(db) : nullptr;
+  try {
+    auto db = std::make_unique<pg::connection>(url);
+    pg::checked(db->raw(), "LISTEN emr_changes", "listening for changes");
+    return db;
+  } catch (const storage_error&) {
+    return nullptr; // the store reports its own outage; this retries after the resync period
+  }
 }
 
 } // namespace
@@ -84,7 +78,7 @@ bool postgres_changes::wait(int fd, std::chrono::milliseconds timeout) const {
 
 void postgres_changes::run() {
   using clock = std::chrono::steady_clock;
-  connection db;
+  listening_connection db;
   auto next_resync = clock::now();
   while (!stopping_) {
     if (!db) {
@@ -104,14 +98,15 @@ void postgres_changes::run() {
       continue;
     }
     auto timeout = std::chrono::ceil<std::chrono::milliseconds>(next_resync - now);
-    if (!wait(db ? PQsocket(db.get()) : -1, timeout) || stopping_)
+    auto* raw = db->raw();
+    if (!wait(PQsocket(raw), timeout) || stopping_)
       continue;
-    if (!PQconsumeInput(db.get())) {
+    if (!PQconsumeInput(raw)) {
       db.reset(); // the server went away: reconnect, then resync
       continue;
     }
     bool keys = false, providers = false, pauses = false;
-    while (auto* note = PQnotifies(db.get())) {
+    while (auto* note = PQnotifies(raw)) {
       keys |= std::strcmp(note->extra, topic_name(change_topic::keys)) == 0;
       providers |= std::strcmp(note->extra, topic_name(change_topic::providers)) == 0;
       pauses |= std::strcmp(note->extra, topic_name(change_topic::pauses)) == 0;

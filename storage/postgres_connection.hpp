@@ -31,6 +31,9 @@ public:
 
   /// The open connection, reconnecting when it broke; store_unavailable when that fails.
   pg_conn* get();
+  /// The connection as it is, never reopened: a listener's LISTEN does not survive a reconnect,
+  /// so it must see the break and listen again itself.
+  pg_conn* raw() { return db_.get(); }
   /// The URL without its password, for messages.
   const std::string& where() const { return where_; }
 

@@ -49,10 +49,14 @@ bool readable(int fd) {
   return ::poll(&p, 1, 0) == 1;
 }
 
+/// Up to `bytes` from fd: fewer when a second passes with nothing more, so a stream that failed
+/// to send fails the test instead of hanging it.
 std::string receive(int fd, std::size_t bytes) {
   std::string got(bytes, '\0');
   std::size_t have = 0;
   while (have < bytes) {
+    if (pollfd p{fd, POLLIN, 0}; ::poll(&p, 1, 1000) != 1)
+      break;
     auto n = ::recv(fd, got.data() + have, bytes - have, 0);
     if (n <= 0)
       break;
@@ -62,12 +66,12 @@ std::string receive(int fd, std::size_t bytes) {
   return got;
 }
 
-TEST(connection_stream, an_answers_head_and_body_leave_together_on_flush) {
+TEST(connection_stream, an_answers_head_leaves_with_its_body) {
   socket_pair sockets;
   connection_stream stream{sockets.fds[0], "", 1s, 1s};
   ASSERT_EQ(stream.write("HTTP/1.1 200 OK\r\n\r\n", 19), 19);
+  EXPECT_FALSE(readable(sockets.fds[1])) << "the head waits for its body";
   ASSERT_EQ(stream.write("{}", 2), 2);
-  EXPECT_FALSE(readable(sockets.fds[1])) << "held until the answer is whole";
   ASSERT_TRUE(stream.flush());
   char got[64];
   EXPECT_EQ(::recv(sockets.fds[1], got, sizeof got, MSG_DONTWAIT), 21) << "one send of both";
