@@ -1,6 +1,8 @@
 #include "actors/upstream.hpp"
 
+#include "providers/fresh_pages.hpp"
 #include "providers/http_client.hpp"
+#include "providers/matrix_buffers.hpp"
 
 #include <httplib.h>
 
@@ -65,7 +67,11 @@ upstream_reply upstream_state::post(const upstream_call& call) {
   body.clear();
   req.response_handler = [](const httplib::Response& head) {
     auto announced = head.get_header_value<std::uint64_t>("Content-Length");
-    body.reserve(static_cast<std::size_t>(std::min<std::uint64_t>(announced, most_reserved)));
+    auto needed = static_cast<std::size_t>(std::min<std::uint64_t>(announced, most_reserved));
+    if (needed > body.capacity()) {
+      body.reserve(needed);
+      map_in_for_writing(body.data(), body.capacity());
+    }
     return true;
   };
   // An answer longer than its rows can be (a compressed bomb httplib inflates, a stream that
@@ -115,7 +121,7 @@ upstream_reply upstream_state::post(const upstream_call& call) {
   if (res.status >= 200 && res.status < 300) {
     auto decoded = adapter->decode_response(body, {call.rows, call.dims, body.size() / 2});
     if (decoded.matrix)
-      reply.matrix = std::make_shared<const embedding_matrix>(std::move(*decoded.matrix));
+      reply.matrix = share_matrix(std::move(*decoded.matrix), matrix_buffers::process_wide());
     else
       reply.error_message = std::move(decoded.error);
   } else {

@@ -1,5 +1,7 @@
 #include "actors/vector_slabs.hpp"
 
+#include "providers/fresh_pages.hpp"
+
 #include <algorithm>
 
 namespace emr {
@@ -67,9 +69,11 @@ float* vector_slabs::take(std::size_t dims) {
     }
   slab fresh;
   fresh.floats = std::make_unique_for_overwrite<float[]>(slots * floats);
+  // The cache counts a slab whole from the start, and its slots fill as the cache grows.
+  map_in_for_writing(fresh.floats.get(), slots * floats * sizeof(float));
   fresh.slots = slots;
   fresh.free.reserve(slots);
-  // Handed out from slot 0 up, so that pages never used are never touched.
+  // Handed out from slot 0 up.
   for (auto slot = static_cast<std::uint32_t>(slots); slot-- > 1;)
     fresh.free.push_back(slot);
   auto* first = fresh.floats.get();

@@ -1,6 +1,7 @@
 #include "providers/response_reader.hpp"
 
 #include "providers/float_codec.hpp"
+#include "providers/matrix_buffers.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -39,7 +40,7 @@ bool response_reader::set_dims(std::size_t dims) {
   }
   if (matrix_.dims == 0) {
     matrix_.dims = dims;
-    matrix_.values.assign(expected_.rows * dims, 0.0f);
+    matrix_.values = matrix_buffers::process_wide().take(expected_.rows * dims);
     return true;
   }
   if (matrix_.dims != dims) {
