@@ -18,6 +18,7 @@
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 
 namespace emr {
@@ -27,6 +28,17 @@ namespace {
 // Set by the logger when an answer says Connection: close (a refusal that left the body unread,
 // say): the connection cannot carry another request.
 thread_local bool answer_closes_connection = false;
+// Set by the logger for an answer below 400: a route answered, and httplib calls routes only once
+// it has read the request whole.
+thread_local bool request_read_whole = false;
+
+// Whether the client has sent nothing more: the connection can then close at once, without
+// dropping what is still on its way (a close with unread bytes resets the connection).
+bool nothing_more_sent(int fd) {
+  char byte;
+  auto n = ::recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  return n == 0 || (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK));
+}
 
 // Each HTTP thread spawns request actors, and CAF (0.17) keeps, for its logging, a map from
 // thread to actor guarded by a spinlock, which a thread's first spawn adds it to. A burst on a
@@ -91,6 +103,7 @@ private:
                                seconds{write_timeout_sec_}};
       stream.read_until(connection_stream::clock::now() + request_read_timeout_);
       answer_closes_connection = false;
+      request_read_whole = false;
       arrivals::entry arriving{arriving_};
       waiting.reset(); // the thread's own count has taken over
       bool closed = false;
@@ -98,10 +111,15 @@ private:
       // Even a request httplib failed to read may have an answer held (a 400, say).
       if (!stream.flush())
         return gate_.close(c.fd);
-      if (!answered || closed || answer_closes_connection || stream.deadline_passed() ||
-          gate_.stopping())
-        return gate_.close_after_answer(c.fd);
       c.received = stream.take_unread();
+      if (!answered || closed || answer_closes_connection || stream.deadline_passed() ||
+          gate_.stopping()) {
+        // The common case, a client that asked to close after one request: closed now, it costs
+        // the gate no wake-up to see the client's end of stream.
+        if (answered && request_read_whole && c.received.empty() && nothing_more_sent(c.fd))
+          return gate_.close(c.fd);
+        return gate_.close_after_answer(c.fd);
+      }
       if (!request_head_end(c.received))
         return gate_.give_back(std::move(c));
     }
@@ -148,6 +166,7 @@ http_server::http_server(app& a) : impl_(std::make_unique<impl>(a)) {
   s.set_logger([](const httplib::Request&, const httplib::Response& res) {
     if (res.get_header_value("Connection") == "close")
       answer_closes_connection = true;
+    request_read_whole = res.status < 400;
   });
   s.set_exception_handler([](const httplib::Request& req, httplib::Response& res,
                              std::exception_ptr ep) {

@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <filesystem>
 #include <fstream>
 #include <future>
 #include <thread>
@@ -361,6 +362,58 @@ TEST_F(UnreadRequests, a_refusal_before_the_body_reaches_a_client_that_sends_it_
   EXPECT_EQ(statuses_in(*sent), std::vector<int>{411}) << *sent;
   EXPECT_NE(sent->find("\"type\":\"length_required\""), std::string::npos) << *sent;
   expect_served("a refused body sent whole");
+}
+
+/// The sockets `pid` holds open.
+std::size_t open_sockets(pid_t pid) {
+  std::size_t sockets = 0;
+  for (const auto& fd :
+       std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/fd")) {
+    std::error_code ec;
+    auto target = std::filesystem::read_symlink(fd.path(), ec);
+    sockets += !ec && target.string().rfind("socket:", 0) == 0;
+  }
+  return sockets;
+}
+
+/// Waits up to `wait` for `pid` to hold `expected` sockets; what it holds at the end.
+std::size_t sockets_reaching(pid_t pid, std::size_t expected, std::chrono::milliseconds wait) {
+  auto deadline = std::chrono::steady_clock::now() + wait;
+  auto held = open_sockets(pid);
+  while (held != expected && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(10ms);
+    held = open_sockets(pid);
+  }
+  return held;
+}
+
+// The stack closes idle connections after 30 s: only the clients, or emr itself, end these.
+using ClosingClients = hostile_clients;
+
+TEST_F(ClosingClients, one_that_asked_to_close_is_let_go_at_once_and_an_unread_one_when_it_closes) {
+  auto before = open_sockets(emr.process().pid());
+  connections asked;
+  const std::string health = "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+  for (int i = 0; i < 10; ++i) {
+    ASSERT_TRUE(asked.open(emr.port(), health));
+    auto sent = read_until_closed(asked.fds.back(), 10s);
+    ASSERT_TRUE(sent.has_value()) << i;
+    EXPECT_EQ(statuses_in(*sent), std::vector<int>{200}) << *sent;
+  }
+  // The clients keep their ends open: emr has closed its own.
+  EXPECT_EQ(sockets_reaching(emr.process().pid(), before, 5s), before);
+  // A request emr did not read whole: its connection is held, dropping what still comes, until
+  // the client closes it.
+  connections unread;
+  ASSERT_TRUE(unread.open(emr.port(), "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                                      "Content-Length: 4\r\n\r\nbody"));
+  auto sent = read_until_closed(unread.fds.back(), 10s);
+  ASSERT_TRUE(sent.has_value());
+  EXPECT_EQ(statuses_in(*sent), std::vector<int>{400}) << *sent;
+  EXPECT_EQ(open_sockets(emr.process().pid()), before + 1);
+  ::close(unread.fds.back());
+  unread.fds.clear();
+  EXPECT_EQ(sockets_reaching(emr.process().pid(), before, 5s), before);
 }
 
 } // namespace
