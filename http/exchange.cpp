@@ -40,7 +40,11 @@ void send_error(httplib::Response& res, const api_error& error) {
 
 void send_json(httplib::Response& res, int status, std::string body) {
   res.status = status;
-  res.set_content(std::move(body), "application/json");
+  // httplib's set_content takes a copy (it has no overload for an rvalue), and an answer's
+  // vectors are most of its bytes.
+  res.body = std::move(body);
+  res.headers.erase("Content-Type");
+  res.set_header("Content-Type", "application/json");
 }
 
 std::string request_id(const httplib::Request& req, httplib::Response& res) {
