@@ -71,9 +71,16 @@ sigset_t block_stop_signals() {
 // large upstream answer). Blocks below it come from the per-thread arenas and stay resident there
 // once freed, so memory ratchets up with every verification and burst. A fixed threshold maps and
 // unmaps such blocks whole.
-void return_large_blocks_to_the_system() {
+//
+// The small blocks a burst frees (its requests, the answers it rendered) are kept instead: an
+// arena gave back what was free at its top beyond 128 KiB, and the next burst faulted those pages
+// in again, at about 10 us a page on the VMs emr is measured on (6 % of emr's CPU in a burst of
+// 1,000). An arena now keeps up to 32 MiB of them, no more than a burst used.
+void tune_the_allocator() {
   constexpr int large_block_bytes = 256 * 1024;
+  constexpr int kept_free_bytes = 32 << 20;
   mallopt(M_MMAP_THRESHOLD, large_block_bytes);
+  mallopt(M_TRIM_THRESHOLD, kept_free_bytes);
 }
 
 /// Stops the fleet budget actor on every way out of `serve`, leaving the fleet so that the others'
@@ -162,7 +169,7 @@ private:
 };
 
 int serve(const serve_options& options) {
-  return_large_blocks_to_the_system();
+  tune_the_allocator();
   auto signals = block_stop_signals();
   auto path = resolve_config_path(options.config_path);
   loaded_config loaded;

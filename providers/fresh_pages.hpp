@@ -1,8 +1,9 @@
 #pragma once
-// Fresh memory is mapped in a page at a time as it is first written, and each of those page faults
-// costs 11-12 us on the 2-core VMs emr is measured on (well under 1 us on bare metal): 128 faults,
-// 1.5 ms, for one 512 KiB matrix. Asked to map a block's pages in one call, the kernel takes
-// about 1 us a page there.
+// Fresh memory is mapped in a page at a time as it is first written, and on the 2-core VMs emr is
+// measured on each of those page faults costs 11-15 us (well under 1 us on bare metal). Mapped in
+// with one call before it is written, a block's pages cost about 9 us each there, the VM's own
+// first touch being what is left. Memory kept and used again costs nothing more: see
+// matrix_buffers and the allocator's settings in cli/serve.cpp.
 
 #include <cstddef>
 
