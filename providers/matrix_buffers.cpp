@@ -15,6 +15,11 @@ matrix_buffers& matrix_buffers::process_wide() {
 
 std::vector<float> matrix_buffers::take(std::size_t floats) {
   std::vector<float> buffer;
+  // A small matrix (a lone caller's) comes from the arenas: a kept buffer is for a batch's.
+  if (floats * sizeof(float) < smallest_kept_bytes_) {
+    buffer.assign(floats, 0.0f);
+    return buffer;
+  }
   {
     std::lock_guard guard{mutex_};
     if (auto fit = kept_.lower_bound(floats); fit != kept_.end()) {

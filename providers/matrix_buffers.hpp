@@ -26,7 +26,8 @@ public:
   /// full burst's matrices at 1,024 dimensions twice over.
   static matrix_buffers& process_wide();
 
-  /// `floats` zeroes, in the smallest kept buffer that holds them, or in a new one.
+  /// `floats` zeroes, in the smallest kept buffer that holds them, or in a new one; fewer than
+  /// `smallest_kept_bytes` take no kept buffer.
   std::vector<float> take(std::size_t floats);
   /// Keeps `buffer` for a later take. Past the bound, the smallest buffers go first: a large
   /// matrix is the one whose pages cost most to fault in again.
