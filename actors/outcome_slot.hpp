@@ -6,26 +6,50 @@
 // condition variable cost one more on the waiter's unlock (actors/futex.hpp). The request actor
 // answers a whole batch's callers one after another on one CAF thread, so what each hand-off
 // costs is paid a batch's worth of times on its way out. Here it is one wake-up, made only if
-// the HTTP thread sleeps.
+// the HTTP thread sleeps; or none, when the HTTP thread left a continuation (`then`) and went
+// on to other requests.
 
 #include "actors/futex.hpp"
 
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <optional>
+#include <utility>
 
 namespace emr {
 
 template <class Outcome> class outcome_slot {
 public:
-  /// Leaves the outcome and wakes the waiting thread; only the first outcome counts.
+  /// Leaves the outcome and wakes the waiting thread, or runs the continuation here; only the
+  /// first outcome counts.
   void set(Outcome outcome) {
     if (claimed_.exchange(true, std::memory_order_acq_rel))
       return;
     outcome_ = std::move(outcome);
-    if (state_.exchange(ready, std::memory_order_acq_rel) == sleeping)
+    switch (state_.exchange(ready, std::memory_order_acq_rel)) {
+    case sleeping:
       futex::wake_one(state_);
+      break;
+    case handed_on:
+      taken_ = true;
+      std::exchange(then_, {})(std::move(*outcome_));
+      break;
+    default:
+      break;
+    }
+  }
+
+  /// Has the thread that leaves the outcome run `then` with it (now, on this thread, if it is
+  /// already left), instead of a thread taking it. Instead of take, once.
+  void then(std::function<void(Outcome)> then) {
+    then_ = std::move(then);
+    auto seen = empty;
+    if (state_.compare_exchange_strong(seen, handed_on, std::memory_order_acq_rel))
+      return;
+    taken_ = true;
+    std::exchange(then_, {})(std::move(*outcome_));
   }
 
   /// The outcome, taken once it is left, or nullopt if none is within `wait`. One thread takes.
@@ -47,10 +71,11 @@ public:
   }
 
 private:
-  static constexpr std::uint32_t empty = 0, sleeping = 1, ready = 2;
+  static constexpr std::uint32_t empty = 0, sleeping = 1, ready = 2, handed_on = 3;
   std::atomic<bool> claimed_{false};
   std::atomic<std::uint32_t> state_{empty};
   std::optional<Outcome> outcome_;
+  std::function<void(Outcome)> then_;
   bool taken_ = false;
 };
 

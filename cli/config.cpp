@@ -95,8 +95,8 @@ const std::vector<config_key>& keys() {
           "server", "bind", "Address and port to listen on (port 0 picks a free one).", set_bind,
           [](const emr_config& c) { return c.http.host + ":" + std::to_string(c.http.port); }),
       integer_key(
-          "server", "threads", "HTTP worker threads; each waiting caller holds one.", 16, 65536,
-          [](emr_config& c, std::int64_t v) { c.http.threads = v; },
+          "server", "threads", "HTTP worker threads; a caller holds one while its request is read.",
+          16, 65536, [](emr_config& c, std::int64_t v) { c.http.threads = v; },
           [](const emr_config& c) { return static_cast<std::int64_t>(c.http.threads); }),
       integer_key(
           "server", "max_connections", "Open connections beyond which new ones are refused.", 16,

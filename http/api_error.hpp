@@ -26,4 +26,7 @@ api_error invalid_request(std::string message, std::string param = {});
 /// batch sub-result's `retry_after`): whole seconds, rounded up, at least 1.
 std::optional<std::int64_t> retry_after(const api_error& error);
 
+/// The reason phrase of an HTTP status line, for the answers emr writes itself.
+const char* reason_phrase(int status);
+
 } // namespace emr

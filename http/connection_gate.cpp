@@ -21,17 +21,6 @@ using clock = std::chrono::steady_clock;
 // How often timeouts are looked for: how late past its timeout a connection may close.
 constexpr std::chrono::milliseconds sweep_interval{100};
 
-const char* reason_phrase(int status) {
-  switch (status) {
-  case 408:
-    return "Request Timeout";
-  case 431:
-    return "Request Header Fields Too Large";
-  default:
-    return "Service Unavailable";
-  }
-}
-
 // The gate answers before any httplib request exists, so it writes the response itself, in the
 // same JSON shape as every other error.
 std::string closing_answer(const api_error& error) {

@@ -91,6 +91,8 @@ ssize_t connection_stream::read(char* ptr, size_t size) {
 }
 
 ssize_t connection_stream::write(const char* ptr, size_t size) {
+  if (detached_)
+    return static_cast<ssize_t>(size);
   if (held_.empty() && size <= held_limit) {
     held_.assign(ptr, size);
     return static_cast<ssize_t>(size);
@@ -112,20 +114,16 @@ bool connection_stream::flush() const {
   return sent;
 }
 
-bool connection_stream::send_all(std::span<iovec> parts) const {
+bool connection_stream::send_what_fits(int fd, std::span<iovec>& parts) {
   while (!parts.empty()) {
     msghdr message{};
     message.msg_iov = parts.data();
     message.msg_iovlen = parts.size();
-    // An answer nearly always fits the socket's buffer: waiting only when it is full spares
-    // every answer a poll(2).
-    auto n = ::sendmsg(fd_, &message, MSG_NOSIGNAL | MSG_DONTWAIT);
+    auto n = ::sendmsg(fd, &message, MSG_NOSIGNAL | MSG_DONTWAIT);
     if (n < 0) {
       if (errno == EINTR)
         continue;
-      if ((errno != EAGAIN && errno != EWOULDBLOCK) || !wait_for(POLLOUT, write_timeout_))
-        return false;
-      continue;
+      return errno == EAGAIN || errno == EWOULDBLOCK;
     }
     auto sent = static_cast<std::size_t>(n);
     while (!parts.empty() && sent >= parts.front().iov_len) {
@@ -138,6 +136,15 @@ bool connection_stream::send_all(std::span<iovec> parts) const {
     }
   }
   return true;
+}
+
+bool connection_stream::send_all(std::span<iovec> parts) const {
+  // An answer nearly always fits the socket's buffer: waiting only when it is full spares every
+  // answer a poll(2).
+  while (send_what_fits(fd_, parts))
+    if (parts.empty() || !wait_for(POLLOUT, write_timeout_))
+      return parts.empty();
+  return false;
 }
 
 void connection_stream::get_remote_ip_and_port(std::string& ip, int& port) const {

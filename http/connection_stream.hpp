@@ -40,6 +40,15 @@ public:
   ssize_t write(const char* ptr, size_t size) override;
   /// Sends what writes hold; false if the connection would not take it in time.
   bool flush() const;
+  /// The answer is written elsewhere (http/deferred_answer.hpp): writes from now on go nowhere.
+  void detach() {
+    detached_ = true;
+    held_.clear();
+  }
+  bool detached() const { return detached_; }
+  /// Sends what `fd` takes now of `parts`, advancing them past it; false on an error other than
+  /// a full socket.
+  static bool send_what_fits(int fd, std::span<iovec>& parts);
   void get_remote_ip_and_port(std::string& ip, int& port) const override;
   void get_local_ip_and_port(std::string& ip, int& port) const override;
   int socket() const override { return fd_; }
@@ -62,6 +71,7 @@ private:
   clock::duration write_timeout_;
   clock::time_point read_deadline_ = clock::time_point::max();
   bool deadline_passed_ = false;
+  bool detached_ = false;
 };
 
 } // namespace emr

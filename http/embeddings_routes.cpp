@@ -1,6 +1,7 @@
 // POST /v1/embeddings and its batch form: HTTP in, actor messages out, vectors back.
 
 #include "http/caller_text.hpp"
+#include "http/deferred_answer.hpp"
 #include "http/exchange.hpp"
 #include "http/response_budget.hpp"
 #include "http/route_table.hpp"
@@ -99,29 +100,35 @@ caller_outcome await_job(app& a, outcome_slot<caller_outcome>& slot) {
 class access_record {
 public:
   access_record(app& a, const httplib::Request& req, httplib::Response& res)
-      : a_(a), req_(req), res_(res), started_(std::chrono::steady_clock::now()) {
+      : a_(a), method_(req.method), path_(req.path), res_(&res),
+        started_(std::chrono::steady_clock::now()) {
     ++a_.in_flight_http;
   }
   ~access_record() {
     --a_.in_flight_http;
     auto seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
-    a_.callers.record(provider, res_.status, seconds);
-    if (res_.status == 200)
+    a_.callers.record(provider, res_->status, seconds);
+    if (res_->status == 200)
       ++a_.requests_served;
     if (use.key_id != 0) {
       use.requests = 1;
-      use.errors += res_.status == 200 ? 0 : 1;
+      use.errors += res_->status == 200 ? 0 : 1;
       a_.usage.record(use);
       // After the record: a day's count read meanwhile finds these tokens in the meter.
       if (admitted)
         a_.quotas.settle(*admitted, use.tokens);
     }
-    spdlog::info("{} {} {} {:.1f}ms texts={} provider={} request_id={}{}", req_.method, req_.path,
-                 res_.status, seconds * 1000, texts, provider.empty() ? "-" : provider,
-                 res_.get_header_value("X-Request-Id"),
+    spdlog::info("{} {} {} {:.1f}ms texts={} provider={} request_id={}{}", method_, path_,
+                 res_->status, seconds * 1000, texts, provider.empty() ? "-" : provider,
+                 res_->get_header_value("X-Request-Id"),
                  upstream.empty() ? "" : " upstream=" + upstream);
   }
+  access_record(const access_record&) = delete;
+  access_record& operator=(const access_record&) = delete;
+
+  /// The answer goes into `res` instead (one written later, once the request's is gone).
+  void answer_into(httplib::Response& res) { res_ = &res; }
   std::size_t texts = 0;
   std::string provider;
   std::string upstream; ///< request ids of the upstream calls that carried this caller
@@ -132,7 +139,7 @@ public:
   bool admit(std::int64_t requests, std::int64_t tokens) {
     auto verdict = a_.quotas.admit(use.key_id, requests, tokens);
     if (auto e = std::get_if<api_error>(&verdict)) {
-      send_error(res_, *e);
+      send_error(*res_, *e);
       return false;
     }
     admitted = std::get<key_quotas::admission>(verdict);
@@ -155,8 +162,9 @@ public:
 
 private:
   app& a_;
-  const httplib::Request& req_;
-  httplib::Response& res_;
+  std::string method_;
+  std::string path_;
+  httplib::Response* res_;
   std::chrono::steady_clock::time_point started_;
 };
 
@@ -191,23 +199,9 @@ std::optional<json::value> caller_body(app& a, const httplib::Request& req, http
   return std::get<json::value>(std::move(body));
 }
 
-void embed(app& a, const httplib::Request& req, httplib::Response& res) {
-  access_record record{a, req, res};
-  auto id = request_id(req, res);
-  auto body = caller_body(a, req, res, record);
-  if (!body)
-    return;
-  response_budget planned{a.settings.limits.max_response_bytes};
-  auto p = prepare(a, *body, id, cache_control_use(req.get_header_value("Cache-Control")), planned);
-  if (auto e = std::get_if<api_error>(&p))
-    return send_error(res, *e);
-  auto& job = std::get<prepared_job>(p);
-  job.job.tenant = record.use.key_id;
-  record.texts = job.job.texts.size();
-  record.provider = job.job.routes.front().name;
-  if (!record.admit(1, estimated_tokens(job.job)))
-    return;
-  auto outcome = run_job(a, std::move(job.job));
+// The answer to an embedding request whose job is done: its vectors or its error.
+void answer_embedding(app& a, access_record& record, caller_outcome outcome,
+                      vector_encoding encoding, routing_policy policy, httplib::Response& res) {
   record.count(outcome);
   if (outcome.error) {
     if (!outcome.error->provider.empty())
@@ -217,9 +211,55 @@ void embed(app& a, const httplib::Request& req, httplib::Response& res) {
   record.provider = outcome.answers.front().provider;
   record.upstream = upstream_ids(outcome);
   response_budget rendered{a.settings.limits.max_response_bytes};
-  if (auto e = rendered.take(vector_bytes(outcome, job.encoding)))
+  if (auto e = rendered.take(vector_bytes(outcome, encoding)))
     return send_error(res, *e);
-  send_json(res, 200, render_outcome(outcome, job.policy, job.encoding));
+  send_json(res, 200, render_outcome(outcome, policy, encoding));
+}
+
+void embed(app& a, const httplib::Request& req, httplib::Response& res) {
+  // Shared: an answer written later takes it along.
+  auto record = std::make_shared<access_record>(a, req, res);
+  auto id = request_id(req, res);
+  auto body = caller_body(a, req, res, *record);
+  if (!body)
+    return;
+  response_budget planned{a.settings.limits.max_response_bytes};
+  auto p = prepare(a, *body, id, cache_control_use(req.get_header_value("Cache-Control")), planned);
+  if (auto e = std::get_if<api_error>(&p))
+    return send_error(res, *e);
+  auto& job = std::get<prepared_job>(p);
+  job.job.tenant = record->use.key_id;
+  record->texts = job.job.texts.size();
+  record->provider = job.job.routes.front().name;
+  if (!record->admit(1, estimated_tokens(job.job)))
+    return;
+  std::vector<caller_job> jobs;
+  jobs.push_back(std::move(job.job));
+  auto slot = spawn_jobs(a, std::move(jobs)).front();
+  auto later = defer_answer(req);
+  if (!later)
+    return answer_embedding(a, *record, await_job(a, *slot), job.encoding, job.policy, res);
+  // The request actor writes the answer; this thread goes on to other requests. What httplib
+  // writes for this one goes nowhere.
+  res.status = 200;
+  slot->then([&a, record = std::move(record), later = std::move(later), id, encoding = job.encoding,
+              policy = job.policy](caller_outcome outcome) mutable {
+    httplib::Response answer;
+    answer.set_header("X-Request-Id", id);
+    record->answer_into(answer);
+    try {
+      answer_embedding(a, *record, std::move(outcome), encoding, policy, answer);
+    } catch (const std::exception& e) {
+      // As httplib's exception handler answers on an HTTP thread: the caller still gets an
+      // answer, and its connection is not left waiting for one.
+      spdlog::error("unhandled error answering request {}: {}", id, e.what());
+      send_error(
+          answer,
+          api_error{500, "internal_error", "internal error; see the server log", {}, {}, -1});
+    }
+    record.reset(); // counted and logged before the answer's bytes leave with it
+    later->send(std::move(answer));
+  });
 }
 
 // A failed sub-result after its id: its status, the wait a 429 or 503 carries, and the error.

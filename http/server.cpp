@@ -5,6 +5,7 @@
 #include "http/caller_text.hpp"
 #include "http/connection_gate.hpp"
 #include "http/connection_stream.hpp"
+#include "http/deferred_answer.hpp"
 #include "http/exchange.hpp"
 #include "http/refusals.hpp"
 #include "http/route_table.hpp"
@@ -20,6 +21,8 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <condition_variable>
+#include <mutex>
 
 namespace emr {
 
@@ -53,7 +56,7 @@ void known_to_caf(caf::actor_system& system) {
 // httplib, with one difference: a connection holds an HTTP thread only while a request of its
 // is being read and answered. Between requests, and while a request head arrives, the connection
 // gate holds it, so idle and slow clients cannot take every thread.
-class gated_server : public httplib::Server {
+class gated_server : public httplib::Server, private connection_owner {
 public:
   gated_server(const http_settings& settings, arrivals& arriving,
                std::function<void()> thread_start)
@@ -83,6 +86,11 @@ private:
     void enqueue(std::function<void()> job) override { job(); }
     void shutdown() override {
       server_.gate_.stop();
+      // Answers written later may still need an HTTP thread (a client with a full socket).
+      {
+        std::unique_lock lock{server_.deferred_mutex_};
+        server_.deferred_done_.wait(lock, [this] { return server_.deferred_ == 0; });
+      }
       server_.workers_.shutdown();
     }
 
@@ -107,28 +115,75 @@ private:
       arrivals::entry arriving{arriving_};
       waiting.reset(); // the thread's own count has taken over
       bool closed = false;
+      deferral_offer offer{c.fd, this, keep_alive_header(), nullptr,
+                           [&stream] { stream.detach(); }};
+      current_deferral_offer() = &offer;
       bool answered = process_request(stream, gate_.stopping(), closed, nullptr);
+      current_deferral_offer() = nullptr;
+      if (offer.taken) {
+        // A route answers it later: the connection is the answer's until it is written.
+        {
+          std::lock_guard lock{deferred_mutex_};
+          ++deferred_;
+        }
+        bool keep = answered && !closed && !answer_closes_connection && !stream.deadline_passed() &&
+                    !gate_.stopping();
+        return offer.taken->request_done(stream.take_unread(), answered, keep);
+      }
       // Even a request httplib failed to read may have an answer held (a 400, say).
       if (!stream.flush())
         return gate_.close(c.fd);
       c.received = stream.take_unread();
       if (!answered || closed || answer_closes_connection || stream.deadline_passed() ||
-          gate_.stopping()) {
-        // The common case, a client that asked to close after one request: closed now, it costs
-        // the gate no wake-up to see the client's end of stream.
-        if (answered && request_read_whole && c.received.empty() && nothing_more_sent(c.fd))
-          return gate_.close(c.fd);
-        return gate_.close_after_answer(c.fd);
-      }
+          gate_.stopping())
+        return close(c.fd, answered && request_read_whole, c.received);
       if (!request_head_end(c.received))
         return gate_.give_back(std::move(c));
     }
+  }
+
+  // The common case, a client that asked to close after one request: closed now, it costs the
+  // gate no wake-up to see the client's end of stream.
+  void close(int fd, bool read_whole, const std::string& unread) {
+    if (read_whole && unread.empty() && nothing_more_sent(fd))
+      return gate_.close(fd);
+    gate_.close_after_answer(fd);
+  }
+
+  std::string keep_alive_header() const {
+    return "timeout=" + std::to_string(keep_alive_timeout_sec_) +
+           ", max=" + std::to_string(keep_alive_max_count_);
+  }
+
+  void carry_on(int fd, answered how) override {
+    if (how.failed)
+      gate_.close(fd);
+    else if (!how.keep)
+      close(fd, how.read_whole, how.unread);
+    else if (!request_head_end(how.unread))
+      gate_.give_back({fd, std::move(how.unread)});
+    else
+      // The client sent its next request meanwhile: served now, as the gate would hand it on.
+      workers_.enqueue(
+          [this, c = waiting_connections::connection{fd, std::move(how.unread)},
+           waiting = arriving_.arrive()]() mutable { serve(std::move(c), std::move(waiting)); });
+    std::lock_guard lock{deferred_mutex_};
+    if (--deferred_ == 0)
+      deferred_done_.notify_all();
+  }
+  void run_blocking(std::function<void()> job) override { workers_.enqueue(std::move(job)); }
+  bool stopping() const override { return gate_.stopping(); }
+  std::chrono::steady_clock::duration write_timeout() const override {
+    return std::chrono::seconds{write_timeout_sec_};
   }
 
   arrivals& arriving_;
   warm_thread_pool workers_;
   connection_gate gate_;
   std::chrono::seconds request_read_timeout_;
+  std::mutex deferred_mutex_;
+  std::condition_variable deferred_done_;
+  std::size_t deferred_ = 0; ///< answers taken by routes to write later, not yet written
 };
 
 } // namespace
@@ -152,6 +207,12 @@ http_server::http_server(app& a) : impl_(std::make_unique<impl>(a)) {
   s.set_payload_max_length(settings.max_body_bytes);
   s.set_tcp_nodelay(true);
   s.set_pre_routing_handler([](const httplib::Request& req, httplib::Response& res) {
+    // Answers go uncompressed. httplib would compress each JSON answer a client accepts
+    // compressed, with brotli at its slowest setting where `br` is accepted (as Node's fetch and
+    // Python clients with brotli installed do): 20-30 ms of CPU for one text's answer, seconds for
+    // a large batch's, to spare bytes on the local links emr serves. The request object is
+    // httplib's own, not const; only the reference it hands the handler is.
+    const_cast<httplib::Request&>(req).headers.erase("Accept-Encoding");
     // Only callers' embedding requests bring batches company.
     if (!req.path.starts_with("/v1/embeddings"))
       arrivals::leave_current();

@@ -6,6 +6,8 @@
 
 #include <string>
 #include <thread>
+#include <utility>
+#include <vector>
 
 namespace emr {
 namespace {
@@ -34,6 +36,33 @@ TEST(outcome_slot, a_thread_waiting_for_the_outcome_wakes_with_it) {
   slot.set("served");
   waiter.join();
   EXPECT_EQ(taken, "served");
+}
+
+TEST(outcome_slot, a_continuation_left_first_runs_on_the_thread_that_leaves_the_outcome) {
+  outcome_slot<std::string> slot;
+  std::vector<std::pair<std::string, std::thread::id>> ran;
+  slot.then([&](std::string outcome) { ran.emplace_back(outcome, std::this_thread::get_id()); });
+  EXPECT_TRUE(ran.empty()) << "nothing to run it with yet";
+  std::thread::id setter;
+  std::thread actor{[&] {
+    setter = std::this_thread::get_id();
+    slot.set("served");
+    slot.set("shutting down");
+  }};
+  actor.join();
+  ASSERT_EQ(ran.size(), 1u) << "a caller is answered once, by the first outcome";
+  EXPECT_EQ(ran[0].first, "served");
+  EXPECT_EQ(ran[0].second, setter);
+}
+
+TEST(outcome_slot, a_continuation_left_after_the_outcome_runs_at_once_where_it_is_left) {
+  outcome_slot<std::string> slot;
+  slot.set("served from the cache");
+  std::vector<std::string> ran;
+  slot.then([&](std::string outcome) { ran.push_back(std::move(outcome)); });
+  EXPECT_EQ(ran, std::vector<std::string>{"served from the cache"});
+  slot.set("shutting down");
+  EXPECT_EQ(ran.size(), 1u);
 }
 
 } // namespace

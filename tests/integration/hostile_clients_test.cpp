@@ -1,6 +1,7 @@
 // Clients that attack the HTTP front-end before they authenticate: compression bombs, bodies
 // promised but not sent, heads sent a byte at a time, idle connections held open by the
 // hundred, and requests whose unread rest would pass for the next request on their connection.
+// And callers whose answers are awkward to write: pipelined, read slowly, or asked compressed.
 // emr's memory stays bounded (peak RSS), the attackers are answered or cut off within the limits,
 // and a normal caller keeps getting verified vectors meanwhile.
 
@@ -10,6 +11,8 @@
 #include <gtest/gtest.h>
 #include <zlib.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -432,6 +435,130 @@ TEST_F(ClosingClients, one_that_asked_to_close_is_let_go_at_once_and_an_unread_o
   ::close(unread.fds.back());
   unread.fds.clear();
   EXPECT_EQ(accepted_reaching(pid, emr.port(), 0, 5s), 0u);
+}
+
+/// The answers in what a server sent, split by their Content-Length.
+struct sent_answer {
+  int status = 0;
+  std::string head;
+  std::string body;
+};
+std::vector<sent_answer> answers_in(const std::string& sent) {
+  std::vector<sent_answer> answers;
+  for (std::size_t at = 0; at < sent.size();) {
+    auto head_end = sent.find("\r\n\r\n", at);
+    if (head_end == std::string::npos)
+      break;
+    sent_answer a;
+    a.head = sent.substr(at, head_end + 4 - at);
+    a.status = std::stoi(a.head.substr(9, 3));
+    auto length_at = a.head.find("Content-Length: ");
+    std::size_t length =
+        length_at == std::string::npos ? 0 : std::stoul(a.head.substr(length_at + 16));
+    a.body = sent.substr(head_end + 4, length);
+    at = head_end + 4 + length;
+    answers.push_back(std::move(a));
+  }
+  return answers;
+}
+
+std::string embed_request(const std::string& key, const json::array& texts,
+                          const std::string& extra_headers) {
+  auto body = json::serialize(json::object{{"model", "voyage-3.5"}, {"input", texts}});
+  return embed_head(key, body.size(), extra_headers) + body;
+}
+
+using AnswerWriting = hostile_clients;
+
+TEST_F(AnswerWriting, pipelined_requests_are_answered_in_order_on_their_connection) {
+  // The first answer is written by whichever thread brings its vectors; the second request,
+  // already here, must wait for it and be read only after.
+  int fd = connect_loopback(emr.port());
+  ASSERT_GE(fd, 0);
+  ASSERT_TRUE(send_all(fd, embed_request(key, {"first in the pipe"}, "X-Request-Id: one\r\n") +
+                               embed_request(key, {"second in the pipe", "and its companion"},
+                                             "X-Request-Id: two\r\nConnection: close\r\n")));
+  auto sent = read_until_closed(fd, 10s);
+  ::close(fd);
+  ASSERT_TRUE(sent.has_value()) << "the connection stayed open after Connection: close";
+  auto answers = answers_in(*sent);
+  ASSERT_EQ(answers.size(), 2u) << *sent;
+  EXPECT_EQ(answers[0].status, 200);
+  EXPECT_NE(answers[0].head.find("X-Request-Id: one\r\n"), std::string::npos) << answers[0].head;
+  EXPECT_NE(answers[0].head.find("Keep-Alive: timeout="), std::string::npos) << answers[0].head;
+  EXPECT_EQ(answers[0].head.find("Connection: close"), std::string::npos) << answers[0].head;
+  EXPECT_EQ(answers[1].status, 200);
+  EXPECT_NE(answers[1].head.find("X-Request-Id: two\r\n"), std::string::npos) << answers[1].head;
+  EXPECT_NE(answers[1].head.find("Connection: close\r\n"), std::string::npos) << answers[1].head;
+  auto first = json::parse(answers[0].body);
+  auto second = json::parse(answers[1].body);
+  ASSERT_EQ(first.at("data").as_array().size(), 1u);
+  EXPECT_TRUE(
+      is_fakes_vector(first.at("data").at(0).at("embedding"), "voyage-3.5", "first in the pipe"));
+  ASSERT_EQ(second.at("data").as_array().size(), 2u);
+  EXPECT_TRUE(
+      is_fakes_vector(second.at("data").at(0).at("embedding"), "voyage-3.5", "second in the pipe"));
+  EXPECT_TRUE(
+      is_fakes_vector(second.at("data").at(1).at("embedding"), "voyage-3.5", "and its companion"));
+}
+
+TEST_F(AnswerWriting, a_caller_that_reads_its_answer_slowly_gets_it_whole_and_holds_up_no_one) {
+  // A receive buffer of a few KiB, and nothing read for a while: the answer (300 vectors,
+  // about 4 MB of JSON) cannot leave in one send, and the rest must wait for room without
+  // holding the thread that brought the vectors.
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(fd, 0);
+  int small = 4096;
+  ASSERT_EQ(::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small), 0);
+  sockaddr_in to{};
+  to.sin_family = AF_INET;
+  to.sin_port = htons(static_cast<std::uint16_t>(emr.port()));
+  to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&to), sizeof to), 0);
+  json::array texts;
+  for (int i = 0; i < 300; ++i)
+    texts.emplace_back("slow reader's text " + std::to_string(i));
+  ASSERT_TRUE(send_all(fd, embed_request(key, texts, "Connection: close\r\n")));
+  // While its answer waits: others are served, from the same provider and batcher.
+  for (int i = 0; i < 3; ++i)
+    expect_served("a caller not reading its answer, " + std::to_string(i));
+  auto sent = read_until_closed(fd, 30s);
+  ::close(fd);
+  ASSERT_TRUE(sent.has_value());
+  auto answers = answers_in(*sent);
+  ASSERT_EQ(answers.size(), 1u) << sent->substr(0, 300);
+  EXPECT_EQ(answers[0].status, 200) << answers[0].head;
+  auto body = json::parse(answers[0].body);
+  auto& data = body.at("data").as_array();
+  ASSERT_EQ(data.size(), 300u);
+  for (int i : {0, 1, 150, 299})
+    EXPECT_TRUE(is_fakes_vector(data[static_cast<std::size_t>(i)].at("embedding"), "voyage-3.5",
+                                "slow reader's text " + std::to_string(i)))
+        << i;
+}
+
+TEST_F(AnswerWriting, answers_go_uncompressed_whatever_the_client_accepts) {
+  // httplib would compress them, with brotli at its slowest where `br` is accepted.
+  for (const char* accepted : {"gzip, deflate, br", "br", "gzip"}) {
+    auto one = http_call(emr.port(), "POST", "/v1/embeddings",
+                         R"({"model":"voyage-3.5","input":["compress me"]})",
+                         {{"Authorization", "Bearer " + key}, {"Accept-Encoding", accepted}});
+    EXPECT_EQ(one.status, 200) << accepted << ": " << one.body.substr(0, 200);
+    EXPECT_EQ(one.headers.count("Content-Encoding"), 0u) << accepted;
+    EXPECT_TRUE(
+        is_fakes_vector(one.json().at("data").at(0).at("embedding"), "voyage-3.5", "compress me"))
+        << accepted;
+    auto batch =
+        http_call(emr.port(), "POST", "/v1/embeddings/batch",
+                  R"({"requests":[{"id":"a","model":"voyage-3.5","input":["compress me too"]}]})",
+                  {{"Authorization", "Bearer " + key}, {"Accept-Encoding", accepted}});
+    EXPECT_EQ(batch.status, 200) << accepted << ": " << batch.body.substr(0, 200);
+    EXPECT_EQ(batch.headers.count("Content-Encoding"), 0u) << accepted;
+    EXPECT_TRUE(is_fakes_vector(
+        batch.json().at("results").at(0).at("response").at("data").at(0).at("embedding"),
+        "voyage-3.5", "compress me too"))
+        << accepted;
+  }
 }
 
 } // namespace
