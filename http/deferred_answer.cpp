@@ -22,7 +22,7 @@ void deferred_answer::request_done(std::string unread, bool read_whole, bool kee
   party_done();
 }
 
-void deferred_answer::send(httplib::Response res) {
+void deferred_answer::send(httplib::Response res, bool may_wait) {
   // As httplib 0.11 writes an answer: its headers in their (case-blind) order, with these added.
   answer_keep_ = !client_closes_ && !owner_.stopping();
   if (answer_keep_)
@@ -35,10 +35,6 @@ void deferred_answer::send(httplib::Response res) {
     head_ += name + ": " + value + "\r\n";
   head_ += "\r\n";
   body_ = std::move(res.body);
-  write();
-}
-
-void deferred_answer::write() {
   std::array<iovec, 2> all{iovec{head_.data(), head_.size()}, iovec{body_.data(), body_.size()}};
   std::span<iovec> parts{all};
   bool ok = connection_stream::send_what_fits(fd_, parts);
@@ -47,18 +43,22 @@ void deferred_answer::write() {
   std::size_t left = 0;
   for (const auto& part : parts)
     left += part.iov_len;
+  if (may_wait)
+    return finish(left);
   // A client that reads slowly: an HTTP thread waits for room, as it would have written it.
-  owner_.run_blocking([self = shared_from_this(), left] {
-    auto total = self->head_.size() + self->body_.size();
-    std::string rest;
-    rest.reserve(left);
-    for (auto at = total - left; at < total; ++at)
-      rest.push_back(at < self->head_.size() ? self->head_[at]
-                                             : self->body_[at - self->head_.size()]);
-    connection_stream stream{
-        self->fd_, {}, self->owner_.write_timeout(), self->owner_.write_timeout()};
-    self->written(stream.write(rest.data(), rest.size()) >= 0 && stream.flush());
-  });
+  owner_.run_blocking([self = shared_from_this(), left] { self->finish(left); });
+}
+
+void deferred_answer::finish(std::size_t left) {
+  connection_stream stream{fd_, {}, owner_.write_timeout(), owner_.write_timeout()};
+  auto sent = head_.size() + body_.size() - left;
+  bool ok = true;
+  if (sent < head_.size())
+    ok = stream.write(head_.data() + sent, head_.size() - sent) >= 0;
+  auto body_sent = sent > head_.size() ? sent - head_.size() : 0;
+  ok =
+      ok && stream.write(body_.data() + body_sent, body_.size() - body_sent) >= 0 && stream.flush();
+  written(ok);
 }
 
 void deferred_answer::written(bool ok) {

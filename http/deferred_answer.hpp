@@ -37,7 +37,7 @@ public:
   };
   /// The answer is out (or failed): the connection goes on as `how` says.
   virtual void carry_on(int fd, answered how) = 0;
-  /// Runs `job` on a thread that may block (to finish an answer the socket had no room for).
+  /// Runs `job` on a thread that may block or take long (an HTTP thread).
   virtual void run_blocking(std::function<void()> job) = 0;
   /// Whether the server is draining: answers then close their connections.
   virtual bool stopping() const = 0;
@@ -55,13 +55,16 @@ public:
   /// The HTTP thread is done with the request: what the client sent past it, whether httplib
   /// read it whole, and whether the connection may carry another.
   void request_done(std::string unread, bool read_whole, bool keep);
+  /// Runs `job` on an HTTP thread (to render an answer too large for the thread that brought it).
+  void elsewhere(std::function<void()> job) { owner_.run_blocking(std::move(job)); }
   /// Writes `res` as httplib would (status line, its headers, Content-Length, Keep-Alive or
-  /// Connection: close), from whichever thread calls; once only.
-  void send(httplib::Response res);
+  /// Connection: close), from whichever thread calls; once only. What the socket has no room for
+  /// is written by an HTTP thread: this one if it `may_wait`.
+  void send(httplib::Response res, bool may_wait = false);
 
 private:
-  /// Sends what the socket takes now; the rest goes to a thread that may wait for room.
-  void write();
+  /// Writes the last `left` bytes of the answer, waiting for room up to the write timeout.
+  void finish(std::size_t left);
   /// The answer is out (`ok`) or failed.
   void written(bool ok);
   /// One party is done; the last hands the connection on.
@@ -79,7 +82,6 @@ private:
   // Set by the writer before its party_done.
   std::string head_;
   std::string body_;
-  std::size_t sent_ = 0;
   bool answer_keep_ = false;
   bool answer_failed_ = false;
 };

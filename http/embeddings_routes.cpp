@@ -242,8 +242,8 @@ void embed(app& a, const httplib::Request& req, httplib::Response& res) {
   // The request actor writes the answer; this thread goes on to other requests. What httplib
   // writes for this one goes nowhere.
   res.status = 200;
-  slot->then([&a, record = std::move(record), later = std::move(later), id, encoding = job.encoding,
-              policy = job.policy](caller_outcome outcome) mutable {
+  auto write = [&a, record = std::move(record), later, id, encoding = job.encoding,
+                policy = job.policy](caller_outcome outcome, bool on_http_thread) mutable {
     httplib::Response answer;
     answer.set_header("X-Request-Id", id);
     record->answer_into(answer);
@@ -258,8 +258,20 @@ void embed(app& a, const httplib::Request& req, httplib::Response& res) {
           api_error{500, "internal_error", "internal error; see the server log", {}, {}, -1});
     }
     record.reset(); // counted and logged before the answer's bytes leave with it
-    later->send(std::move(answer));
-  });
+    later->send(std::move(answer), on_http_thread);
+  };
+  slot->then(
+      [later, write = std::move(write), encoding = job.encoding](caller_outcome outcome) mutable {
+        // A few vectors are written where they arrive. Many would hold a scheduler thread, and
+        // every actor queued behind it, for milliseconds (a thousand vectors are 12 MB of JSON):
+        // they go to an HTTP thread, which a wake-up costs far less than their rendering.
+        constexpr std::size_t rendered_where_they_arrive = 128 * 1024;
+        if (vector_bytes(outcome, encoding) <= rendered_where_they_arrive)
+          return write(std::move(outcome), false);
+        later->elsewhere([write = std::move(write), outcome = std::move(outcome)]() mutable {
+          write(std::move(outcome), true);
+        });
+      });
 }
 
 // A failed sub-result after its id: its status, the wait a 429 or 503 carries, and the error.

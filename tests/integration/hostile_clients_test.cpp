@@ -502,39 +502,85 @@ TEST_F(AnswerWriting, pipelined_requests_are_answered_in_order_on_their_connecti
       is_fakes_vector(second.at("data").at(1).at("embedding"), "voyage-3.5", "and its companion"));
 }
 
-TEST_F(AnswerWriting, a_caller_that_reads_its_answer_slowly_gets_it_whole_and_holds_up_no_one) {
-  // A receive buffer of a few KiB, and nothing read for a while: the answer (300 vectors,
-  // about 4 MB of JSON) cannot leave in one send, and the rest must wait for room without
-  // holding the thread that brought the vectors.
+/// A connection to emr whose receive buffer holds a few KiB: an answer cannot leave in one send.
+int connect_with_small_receive_buffer(int port) {
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  ASSERT_GE(fd, 0);
   int small = 4096;
-  ASSERT_EQ(::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small), 0);
   sockaddr_in to{};
   to.sin_family = AF_INET;
-  to.sin_port = htons(static_cast<std::uint16_t>(emr.port()));
+  to.sin_port = htons(static_cast<std::uint16_t>(port));
   to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&to), sizeof to), 0);
-  json::array texts;
-  for (int i = 0; i < 300; ++i)
-    texts.emplace_back("slow reader's text " + std::to_string(i));
-  ASSERT_TRUE(send_all(fd, embed_request(key, texts, "Connection: close\r\n")));
-  // While its answer waits: others are served, from the same provider and batcher.
-  for (int i = 0; i < 3; ++i)
-    expect_served("a caller not reading its answer, " + std::to_string(i));
-  auto sent = read_until_closed(fd, 30s);
-  ::close(fd);
-  ASSERT_TRUE(sent.has_value());
-  auto answers = answers_in(*sent);
-  ASSERT_EQ(answers.size(), 1u) << sent->substr(0, 300);
-  EXPECT_EQ(answers[0].status, 200) << answers[0].head;
-  auto body = json::parse(answers[0].body);
-  auto& data = body.at("data").as_array();
-  ASSERT_EQ(data.size(), 300u);
-  for (int i : {0, 1, 150, 299})
-    EXPECT_TRUE(is_fakes_vector(data[static_cast<std::size_t>(i)].at("embedding"), "voyage-3.5",
-                                "slow reader's text " + std::to_string(i)))
-        << i;
+  if (fd < 0 || ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small) != 0 ||
+      ::connect(fd, reinterpret_cast<sockaddr*>(&to), sizeof to) != 0) {
+    if (fd >= 0)
+      ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+TEST_F(AnswerWriting, callers_that_read_their_answers_slowly_get_them_whole_and_hold_up_no_one) {
+  // Nothing is read for a while, and the answers outgrow what loopback's socket takes (a few
+  // MB): sixty pipelined answers of seven vectors (about 90 KB each, written by the thread that
+  // brings them), and one of three hundred (about 4 MB, rendered and written on an HTTP thread).
+  // What does not fit waits for room on an HTTP thread, never on an actor's.
+  struct shape {
+    int requests, texts;
+  };
+  for (auto [requests, texts] : {shape{60, 7}, shape{1, 300}}) {
+    int fd = connect_with_small_receive_buffer(emr.port());
+    ASSERT_GE(fd, 0);
+    auto text = [&](int r, int i) {
+      return "slow reader's text " + std::to_string(texts) + " " + std::to_string(r) + " " +
+             std::to_string(i);
+    };
+    auto served = [&] {
+      return http_call(emr.port(), "GET", "/status").json().at("requests_served").as_int64();
+    };
+    auto served_before = served();
+    std::string pipelined;
+    for (int r = 0; r < requests; ++r) {
+      json::array sent_texts;
+      for (int i = 0; i < texts; ++i)
+        sent_texts.emplace_back(text(r, i));
+      pipelined += embed_request(key, sent_texts, r + 1 == requests ? "Connection: close\r\n" : "");
+    }
+    ASSERT_TRUE(send_all(fd, pipelined));
+    // While its answers wait: others are served, from the same provider and batcher.
+    for (int i = 0; i < 3; ++i)
+      expect_served("a caller not reading its answers, " + std::to_string(i));
+    // Read only once the answers stop going out (the socket is full: the writer waits for room,
+    // and the next request waits for the writer) or all of them are out.
+    auto last = served(), stalled = decltype(last){0};
+    for (auto quiet_since = std::chrono::steady_clock::now();
+         last < served_before + requests + 3 &&
+         std::chrono::steady_clock::now() - quiet_since < 500ms;) {
+      std::this_thread::sleep_for(20ms);
+      if (auto now = served(); now != last) {
+        last = now;
+        quiet_since = std::chrono::steady_clock::now();
+      }
+    }
+    stalled = last - served_before - 3;
+    auto sent = read_until_closed(fd, 60s);
+    ::close(fd);
+    ASSERT_TRUE(sent.has_value()) << texts;
+    auto answers = answers_in(*sent);
+    ASSERT_EQ(answers.size(), static_cast<std::size_t>(requests)) << sent->substr(0, 300);
+    if (requests > 1) {
+      EXPECT_LT(stalled, requests) << "the answers all fitted: nothing waited for room";
+    }
+    for (int r = 0; r < requests; ++r) {
+      EXPECT_EQ(answers[r].status, 200) << answers[r].head;
+      auto body = json::parse(answers[r].body);
+      auto& data = body.at("data").as_array();
+      ASSERT_EQ(data.size(), static_cast<std::size_t>(texts));
+      for (int i : {0, texts / 2, texts - 1})
+        EXPECT_TRUE(is_fakes_vector(data[static_cast<std::size_t>(i)].at("embedding"), "voyage-3.5",
+                                    text(r, i)))
+            << texts << ": " << r << " " << i;
+    }
+  }
 }
 
 TEST_F(AnswerWriting, answers_go_uncompressed_whatever_the_client_accepts) {
