@@ -527,7 +527,8 @@ TEST_F(AnswerWriting, callers_that_read_their_answers_slowly_get_them_whole_and_
   struct shape {
     int requests, texts;
   };
-  for (auto [requests, texts] : {shape{60, 7}, shape{1, 300}}) {
+  for (auto each : {shape{60, 7}, shape{1, 300}}) {
+    const int requests = each.requests, texts = each.texts;
     int fd = connect_with_small_receive_buffer(emr.port());
     ASSERT_GE(fd, 0);
     auto text = [&](int r, int i) {
