@@ -9,11 +9,8 @@
 
 namespace emr {
 
-deferred_answer::deferred_answer(int fd, connection_owner& owner, std::string keep_alive,
-                                 bool client_closes)
-    : fd_(fd), owner_(owner), keep_alive_(std::move(keep_alive)), client_closes_(client_closes) {}
-
-deferred_answer::~deferred_answer() = default;
+deferred_answer::deferred_answer(int fd, connection_owner& owner, bool client_closes)
+    : fd_(fd), owner_(owner), client_closes_(client_closes) {}
 
 void deferred_answer::request_done(std::string unread, bool read_whole, bool keep) {
   unread_ = std::move(unread);
@@ -26,7 +23,7 @@ void deferred_answer::send(httplib::Response res, bool may_wait) {
   // As httplib 0.11 writes an answer: its headers in their (case-blind) order, with these added.
   answer_keep_ = !client_closes_ && !owner_.stopping();
   if (answer_keep_)
-    res.set_header("Keep-Alive", keep_alive_);
+    res.set_header("Keep-Alive", owner_.keep_alive());
   else
     res.set_header("Connection", "close");
   res.set_header("Content-Length", std::to_string(res.body.size()));
@@ -87,8 +84,7 @@ std::shared_ptr<deferred_answer> defer_answer(const httplib::Request& req) {
     return nullptr;
   auto connection = req.get_header_value("Connection");
   bool client_closes = connection == "close" || connection == "Close";
-  offer->taken =
-      std::make_shared<deferred_answer>(offer->fd, *offer->owner, offer->keep_alive, client_closes);
+  offer->taken = std::make_shared<deferred_answer>(offer->fd, *offer->owner, client_closes);
   offer->detach();
   return offer->taken;
 }

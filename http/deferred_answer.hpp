@@ -42,13 +42,14 @@ public:
   /// Whether the server is draining: answers then close their connections.
   virtual bool stopping() const = 0;
   virtual std::chrono::steady_clock::duration write_timeout() const = 0;
+  /// The Keep-Alive header's value for an answer that keeps its connection.
+  virtual std::string keep_alive() const = 0;
 };
 
 class deferred_answer : public std::enable_shared_from_this<deferred_answer> {
 public:
-  /// `keep_alive`: the Keep-Alive header's value; `client_closes`: the request asked to close.
-  deferred_answer(int fd, connection_owner& owner, std::string keep_alive, bool client_closes);
-  ~deferred_answer();
+  /// `client_closes`: the request asked to close its connection.
+  deferred_answer(int fd, connection_owner& owner, bool client_closes);
   deferred_answer(const deferred_answer&) = delete;
   deferred_answer& operator=(const deferred_answer&) = delete;
 
@@ -72,7 +73,6 @@ private:
 
   int fd_;
   connection_owner& owner_;
-  std::string keep_alive_;
   bool client_closes_;
   std::atomic<int> parties_{2};
   // Set by the HTTP thread before its party_done, read by the last party after.
@@ -90,7 +90,6 @@ private:
 struct deferral_offer {
   int fd = -1;
   connection_owner* owner = nullptr;
-  std::string keep_alive;
   std::shared_ptr<deferred_answer> taken; ///< set by the route that took the offer
   /// Called once taken: from now on httplib's own writes for this request must go nowhere.
   std::function<void()> detach;

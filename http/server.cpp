@@ -19,6 +19,7 @@
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <condition_variable>
@@ -115,17 +116,13 @@ private:
       arrivals::entry arriving{arriving_};
       waiting.reset(); // the thread's own count has taken over
       bool closed = false;
-      deferral_offer offer{c.fd, this, keep_alive_header(), nullptr,
-                           [&stream] { stream.detach(); }};
+      deferral_offer offer{c.fd, this, nullptr, [&stream] { stream.detach(); }};
       current_deferral_offer() = &offer;
       bool answered = process_request(stream, gate_.stopping(), closed, nullptr);
       current_deferral_offer() = nullptr;
       if (offer.taken) {
         // A route answers it later: the connection is the answer's until it is written.
-        {
-          std::lock_guard lock{deferred_mutex_};
-          ++deferred_;
-        }
+        deferred_.fetch_add(1, std::memory_order_relaxed);
         bool keep = answered && !closed && !answer_closes_connection && !stream.deadline_passed() &&
                     !gate_.stopping();
         return offer.taken->request_done(stream.take_unread(), answered, keep);
@@ -150,7 +147,7 @@ private:
     gate_.close_after_answer(fd);
   }
 
-  std::string keep_alive_header() const {
+  std::string keep_alive() const override {
     return "timeout=" + std::to_string(keep_alive_timeout_sec_) +
            ", max=" + std::to_string(keep_alive_max_count_);
   }
@@ -167,9 +164,12 @@ private:
       workers_.enqueue(
           [this, c = waiting_connections::connection{fd, std::move(how.unread)},
            waiting = arriving_.arrive()]() mutable { serve(std::move(c), std::move(waiting)); });
-    std::lock_guard lock{deferred_mutex_};
-    if (--deferred_ == 0)
+    // The lock orders the last decrement before a draining thread's wait, never between its
+    // test and its sleep.
+    if (deferred_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+      std::lock_guard lock{deferred_mutex_};
       deferred_done_.notify_all();
+    }
   }
   void run_blocking(std::function<void()> job) override { workers_.enqueue(std::move(job)); }
   bool stopping() const override { return gate_.stopping(); }
@@ -183,7 +183,7 @@ private:
   std::chrono::seconds request_read_timeout_;
   std::mutex deferred_mutex_;
   std::condition_variable deferred_done_;
-  std::size_t deferred_ = 0; ///< answers taken by routes to write later, not yet written
+  std::atomic<std::size_t> deferred_{0}; ///< answers taken by routes, not yet written
 };
 
 } // namespace
