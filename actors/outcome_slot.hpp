@@ -10,6 +10,7 @@
 // on to other requests.
 
 #include "actors/futex.hpp"
+#include "actors/waiting_scope.hpp"
 
 #include <atomic>
 #include <chrono>
@@ -58,6 +59,9 @@ public:
     // It says it sleeps before it does, so that an outcome left from now on wakes it.
     auto seen = empty;
     state_.compare_exchange_strong(seen, sleeping, std::memory_order_acq_rel);
+    std::optional<waiting_scope> waiting;
+    if (state_.load(std::memory_order_acquire) != ready)
+      waiting.emplace();
     while (state_.load(std::memory_order_acquire) != ready) {
       auto left = deadline - std::chrono::steady_clock::now();
       if (left <= std::chrono::nanoseconds{0})

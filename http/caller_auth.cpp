@@ -1,6 +1,7 @@
 #include "http/caller_auth.hpp"
 
 #include "actors/arrivals.hpp"
+#include "actors/waiting_scope.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -142,6 +143,8 @@ caller_auth::outcome caller_auth::verify(std::string_view public_id, std::string
 caller_auth::outcome caller_auth::verify_within_limits(std::string_view public_id,
                                                        std::string_view secret,
                                                        std::string_view client_address) {
+  // The store and argon2 hold this thread for milliseconds: another HTTP thread runs meanwhile.
+  waiting_scope waiting;
   // The verification of this pair that ran just before ours left its answer here before it
   // finished, so a burst never runs argon2 twice.
   if (auto hit = cache_.lookup(public_id, secret))

@@ -2,6 +2,8 @@
 
 #include "http/caller_keys.hpp"
 
+#include "actors/waiting_scope.hpp"
+
 #include <argon2.h>
 #include <boost/algorithm/hex.hpp>
 #include <openssl/crypto.h>
@@ -64,6 +66,8 @@ std::string random_alphanumeric(std::size_t length) {
 }
 
 std::string hash_secret(std::string_view secret, const argon2_params& params) {
+  // Tens of milliseconds of memory-hard work: another HTTP thread runs meanwhile.
+  waiting_scope waiting;
   std::array<unsigned char, salt_length> salt;
   random_bytes(salt.data(), salt.size());
   std::string encoded(argon2_encodedlen(params.t_cost, params.m_cost_kib, params.parallelism,

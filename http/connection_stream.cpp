@@ -1,6 +1,7 @@
 #include "http/connection_stream.hpp"
 
 #include "actors/arrivals.hpp"
+#include "actors/waiting_scope.hpp"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -50,7 +51,11 @@ std::string connection_stream::take_unread() {
 bool connection_stream::wait_for(short events, clock::duration timeout) const {
   auto ms = std::chrono::ceil<std::chrono::milliseconds>(timeout).count();
   pollfd p{fd_, events, 0};
-  return ms > 0 && ::poll(&p, 1, static_cast<int>(ms)) > 0;
+  if (ms <= 0 || ::poll(&p, 1, 0) > 0)
+    return ms > 0;
+  // Only a wait that blocks lends this thread's place.
+  waiting_scope waiting;
+  return ::poll(&p, 1, static_cast<int>(ms)) > 0;
 }
 
 bool connection_stream::is_readable() const {

@@ -1,5 +1,7 @@
 #include "http/key_usage_meter.hpp"
 
+#include "actors/waiting_scope.hpp"
+
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -97,6 +99,8 @@ void key_usage_meter::flush() {
 }
 
 std::vector<key_usage_row> key_usage_meter::usage(std::int64_t key_id, std::int64_t from_day) {
+  // A flush and a read of the store may hold this thread: another HTTP thread runs meanwhile.
+  waiting_scope waiting;
   // Holding the write lock: a flush cannot move counts between pending and stored meanwhile.
   std::lock_guard one_at_a_time{flushing_};
   auto rows = db_.key_usage(key_id, from_day);

@@ -24,10 +24,17 @@
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
+#include <thread>
 
 namespace emr {
 
 namespace {
+
+// HTTP threads that run at once (http/warm_thread_pool.hpp): one per core, and two more to keep
+// the cores busy across a page fault or a short lock wait. Threads that wait are not counted.
+std::size_t threads_at_once(std::size_t threads) {
+  return std::min<std::size_t>(threads, std::max(1u, std::thread::hardware_concurrency()) + 2);
+}
 
 // Set by the logger when an answer says Connection: close (a refusal that left the body unread,
 // say): the connection cannot carry another request.
@@ -61,7 +68,8 @@ class gated_server : public httplib::Server, private connection_owner {
 public:
   gated_server(const http_settings& settings, arrivals& arriving,
                std::function<void()> thread_start)
-      : arriving_(arriving), workers_(settings.threads, std::move(thread_start)),
+      : arriving_(arriving),
+        workers_(settings.threads, threads_at_once(settings.threads), std::move(thread_start)),
         gate_(waiting_limits{settings.keep_alive_timeout, settings.request_read_timeout},
               std::max(settings.max_connections, settings.threads),
               [this](waiting_connections::connection c) {

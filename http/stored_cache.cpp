@@ -1,5 +1,7 @@
 #include "http/stored_cache.hpp"
 
+#include "actors/waiting_scope.hpp"
+
 #include <boost/algorithm/hex.hpp>
 #include <spdlog/spdlog.h>
 
@@ -49,6 +51,8 @@ void stored_cache::warm(const std::vector<caller_job>& jobs) {
   auto now = steady_now_();
   if (quiet(now))
     return;
+  // A read of the store, over the network on PostgreSQL: another HTTP thread runs meanwhile.
+  waiting_scope waiting;
   std::vector<cache_key> keys;
   std::set<cache_key> asked;
   for (const auto& job : jobs) {
