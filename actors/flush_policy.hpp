@@ -15,7 +15,7 @@ namespace emr {
 struct flush_settings {
   std::chrono::nanoseconds window{std::chrono::milliseconds{50}}; ///< longest wait for company
   std::chrono::nanoseconds linger{
-      std::chrono::milliseconds{1}}; ///< pause in arrivals that ends a hold
+      std::chrono::microseconds{500}}; ///< pause in arrivals that ends a hold
   /// After a quiet spell, how long a first arrival waits for callers that came with it.
   std::chrono::nanoseconds coalesce{std::chrono::microseconds{250}};
   std::size_t initial_concurrency = 16;

@@ -290,7 +290,7 @@ TEST(config_json, contains_every_section_and_key) {
   }
   EXPECT_EQ(o.at("server").at("bind").as_string(), "127.0.0.1:3200");
   EXPECT_EQ(o.at("batching").at("window_ms").to_number<int>(), 50);
-  EXPECT_EQ(o.at("batching").at("linger_us").to_number<int>(), 1000);
+  EXPECT_EQ(o.at("batching").at("linger_us").to_number<int>(), 500);
   EXPECT_EQ(o.at("retry").at("max_retries").to_number<int>(), 2);
   EXPECT_EQ(o.at("health").at("sin_bin_s").to_number<int>(), 30);
   EXPECT_EQ(o.at("log").at("level").as_string(), "info");
