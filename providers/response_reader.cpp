@@ -51,6 +51,33 @@ bool response_reader::set_dims(std::size_t dims) {
 }
 
 bool response_reader::add(std::int64_t index, const json::value& embedding) {
+  scratch_.clear();
+  std::string_view unreadable;
+  if (auto s = embedding.if_string()) {
+    if (!decode_base64_floats(std::string_view{s->data(), s->size()}, scratch_))
+      unreadable = "upstream returned an invalid base64 embedding";
+  } else if (auto arr = embedding.if_array()) {
+    scratch_.reserve(arr->size());
+    for (const auto& x : *arr) {
+      if (auto p = x.if_double())
+        scratch_.push_back(static_cast<float>(*p));
+      else if (auto i = x.if_int64())
+        scratch_.push_back(static_cast<float>(static_cast<double>(*i)));
+      else if (auto u = x.if_uint64())
+        scratch_.push_back(static_cast<float>(static_cast<double>(*u)));
+      else {
+        unreadable = "upstream returned a non-numeric embedding value";
+        break;
+      }
+    }
+  } else {
+    unreadable = "upstream returned an embedding that is neither an array nor a string";
+  }
+  return add_values(index, scratch_, unreadable);
+}
+
+bool response_reader::add_values(std::int64_t index, std::span<const float> values,
+                                 std::string_view unreadable) {
   if (!error_.empty())
     return false;
   if (index < 0 || static_cast<std::size_t>(index) >= expected_.rows) {
@@ -62,41 +89,19 @@ bool response_reader::add(std::int64_t index, const json::value& embedding) {
     error_ = "upstream returned the same embedding index twice";
     return false;
   }
-  scratch_.clear();
-  if (auto s = embedding.if_string()) {
-    if (!decode_base64_floats(std::string_view{s->data(), s->size()}, scratch_)) {
-      error_ = "upstream returned an invalid base64 embedding";
-      return false;
-    }
-  } else if (auto arr = embedding.if_array()) {
-    scratch_.reserve(arr->size());
-    for (const auto& x : *arr) {
-      double d;
-      if (auto p = x.if_double())
-        d = *p;
-      else if (auto i = x.if_int64())
-        d = static_cast<double>(*i);
-      else if (auto u = x.if_uint64())
-        d = static_cast<double>(*u);
-      else {
-        error_ = "upstream returned a non-numeric embedding value";
-        return false;
-      }
-      scratch_.push_back(static_cast<float>(d));
-    }
-  } else {
-    error_ = "upstream returned an embedding that is neither an array nor a string";
+  if (!unreadable.empty()) {
+    error_ = unreadable;
     return false;
   }
-  for (float f : scratch_) {
+  for (float f : values) {
     if (!std::isfinite(f)) {
       error_ = "upstream returned a non-finite embedding value";
       return false;
     }
   }
-  if (!set_dims(scratch_.size()))
+  if (!set_dims(values.size()))
     return false;
-  std::copy(scratch_.begin(), scratch_.end(), matrix_.values.begin() + row * matrix_.dims);
+  std::copy(values.begin(), values.end(), matrix_.values.begin() + row * matrix_.dims);
   seen_[row] = true;
   ++filled_;
   return true;

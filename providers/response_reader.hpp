@@ -6,6 +6,9 @@
 
 #include <boost/json.hpp>
 
+#include <span>
+#include <string_view>
+
 namespace emr {
 
 /// Collects rows by index and rejects anything that could hand a caller someone else's vector.
@@ -15,6 +18,10 @@ public:
 
   /// Stores the vector for `index` given as a JSON array of numbers or a base64 string.
   bool add(std::int64_t index, const boost::json::value& embedding);
+  /// Stores `values` as the vector for `index`; `unreadable`, if not empty, says why the
+  /// embedding could not be read (told once the index is known to be good).
+  bool add_values(std::int64_t index, std::span<const float> values,
+                  std::string_view unreadable = {});
   /// The matrix once every row arrived exactly once; otherwise the reason.
   decoded_response finish(std::int64_t total_tokens);
   /// Fails the whole response with `why` (first failure wins).

@@ -101,34 +101,6 @@ public:
 
 } // namespace
 
-decoded_response decode_data_list(std::string_view body, expected_shape expected,
-                                  std::string_view usage_key) {
-  response_reader reader{expected};
-  std::string error;
-  auto v = parse_upstream_json(body, error);
-  if (!v)
-    return reader.fail(error);
-  auto obj = v->if_object();
-  auto data = obj ? obj->if_contains("data") : nullptr;
-  if (!data || !data->is_array())
-    return reader.fail("upstream response has no data list: " + body_excerpt(body));
-  for (const auto& item : data->get_array()) {
-    auto io = item.if_object();
-    auto index = io ? io->if_contains("index") : nullptr;
-    auto embedding = io ? io->if_contains("embedding") : nullptr;
-    if (!index || !index->is_int64() || !embedding)
-      return reader.fail("upstream response item lacks an index or an embedding");
-    if (!reader.add(index->get_int64(), *embedding))
-      return reader.finish(0);
-  }
-  std::int64_t tokens = 0;
-  if (auto usage = obj->if_contains("usage"))
-    if (auto uo = usage->if_object())
-      if (auto t = uo->if_contains(usage_key); t && t->is_int64())
-        tokens = t->get_int64();
-  return reader.finish(tokens);
-}
-
 std::unique_ptr<embedding_provider> make_voyage_provider() {
   return std::make_unique<voyage_provider>();
 }

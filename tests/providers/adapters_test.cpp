@@ -306,6 +306,50 @@ TEST(data_list_decoding, rejects_every_malformed_kind) {
     }
 }
 
+TEST(data_list_decoding, reads_each_row_as_it_is_parsed_whatever_the_order_of_fields) {
+  // 0.99999994f is the bytes ff ff 7f 3f, base64 "//9/Pw==": written with JSON's escaped
+  // slash, a string this long reaches the decoder in pieces (the parser unescapes into a
+  // buffer of its own, and hands on what fills it).
+  std::vector<float> first(2048, 0.99999994f), second(2048, 0.25f);
+  first[1] = -0.5f;
+  second[1] = 0.125f;
+  std::string escaped;
+  for (char c : fake::float32_base64(first))
+    escaped += c == '/' ? std::string{"\\/"} : std::string{c};
+  ASSERT_NE(escaped.find("\\/"), std::string::npos);
+  auto body = R"({"usage":{"other_tokens":3,"total_tokens":5},"data":[)"
+              R"({"embedding":")" +
+              escaped +
+              R"(","meta":{"index":0,"embedding":[9,9]},"object":"embedding","index":1},)"
+              R"({"index":0,"object":"embedding","embedding":")" +
+              fake::float32_base64(second) + R"("}],"model":"m"})";
+  for (auto& p : {voyage(), openai()}) {
+    auto d = p->decode_response(body, {2});
+    expect_rows(d, {second, first});
+  }
+  EXPECT_EQ(voyage()->decode_response(body, {2}).matrix->total_tokens, 5);
+}
+
+TEST(data_list_decoding, rejects_what_only_looks_like_an_item) {
+  std::vector<std::pair<std::string, std::string>> cases{
+      {"an index inside another field",
+       R"({"data":[{"embedding":[1,2],"meta":{"index":0}},{"index":1,"embedding":[1,2]}]})"},
+      {"an item that is no object", R"({"data":[[0,[1,2]],{"index":1,"embedding":[1,2]}]})"},
+      {"a number for an item", R"({"data":[0,{"index":1,"embedding":[1,2]}]})"},
+      {"a fractional index",
+       R"({"data":[{"index":0.0,"embedding":[1,2]},{"index":1,"embedding":[1,2]}]})"},
+      {"nested arrays",
+       R"({"data":[{"index":0,"embedding":[[1],[2]]},{"index":1,"embedding":[1,2]}]})"},
+      {"text after the answer",
+       R"({"data":[{"index":0,"embedding":[1,2]},{"index":1,"embedding":[1,2]}]} x)"},
+  };
+  for (const auto& [name, body] : cases)
+    for (auto& p : {voyage(), openai()}) {
+      SCOPED_TRACE(name);
+      expect_rejected(p->decode_response(body, {2}));
+    }
+}
+
 TEST(data_list_decoding, rejects_base64_infinity) {
   std::vector<float> v{1.0f, std::numeric_limits<float>::infinity()};
   auto body = data_list({{0, json::value(fake::float32_base64(v))}}, R"({"total_tokens":1})");
