@@ -80,12 +80,22 @@ public:
   }
   bool on_key(json::string_view s, std::size_t, json::error_code&) {
     key_part_.append(s.data(), s.size());
-    if (depth_ == root_depth)
+    if (depth_ == root_depth) {
       key_ = key_part_;
-    else if (data_list_ && depth_ == item_depth)
+      // A key given twice: which value counts is the sender's guess, not a fact. Two data lists
+      // are refused; a second usage replaces the first, as the last of two keys did before.
+      data_keys_ += key_ == "data" ? 1 : 0;
+      if (key_ == "usage") {
+        usage_field_ = false;
+        tokens_ = 0;
+      }
+    } else if (data_list_ && depth_ == item_depth) {
       item_.key = key_part_;
-    else if (depth_ == root_depth + 1 && key_ == "usage")
+    } else if (depth_ == root_depth + 1 && key_ == "usage") {
       usage_field_ = key_part_ == usage_key_;
+      if (usage_field_)
+        tokens_ = 0; // only an integer that follows counts
+    }
     key_part_.clear();
     return true;
   }
@@ -134,6 +144,8 @@ public:
 
   /// The answer, once the parser took the whole body without an error.
   decoded_response finish(std::string_view body) {
+    if (data_keys_ > 1)
+      return reader_.fail("upstream response has more than one data list");
     if (!data_seen_)
       return reader_.fail("upstream response has no data list: " + body_excerpt(body));
     return reader_.finish(failed_ ? 0 : tokens_);
@@ -218,6 +230,7 @@ private:
   std::string text_part_;
   bool data_list_ = false; ///< inside the root's "data" array
   bool data_seen_ = false;
+  int data_keys_ = 0;
   bool usage_field_ = false;
   item item_;
   bool failed_ = false;

@@ -328,6 +328,24 @@ TEST(data_list_decoding, reads_each_row_as_it_is_parsed_whatever_the_order_of_fi
     expect_rows(d, {second, first});
   }
   EXPECT_EQ(voyage()->decode_response(body, {2}).matrix->total_tokens, 5);
+  // Of two usages the last counts, and only an integer in it.
+  auto rows = R"({"data":[{"index":0,"embedding":[1,2]}],)";
+  EXPECT_EQ(
+      voyage()
+          ->decode_response(std::string{rows} + R"("usage":{"total_tokens":5},"usage":[3]})", {1})
+          .matrix->total_tokens,
+      0);
+  EXPECT_EQ(voyage()
+                ->decode_response(
+                    std::string{rows} + R"("usage":{"total_tokens":5,"total_tokens":null}})", {1})
+                .matrix->total_tokens,
+            0);
+  EXPECT_EQ(voyage()
+                ->decode_response(std::string{rows} +
+                                      R"("usage":{"total_tokens":5},"usage":{"total_tokens":7}})",
+                                  {1})
+                .matrix->total_tokens,
+            7);
 }
 
 TEST(data_list_decoding, rejects_what_only_looks_like_an_item) {
@@ -340,6 +358,8 @@ TEST(data_list_decoding, rejects_what_only_looks_like_an_item) {
        R"({"data":[{"index":0.0,"embedding":[1,2]},{"index":1,"embedding":[1,2]}]})"},
       {"nested arrays",
        R"({"data":[{"index":0,"embedding":[[1],[2]]},{"index":1,"embedding":[1,2]}]})"},
+      {"two data lists",
+       R"({"data":[{"index":0,"embedding":[1,2]},{"index":1,"embedding":[1,2]}],"data":[]})"},
       {"text after the answer",
        R"({"data":[{"index":0,"embedding":[1,2]},{"index":1,"embedding":[1,2]}]} x)"},
   };
