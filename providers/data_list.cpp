@@ -42,7 +42,7 @@ public:
 
   bool on_object_begin(json::error_code&) {
     if (data_list_ && depth_ == list_depth)
-      item_ = item{};
+      item_.clear();
     else
       other_value();
     ++depth_;
@@ -161,6 +161,13 @@ private:
     std::optional<std::int64_t> index;
     kind embedding = kind::none;
     std::vector<float> values;
+    /// Ready for the next item; the vector keeps its room for the next row.
+    void clear() {
+      key.clear();
+      index.reset();
+      embedding = kind::none;
+      values.clear();
+    }
   };
 
   /// Whether the value now parsed is the current item's field `name`.

@@ -298,6 +298,19 @@ TEST(data_list_decoding, rejects_every_malformed_kind) {
       {"empty base64", R"({"data":[{"index":0,"embedding":""},{"index":1,"embedding":""}]})"},
       {"mixed base64 dimensions",
        R"({"data":[{"index":0,"embedding":"AAAAPw=="},{"index":1,"embedding":"AAAAPwAAgL4="}]})"},
+      // Things only an event parser could mistake for an item or an answer.
+      {"an index inside another field",
+       R"({"data":[{"embedding":[1,2],"meta":{"index":0}},{"index":1,"embedding":[1,2]}]})"},
+      {"an item that is no object", R"({"data":[[0,[1,2]],{"index":1,"embedding":[1,2]}]})"},
+      {"a number for an item", R"({"data":[0,{"index":1,"embedding":[1,2]}]})"},
+      {"a fractional index",
+       R"({"data":[{"index":0.0,"embedding":[1,2]},{"index":1,"embedding":[1,2]}]})"},
+      {"nested arrays",
+       R"({"data":[{"index":0,"embedding":[[1],[2]]},{"index":1,"embedding":[1,2]}]})"},
+      {"two data lists",
+       R"({"data":[{"index":0,"embedding":[1,2]},{"index":1,"embedding":[1,2]}],"data":[]})"},
+      {"text after the answer",
+       R"({"data":[{"index":0,"embedding":[1,2]},{"index":1,"embedding":[1,2]}]} x)"},
   };
   for (const auto& [name, body] : cases)
     for (auto& p : {voyage(), openai()}) {
@@ -329,45 +342,14 @@ TEST(data_list_decoding, reads_each_row_as_it_is_parsed_whatever_the_order_of_fi
   }
   EXPECT_EQ(voyage()->decode_response(body, {2}).matrix->total_tokens, 5);
   // Of two usages the last counts, and only an integer in it.
-  auto rows = R"({"data":[{"index":0,"embedding":[1,2]}],)";
-  EXPECT_EQ(
-      voyage()
-          ->decode_response(std::string{rows} + R"("usage":{"total_tokens":5},"usage":[3]})", {1})
-          .matrix->total_tokens,
-      0);
-  EXPECT_EQ(voyage()
-                ->decode_response(
-                    std::string{rows} + R"("usage":{"total_tokens":5,"total_tokens":null}})", {1})
-                .matrix->total_tokens,
-            0);
-  EXPECT_EQ(voyage()
-                ->decode_response(std::string{rows} +
-                                      R"("usage":{"total_tokens":5},"usage":{"total_tokens":7}})",
-                                  {1})
-                .matrix->total_tokens,
-            7);
-}
-
-TEST(data_list_decoding, rejects_what_only_looks_like_an_item) {
-  std::vector<std::pair<std::string, std::string>> cases{
-      {"an index inside another field",
-       R"({"data":[{"embedding":[1,2],"meta":{"index":0}},{"index":1,"embedding":[1,2]}]})"},
-      {"an item that is no object", R"({"data":[[0,[1,2]],{"index":1,"embedding":[1,2]}]})"},
-      {"a number for an item", R"({"data":[0,{"index":1,"embedding":[1,2]}]})"},
-      {"a fractional index",
-       R"({"data":[{"index":0.0,"embedding":[1,2]},{"index":1,"embedding":[1,2]}]})"},
-      {"nested arrays",
-       R"({"data":[{"index":0,"embedding":[[1],[2]]},{"index":1,"embedding":[1,2]}]})"},
-      {"two data lists",
-       R"({"data":[{"index":0,"embedding":[1,2]},{"index":1,"embedding":[1,2]}],"data":[]})"},
-      {"text after the answer",
-       R"({"data":[{"index":0,"embedding":[1,2]},{"index":1,"embedding":[1,2]}]} x)"},
+  auto tokens_with = [](const std::string& usage) {
+    auto d =
+        voyage()->decode_response(R"({"data":[{"index":0,"embedding":[1,2]}],)" + usage + "}", {1});
+    return d.matrix ? d.matrix->total_tokens : -1;
   };
-  for (const auto& [name, body] : cases)
-    for (auto& p : {voyage(), openai()}) {
-      SCOPED_TRACE(name);
-      expect_rejected(p->decode_response(body, {2}));
-    }
+  EXPECT_EQ(tokens_with(R"("usage":{"total_tokens":5},"usage":[3])"), 0);
+  EXPECT_EQ(tokens_with(R"("usage":{"total_tokens":5,"total_tokens":null})"), 0);
+  EXPECT_EQ(tokens_with(R"("usage":{"total_tokens":5},"usage":{"total_tokens":7})"), 7);
 }
 
 TEST(data_list_decoding, rejects_base64_infinity) {
