@@ -121,7 +121,7 @@ upstream_reply upstream_state::post(const upstream_call& call) {
   if (res.status >= 200 && res.status < 300) {
     auto decoded = adapter->decode_response(body, {call.rows, call.dims, body.size() / 2});
     if (decoded.matrix)
-      reply.matrix = share_matrix(std::move(*decoded.matrix), matrix_buffers::process_wide());
+      reply.matrix = share_matrix(std::move(*decoded.matrix), decoded_matrix_buffers());
     else
       reply.error_message = std::move(decoded.error);
   } else {

@@ -1,5 +1,6 @@
 #include "http/deferred_answer.hpp"
 
+#include "http/answer_bodies.hpp"
 #include "http/api_error.hpp"
 #include "http/connection_stream.hpp"
 
@@ -59,6 +60,7 @@ void deferred_answer::finish(std::size_t left) {
 }
 
 void deferred_answer::written(bool ok) {
+  answer_bodies().give_back(std::move(body_));
   answer_keep_ = answer_keep_ && ok;
   answer_failed_ = !ok;
   party_done();

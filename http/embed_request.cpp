@@ -1,5 +1,7 @@
 #include "http/embed_request.hpp"
 
+#include "http/answer_bodies.hpp"
+
 #include "providers/float_codec.hpp"
 
 #include <boost/algorithm/string/predicate.hpp>
@@ -282,10 +284,9 @@ api_error from_failure(const failure& f) {
 
 std::string render_outcome(const caller_outcome& outcome, routing_policy policy,
                            vector_encoding encoding) {
-  std::string out;
-  // Reserving the most the vectors can take avoids regrowth on big answers; the pages the
-  // answer leaves untouched cost no memory.
-  out.reserve(256 + vector_bytes(outcome, encoding));
+  // Room for the most the vectors can take avoids regrowth on big answers; the pages the answer
+  // leaves untouched cost no memory.
+  auto out = answer_bodies().take(256 + vector_bytes(outcome, encoding));
   if (policy == routing_policy::all) {
     out += R"({"object":"map","results":{)";
     for (std::size_t i = 0; i < outcome.answers.size(); ++i) {

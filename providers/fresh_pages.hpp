@@ -3,7 +3,7 @@
 // measured on each of those page faults costs 11-15 us (well under 1 us on bare metal). Mapped in
 // with one call before it is written, a block's pages cost about 9 us each there, the VM's own
 // first touch being what is left. Memory kept and used again costs nothing more: see
-// matrix_buffers and the allocator's settings in cli/serve.cpp.
+// kept_buffers and the allocator's settings in cli/serve.cpp.
 
 #include <cstddef>
 

@@ -40,7 +40,8 @@ bool response_reader::set_dims(std::size_t dims) {
   }
   if (matrix_.dims == 0) {
     matrix_.dims = dims;
-    matrix_.values = matrix_buffers::process_wide().take(expected_.rows * dims);
+    matrix_.values = decoded_matrix_buffers().take(expected_.rows * dims);
+    matrix_.values.resize(expected_.rows * dims); // zeroes
     return true;
   }
   if (matrix_.dims != dims) {

@@ -5,6 +5,7 @@
 #include "http/connection_stream.hpp"
 
 #include "actors/arrivals.hpp"
+#include "tests/http/socket_pair.hpp"
 
 #include <gtest/gtest.h>
 
@@ -19,14 +20,7 @@ namespace {
 
 using namespace std::chrono_literals;
 
-struct socket_pair {
-  int fds[2] = {-1, -1};
-  socket_pair() { EXPECT_EQ(::socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0); }
-  ~socket_pair() {
-    ::close(fds[0]);
-    ::close(fds[1]);
-  }
-};
+using testing::socket_pair;
 
 TEST(connection_stream, a_request_waiting_for_its_bytes_stops_counting_as_arriving) {
   socket_pair sockets;

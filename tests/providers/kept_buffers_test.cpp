@@ -1,8 +1,9 @@
-// matrix_buffers: a decoded matrix's storage serves a later call once its last holder lets go,
-// zeroed, within a bound that drops the smallest first. map_in_for_writing: a block's pages are
-// in memory before they are written.
+// kept_buffers: a large buffer serves a later take once given back, within a bound that drops the
+// smallest first; small ones are never kept. A decoded matrix gives its buffer back when the last
+// holder lets go. map_in_for_writing: a block's pages are in memory before they are written.
 
 #include "providers/fresh_pages.hpp"
+#include "providers/kept_buffers.hpp"
 #include "providers/matrix_buffers.hpp"
 
 #include <gtest/gtest.h>
@@ -11,31 +12,35 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <string>
 
 namespace emr {
 namespace {
 
 constexpr std::size_t kib = 1024;
 
-TEST(matrix_buffers, a_buffer_given_back_serves_the_next_take_zeroed) {
-  matrix_buffers buffers{1024 * kib, 64 * kib};
+TEST(kept_buffers, a_buffer_given_back_serves_the_next_take_empty) {
+  matrix_buffers buffers{1024 * kib, 64 * kib, true};
   auto first = buffers.take(32 * kib);
-  ASSERT_EQ(first.size(), 32 * kib);
+  EXPECT_TRUE(first.empty());
+  ASSERT_GE(first.capacity(), 32 * kib);
+  first.resize(32 * kib);
   first[7] = 1.5f;
   const float* storage = first.data();
   buffers.give_back(std::move(first));
   EXPECT_EQ(buffers.kept_bytes(), 128 * kib);
   auto second = buffers.take(16 * kib);
   EXPECT_EQ(second.data(), storage) << "the kept buffer holds the smaller matrix too";
-  ASSERT_EQ(second.size(), 16 * kib);
+  EXPECT_TRUE(second.empty());
+  second.resize(16 * kib);
   EXPECT_TRUE(std::all_of(second.begin(), second.end(), [](float v) { return v == 0.0f; }));
   EXPECT_EQ(buffers.kept_bytes(), 0u);
   auto third = buffers.take(16 * kib);
   EXPECT_NE(third.data(), storage) << "a buffer is handed out once";
 }
 
-TEST(matrix_buffers, the_smallest_that_fits_is_taken_and_one_too_small_is_not) {
-  matrix_buffers buffers{1024 * kib, 64 * kib};
+TEST(kept_buffers, the_smallest_that_fits_is_taken_and_one_too_small_is_not) {
+  matrix_buffers buffers{1024 * kib, 64 * kib, true};
   auto large = buffers.take(64 * kib);
   auto small = buffers.take(20 * kib);
   const float* large_storage = large.data();
@@ -48,8 +53,8 @@ TEST(matrix_buffers, the_smallest_that_fits_is_taken_and_one_too_small_is_not) {
   EXPECT_EQ(buffers.take(16 * kib).data(), small_storage);
 }
 
-TEST(matrix_buffers, past_the_bound_the_smallest_go_and_small_ones_are_never_kept) {
-  matrix_buffers buffers{512 * kib, 64 * kib};
+TEST(kept_buffers, past_the_bound_the_smallest_go_and_small_ones_are_never_kept) {
+  matrix_buffers buffers{512 * kib, 64 * kib, true};
   buffers.give_back(std::vector<float>(8 * kib)); // 32 KiB: the arenas keep those
   EXPECT_EQ(buffers.kept_bytes(), 0u);
   buffers.give_back(std::vector<float>(1024 * kib)); // 4 MiB: more than the bound
@@ -68,12 +73,36 @@ TEST(matrix_buffers, past_the_bound_the_smallest_go_and_small_ones_are_never_kep
   EXPECT_EQ(buffers.kept_bytes(), 0u);
 }
 
-TEST(matrix_buffers, a_shared_matrix_gives_its_values_back_when_the_last_holder_lets_go) {
-  matrix_buffers buffers{1024 * kib, 64 * kib};
+TEST(kept_buffers, a_string_is_counted_in_bytes_and_its_unwritten_pages_are_left_unmapped) {
+  constexpr std::size_t mib = 1024 * kib;
+  kept_buffers<std::string> bodies{64 * mib, 256 * kib, false};
+  // Past glibc's largest mmap threshold (32 MiB), so that the block is mapped fresh.
+  auto body = bodies.take(40 * mib);
+  EXPECT_TRUE(body.empty());
+  ASSERT_GE(body.capacity(), 40 * mib);
+  const auto page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+  auto first_page = (reinterpret_cast<std::uintptr_t>(body.data()) + page - 1) / page * page;
+  std::vector<unsigned char> in(64);
+  ASSERT_EQ(::mincore(reinterpret_cast<void*>(first_page), 64 * page, in.data()), 0);
+  EXPECT_EQ(std::count_if(in.begin(), in.end(), [](unsigned char p) { return p & 1; }), 0)
+      << "no page is in memory until written";
+  body.assign(300 * kib, 'x');
+  const char* storage = body.data();
+  auto capacity = body.capacity();
+  bodies.give_back(std::move(body));
+  EXPECT_EQ(bodies.kept_bytes(), capacity);
+  EXPECT_EQ(bodies.take(400 * kib).data(), storage);
+  bodies.give_back(std::string(200 * kib, 'y'));
+  EXPECT_EQ(bodies.kept_bytes(), 0u) << "below 256 KiB: the arenas keep those";
+}
+
+TEST(kept_buffers, a_shared_matrix_gives_its_values_back_when_the_last_holder_lets_go) {
+  matrix_buffers buffers{1024 * kib, 64 * kib, true};
   embedding_matrix decoded;
   decoded.rows = 2;
   decoded.dims = 16 * kib;
   decoded.values = buffers.take(32 * kib);
+  decoded.values.resize(32 * kib);
   const float* storage = decoded.values.data();
   auto shared = share_matrix(std::move(decoded), buffers);
   auto held_by_a_caller = shared;
