@@ -53,20 +53,21 @@ std::size_t vector_slabs::next_slab_bytes(std::size_t dims) const {
 
 bool vector_slabs::has_room(std::size_t dims) const {
   auto c = by_dims_.find(dims);
-  return c != by_dims_.end() && std::any_of(c->second.slabs.begin(), c->second.slabs.end(),
-                                            [](const auto& s) { return !s.second.free.empty(); });
+  return c != by_dims_.end() && !c->second.with_room.empty();
 }
 
 float* vector_slabs::take(std::size_t dims) {
   auto floats = slot_floats(dims);
   auto slots = next_slab_slots(dims);
   auto& c = by_dims_[dims];
-  for (auto& [start, s] : c.slabs)
-    if (!s.free.empty()) {
-      auto slot = s.free.back();
-      s.free.pop_back();
-      return s.floats.get() + slot * floats;
-    }
+  if (!c.with_room.empty()) {
+    auto& s = c.slabs.at(*c.with_room.begin());
+    auto slot = s.free.back();
+    s.free.pop_back();
+    if (s.free.empty())
+      c.with_room.erase(c.with_room.begin());
+    return s.floats.get() + slot * floats;
+  }
   slab fresh;
   fresh.floats = std::make_unique_for_overwrite<float[]>(slots * floats);
   // The cache counts a slab whole from the start, and its slots fill as the cache grows.
@@ -77,6 +78,8 @@ float* vector_slabs::take(std::size_t dims) {
   for (auto slot = static_cast<std::uint32_t>(slots); slot-- > 1;)
     fresh.free.push_back(slot);
   auto* first = fresh.floats.get();
+  if (!fresh.free.empty())
+    c.with_room.insert(first);
   c.slabs.emplace(first, std::move(fresh));
   c.slots += slots;
   bytes_ += slab_bytes(slots, dims);
@@ -109,9 +112,11 @@ void vector_slabs::give_back(float* slot, std::size_t dims) {
   auto& s = c.slabs.at(found->floats.get());
   auto floats = slot_floats(dims);
   s.free.push_back(static_cast<std::uint32_t>((slot - s.floats.get()) / floats));
+  c.with_room.insert(s.floats.get());
   if (s.free.size() == s.slots) {
     bytes_ -= slab_bytes(s.slots, dims);
     c.slots -= s.slots;
+    c.with_room.erase(s.floats.get());
     c.slabs.erase(s.floats.get());
     if (c.slabs.empty())
       by_dims_.erase(dims);

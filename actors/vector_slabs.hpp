@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <set>
 #include <utility>
 #include <vector>
 
@@ -56,6 +57,9 @@ private:
   struct size_class {
     std::size_t slots = 0;              ///< in every slab together
     std::map<const float*, slab> slabs; ///< by where they start
+    /// The slabs with a free slot: a full cache frees and takes a slot for every vector it
+    /// stores, and looking for room slab by slab was a twentieth of its CPU under bulk load.
+    std::set<const float*> with_room;
   };
   std::size_t next_slab_slots(std::size_t dims) const;
   const slab* home_of(const float* slot, std::size_t dims) const;
