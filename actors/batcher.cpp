@@ -375,7 +375,7 @@ void batcher_state::start(batch_key key, std::vector<pending_chunk> chunks, bool
   job.attempt_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(
       settings.upstream.connect_timeout + 2 * settings.upstream.read_timeout);
   job.callers_wait_until = call.callers_wait_until;
-  job.seed = std::random_device{}() ^ opened.id;
+  job.seed = jitter_seeds();
   job.probe = probe;
   auto supervisor = factories.supervisor(*self, std::move(job));
   self->monitor(supervisor);

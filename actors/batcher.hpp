@@ -19,6 +19,7 @@
 #include "actors/upstream.hpp"
 
 #include <functional>
+#include <random>
 
 namespace emr {
 
@@ -74,6 +75,8 @@ struct batcher_state {
   fleet_allowance allowance;
   call_cost cost;
   clock_time last_call_started{};
+  /// Seeds each call's retry jitter: one random_device read per batcher, not one per call.
+  std::mt19937_64 jitter_seeds{std::random_device{}()};
   /// Callers' messages, by the number their chunks carry; numbers are reused once answered.
   std::vector<waiting_message> messages;
   std::vector<std::uint32_t> free_messages;
