@@ -1,5 +1,6 @@
 // POST /v1/embeddings and its batch form: HTTP in, actor messages out, vectors back.
 
+#include "http/answer_bodies.hpp"
 #include "http/caller_text.hpp"
 #include "http/deferred_answer.hpp"
 #include "http/exchange.hpp"
@@ -385,7 +386,11 @@ void embed_batch(app& a, const httplib::Request& req, httplib::Response& res) {
       ++record.use.errors;
       continue;
     }
-    out += R"("status":200,"response":)" + render_outcome(outcome, p.policy, p.encoding) + "}";
+    auto response = render_outcome(outcome, p.policy, p.encoding);
+    out += R"("status":200,"response":)";
+    out += response;
+    out += "}";
+    answer_bodies().give_back(std::move(response)); // written into the batch's answer
   }
   out += "]}";
   send_json(res, 200, std::move(out));

@@ -30,11 +30,13 @@ public:
         map_in_(map_in) {}
 
   /// An empty buffer with room for `n` values: the smallest kept one that has it, or a new one.
+  /// One more than four times that large stays for a larger use: a buffer taken may never come
+  /// back (an answer httplib writes, say), and a small use would then cost the pool its largest.
   Buffer take(std::size_t n) {
     Buffer buffer;
     if (n * sizeof(value_type) >= smallest_kept_bytes_) {
       std::lock_guard guard{mutex_};
-      if (auto fit = kept_.lower_bound(n); fit != kept_.end()) {
+      if (auto fit = kept_.lower_bound(n); fit != kept_.end() && fit->first / 4 <= n) {
         buffer = std::move(fit->second);
         kept_bytes_ -= bytes(fit->first);
         kept_.erase(fit);
