@@ -34,7 +34,13 @@ public:
   /// back (an answer httplib writes, say), and a small use would then cost the pool its largest.
   Buffer take(std::size_t n) {
     Buffer buffer;
-    if (n * sizeof(value_type) >= smallest_kept_bytes_) {
+    // A small buffer (a lone caller's) comes from the arenas, its pages most likely in memory
+    // already: no lock, and no system call to map them.
+    if (bytes(n) < smallest_kept_bytes_) {
+      buffer.reserve(n);
+      return buffer;
+    }
+    {
       std::lock_guard guard{mutex_};
       if (auto fit = kept_.lower_bound(n); fit != kept_.end() && fit->first / 4 <= n) {
         buffer = std::move(fit->second);
@@ -45,7 +51,7 @@ public:
     if (buffer.capacity() < n) {
       buffer.reserve(n);
       if (map_in_)
-        map_in_for_writing(buffer.data(), n * sizeof(value_type));
+        map_in_for_writing(buffer.data(), bytes(n));
     }
     return buffer;
   }
