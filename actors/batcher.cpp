@@ -263,6 +263,11 @@ std::size_t batcher_state::calls_for(clock_time t, const std::vector<pending_chu
   auto max_texts = model_limits(spec, *adapter, spec.model).max_texts;
   if (budget.flush_threshold(t, max_texts, allowance.share()) > 1)
     return 1;
+  // Nor when a further full call's worth of requests is still being read: later calls carry
+  // most of such a burst, the spread would answer this batch's callers a few milliseconds sooner
+  // and leave the burst one spare call fewer for the pauses a busy host puts in its arrivals.
+  if (settings.arriving && settings.arriving->under_way() >= max_texts)
+    return 1;
   auto most = std::min({most_calls, idle_workers.size(), policy.window(), chunks.size()});
   if (most < 2 || !texts_distinct(chunks))
     return 1;

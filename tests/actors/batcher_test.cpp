@@ -214,6 +214,17 @@ struct batcher_test : ::testing::Test, testing::test_system {
     return testing::ask_all(*sys, clients, batcher, std::move(chunks));
   }
 
+  // A burst of four callers while no call is out: it leaves as `calls` calls, and each caller
+  // gets its own vectors.
+  void expect_burst_in_calls(const std::string& prefix, std::size_t calls) {
+    std::vector<std::string> texts;
+    auto answer = burst(prefix, 4, texts);
+    run();
+    EXPECT_EQ(batch_ids().size(), calls);
+    complete_all();
+    expect_each_callers_vectors(*answer, texts);
+  }
+
   // Answers every call out with its own texts' vectors, each when a provider of 20 ms a call and
   // `per_token` a token would.
   void complete_all(std::chrono::microseconds per_token = 10us) {
@@ -384,13 +395,25 @@ TEST_F(batcher_test, a_busy_spells_first_batch_goes_as_two_calls_when_tokens_cos
 
   // Quiet for four typical calls: the next burst opens a spell of its own.
   advance(4 * st().cost.typical());
-  std::vector<std::string> fourth;
-  auto d = burst("d", 4, fourth);
-  run();
-  EXPECT_EQ(batch_ids().size(), 2u);
+  expect_burst_in_calls("d", 2);
   EXPECT_EQ(status().calls_spread, 2u);
-  complete_all();
-  expect_each_callers_vectors(*d, fourth);
+}
+
+TEST_F(batcher_test, a_busy_spells_first_batch_goes_whole_while_a_further_full_call_is_read) {
+  teach_call_cost();
+  // Four requests (a full call here) wait for an HTTP thread: the burst is at least twice this
+  // batch, and its later calls carry the rest.
+  std::vector<arrivals::in_transit> queued;
+  for (int i = 0; i < 4; ++i)
+    queued.push_back(arriving->arrive());
+  expect_burst_in_calls("a", 1);
+  EXPECT_EQ(status().calls_spread, 0u);
+
+  // Three: fewer than a further call's worth. The next spell's first batch is spread again.
+  queued.pop_back();
+  advance(4 * st().cost.typical());
+  expect_burst_in_calls("b", 2);
+  EXPECT_EQ(status().calls_spread, 1u);
 }
 
 TEST_F(batcher_test, a_provider_whose_calls_take_as_long_at_any_size_gets_full_calls) {
