@@ -2,6 +2,7 @@
 
 #include <openssl/evp.h>
 
+#include <algorithm>
 #include <cstring>
 #include <memory>
 #include <stdexcept>
@@ -22,6 +23,12 @@ struct digest_context {
   EVP_MD_CTX* ctx = EVP_MD_CTX_new();
   ~digest_context() { EVP_MD_CTX_free(ctx); }
 };
+
+// Blocks written ahead for the slabs: a sixteenth of the bound, and at most 16 (4 MiB), the full
+// slabs a burst of a thousand new 1,024-float vectors fills.
+std::size_t ready_blocks(std::size_t max_bytes) {
+  return std::min<std::size_t>(16, max_bytes / 16 / prepared_blocks::block_bytes);
+}
 
 } // namespace
 
@@ -51,9 +58,10 @@ cache_key make_cache_key(std::string_view scope, std::string_view model,
   return key;
 }
 
-embedding_cache::embedding_cache(cache_settings settings) : settings_(settings) {
+embedding_cache::embedding_cache(cache_settings settings)
+    : settings_(settings), blocks_(ready_blocks(settings.max_bytes)) {
   for (std::size_t i = 0; i < shard_count; ++i)
-    shards_.push_back(std::make_unique<shard>(settings_.max_bytes / shard_count));
+    shards_.push_back(std::make_unique<shard>(settings_.max_bytes / shard_count, blocks_));
 }
 
 std::size_t embedding_cache::key_hash::operator()(const cache_key& k) const {

@@ -145,7 +145,7 @@ private:
   };
   // Each shard holds an equal part of the bound, so concurrent callers rarely share a lock.
   struct shard {
-    explicit shard(std::size_t bound) : slabs(bound, bookkeeping_bytes()) {}
+    shard(std::size_t bound, prepared_blocks& blocks) : slabs(bound, bookkeeping_bytes(), blocks) {}
     mutable std::mutex mutex;
     std::list<entry> lru; ///< most recently used first
     std::unordered_map<cache_key, std::list<entry>::iterator, key_hash> index;
@@ -162,6 +162,7 @@ private:
               clock_time expires);
 
   cache_settings settings_;
+  prepared_blocks blocks_; ///< before the shards: their slabs give blocks back as they go
   std::vector<std::unique_ptr<shard>> shards_;
   std::atomic<std::uint64_t> hits_{0}, misses_{0}, stored_{0}, evicted_{0}, expired_{0};
   std::atomic<std::uint64_t> restored_{0}, saved_{0}, unsaved_dropped_{0}, store_errors_{0};

@@ -16,6 +16,13 @@ std::size_t slot_floats(std::size_t dims) {
   return std::max<std::size_t>(1, dims);
 }
 
+// Vectors of more than half a block take a prepared one: a size's full slabs, and the last step
+// of its growth towards them.
+bool in_block(std::size_t vector_bytes) {
+  return vector_bytes > prepared_blocks::block_bytes / 2 &&
+         vector_bytes <= prepared_blocks::block_bytes;
+}
+
 } // namespace
 
 std::size_t allocated_bytes(std::size_t bytes) {
@@ -24,16 +31,19 @@ std::size_t allocated_bytes(std::size_t bytes) {
 
 // A slab's vectors and its list of free slots.
 std::size_t slab_bytes(std::size_t slots, std::size_t dims) {
-  return allocated_bytes(slots * slot_floats(dims) * sizeof(float)) +
+  auto vectors = slots * slot_floats(dims) * sizeof(float);
+  return (in_block(vectors) ? prepared_blocks::block_bytes : allocated_bytes(vectors)) +
          allocated_bytes(slots * sizeof(std::uint32_t));
 }
 
-vector_slabs::vector_slabs(std::size_t most_bytes, std::size_t per_slot_bytes)
-    : most_bytes_(most_bytes), per_slot_bytes_(per_slot_bytes) {}
+vector_slabs::vector_slabs(std::size_t most_bytes, std::size_t per_slot_bytes,
+                           prepared_blocks& blocks)
+    : most_bytes_(most_bytes), per_slot_bytes_(per_slot_bytes), blocks_(&blocks) {}
 
 std::size_t vector_slabs::most_slots(std::size_t dims) const {
   auto slot = slot_floats(dims) * sizeof(float);
-  auto slots = std::min((mapped_block + slot - 1) / slot, most_bytes_ / (slot + per_slot_bytes_));
+  auto slots = std::min(std::max<std::size_t>(1, prepared_blocks::block_bytes / slot),
+                        most_bytes_ / (slot + per_slot_bytes_));
   while (slots > 0 && slab_bytes(slots, dims) + slots * per_slot_bytes_ > most_bytes_)
     --slots;
   return slots;
@@ -69,9 +79,14 @@ float* vector_slabs::take(std::size_t dims) {
     return s.floats.get() + slot * floats;
   }
   slab fresh;
-  fresh.floats = std::make_unique_for_overwrite<float[]>(slots * floats);
-  // The cache counts a slab whole from the start, and its slots fill as the cache grows.
-  map_in_for_writing(fresh.floats.get(), slots * floats * sizeof(float));
+  auto vector_bytes = slots * floats * sizeof(float);
+  if (in_block(vector_bytes)) {
+    fresh.floats = {static_cast<float*>(blocks_->take()), slab_memory{blocks_}};
+  } else {
+    fresh.floats = {new float[slots * floats], slab_memory{}};
+    // The cache counts a slab whole from the start, and its slots fill as the cache grows.
+    map_in_for_writing(fresh.floats.get(), vector_bytes);
+  }
   fresh.slots = slots;
   fresh.free.reserve(slots);
   // Handed out from slot 0 up.

@@ -54,7 +54,8 @@ TEST(embedding_cache, a_stored_row_comes_back_bit_identical_with_its_tokens) {
   EXPECT_EQ(s.hits, 1u);
   EXPECT_EQ(s.misses, 1u);
   EXPECT_EQ(s.entries, 1u);
-  vector_slabs shard{(1 << 20) / 16, embedding_cache::bookkeeping_bytes()};
+  prepared_blocks blocks{0, false};
+  vector_slabs shard{(1 << 20) / 16, embedding_cache::bookkeeping_bytes(), blocks};
   EXPECT_EQ(s.bytes, embedding_cache::bookkeeping_bytes() + shard.next_slab_bytes(3))
       << "one entry and the slab its slot is in";
 }
