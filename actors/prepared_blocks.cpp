@@ -89,9 +89,16 @@ void prepared_blocks::write_ahead() {
       auto* block = static_cast<char*>(map_block());
       if (!block)
         break; // no memory now: the next take tries again
-      // Written, not just mapped in: the first write is what costs (see the header).
-      for (std::size_t at = 0; at < block_bytes; at += page)
+      // Written, not just mapped in: the first write is what costs (see the header). A page at a
+      // time, looking out for the stop: at idle priority on a busy machine a block may take long,
+      // and the process's exit waits for this thread.
+      for (std::size_t at = 0; at < block_bytes; at += page) {
+        if (stopping_.load(std::memory_order_relaxed)) {
+          ::munmap(block, block_bytes);
+          return;
+        }
         reinterpret_cast<volatile char*>(block)[at] = 0;
+      }
       void* empty = nullptr;
       if (!ready_[i].compare_exchange_strong(empty, block, std::memory_order_release))
         ::munmap(block, block_bytes); // a block given back took the slot meanwhile
