@@ -266,6 +266,8 @@ std::size_t batcher_state::calls_for(clock_time t, const std::vector<pending_chu
   // Nor when a further full call's worth of requests is still being read: later calls carry
   // most of such a burst, the spread would answer this batch's callers a few milliseconds sooner
   // and leave the burst one spare call fewer for the pauses a busy host puts in its arrivals.
+  // (Requests for any provider, a request a text: which provider a request is for is only known
+  // once it is read. An approximation, as for the hold in flush_policy.)
   if (settings.arriving && settings.arriving->under_way() >= max_texts)
     return 1;
   auto most = std::min({most_calls, idle_workers.size(), policy.window(), chunks.size()});

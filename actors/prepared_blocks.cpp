@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <new>
+#include <system_error>
 
 namespace emr {
 
@@ -28,10 +29,16 @@ prepared_blocks::prepared_blocks(std::size_t most_ready, bool write_ahead)
 
 prepared_blocks::~prepared_blocks() {
   stopping_.store(true, std::memory_order_release);
-  wanted_.fetch_add(1, std::memory_order_release);
-  futex::wake_one(wanted_);
-  if (writer_.joinable())
+  if (writer_.joinable()) {
+    // Back to normal priority, so that a busy machine does not hold the exit behind the writer's
+    // next page. Only a privileged process may leave idle priority: otherwise the writer stops
+    // at the next page it gets a core for.
+    sched_param normal{};
+    ::pthread_setschedparam(writer_.native_handle(), SCHED_OTHER, &normal);
+    wanted_.fetch_add(1, std::memory_order_release);
+    futex::wake_one(wanted_);
     writer_.join();
+  }
   for (std::size_t i = 0; i < most_ready_; ++i)
     if (auto* block = ready_[i].exchange(nullptr))
       ::munmap(block, block_bytes);
@@ -40,7 +47,13 @@ prepared_blocks::~prepared_blocks() {
 void* prepared_blocks::take() {
   // Started by the first take, so that a cache whose slabs never reach a block costs nothing.
   if (write_ahead_ && most_ready_ > 0)
-    std::call_once(started_, [this] { writer_ = std::thread([this] { write_ahead(); }); });
+    std::call_once(started_, [this] {
+      try {
+        writer_ = std::thread([this] { write_ahead(); });
+      } catch (const std::system_error&) {
+        // No thread to be had (a limit on threads): blocks are mapped in as they are taken.
+      }
+    });
   void* block = nullptr;
   for (std::size_t i = 0; i < most_ready_ && !block; ++i)
     if (ready_[i].load(std::memory_order_relaxed))
@@ -81,8 +94,12 @@ void prepared_blocks::write_ahead() {
   ::pthread_setschedparam(::pthread_self(), SCHED_IDLE, &idle);
   ::pthread_setname_np(::pthread_self(), "emr.cache-pages");
   static const auto page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
-  while (!stopping_.load(std::memory_order_acquire)) {
+  for (;;) {
+    // The count first, then the stop: a stop set after this load comes with a count that makes
+    // the wait below return at once.
     auto seen = wanted_.load(std::memory_order_acquire);
+    if (stopping_.load(std::memory_order_acquire))
+      return;
     for (std::size_t i = 0; i < most_ready_ && !stopping_.load(std::memory_order_relaxed); ++i) {
       if (ready_[i].load(std::memory_order_relaxed))
         continue;

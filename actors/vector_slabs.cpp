@@ -93,9 +93,10 @@ float* vector_slabs::take(std::size_t dims) {
   for (auto slot = static_cast<std::uint32_t>(slots); slot-- > 1;)
     fresh.free.push_back(slot);
   auto* first = fresh.floats.get();
-  if (!fresh.free.empty())
-    c.with_room.insert(first);
+  bool room = !fresh.free.empty();
   c.slabs.emplace(first, std::move(fresh));
+  if (room)
+    c.with_room.insert(first);
   c.slots += slots;
   bytes_ += slab_bytes(slots, dims);
   return first;

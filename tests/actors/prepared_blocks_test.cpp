@@ -1,5 +1,7 @@
 // prepared_blocks alone: blocks given back are kept up to the most ready and unmapped beyond it;
-// the idle writer fills every slot from the first take on, with pages already written.
+// the idle writer fills every slot from the first take on, with blocks whose pages are in memory.
+// (That they were written, not just mapped in, shows only in what the first write costs on a VM:
+// docs/performance.md has the timing.)
 
 #include "actors/prepared_blocks.hpp"
 
@@ -53,7 +55,7 @@ TEST(prepared_blocks, a_block_given_back_is_kept_up_to_the_most_ready_and_unmapp
   blocks.give_back(a);
 }
 
-TEST(prepared_blocks, the_writer_fills_every_slot_with_blocks_whose_pages_are_written) {
+TEST(prepared_blocks, the_writer_fills_every_slot_with_blocks_whose_pages_are_in_memory) {
   prepared_blocks blocks{4};
   EXPECT_EQ(blocks.ready(), 0u) << "no writing before the first take";
   auto* first = blocks.take();
