@@ -25,7 +25,8 @@ struct digest_context {
 };
 
 // Blocks written ahead for the slabs: a sixteenth of the bound, and at most 16 (4 MiB), the full
-// slabs a burst of a thousand new 1,024-float vectors fills.
+// slabs a burst of a thousand new 1,024-float vectors fills. They count against the bound: the
+// shards share what they leave.
 std::size_t ready_blocks(std::size_t max_bytes) {
   return std::min<std::size_t>(16, max_bytes / 16 / prepared_blocks::block_bytes);
 }
@@ -59,9 +60,12 @@ cache_key make_cache_key(std::string_view scope, std::string_view model,
 }
 
 embedding_cache::embedding_cache(cache_settings settings)
-    : settings_(settings), blocks_(ready_blocks(settings.max_bytes)) {
+    : settings_(settings), blocks_(ready_blocks(settings.max_bytes)),
+      shard_bytes_(
+          (settings.max_bytes - ready_blocks(settings.max_bytes) * prepared_blocks::block_bytes) /
+          shard_count) {
   for (std::size_t i = 0; i < shard_count; ++i)
-    shards_.push_back(std::make_unique<shard>(settings_.max_bytes / shard_count, blocks_));
+    shards_.push_back(std::make_unique<shard>(shard_bytes_, blocks_));
 }
 
 std::size_t embedding_cache::key_hash::operator()(const cache_key& k) const {
@@ -145,7 +149,7 @@ std::optional<cached_vector> embedding_cache::find(const cache_key& key, clock_t
 
 bool embedding_cache::insert(const cache_key& key, const float* row, std::size_t dims,
                              std::int64_t tokens, clock_time expires) {
-  auto bound = settings_.max_bytes / shard_count;
+  auto bound = shard_bytes_;
   auto& s = shard_of(key);
   if (!enabled() || s.slabs.most_slots(dims) == 0)
     return false;

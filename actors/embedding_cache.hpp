@@ -162,7 +162,8 @@ private:
               clock_time expires);
 
   cache_settings settings_;
-  prepared_blocks blocks_; ///< before the shards: their slabs give blocks back as they go
+  prepared_blocks blocks_;  ///< before the shards: their slabs give blocks back as they go
+  std::size_t shard_bytes_; ///< each shard's part of max_bytes, less the blocks written ahead
   std::vector<std::unique_ptr<shard>> shards_;
   std::atomic<std::uint64_t> hits_{0}, misses_{0}, stored_{0}, evicted_{0}, expired_{0};
   std::atomic<std::uint64_t> restored_{0}, saved_{0}, unsaved_dropped_{0}, store_errors_{0};
