@@ -99,6 +99,14 @@ const std::vector<config_key>& keys() {
           16, 65536, [](emr_config& c, std::int64_t v) { c.http.threads = v; },
           [](const emr_config& c) { return static_cast<std::int64_t>(c.http.threads); }),
       integer_key(
+          "server", "prewritten_heap_kib",
+          "Heap each HTTP thread writes as it starts, so that a fresh server's first burst does "
+          "not fault in a page at a time; 0: none.",
+          0, 65536, [](emr_config& c, std::int64_t v) { c.http.prewritten_heap_bytes = v * 1024; },
+          [](const emr_config& c) {
+            return static_cast<std::int64_t>(c.http.prewritten_heap_bytes / 1024);
+          }),
+      integer_key(
           "server", "max_connections", "Open connections beyond which new ones are refused.", 16,
           1'000'000, [](emr_config& c, std::int64_t v) { c.http.max_connections = v; },
           [](const emr_config& c) { return static_cast<std::int64_t>(c.http.max_connections); }),

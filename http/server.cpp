@@ -11,6 +11,7 @@
 #include "http/route_table.hpp"
 #include "http/routes.hpp"
 #include "http/warm_thread_pool.hpp"
+#include "providers/fresh_pages.hpp"
 
 #include <caf/actor_system.hpp>
 #include <caf/logger.hpp>
@@ -200,7 +201,11 @@ struct http_server::impl {
   app& a;
   gated_server server;
   route_table routes{server};
-  explicit impl(app& a) : a(a), server(a.settings, a.arriving, [&a] { known_to_caf(a.system); }) {}
+  explicit impl(app& a)
+      : a(a), server(a.settings, a.arriving, [&a] {
+          known_to_caf(a.system);
+          prewrite_heap(a.settings.prewritten_heap_bytes);
+        }) {}
 };
 
 http_server::http_server(app& a) : impl_(std::make_unique<impl>(a)) {

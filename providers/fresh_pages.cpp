@@ -4,6 +4,8 @@
 #include <unistd.h>
 
 #include <cstdint>
+#include <cstdlib>
+#include <vector>
 
 namespace emr {
 
@@ -13,6 +15,25 @@ void map_in_for_writing(void* data, std::size_t bytes) {
   auto end = (reinterpret_cast<std::uintptr_t>(data) + bytes) / page * page;
   if (end > start)
     ::madvise(reinterpret_cast<void*>(start), end - start, MADV_POPULATE_WRITE);
+}
+
+void prewrite_heap(std::size_t bytes) {
+  // Below the 256 KiB from which glibc maps blocks apart from the heap, and freed only once all
+  // are written, so that they come from the arena's top and merge back into it.
+  constexpr std::size_t piece = 128 * 1024;
+  static const auto page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+  std::vector<void*> pieces;
+  pieces.reserve(bytes / piece + 1);
+  for (std::size_t done = 0; done < bytes; done += piece) {
+    auto* p = static_cast<char*>(std::malloc(piece));
+    if (!p)
+      break;
+    for (std::size_t at = 0; at < piece; at += page)
+      reinterpret_cast<volatile char*>(p)[at] = 0;
+    pieces.push_back(p);
+  }
+  for (auto* p : pieces)
+    std::free(p);
 }
 
 } // namespace emr

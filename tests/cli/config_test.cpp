@@ -248,7 +248,7 @@ TEST_F(config_file, default_text_uncommented_is_valid_and_matches_defaults) {
     }
     out << line << "\n";
   }
-  EXPECT_EQ(uncommented, 48);
+  EXPECT_EQ(uncommented, 49);
   auto path = write(out.str());
   EXPECT_NO_THROW(toml::parse(path));
   auto loaded = load_config(path);
@@ -260,8 +260,9 @@ TEST(config_json, contains_every_section_and_key) {
   auto o = config_json(emr_config{});
   std::map<std::string, std::vector<std::string>> expected{
       {"server",
-       {"bind", "threads", "max_connections", "read_timeout_s", "write_timeout_s",
-        "request_read_timeout_s", "keep_alive_timeout_s", "deadline_ms", "shutdown_timeout_s"}},
+       {"bind", "threads", "prewritten_heap_kib", "max_connections", "read_timeout_s",
+        "write_timeout_s", "request_read_timeout_s", "keep_alive_timeout_s", "deadline_ms",
+        "shutdown_timeout_s"}},
       {"limits",
        {"max_body_bytes", "max_texts_per_request", "max_text_bytes", "max_batch_requests",
         "max_batch_texts", "max_response_bytes", "max_queued_texts"}},
