@@ -19,7 +19,8 @@ void map_in_for_writing(void* data, std::size_t bytes);
 /// allocations take pages already written instead of faulting them in one by one. On the VMs
 /// emr is measured on, a fresh server's first burst of 1,000 callers took 6,300 page faults with
 /// none written ahead and 3,700 with 1 MiB a thread; its p50 fell from 1.5x the direct path's to
-/// about 1x (docs/performance.md).
+/// about 1x (docs/performance.md). Does nothing in a sanitized build, whose allocator is not
+/// glibc's.
 void prewrite_heap(std::size_t bytes);
 
 } // namespace emr
