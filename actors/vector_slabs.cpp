@@ -8,7 +8,7 @@ namespace emr {
 
 namespace {
 
-// Blocks this large are mapped on their own by glibc (serve.cpp sets M_MMAP_THRESHOLD to it).
+// Blocks this large are mapped on their own by glibc (tune_the_allocator sets its threshold).
 constexpr std::size_t mapped_block = 256 * 1024;
 constexpr std::size_t page = 4096;
 

@@ -9,6 +9,7 @@
 #include "http/provider_records.hpp"
 #include "http/replica_sync.hpp"
 #include "http/server.hpp"
+#include "providers/fresh_pages.hpp"
 #include "storage/database_url.hpp"
 #include "storage/fleet_ledger.hpp"
 #include "storage/postgres_changes.hpp"
@@ -30,7 +31,6 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
-#include <malloc.h>
 #include <optional>
 #include <random>
 #include <thread>
@@ -65,22 +65,6 @@ sigset_t block_stop_signals() {
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   std::signal(SIGPIPE, SIG_IGN);
   return set;
-}
-
-// glibc raises its mmap threshold to the largest block freed so far (argon2's 19 MiB matrix, a
-// large upstream answer). Blocks below it come from the per-thread arenas and stay resident there
-// once freed, so memory ratchets up with every verification and burst. A fixed threshold maps and
-// unmaps such blocks whole.
-//
-// The small blocks a burst frees (its requests, the answers it rendered) are kept instead: an
-// arena gave back what was free at its top beyond 128 KiB, and the next burst faulted those pages
-// in again, at about 10 us a page on the VMs emr is measured on (6 % of emr's CPU in a burst of
-// 1,000). An arena now keeps up to 32 MiB of them, no more than a burst used.
-void tune_the_allocator() {
-  constexpr int large_block_bytes = 256 * 1024;
-  constexpr int kept_free_bytes = 32 << 20;
-  mallopt(M_MMAP_THRESHOLD, large_block_bytes);
-  mallopt(M_TRIM_THRESHOLD, kept_free_bytes);
 }
 
 /// Stops the fleet budget actor on every way out of `serve`, leaving the fleet so that the others'

@@ -1,5 +1,6 @@
 #include "providers/fresh_pages.hpp"
 
+#include <malloc.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -17,14 +18,20 @@ void map_in_for_writing(void* data, std::size_t bytes) {
     ::madvise(reinterpret_cast<void*>(start), end - start, MADV_POPULATE_WRITE);
 }
 
+void tune_the_allocator() {
+  constexpr int large_block_bytes = 256 * 1024;
+  constexpr int kept_free_bytes = 32 << 20;
+  mallopt(M_MMAP_THRESHOLD, large_block_bytes);
+  mallopt(M_TRIM_THRESHOLD, kept_free_bytes);
+}
+
 void prewrite_heap(std::size_t bytes) {
 #ifdef EMR_SANITIZED
   // AddressSanitizer's allocator replaces glibc's and keeps freed blocks in quarantine: each of
   // the 1,024 HTTP threads would hold its megabyte apart (450 MB in all), and writing them held a
   // fresh server's first answer back for seconds, past a load balancer's health check.
   (void)bytes;
-  return;
-#endif
+#else
   // Below the 256 KiB from which glibc maps blocks apart from the heap, and freed only once all
   // are written, so that they come from the arena's top and merge back into it.
   constexpr std::size_t piece = 128 * 1024;
@@ -41,6 +48,7 @@ void prewrite_heap(std::size_t bytes) {
   }
   for (auto* p : pieces)
     std::free(p);
+#endif
 }
 
 } // namespace emr

@@ -14,9 +14,20 @@ namespace emr {
 /// as they are written, as before.
 void map_in_for_writing(void* data, std::size_t bytes);
 
+/// glibc raises its mmap threshold to the largest block freed so far (argon2's 19 MiB matrix, a
+/// large upstream answer). Blocks below it come from the per-thread arenas and stay resident there
+/// once freed, so memory ratchets up with every verification and burst. A fixed threshold maps and
+/// unmaps such blocks whole.
+///
+/// The small blocks a burst frees (its requests, the answers it rendered) are kept instead: an
+/// arena gave back what was free at its top beyond 128 KiB, and the next burst faulted those pages
+/// in again, at about 10 us a page on the VMs emr is measured on (6 % of emr's CPU in a burst of
+/// 1,000). An arena now keeps up to 32 MiB of them, no more than a burst used.
+void tune_the_allocator();
+
 /// Writes `bytes` of the calling thread's heap and frees them again. glibc keeps free memory at
-/// the top of a thread's arena (up to the trim threshold `emr serve` sets), so the thread's next
-/// allocations take pages already written instead of faulting them in one by one. On the VMs
+/// the top of a thread's arena (up to the trim threshold tune_the_allocator sets), so the thread's
+/// next allocations take pages already written instead of faulting them in one by one. On the VMs
 /// emr is measured on, a fresh server's first burst of 1,000 callers took 6,300 page faults with
 /// none written ahead and 3,700 with 1 MiB a thread; its p50 fell from 1.5x the direct path's to
 /// about 1x (docs/performance.md). Does nothing in a sanitized build, whose allocator is not

@@ -5,7 +5,6 @@
 
 #include <gtest/gtest.h>
 
-#include <malloc.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -41,9 +40,8 @@ TEST(prewrite_heap, a_threads_next_allocations_take_pages_already_written) {
 #ifdef EMR_SANITIZED
   GTEST_SKIP() << "the sanitizers' allocator is not glibc's, and prewrite_heap does nothing";
 #endif
-  // As `emr serve` sets them: blocks below 256 KiB come from the arenas, which keep what is free.
-  mallopt(M_MMAP_THRESHOLD, 256 * 1024);
-  mallopt(M_TRIM_THRESHOLD, 32 << 20);
+  // As `emr serve` sets it: blocks below 256 KiB come from the arenas, which keep what is free.
+  tune_the_allocator();
   std::size_t pages = 0;
   // First on a fresh arena, with nothing written ahead (a finished thread's arena goes to the
   // next thread, so the order matters).
