@@ -9,6 +9,11 @@
 // keeps them on the way to the callers' answers: side by side at 500 callers a burst, a growing
 // cache cost the p50 6 ms more than a full one, whose new vectors take the slots of evicted ones.
 // Blocks written ahead move that cost to idle time, and a freed slab's block is used again.
+//
+// The writer cuts them from transparent huge pages, 8 to a page: one fault maps in 2 MiB, where
+// 4 KiB pages take 512 faults of 10-20 us each on these VMs (64 MiB written a byte a page: 5-158 ms
+// on huge pages, 289-381 ms on small ones, 2026-12-02). The faults cost CPU even at idle priority,
+// and a burst that grows the cache by 500 vectors needed 500 of them.
 
 #include <atomic>
 #include <cstddef>
@@ -22,6 +27,8 @@ namespace emr {
 class prepared_blocks {
 public:
   static constexpr std::size_t block_bytes = 256 * 1024;
+  static constexpr std::size_t huge_page_bytes = 2 * 1024 * 1024;
+  static constexpr std::size_t blocks_per_huge_page = huge_page_bytes / block_bytes;
 
   /// Keeps up to `most_ready` blocks ready; with `write_ahead`, a thread of idle priority writes
   /// them from the first take on, else only blocks given back are kept.
@@ -37,6 +44,8 @@ public:
   void give_back(void* block);
   /// Blocks ready now.
   std::size_t ready() const;
+  /// The most memory the blocks ready and the writer's cut but not yet ready ones hold at once.
+  std::size_t most_bytes_held() const;
 
 private:
   void write_ahead();

@@ -22,7 +22,7 @@ struct http_settings {
   int port = 3200;
   std::size_t threads = 1024; ///< each in-flight caller holds one while it waits for its batch
   /// Heap each HTTP thread writes as it starts (providers/fresh_pages.hpp, prewrite_heap).
-  std::size_t prewritten_heap_bytes = 1 << 20;
+  std::size_t prewritten_heap_bytes = 2 << 20;
   std::size_t max_connections = 4096;
   std::size_t max_body_bytes = 16 * 1024 * 1024;
   std::chrono::seconds read_timeout{10};

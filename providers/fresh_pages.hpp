@@ -28,10 +28,9 @@ void tune_the_allocator();
 /// Writes `bytes` of the calling thread's heap and frees them again. glibc keeps free memory at
 /// the top of a thread's arena (up to the trim threshold tune_the_allocator sets), so the thread's
 /// next allocations take pages already written instead of faulting them in one by one. On the VMs
-/// emr is measured on, a fresh server's first burst of 1,000 callers took 6,300 page faults with
-/// none written ahead and 3,700 with 1 MiB a thread; its p50 fell from 1.5x the direct path's to
-/// about 1x (docs/performance.md). Does nothing in a sanitized build, whose allocator is not
-/// glibc's.
+/// emr is measured on, a fresh server's first burst of 1,000 callers took 5,200 page faults with
+/// none written ahead, 2,500 with 1 MiB a thread and 690 with 2 MiB (docs/performance.md). Does
+/// nothing in a sanitized build, whose allocator is not glibc's.
 void prewrite_heap(std::size_t bytes);
 
 } // namespace emr
