@@ -11,9 +11,9 @@
 // Blocks written ahead move that cost to idle time, and a freed slab's block is used again.
 //
 // The writer cuts them from transparent huge pages, 8 to a page: one fault maps in 2 MiB, where
-// 4 KiB pages take 512 faults of 10-20 us each on these VMs (64 MiB written a byte a page: 5-158 ms
-// on huge pages, 289-381 ms on small ones, 2026-12-02). The faults cost CPU even at idle priority,
-// and a burst that grows the cache by 500 vectors needed 500 of them.
+// 4 KiB pages take 512. Side by side, a burst of 500 that grows the cache took 110-200 page faults
+// in emr against 610-730, and 4-5 ms less of its CPU (2026-12-02). What remains is the kernel
+// zeroing memory the VM has not used lately, 8-17 us per 4 KiB here, at the writer's idle priority.
 
 #include <atomic>
 #include <cstddef>
