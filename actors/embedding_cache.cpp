@@ -30,8 +30,9 @@ struct digest_context {
 // too small for that takes its blocks as it fills.
 std::size_t ready_blocks(std::size_t max_bytes) {
   auto sixteenth = max_bytes / 16 / prepared_blocks::block_bytes;
-  auto spares = prepared_blocks::blocks_per_huge_page - 1;
-  return sixteenth > spares ? std::min<std::size_t>(16, sixteenth - spares) : 0;
+  return sixteenth > prepared_blocks::most_spares
+             ? std::min<std::size_t>(16, sixteenth - prepared_blocks::most_spares)
+             : 0;
 }
 
 } // namespace

@@ -36,10 +36,10 @@ char* map_huge_page() {
   auto* start = reinterpret_cast<char*>((reinterpret_cast<std::uintptr_t>(mapped) + align - 1) /
                                         align * align);
   auto* end = start + prepared_blocks::huge_page_bytes;
+  // mmap's pages are 4 KiB-aligned, so the range rounded up always leaves a tail to give back.
   if (start > mapped)
     ::munmap(mapped, static_cast<std::size_t>(start - mapped));
-  if (mapped + 2 * prepared_blocks::huge_page_bytes > end)
-    ::munmap(end, static_cast<std::size_t>(mapped + 2 * prepared_blocks::huge_page_bytes - end));
+  ::munmap(end, static_cast<std::size_t>(mapped + 2 * prepared_blocks::huge_page_bytes - end));
   ::madvise(start, prepared_blocks::huge_page_bytes, MADV_HUGEPAGE);
   return start;
 }
@@ -105,7 +105,7 @@ void prepared_blocks::give_back(void* block) {
 }
 
 std::size_t prepared_blocks::most_bytes_held() const {
-  auto spares = write_ahead_ && most_ready_ > 0 ? blocks_per_huge_page - 1 : 0;
+  auto spares = write_ahead_ && most_ready_ > 0 ? most_spares : 0;
   return (most_ready_ + spares) * block_bytes;
 }
 
@@ -124,16 +124,13 @@ void prepared_blocks::write_ahead() {
   static const auto page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
   // Blocks cut from the last huge page and not yet in a slot: this thread's alone.
   std::vector<char*> spare;
-  auto unmap_spare = [&spare] {
-    for (auto* block : spare)
-      ::munmap(block, block_bytes);
-  };
   for (;;) {
     // The count first, then the stop: a stop set after this load comes with a count that makes
     // the wait below return at once.
     auto seen = wanted_.load(std::memory_order_acquire);
     if (stopping_.load(std::memory_order_acquire)) {
-      unmap_spare();
+      for (auto* block : spare)
+        ::munmap(block, block_bytes);
       return;
     }
     for (std::size_t i = 0; i < most_ready_ && !stopping_.load(std::memory_order_relaxed); ++i) {

@@ -29,6 +29,8 @@ public:
   static constexpr std::size_t block_bytes = 256 * 1024;
   static constexpr std::size_t huge_page_bytes = 2 * 1024 * 1024;
   static constexpr std::size_t blocks_per_huge_page = huge_page_bytes / block_bytes;
+  /// The most blocks the writer holds cut from its last huge page and not yet in a slot.
+  static constexpr std::size_t most_spares = blocks_per_huge_page - 1;
 
   /// Keeps up to `most_ready` blocks ready; with `write_ahead`, a thread of idle priority writes
   /// them from the first take on, else only blocks given back are kept.
