@@ -22,7 +22,7 @@ std::variant<provider_route, api_error> route_for_model(const std::string& model
                                                         const provider_directory& directory) {
   if (auto r = directory.route(model))
     return *r;
-  if (auto slash = model.find('/'); slash != std::string::npos)
+  if (auto slash = model.find('/'); slash != std::string::npos && slash + 1 < model.size())
     if (auto r = directory.route(std::string_view{model}.substr(0, slash)))
       return with_model(*r, model.substr(slash + 1));
   std::vector<provider_route> serving;
@@ -59,13 +59,13 @@ resolve_routes(const embed_request& request, const provider_directory& directory
     auto r = directory.route(*request.provider);
     if (!r)
       return unknown_provider(*request.provider);
-    routes.push_back(std::move(*r));
     if (request.model) {
       const auto& m = *request.model;
       bool same = m == r->name || m == r->model || m == r->name + "/" + r->model;
       if (!same) {
-        if (m.starts_with(r->name + "/"))
-          routes.back() = with_model(routes.back(), m.substr(r->name.size() + 1));
+        auto slash = r->name.size();
+        if (m.size() > slash + 1 && m.starts_with(r->name) && m[slash] == '/')
+          *r = with_model(std::move(*r), m.substr(slash + 1));
         else
           return api_error{400,
                            "invalid_request",
@@ -76,6 +76,7 @@ resolve_routes(const embed_request& request, const provider_directory& directory
                            -1};
       }
     }
+    routes.push_back(std::move(*r));
   } else if (!request.providers.empty()) {
     for (const auto& name : request.providers) {
       auto r = directory.route(name);

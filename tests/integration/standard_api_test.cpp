@@ -74,6 +74,32 @@ TEST_F(standard_api, model_routes_by_provider_name_provider_slash_model_or_a_uni
   EXPECT_NE(ambiguous.body.find("twin"), std::string::npos) << ambiguous.body;
 }
 
+TEST_F(standard_api, provider_and_model_together_serve_each_form_that_names_the_same_model) {
+  for (std::string model : {"voyage", "voyage-3.5", "voyage/voyage-3.5"}) {
+    auto text = "both as " + model;
+    auto a = emr.embed(key, json::serialize(json::object{
+                                {"provider", "voyage"}, {"model", model}, {"input", text}}));
+    ASSERT_EQ(a.status, 200) << model << ": " << a.body;
+    EXPECT_TRUE(is_fakes_vector(a.json().at("data").at(0).at("embedding"), "voyage-3.5", text))
+        << model;
+  }
+  auto other =
+      emr.embed(key, R"({"provider":"voyage","model":"voyage/voyage-code-3","input":"c"})");
+  ASSERT_EQ(other.status, 200) << other.body;
+  EXPECT_TRUE(is_fakes_vector(other.json().at("data").at(0).at("embedding"), "voyage-code-3", "c"));
+  EXPECT_EQ(fake.stats().at("texts").as_int64(), 4);
+  // A model that names no model, or no provider before its slash, is not the provider's.
+  for (std::string model : {"", "/voyage-code-3", "voyage/", "voyage-code-3"}) {
+    auto refused = emr.embed(key, json::serialize(json::object{
+                                      {"provider", "voyage"}, {"model", model}, {"input", "x"}}));
+    EXPECT_EQ(refused.status, 400) << model << ": " << refused.body;
+    EXPECT_EQ(refused.json().at("error").at("param").as_string(), "model") << model;
+  }
+  auto bare_slash = emr.embed(key, R"({"model":"voyage/","input":"x"})");
+  EXPECT_EQ(bare_slash.status, 404) << bare_slash.body;
+  EXPECT_EQ(fake.stats().at("texts").as_int64(), 4);
+}
+
 TEST_F(standard_api, dimensions_shorten_the_vectors) {
   auto dims = emr.embed(key, R"({"model":"voyage","input":"short","dimensions":256})");
   ASSERT_EQ(dims.status, 200) << dims.body;
