@@ -24,15 +24,11 @@ struct digest_context {
   ~digest_context() { EVP_MD_CTX_free(ctx); }
 };
 
-// Blocks written ahead for the slabs: at most 16 (4 MiB), the full slabs a burst of a thousand new
-// 1,024-float vectors fills, and with the writer's spares (the rest of a huge page) no more than a
-// sixteenth of the bound, against which they count: the shards share what they leave. A cache
-// too small for that takes its blocks as it fills.
+// Blocks written ahead for the slabs: a sixteenth of the bound, and at most 16 (4 MiB), the full
+// slabs a burst of a thousand new 1,024-float vectors fills. They count against the bound: the
+// shards share what they leave.
 std::size_t ready_blocks(std::size_t max_bytes) {
-  auto sixteenth = max_bytes / 16 / prepared_blocks::block_bytes;
-  return sixteenth > prepared_blocks::most_spares
-             ? std::min<std::size_t>(16, sixteenth - prepared_blocks::most_spares)
-             : 0;
+  return std::min<std::size_t>(16, max_bytes / 16 / prepared_blocks::block_bytes);
 }
 
 } // namespace
@@ -65,8 +61,9 @@ cache_key make_cache_key(std::string_view scope, std::string_view model,
 
 embedding_cache::embedding_cache(cache_settings settings)
     : settings_(settings), blocks_(ready_blocks(settings.max_bytes)),
-      shard_bytes_((settings.max_bytes - std::min(settings.max_bytes, blocks_.most_bytes_held())) /
-                   shard_count) {
+      shard_bytes_(
+          (settings.max_bytes - ready_blocks(settings.max_bytes) * prepared_blocks::block_bytes) /
+          shard_count) {
   for (std::size_t i = 0; i < shard_count; ++i)
     shards_.push_back(std::make_unique<shard>(shard_bytes_, blocks_));
 }

@@ -8,10 +8,8 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include <cstdint>
 #include <new>
 #include <system_error>
-#include <vector>
 
 namespace emr {
 
@@ -21,27 +19,6 @@ void* map_block() {
   void* block = ::mmap(nullptr, prepared_blocks::block_bytes, PROT_READ | PROT_WRITE,
                        MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   return block == MAP_FAILED ? nullptr : block;
-}
-
-// A 2 MiB range on a 2 MiB boundary, asked to be backed by one transparent huge page: its first
-// write maps in all of it with one fault, where 4 KiB pages take 512. Without huge pages (the
-// kernel's setting `never`, or none free) it is 512 ordinary pages, as map_block's are.
-char* map_huge_page() {
-  auto* mapped =
-      static_cast<char*>(::mmap(nullptr, 2 * prepared_blocks::huge_page_bytes,
-                                PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
-  if (mapped == MAP_FAILED)
-    return nullptr;
-  constexpr auto align = static_cast<std::uintptr_t>(prepared_blocks::huge_page_bytes);
-  auto* start = reinterpret_cast<char*>((reinterpret_cast<std::uintptr_t>(mapped) + align - 1) /
-                                        align * align);
-  auto* end = start + prepared_blocks::huge_page_bytes;
-  // mmap's pages are 4 KiB-aligned, so the range rounded up always leaves a tail to give back.
-  if (start > mapped)
-    ::munmap(mapped, static_cast<std::size_t>(start - mapped));
-  ::munmap(end, static_cast<std::size_t>(mapped + 2 * prepared_blocks::huge_page_bytes - end));
-  ::madvise(start, prepared_blocks::huge_page_bytes, MADV_HUGEPAGE);
-  return start;
 }
 
 } // namespace
@@ -104,11 +81,6 @@ void prepared_blocks::give_back(void* block) {
   ::munmap(block, block_bytes);
 }
 
-std::size_t prepared_blocks::most_bytes_held() const {
-  auto spares = write_ahead_ && most_ready_ > 0 ? most_spares : 0;
-  return (most_ready_ + spares) * block_bytes;
-}
-
 std::size_t prepared_blocks::ready() const {
   std::size_t n = 0;
   for (std::size_t i = 0; i < most_ready_; ++i)
@@ -122,41 +94,31 @@ void prepared_blocks::write_ahead() {
   ::pthread_setschedparam(::pthread_self(), SCHED_IDLE, &idle);
   ::pthread_setname_np(::pthread_self(), "emr.cache-pages");
   static const auto page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
-  // Blocks cut from the last huge page and not yet in a slot: this thread's alone.
-  std::vector<char*> spare;
   for (;;) {
     // The count first, then the stop: a stop set after this load comes with a count that makes
     // the wait below return at once.
     auto seen = wanted_.load(std::memory_order_acquire);
-    if (stopping_.load(std::memory_order_acquire)) {
-      for (auto* block : spare)
-        ::munmap(block, block_bytes);
+    if (stopping_.load(std::memory_order_acquire))
       return;
-    }
     for (std::size_t i = 0; i < most_ready_ && !stopping_.load(std::memory_order_relaxed); ++i) {
       if (ready_[i].load(std::memory_order_relaxed))
         continue;
-      if (spare.empty()) {
-        auto* huge = map_huge_page();
-        if (!huge)
-          break; // no memory now: the next take tries again
-        // Written, not just mapped in: the first write is what costs (see the header). A page at
-        // a time, looking out for the stop: at idle priority on a busy machine the writing may
-        // take long, and the process's exit waits for this thread. On a huge page only the first
-        // write faults.
-        for (std::size_t at = 0; at < huge_page_bytes; at += page) {
-          if (stopping_.load(std::memory_order_relaxed)) {
-            ::munmap(huge, huge_page_bytes); // the spares ran out: nothing else to unmap
-            return;
-          }
-          reinterpret_cast<volatile char*>(huge)[at] = 0;
+      auto* block = static_cast<char*>(map_block());
+      if (!block)
+        break; // no memory now: the next take tries again
+      // Written, not just mapped in: the first write is what costs (see the header). A page at a
+      // time, looking out for the stop: at idle priority on a busy machine a block may take long,
+      // and the process's exit waits for this thread.
+      for (std::size_t at = 0; at < block_bytes; at += page) {
+        if (stopping_.load(std::memory_order_relaxed)) {
+          ::munmap(block, block_bytes);
+          return;
         }
-        for (std::size_t at = huge_page_bytes; at > 0; at -= block_bytes)
-          spare.push_back(huge + at - block_bytes);
+        reinterpret_cast<volatile char*>(block)[at] = 0;
       }
       void* empty = nullptr;
-      if (ready_[i].compare_exchange_strong(empty, spare.back(), std::memory_order_release))
-        spare.pop_back(); // else a block given back took the slot meanwhile
+      if (!ready_[i].compare_exchange_strong(empty, block, std::memory_order_release))
+        ::munmap(block, block_bytes); // a block given back took the slot meanwhile
     }
     futex::wait(wanted_, seen);
   }

@@ -10,10 +10,10 @@
 // cache cost the p50 6 ms more than a full one, whose new vectors take the slots of evicted ones.
 // Blocks written ahead move that cost to idle time, and a freed slab's block is used again.
 //
-// The writer cuts them from transparent huge pages, 8 to a page: one fault maps in 2 MiB, where
-// 4 KiB pages take 512. Side by side, a burst of 500 that grows the cache took 110-200 page faults
-// in emr against 610-730, and 4-5 ms less of its CPU (2026-12-02). What remains is the kernel
-// zeroing memory the VM has not used lately, 8-17 us per 4 KiB here, at the writer's idle priority.
+// Each block is mapped on its own, not cut from a transparent huge page. Huge pages took a
+// fifth of the faults, but a block unmapped alone only splits its huge page's mapping: the
+// kernel keeps the whole 2 MiB until memory runs short, while the process's RSS no longer counts
+// it (32 huge pages cut to one block each: RSS 11 MB, 64 MiB still taken; 2026-12-02).
 
 #include <atomic>
 #include <cstddef>
@@ -27,10 +27,6 @@ namespace emr {
 class prepared_blocks {
 public:
   static constexpr std::size_t block_bytes = 256 * 1024;
-  static constexpr std::size_t huge_page_bytes = 2 * 1024 * 1024;
-  static constexpr std::size_t blocks_per_huge_page = huge_page_bytes / block_bytes;
-  /// The most blocks the writer holds cut from its last huge page and not yet in a slot.
-  static constexpr std::size_t most_spares = blocks_per_huge_page - 1;
 
   /// Keeps up to `most_ready` blocks ready; with `write_ahead`, a thread of idle priority writes
   /// them from the first take on, else only blocks given back are kept.
@@ -46,8 +42,6 @@ public:
   void give_back(void* block);
   /// Blocks ready now.
   std::size_t ready() const;
-  /// The most memory the blocks ready and the writer's cut but not yet ready ones hold at once.
-  std::size_t most_bytes_held() const;
 
 private:
   void write_ahead();
