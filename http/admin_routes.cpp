@@ -7,6 +7,7 @@
 #include "http/embed_request.hpp"
 #include "http/exchange.hpp"
 #include "http/provider_records.hpp"
+#include "http/refusals.hpp"
 #include "http/route_table.hpp"
 #include "http/routes.hpp"
 #include "http/stats_json.hpp"
@@ -40,35 +41,51 @@ json::object key_json(const key_record& k) {
   return o;
 }
 
-// Wraps a handler with the admin check, JSON body checks and the store's failure answer.
-handler admin(app& a, std::function<void(const httplib::Request&, httplib::Response&)> inner) {
-  return [&a, inner = std::move(inner)](const httplib::Request& req, httplib::Response& res) {
-    request_id(req, res);
-    auto authorization = req.get_header_value("Authorization");
-    auto token = bearer_token(authorization);
-    if (token.empty() || !admin_secret_matches(a.admin_secret, token))
-      return send_error(
-          res, api_error{401, "authentication_error", "admin secret required", {}, {}, -1});
-    if (!req.body.empty())
-      if (auto e = require_json(req))
-        return send_error(res, *e);
-    try {
-      inner(req, res);
-    } catch (const store_unavailable& e) {
-      // Fail static: this replica keeps serving callers with what it holds; only changes wait.
-      spdlog::warn("store unavailable on {} {}: {}", req.method, json_quoted(req.path), e.what());
-      send_error(res, api_error{503,
-                                "store_unavailable",
-                                "the store cannot be reached; retry shortly",
-                                {},
-                                {},
-                                5000});
-    } catch (const storage_error& e) {
-      spdlog::error("store failure on {} {}: {}", req.method, json_quoted(req.path), e.what());
-      send_error(
-          res, api_error{500, "storage_error", "the store failed; see the server log", {}, {}, -1});
-    }
-  };
+// An admin route: the admin check, then the body if the route takes one (only then: without
+// the secret a request costs no more than its head), then the handler, with the store's failure
+// answer. A route without a body takes it as a plain handler.
+class admin_route {
+public:
+  admin_route(app& a, handler inner) : a_(a), inner_(std::move(inner)) {}
+  void operator()(const httplib::Request& req, httplib::Response& res) const {
+    serve(req, res, nullptr);
+  }
+  void operator()(const httplib::Request& req, httplib::Response& res,
+                  const httplib::ContentReader& read) const {
+    serve(req, res, &read);
+  }
+
+private:
+  void serve(const httplib::Request& req, httplib::Response& res,
+             const httplib::ContentReader* read) const;
+  app& a_;
+  handler inner_;
+};
+
+void admin_route::serve(const httplib::Request& req, httplib::Response& res,
+                        const httplib::ContentReader* read) const {
+  request_id(req, res);
+  auto authorization = req.get_header_value("Authorization");
+  auto token = bearer_token(authorization);
+  if (token.empty() || !admin_secret_matches(a_.admin_secret, token))
+    return refuse_unread(
+        req, res, api_error{401, "authentication_error", "admin secret required", {}, {}, -1});
+  if (read && !read_body(req, res, *read))
+    return;
+  try {
+    inner_(req, res);
+  } catch (const store_unavailable& e) {
+    // Fail static: this replica keeps serving callers with what it holds; only changes wait.
+    spdlog::warn("store unavailable on {} {}: {}", req.method, json_quoted(req.path), e.what());
+    send_error(
+        res,
+        api_error{
+            503, "store_unavailable", "the store cannot be reached; retry shortly", {}, {}, 5000});
+  } catch (const storage_error& e) {
+    spdlog::error("store failure on {} {}: {}", req.method, json_quoted(req.path), e.what());
+    send_error(res,
+               api_error{500, "storage_error", "the store failed; see the server log", {}, {}, -1});
+  }
 }
 
 std::optional<json::object> json_object(const httplib::Request& req, httplib::Response& res) {
@@ -370,7 +387,7 @@ void install_admin_routes(route_table& routes, app& a) {
   auto bind = [&a](void (*f)(app&, const httplib::Request&, httplib::Response&)) {
     // The store, argon2 and a provider's test call hold an operator's request for milliseconds:
     // another HTTP thread runs callers' requests meanwhile.
-    return admin(a, [&a, f](const httplib::Request& req, httplib::Response& res) {
+    return admin_route(a, [&a, f](const httplib::Request& req, httplib::Response& res) {
       waiting_scope waiting;
       f(a, req, res);
     });

@@ -2,11 +2,14 @@
 
 #include "http/api_error.hpp"
 
+#include <spdlog/spdlog.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <stdexcept>
@@ -20,6 +23,35 @@ using clock = std::chrono::steady_clock;
 
 // How often timeouts are looked for: how late past its timeout a connection may close.
 constexpr std::chrono::milliseconds sweep_interval{100};
+
+// Connections over the cap wait for their request head to be answered 503, so that a client
+// reads why rather than a reset; this many at most (a sixteenth of the cap, at least 16). Past
+// them a new connection is closed at once: a flood of connections that never finish a head
+// would otherwise hold a descriptor each for the head timeout.
+std::size_t refusal_room(std::size_t max_connections) {
+  return std::max<std::size_t>(16, max_connections / 16);
+}
+
+// Descriptors besides the callers' connections: upstream connections, the store, logs.
+constexpr rlim_t other_descriptors = 256;
+
+// Raises the process's limit on open descriptors as far as the cap and its refusals need, up to
+// the hard limit (commonly 1,024 soft, far more hard), and says so when even that is short.
+void make_room_for(std::size_t connections) {
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0)
+    return;
+  auto wanted = static_cast<rlim_t>(connections) + other_descriptors;
+  if (limit.rlim_cur != RLIM_INFINITY && limit.rlim_cur < wanted) {
+    limit.rlim_cur = limit.rlim_max == RLIM_INFINITY ? wanted : std::min(wanted, limit.rlim_max);
+    ::setrlimit(RLIMIT_NOFILE, &limit);
+  }
+  if (::getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY &&
+      limit.rlim_cur < wanted)
+    spdlog::warn("the open file limit ({}) is below server.max_connections and its margin ({}); "
+                 "raise it (ulimit -n) or lower max_connections",
+                 limit.rlim_cur, wanted);
+}
 
 // The gate answers before any httplib request exists, so it writes the response itself, in the
 // same JSON shape as every other error.
@@ -36,11 +68,13 @@ std::string closing_answer(const api_error& error) {
 
 connection_gate::connection_gate(waiting_limits limits, std::size_t max_connections,
                                  ready_handler ready)
-    : waiting_(limits), max_connections_(max_connections), ready_(std::move(ready)),
+    : waiting_(limits), max_connections_(max_connections),
+      most_open_(max_connections + refusal_room(max_connections)), ready_(std::move(ready)),
       epoll_fd_(::epoll_create1(EPOLL_CLOEXEC)),
       wake_fd_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {
   if (epoll_fd_ < 0 || wake_fd_ < 0)
     throw std::runtime_error("cannot create the connection gate's epoll set");
+  make_room_for(most_open_);
   epoll_event wake{};
   wake.events = EPOLLIN;
   wake.data.fd = wake_fd_;
@@ -63,10 +97,16 @@ void connection_gate::admit(int fd) {
   }
   bool refuse = false;
   if (open_ > max_connections_) {
-    if (auto idle = waiting_.take_oldest_idle())
+    if (auto idle = waiting_.take_oldest_idle()) {
+      // In its place: one beyond the cap (its first byte not read yet) makes room beyond it.
+      refuse = idle->refuse;
       close(idle->fd);
-    else
+    } else if (open_ > most_open_) {
+      close(fd);
+      return;
+    } else {
       refuse = true;
+    }
   }
   waiting_.add({fd, {}, refuse}, clock::now());
   watch(fd, EPOLL_CTL_ADD);

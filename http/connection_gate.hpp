@@ -6,7 +6,7 @@
 // So idle and slow clients cannot starve callers of threads: a head must arrive within its
 // timeout (else 408 and close), an idle connection closes after the keep-alive timeout, a head
 // over the size limit gets 431, and at the connection cap the connection idle longest is closed
-// to make room (503 when none is idle).
+// to make room (503 when none is idle, and past a margin for those, closed at once).
 
 #include "http/waiting_connections.hpp"
 
@@ -52,6 +52,7 @@ private:
   std::mutex mutex_;
   waiting_connections waiting_;
   std::size_t max_connections_;
+  std::size_t most_open_; ///< the cap and the connections waiting for their 503 beyond it
   std::atomic<std::size_t> open_{0};
   ready_handler ready_;
   int epoll_fd_;

@@ -4,6 +4,7 @@
 #include "http/caller_text.hpp"
 #include "http/deferred_answer.hpp"
 #include "http/exchange.hpp"
+#include "http/refusals.hpp"
 #include "http/response_budget.hpp"
 #include "http/route_table.hpp"
 #include "http/routes.hpp"
@@ -179,19 +180,18 @@ std::string upstream_ids(const caller_outcome& outcome) {
 }
 
 // An authenticated caller's JSON body, or the error already sent; its key goes to `record` as
-// soon as it is verified, so that a bad body counts against the key too.
+// soon as it is verified, so that a bad body counts against the key too. The body is read only
+// then: a request without a key costs no more than its head.
 std::optional<json::value> caller_body(app& a, const httplib::Request& req, httplib::Response& res,
-                                       access_record& record) {
+                                       const httplib::ContentReader& read, access_record& record) {
   auto who = a.auth.authenticate(req.get_header_value("Authorization"), req.remote_addr);
   if (auto e = std::get_if<api_error>(&who)) {
-    send_error(res, *e);
+    refuse_unread(req, res, *e);
     return std::nullopt;
   }
   record.use.key_id = std::get<cached_key>(who).key_id;
-  if (auto e = require_json(req)) {
-    send_error(res, *e);
+  if (!read_body(req, res, read))
     return std::nullopt;
-  }
   auto body = parse_json_body(req.body);
   if (auto e = std::get_if<api_error>(&body)) {
     send_error(res, *e);
@@ -217,11 +217,12 @@ void answer_embedding(app& a, access_record& record, caller_outcome outcome,
   send_json(res, 200, render_outcome(outcome, policy, encoding));
 }
 
-void embed(app& a, const httplib::Request& req, httplib::Response& res) {
+void embed(app& a, const httplib::Request& req, httplib::Response& res,
+           const httplib::ContentReader& read) {
   // Shared: an answer written later takes it along.
   auto record = std::make_shared<access_record>(a, req, res);
   auto id = request_id(req, res);
-  auto body = caller_body(a, req, res, *record);
+  auto body = caller_body(a, req, res, read, *record);
   if (!body)
     return;
   response_budget planned{a.settings.limits.max_response_bytes};
@@ -283,10 +284,11 @@ void append_failed_result(std::string& out, const api_error& e) {
   out += render_error(e).substr(1);
 }
 
-void embed_batch(app& a, const httplib::Request& req, httplib::Response& res) {
+void embed_batch(app& a, const httplib::Request& req, httplib::Response& res,
+                 const httplib::ContentReader& read) {
   access_record record{a, req, res};
   auto id = request_id(req, res);
-  auto body = caller_body(a, req, res, record);
+  auto body = caller_body(a, req, res, read, record);
   if (!body)
     return;
   auto requests = body->as_object().if_contains("requests");
@@ -406,10 +408,11 @@ caller_outcome run_job(app& a, caller_job job) {
 
 void install_embedding_routes(route_table& routes, app& a) {
   routes.post("/v1/embeddings",
-              [&a](const httplib::Request& req, httplib::Response& res) { embed(a, req, res); });
-  routes.post("/v1/embeddings/batch", [&a](const httplib::Request& req, httplib::Response& res) {
-    embed_batch(a, req, res);
-  });
+              [&a](const httplib::Request& req, httplib::Response& res,
+                   const httplib::ContentReader& read) { embed(a, req, res, read); });
+  routes.post("/v1/embeddings/batch",
+              [&a](const httplib::Request& req, httplib::Response& res,
+                   const httplib::ContentReader& read) { embed_batch(a, req, res, read); });
 }
 
 } // namespace emr

@@ -23,24 +23,39 @@ api_error refused(int status, std::string type, std::string message) {
 constexpr const char* singleton_headers[] = {"Host", "Content-Length", "Content-Type",
                                              "Authorization"};
 
-// The body httplib read before its read timeout (or the caller's hang-up) is shorter than the
-// Content-Length the caller promised.
-bool body_cut_short(const httplib::Request& req) {
-  auto declared = req.get_header_value("Content-Length");
-  std::size_t length = 0;
-  auto [end, ec] = std::from_chars(declared.data(), declared.data() + declared.size(), length);
-  return ec == std::errc{} && end == declared.data() + declared.size() && req.body.size() < length;
-}
-
 // The methods whose body httplib reads (its expect_content).
 bool carries_body(const std::string& method) {
   return method == "POST" || method == "PUT" || method == "PATCH" || method == "DELETE" ||
          method == "PRI";
 }
 
-} // namespace
+// A request with a body to read: framing has made sure its Content-Length is a number.
+bool has_body(const httplib::Request& req) {
+  auto declared = req.get_header_value("Content-Length");
+  return declared.find_first_not_of('0') != std::string::npos;
+}
 
-std::optional<api_error> refuse_framing(const httplib::Request& req) {
+api_error body_over_limit() {
+  return refused(413, "payload_too_large", "request body is over the size limit");
+}
+
+api_error body_cut_short() {
+  return refused(408, "request_timeout",
+                 "the body stopped short of its Content-Length; send it whole");
+}
+
+// 405 with Allow for a known path asked with another method, else 404.
+void send_unrouted(const httplib::Request& req, httplib::Response& res, const route_table& routes) {
+  auto allowed = routes.allowed_methods(req.path);
+  if (allowed.empty())
+    return send_error(res, refused(404, "not_found", "no such endpoint"));
+  res.set_header("Allow", allowed);
+  send_error(
+      res, refused(405, "method_not_allowed", req.method + " is not allowed here; use " + allowed));
+}
+
+// Framing emr will not read a body by, and bodies it would not take.
+std::optional<api_error> refuse_framing(const httplib::Request& req, std::size_t max_body_bytes) {
   for (const auto* name : singleton_headers)
     if (req.get_header_value_count(name) > 1)
       return refused(400, "invalid_request",
@@ -58,50 +73,94 @@ std::optional<api_error> refuse_framing(const httplib::Request& req) {
   // httplib checks the size limit only against Content-Length; a chunked body has none.
   if (req.has_header("Transfer-Encoding"))
     return refused(411, "length_required", "send a Content-Length; chunked bodies are refused");
-  if (req.has_header("Content-Length")) {
-    auto length = req.get_header_value("Content-Length");
-    if (length.empty() ||
-        !std::all_of(length.begin(), length.end(), [](unsigned char c) { return std::isdigit(c); }))
-      return refused(400, "invalid_request", "Content-Length must be a number of bytes");
-    // httplib reads a body only for the methods that carry one: another's body would be read as
-    // the connection's next request (request smuggling behind a proxy).
-    if (length.find_first_not_of('0') != std::string::npos && !carries_body(req.method))
-      return refused(400, "invalid_request",
-                     req.method + " requests carry no body here; send it without one");
-  } else if (req.method == "POST" || req.method == "PUT" || req.method == "PATCH") {
-    // Without a length httplib would read the body until the read timeout, then refuse it.
-    return refused(411, "length_required", "send a Content-Length (0 for an empty body)");
+  if (!req.has_header("Content-Length")) {
+    // Without a length httplib would read the body until the connection ends, with no limit.
+    if (req.method == "POST" || req.method == "PUT" || req.method == "PATCH")
+      return refused(411, "length_required", "send a Content-Length (0 for an empty body)");
+    return std::nullopt;
   }
-  return std::nullopt;
+  auto declared = req.get_header_value("Content-Length");
+  if (declared.empty() || !std::all_of(declared.begin(), declared.end(),
+                                       [](unsigned char c) { return std::isdigit(c); }))
+    return refused(400, "invalid_request", "Content-Length must be a number of bytes");
+  if (declared.find_first_not_of('0') == std::string::npos)
+    return std::nullopt;
+  // httplib reads a body only for the methods that carry one: another's body would be read as
+  // the connection's next request (request smuggling behind a proxy).
+  if (!carries_body(req.method))
+    return refused(400, "invalid_request",
+                   req.method + " requests carry no body here; send it without one");
+  // httplib would read a body over the limit to its end before refusing it.
+  std::size_t length = 0;
+  auto read = std::from_chars(declared.data(), declared.data() + declared.size(), length);
+  if (read.ec != std::errc{} || length > max_body_bytes)
+    return body_over_limit();
+  // A body httplib would parse as something else (a multipart form's parts) or emr would refuse
+  // once read.
+  return require_json(req);
+}
+
+} // namespace
+
+bool refuse_before_body(const httplib::Request& req, httplib::Response& res,
+                        const route_table& routes, std::size_t max_body_bytes) {
+  std::optional<api_error> refusal;
+  // HTTP/2's preface, whatever its framing: httplib would read a PRI request's body, to the
+  // connection's end when it has no length.
+  if (req.method == "PRI")
+    refusal = refused(501, "not_implemented", "method PRI is not implemented; speak HTTP/1.1");
+  else
+    refusal = refuse_framing(req, max_body_bytes);
+  // A body for no route: httplib would read it whole first, for nobody.
+  if (!refusal && has_body(req) && !routes.takes(req.method, req.path)) {
+    send_unrouted(req, res, routes);
+    res.set_header("Connection", "close");
+    return true;
+  }
+  if (!refusal)
+    return false;
+  // The body stays unread, so the connection cannot carry another request.
+  res.set_header("Connection", "close");
+  send_error(res, *refusal);
+  return true;
+}
+
+bool read_body(const httplib::Request& req, httplib::Response& res,
+               const httplib::ContentReader& read) {
+  // Into the request's own body, where httplib reads the body of a route that does not read it
+  // itself; the request object is httplib's, not const.
+  auto& body = const_cast<httplib::Request&>(req).body;
+  bool whole = read([&body](const char* data, std::size_t n) {
+    body.append(data, n);
+    return true;
+  });
+  if (whole)
+    return true;
+  res.set_header("Connection", "close");
+  send_error(res, res.status == 413 ? body_over_limit() : body_cut_short());
+  return false;
+}
+
+void refuse_unread(const httplib::Request& req, httplib::Response& res, const api_error& e) {
+  if (has_body(req))
+    res.set_header("Connection", "close");
+  send_error(res, e);
 }
 
 void answer_refusal(const httplib::Request& req, httplib::Response& res,
                     const route_table& routes) {
   // httplib refuses the rest before it has read the request whole (the headers after a bad
-  // request line, a body over the limit or cut short): what is left of it would be read as the
-  // connection's next request, and every answer after would belong to the one before.
+  // request line): what is left of it would be read as the connection's next request, and every
+  // answer after would belong to the one before.
   if (res.status != 404)
     res.set_header("Connection", "close");
   switch (res.status) {
-  case 404: {
-    auto allowed = routes.allowed_methods(req.path);
-    if (allowed.empty())
-      return send_error(res, refused(404, "not_found", "no such endpoint"));
-    res.set_header("Allow", allowed);
-    return send_error(res, refused(405, "method_not_allowed",
-                                   req.method + " is not allowed here; use " + allowed));
-  }
-  case 413:
-    return send_error(res,
-                      refused(413, "payload_too_large", "request body is over the size limit"));
+  case 404:
+    return send_unrouted(req, res, routes);
   case 414:
     return send_error(res,
                       refused(414, "uri_too_long", "the request target is over the length limit"));
   case 400:
-    if (body_cut_short(req))
-      return send_error(res,
-                        refused(408, "request_timeout",
-                                "the body stopped short of its Content-Length; send it whole"));
     // httplib answers 400 for a method it does not know (BREW) or keeps no routes for (TRACE),
     // with the request line read.
     if (!req.version.empty() && !routes.serves(req.method))

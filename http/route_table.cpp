@@ -10,26 +10,29 @@ void route_table::get(const std::string& pattern, httplib::Server::Handler handl
   remember("HEAD", pattern);
 }
 
-void route_table::post(const std::string& pattern, httplib::Server::Handler handler) {
+void route_table::post(const std::string& pattern,
+                       httplib::Server::HandlerWithContentReader handler) {
   server_.Post(pattern, std::move(handler));
   remember("POST", pattern);
 }
 
-void route_table::patch(const std::string& pattern, httplib::Server::Handler handler) {
+void route_table::patch(const std::string& pattern,
+                        httplib::Server::HandlerWithContentReader handler) {
   server_.Patch(pattern, std::move(handler));
   remember("PATCH", pattern);
 }
 
-void route_table::del(const std::string& pattern, httplib::Server::Handler handler) {
+void route_table::del(const std::string& pattern,
+                      httplib::Server::HandlerWithContentReader handler) {
   server_.Delete(pattern, std::move(handler));
   remember("DELETE", pattern);
 }
 
 std::string route_table::allowed_methods(const std::string& path) const {
   std::set<std::string> methods;
-  for (const auto& [method, pattern] : routes_)
-    if (std::regex_match(path, pattern))
-      methods.insert(method);
+  for (const auto& r : routes_)
+    if (r.matches(path))
+      methods.insert(r.method);
   std::string allowed;
   for (const auto& m : methods)
     allowed += (allowed.empty() ? "" : ", ") + m;
@@ -37,14 +40,22 @@ std::string route_table::allowed_methods(const std::string& path) const {
 }
 
 bool route_table::serves(std::string_view method) const {
-  for (const auto& route : routes_)
-    if (route.first == method)
+  for (const auto& r : routes_)
+    if (r.method == method)
+      return true;
+  return false;
+}
+
+bool route_table::takes(std::string_view method, const std::string& path) const {
+  for (const auto& r : routes_)
+    if (r.method == method && r.matches(path))
       return true;
   return false;
 }
 
 void route_table::remember(std::string method, const std::string& pattern) {
-  routes_.emplace_back(std::move(method), std::regex{pattern});
+  bool literal = pattern.find_first_of(R"(.[]{}()\*+?^$|)") == std::string::npos;
+  routes_.push_back({std::move(method), pattern, std::regex{pattern}, literal});
 }
 
 } // namespace emr

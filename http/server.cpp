@@ -219,23 +219,26 @@ http_server::http_server(app& a) : impl_(std::make_unique<impl>(a)) {
   s.set_write_timeout(static_cast<time_t>(settings.write_timeout.count()), 0);
   s.set_payload_max_length(settings.max_body_bytes);
   s.set_tcp_nodelay(true);
-  s.set_pre_routing_handler([](const httplib::Request& req, httplib::Response& res) {
+  s.set_pre_routing_handler([routes = &impl_->routes, max_body = settings.max_body_bytes](
+                                const httplib::Request& req, httplib::Response& res) {
+    // The request object is httplib's own, not const; only the reference it hands over is.
+    auto& request = const_cast<httplib::Request&>(req);
     // Answers go uncompressed. httplib would compress each JSON answer a client accepts
     // compressed, with brotli at its slowest setting where `br` is accepted (as Node's fetch and
     // Python clients with brotli installed do): 20-30 ms of CPU for one text's answer, seconds for
-    // a large batch's, to spare bytes on the local links emr serves. The request object is
-    // httplib's own, not const; only the reference it hands the handler is.
-    const_cast<httplib::Request&>(req).headers.erase("Accept-Encoding");
+    // a large batch's, to spare bytes on the local links emr serves.
+    request.headers.erase("Accept-Encoding");
+    // And whole: httplib would cut any answer it writes into the ranges a client asks for, each
+    // range a copy, so that a header of a few kilobytes asking for the whole answer thousands of
+    // times over would multiply it by as much. A server may ignore Range (RFC 9110, 14.2).
+    request.ranges.clear();
+    request.headers.erase("Range");
     // Only callers' embedding requests bring batches company.
     if (!req.path.starts_with("/v1/embeddings"))
       arrivals::leave_current();
-    if (auto refusal = refuse_framing(req)) {
-      // The body stays unread, so the connection cannot carry another request.
-      res.set_header("Connection", "close");
-      send_error(res, *refusal);
-      return httplib::Server::HandlerResponse::Handled;
-    }
-    return httplib::Server::HandlerResponse::Unhandled;
+    return refuse_before_body(req, res, *routes, max_body)
+               ? httplib::Server::HandlerResponse::Handled
+               : httplib::Server::HandlerResponse::Unhandled;
   });
   s.set_logger([](const httplib::Request&, const httplib::Response& res) {
     if (res.get_header_value("Connection") == "close")

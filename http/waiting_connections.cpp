@@ -29,8 +29,9 @@ waiting_connections::progress waiting_connections::received(int fd, std::string_
   if (h.conn.received.empty())
     h.since = now;
   h.conn.received.append(bytes);
-  if (head_end(h))
-    return progress::head_complete;
+  // A read may bring the head's end and more at once: the limit is on where the head ends.
+  if (auto end = head_end(h))
+    return *end <= limits_.max_head_bytes ? progress::head_complete : progress::head_too_large;
   return h.conn.received.size() >= limits_.max_head_bytes ? progress::head_too_large
                                                           : progress::waiting;
 }

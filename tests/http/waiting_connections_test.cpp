@@ -45,6 +45,21 @@ TEST(waiting_connections, a_head_over_the_size_limit_can_never_complete) {
 }
 
 TEST(waiting_connections,
+     a_head_that_ends_past_the_size_limit_in_the_read_that_ends_it_is_too_large) {
+  waiting_connections table{limits};
+  table.add({7, {}, false}, t0);
+  const std::string line = "GET / HTTP/1.1\r\n";
+  EXPECT_EQ(table.received(7, line + "X: " + std::string(30, 'a'), t0), progress::waiting);
+  // 49 bytes so far; this read ends the head at byte 71, with the limit at 64.
+  EXPECT_EQ(table.received(7, std::string(18, 'a') + "\r\n\r\n", t0), progress::head_too_large);
+  // One that ends exactly at the limit is whole.
+  table.add({8, {}, false}, t0);
+  auto at_limit = line + "X: " + std::string(41, 'a') + "\r\n\r\n";
+  ASSERT_EQ(at_limit.size(), 64u);
+  EXPECT_EQ(table.received(8, at_limit, t0), progress::head_complete);
+}
+
+TEST(waiting_connections,
      a_head_times_out_from_its_first_byte_and_an_idle_one_from_its_last_answer) {
   waiting_connections table{limits};
   table.add({1, {}, false}, t0); // idle from t0

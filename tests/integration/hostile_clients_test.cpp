@@ -192,6 +192,15 @@ TEST_F(CompressedBodies, a_gzip_bomb_is_refused_before_it_is_inflated) {
   expect_served("after the bombs");
 }
 
+/// The status of every answer in what a server sent, in order.
+std::vector<int> statuses_in(const std::string& sent) {
+  std::vector<int> statuses;
+  for (auto at = sent.find("HTTP/1.1 "); at != std::string::npos;
+       at = sent.find("HTTP/1.1 ", at + 1))
+    statuses.push_back(std::stoi(sent.substr(at + 9, 3)));
+  return statuses;
+}
+
 using PromisedBodies = hostile_clients;
 
 TEST_F(PromisedBodies, memory_grows_with_the_bytes_sent_not_the_length_declared) {
@@ -213,6 +222,53 @@ TEST_F(PromisedBodies, memory_grows_with_the_bytes_sent_not_the_length_declared)
     arriving = emr.stats().at("http_requests_arriving").to_number<std::int64_t>();
   }
   EXPECT_EQ(arriving, 0);
+}
+
+TEST_F(PromisedBodies, a_body_is_refused_before_it_is_read_when_its_head_says_enough) {
+  // Heads alone, their bodies never sent: each must be answered from its head, where reading the
+  // body first would wait for the read timeout (10 s here).
+  const std::string admin_head = "POST /admin/keys HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                                 "Authorization: Bearer not-the-secret\r\n"
+                                 "Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n";
+  struct row {
+    std::string what, head;
+    int status;
+    std::string type;
+  };
+  const std::vector<row> rows{
+      {"a caller without a valid key", embed_head("emr-wrong.key", 1 << 20), 401,
+       "authentication_error"},
+      {"no key at all",
+       "POST /v1/embeddings/batch HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1000\r\n\r\n", 401,
+       "authentication_error"},
+      {"the admin API without its secret", admin_head, 401, "authentication_error"},
+      {"a length over max_body_bytes", embed_head(key, (16u << 20) + 1), 413, "payload_too_large"},
+      {"a length no server could take",
+       "POST /v1/embeddings HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer " + key +
+           "\r\nContent-Length: 99999999999999999999999\r\n\r\n",
+       413, "payload_too_large"},
+      {"a multipart form",
+       "POST /v1/embeddings HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer " + key +
+           "\r\nContent-Type: multipart/form-data; boundary=b\r\nContent-Length: 1000\r\n\r\n",
+       415, "unsupported_media_type"},
+      {"a body for no route",
+       "POST /v1/nothing HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1000\r\n\r\n", 404,
+       "not_found"},
+      {"HTTP/2's preface method with no length", "PRI /v1/embeddings HTTP/1.1\r\nHost: x\r\n\r\n",
+       501, "not_implemented"},
+  };
+  for (const auto& r : rows) {
+    int fd = connect_loopback(emr.port());
+    ASSERT_GE(fd, 0);
+    ASSERT_TRUE(send_all(fd, r.head)) << r.what;
+    auto sent = read_until_closed(fd, 5s);
+    ::close(fd);
+    ASSERT_TRUE(sent.has_value()) << r.what << ": no answer before the body";
+    EXPECT_EQ(statuses_in(*sent), std::vector<int>{r.status}) << r.what << ":\n" << *sent;
+    EXPECT_NE(sent->find("\"type\":\"" + r.type + "\""), std::string::npos) << r.what << ":\n"
+                                                                            << *sent;
+  }
+  expect_served("heads refused before their bodies");
 }
 
 // Heads and bodies must arrive whole within two seconds here.
@@ -279,6 +335,45 @@ TEST_F(SlowClients, idle_keep_alive_connections_do_not_take_the_http_threads) {
   expect_served("320 connections idle");
 }
 
+/// The connections `pid` accepted on `port` and still holds open: its sockets, as /proc/net/tcp
+/// lists them, whose local port is `port` and that are not the listening one. (Its connections to
+/// the fake provider, opened whenever a worker first calls, are not counted.)
+std::size_t accepted_connections(pid_t pid, int port) {
+  std::set<std::string> held;
+  for (const auto& fd :
+       std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/fd")) {
+    std::error_code ec;
+    auto target = std::filesystem::read_symlink(fd.path(), ec).string();
+    if (!ec && target.rfind("socket:[", 0) == 0)
+      held.insert(target.substr(8, target.size() - 9));
+  }
+  std::ifstream tcp{"/proc/net/tcp"};
+  std::string line;
+  std::getline(tcp, line); // the column names
+  std::size_t accepted = 0;
+  while (std::getline(tcp, line)) {
+    std::istringstream columns{line};
+    std::string slot, local, remote, state, queues, timer, retransmits, uid, timeout, inode;
+    columns >> slot >> local >> remote >> state >> queues >> timer >> retransmits >> uid >>
+        timeout >> inode;
+    auto local_port = std::stoi(local.substr(local.find(':') + 1), nullptr, 16);
+    accepted += local_port == port && state != "0A" && held.count(inode) > 0; // 0A: LISTEN
+  }
+  return accepted;
+}
+
+/// Waits up to `wait` for `pid` to hold `expected` connections on `port`; how many it holds then.
+std::size_t accepted_reaching(pid_t pid, int port, std::size_t expected,
+                              std::chrono::milliseconds wait) {
+  auto deadline = std::chrono::steady_clock::now() + wait;
+  auto held = accepted_connections(pid, port);
+  while (held != expected && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(10ms);
+    held = accepted_connections(pid, port);
+  }
+  return held;
+}
+
 struct connection_cap : hostile_clients {
   connection_cap() : hostile_clients("threads = 16\nmax_connections = 64\n") {}
 };
@@ -299,13 +394,45 @@ TEST_F(ConnectionCap, at_the_cap_the_connection_idle_longest_makes_room) {
   EXPECT_FALSE(read_until_closed(idle.fds.back(), 200ms));
 }
 
-/// The status of every answer in what a server sent, in order.
-std::vector<int> statuses_in(const std::string& sent) {
-  std::vector<int> statuses;
-  for (auto at = sent.find("HTTP/1.1 "); at != std::string::npos;
-       at = sent.find("HTTP/1.1 ", at + 1))
-    statuses.push_back(std::stoi(sent.substr(at + 9, 3)));
-  return statuses;
+TEST_F(ConnectionCap, past_the_cap_and_its_margin_new_connections_are_closed_at_once) {
+  // Heads begun and never finished are not idle, so they make no room: at most 16 beyond the cap
+  // of 64 wait for their 503, and the rest are closed as they come. (A connection whose first
+  // byte the gate has not read yet counts as idle, so on a busy machine some of the first are
+  // closed to make room instead.)
+  auto pid = emr.process().pid();
+  // The stack's own set-up calls are gone, so that what emr holds is the test's alone.
+  ASSERT_EQ(accepted_reaching(pid, emr.port(), 0, 5s), 0u);
+  connections begun;
+  for (int i = 0; i < 200; ++i)
+    ASSERT_TRUE(begun.open(emr.port(), "G"));
+  // Those emr has not closed, once it has accepted every one still open.
+  std::vector<int> held = begun.fds;
+  auto give_up = std::chrono::steady_clock::now() + 10s;
+  do {
+    std::erase_if(held, [](int fd) { return read_until_closed(fd, 10ms).has_value(); });
+  } while (accepted_connections(pid, emr.port()) != held.size() &&
+           std::chrono::steady_clock::now() < give_up);
+  EXPECT_EQ(accepted_connections(pid, emr.port()), held.size());
+  EXPECT_LE(held.size(), 64u + 16u);
+  // Those within the cap are served; those beyond it are told why.
+  std::map<int, std::size_t> statuses;
+  for (int fd : held)
+    ASSERT_TRUE(
+        send_all(fd, "ET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"));
+  for (int fd : held) {
+    auto told = read_until_closed(fd, 5s);
+    ASSERT_TRUE(told.has_value());
+    for (int status : statuses_in(*told))
+      ++statuses[status];
+  }
+  EXPECT_LE(statuses[200], 64u);
+  EXPECT_LE(statuses[503], 16u);
+  EXPECT_EQ(statuses[200] + statuses[503], held.size());
+  for (int fd : begun.fds)
+    ::close(fd);
+  begun.fds.clear();
+  EXPECT_EQ(accepted_reaching(pid, emr.port(), 0, 5s), 0u);
+  expect_served("after a flood of connections");
 }
 
 using UnreadRequests = hostile_clients;
@@ -367,45 +494,6 @@ TEST_F(UnreadRequests, a_refusal_before_the_body_reaches_a_client_that_sends_it_
   EXPECT_EQ(statuses_in(*sent), std::vector<int>{411}) << *sent;
   EXPECT_NE(sent->find("\"type\":\"length_required\""), std::string::npos) << *sent;
   expect_served("a refused body sent whole");
-}
-
-/// The connections `pid` accepted on `port` and still holds open: its sockets, as /proc/net/tcp
-/// lists them, whose local port is `port` and that are not the listening one. (Its connections to
-/// the fake provider, opened whenever a worker first calls, are not counted.)
-std::size_t accepted_connections(pid_t pid, int port) {
-  std::set<std::string> held;
-  for (const auto& fd :
-       std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/fd")) {
-    std::error_code ec;
-    auto target = std::filesystem::read_symlink(fd.path(), ec).string();
-    if (!ec && target.rfind("socket:[", 0) == 0)
-      held.insert(target.substr(8, target.size() - 9));
-  }
-  std::ifstream tcp{"/proc/net/tcp"};
-  std::string line;
-  std::getline(tcp, line); // the column names
-  std::size_t accepted = 0;
-  while (std::getline(tcp, line)) {
-    std::istringstream columns{line};
-    std::string slot, local, remote, state, queues, timer, retransmits, uid, timeout, inode;
-    columns >> slot >> local >> remote >> state >> queues >> timer >> retransmits >> uid >>
-        timeout >> inode;
-    auto local_port = std::stoi(local.substr(local.find(':') + 1), nullptr, 16);
-    accepted += local_port == port && state != "0A" && held.count(inode) > 0; // 0A: LISTEN
-  }
-  return accepted;
-}
-
-/// Waits up to `wait` for `pid` to hold `expected` connections on `port`; how many it holds then.
-std::size_t accepted_reaching(pid_t pid, int port, std::size_t expected,
-                              std::chrono::milliseconds wait) {
-  auto deadline = std::chrono::steady_clock::now() + wait;
-  auto held = accepted_connections(pid, port);
-  while (held != expected && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(10ms);
-    held = accepted_connections(pid, port);
-  }
-  return held;
 }
 
 // The stack closes idle connections after 30 s: only the clients, or emr itself, end these.
@@ -606,6 +694,35 @@ TEST_F(AnswerWriting, answers_go_uncompressed_whatever_the_client_accepts) {
         "voyage-3.5", "compress me too"))
         << accepted;
   }
+}
+
+TEST_F(AnswerWriting, answers_are_whole_whatever_ranges_the_client_asks_for) {
+  // httplib would write each range a client asks for as a part of its own: a few kilobytes of
+  // "0-," would make the answer thousands of times its size.
+  std::string ranges = "bytes=0-";
+  for (int i = 0; i < 500; ++i)
+    ranges += ",0-";
+  auto metrics = http_call(emr.port(), "GET", "/metrics", {}, {{"Range", ranges}});
+  EXPECT_EQ(metrics.status, 200);
+  EXPECT_EQ(metrics.headers.count("Content-Range"), 0u);
+  EXPECT_EQ(metrics.headers.at("Content-Type").rfind("text/plain", 0), 0u)
+      << metrics.headers.at("Content-Type");
+  const std::string help = "# HELP emr_auth_argon2_verifications_total ";
+  auto first = metrics.body.find(help);
+  ASSERT_NE(first, std::string::npos) << metrics.body.substr(0, 300);
+  EXPECT_EQ(metrics.body.find(help, first + 1), std::string::npos) << "one copy of the page";
+  auto batch = http_call(emr.port(), "POST", "/v1/embeddings/batch",
+                         R"({"requests":[{"id":"a","model":"voyage-3.5","input":["ranged"]}]})",
+                         {{"Authorization", "Bearer " + key}, {"Range", ranges}});
+  EXPECT_EQ(batch.status, 200) << batch.body.substr(0, 200);
+  EXPECT_EQ(batch.headers.at("Content-Type"), "application/json");
+  EXPECT_TRUE(is_fakes_vector(
+      batch.json().at("results").at(0).at("response").at("data").at(0).at("embedding"),
+      "voyage-3.5", "ranged"));
+  auto refused = http_call(emr.port(), "POST", "/v1/embeddings", R"({"input":"x"})",
+                           {{"Authorization", "Bearer emr-wrong.key"}, {"Range", ranges}});
+  EXPECT_EQ(refused.status, 401);
+  EXPECT_EQ(refused.json().at("error").at("type").as_string(), "authentication_error");
 }
 
 } // namespace
