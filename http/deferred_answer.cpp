@@ -82,12 +82,11 @@ std::shared_ptr<deferred_answer> defer_answer(const httplib::Request& req) {
   auto offer = current_deferral_offer();
   // HTTP/1.0 has its own keep-alive rules, which httplib applies; emr answers go uncompressed
   // (the server drops Accept-Encoding), so httplib would add nothing else.
-  if (!offer || offer->taken || req.version != "HTTP/1.1" || offer->owner->stopping())
+  if (!offer || offer->taken || req.version != "HTTP/1.1" || !offer->take())
     return nullptr;
   auto connection = req.get_header_value("Connection");
   bool client_closes = connection == "close" || connection == "Close";
   offer->taken = std::make_shared<deferred_answer>(offer->fd, *offer->owner, client_closes);
-  offer->detach();
   return offer->taken;
 }
 

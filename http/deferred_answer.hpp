@@ -91,8 +91,10 @@ struct deferral_offer {
   int fd = -1;
   connection_owner* owner = nullptr;
   std::shared_ptr<deferred_answer> taken; ///< set by the route that took the offer
-  /// Called once taken: from now on httplib's own writes for this request must go nowhere.
-  std::function<void()> detach;
+  /// Takes the offer, on the HTTP thread: the server counts the answer as owed, and httplib's
+  /// own writes for this request go nowhere from now on. False, and nothing taken, when the
+  /// server is draining.
+  std::function<bool()> take;
 };
 
 /// The offer of the request this thread is serving, if any.

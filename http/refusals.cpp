@@ -79,6 +79,9 @@ std::optional<api_error> refuse_framing(const httplib::Request& req, std::size_t
       return refused(411, "length_required", "send a Content-Length (0 for an empty body)");
     return std::nullopt;
   }
+  // httplib parses a multipart form's parts itself, even from an empty body, and emr takes none.
+  if (req.is_multipart_form_data())
+    return require_json(req);
   auto declared = req.get_header_value("Content-Length");
   if (declared.empty() || !std::all_of(declared.begin(), declared.end(),
                                        [](unsigned char c) { return std::isdigit(c); }))
@@ -160,6 +163,10 @@ void answer_refusal(const httplib::Request& req, httplib::Response& res,
   case 414:
     return send_error(res,
                       refused(414, "uri_too_long", "the request target is over the length limit"));
+  case 416:
+    return send_error(res, refused(416, "range_not_satisfiable",
+                                   "the Range header cannot be read; answers always go whole, so "
+                                   "send none"));
   case 400:
     // httplib answers 400 for a method it does not know (BREW) or keeps no routes for (TRACE),
     // with the request line read.

@@ -32,7 +32,8 @@ bool read_body(const httplib::Request& req, httplib::Response& res,
 void refuse_unread(const httplib::Request& req, httplib::Response& res, const api_error& error);
 
 /// Answers what httplib refused without a route: 405 with Allow for a known path asked with
-/// another method, else 404; 501 for a method no route takes; 414; else 400.
+/// another method, else 404; 501 for a method no route takes; 414; 416 for a Range httplib
+/// cannot parse; else 400.
 void answer_refusal(const httplib::Request& req, httplib::Response& res, const route_table& routes);
 
 } // namespace emr

@@ -125,13 +125,23 @@ private:
       arrivals::entry arriving{arriving_};
       waiting.reset(); // the thread's own count has taken over
       bool closed = false;
-      deferral_offer offer{c.fd, this, nullptr, [&stream] { stream.detach(); }};
+      deferral_offer offer{c.fd, this, nullptr, [this, &stream] {
+                             // Counted before the drain is looked at, as the drain stops before
+                             // it looks at the count: either this answer sees the drain, or the
+                             // drain waits for this answer and the HTTP threads it may need.
+                             deferred_.fetch_add(1);
+                             if (gate_.stopping()) {
+                               answer_settled();
+                               return false;
+                             }
+                             stream.detach();
+                             return true;
+                           }};
       current_deferral_offer() = &offer;
       bool answered = process_request(stream, gate_.stopping(), closed, nullptr);
       current_deferral_offer() = nullptr;
       if (offer.taken) {
         // A route answers it later: the connection is the answer's until it is written.
-        deferred_.fetch_add(1, std::memory_order_relaxed);
         bool keep = answered && !closed && !answer_closes_connection && !stream.deadline_passed() &&
                     !gate_.stopping();
         return offer.taken->request_done(stream.take_unread(), answered, keep);
@@ -173,6 +183,11 @@ private:
       workers_.enqueue(
           [this, c = waiting_connections::connection{fd, std::move(how.unread)},
            waiting = arriving_.arrive()]() mutable { serve(std::move(c), std::move(waiting)); });
+    answer_settled();
+  }
+
+  // One answer taken by a route is no longer owed.
+  void answer_settled() {
     // The lock orders the last decrement before a draining thread's wait, never between its
     // test and its sleep.
     if (deferred_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
@@ -256,11 +271,17 @@ http_server::http_server(app& a) : impl_(std::make_unique<impl>(a)) {
     }
     spdlog::error("unhandled error on {} {}: {}", json_quoted(req.method), json_quoted(req.path),
                   what);
+    // The route may have thrown before it read the body, which would then pass for the
+    // connection's next request.
+    res.set_header("Connection", "close");
     send_error(res,
                api_error{500, "internal_error", "internal error; see the server log", {}, {}, -1});
   });
   s.set_error_handler(
       [routes = &impl_->routes](const httplib::Request& req, httplib::Response& res) {
+        // httplib refuses a Range it cannot parse (416) before any route or the pre-routing
+        // handler runs, with the ranges before the bad one kept: the refusal goes whole too.
+        const_cast<httplib::Request&>(req).ranges.clear();
         // Routes answer their own errors with bodies; this covers what httplib rejects itself.
         if (res.body.empty())
           answer_refusal(req, res, *routes);

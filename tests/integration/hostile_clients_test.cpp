@@ -723,6 +723,11 @@ TEST_F(AnswerWriting, answers_are_whole_whatever_ranges_the_client_asks_for) {
                            {{"Authorization", "Bearer emr-wrong.key"}, {"Range", ranges}});
   EXPECT_EQ(refused.status, 401);
   EXPECT_EQ(refused.json().at("error").at("type").as_string(), "authentication_error");
+  // One httplib cannot parse is refused before any route, the refusal whole as well.
+  auto unreadable = http_call(emr.port(), "GET", "/health", {}, {{"Range", ranges + ",5-1"}});
+  EXPECT_EQ(unreadable.status, 416);
+  EXPECT_EQ(unreadable.headers.at("Content-Type"), "application/json");
+  EXPECT_EQ(unreadable.json().at("error").at("type").as_string(), "range_not_satisfiable");
 }
 
 } // namespace
