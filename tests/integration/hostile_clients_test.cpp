@@ -403,8 +403,12 @@ TEST_F(ConnectionCap, past_the_cap_and_its_margin_new_connections_are_closed_at_
   // The stack's own set-up calls are gone, so that what emr holds is the test's alone.
   ASSERT_EQ(accepted_reaching(pid, emr.port(), 0, 5s), 0u);
   connections begun;
-  for (int i = 0; i < 200; ++i)
+  for (int i = 0; i < 200; ++i) {
     ASSERT_TRUE(begun.open(emr.port(), "G"));
+    // Time for the gate to read the byte, so that most heads have begun before the next comes
+    // (those it has not read yet may be closed as idle instead, which the checks below allow).
+    std::this_thread::sleep_for(2ms);
+  }
   // Those emr has not closed, once it has accepted every one still open.
   std::vector<int> held = begun.fds;
   auto give_up = std::chrono::steady_clock::now() + 10s;
