@@ -35,15 +35,6 @@ bool has_body(const httplib::Request& req) {
   return declared.find_first_not_of('0') != std::string::npos;
 }
 
-api_error body_over_limit() {
-  return refused(413, "payload_too_large", "request body is over the size limit");
-}
-
-api_error body_cut_short() {
-  return refused(408, "request_timeout",
-                 "the body stopped short of its Content-Length; send it whole");
-}
-
 // 405 with Allow for a known path asked with another method, else 404.
 void send_unrouted(const httplib::Request& req, httplib::Response& res, const route_table& routes) {
   auto allowed = routes.allowed_methods(req.path);
@@ -97,9 +88,8 @@ std::optional<api_error> refuse_framing(const httplib::Request& req, std::size_t
   std::size_t length = 0;
   auto read = std::from_chars(declared.data(), declared.data() + declared.size(), length);
   if (read.ec != std::errc{} || length > max_body_bytes)
-    return body_over_limit();
-  // A body httplib would parse as something else (a multipart form's parts) or emr would refuse
-  // once read.
+    return refused(413, "payload_too_large", "request body is over the size limit");
+  // A body emr would refuse once read.
   return require_json(req);
 }
 
@@ -114,17 +104,14 @@ bool refuse_before_body(const httplib::Request& req, httplib::Response& res,
     refusal = refused(501, "not_implemented", "method PRI is not implemented; speak HTTP/1.1");
   else
     refusal = refuse_framing(req, max_body_bytes);
-  // A body for no route: httplib would read it whole first, for nobody.
-  if (!refusal && has_body(req) && !routes.takes(req.method, req.path)) {
-    send_unrouted(req, res, routes);
-    res.set_header("Connection", "close");
-    return true;
-  }
-  if (!refusal)
+  if (refusal)
+    send_error(res, *refusal);
+  else if (has_body(req) && !routes.takes(req.method, req.path))
+    send_unrouted(req, res, routes); // httplib would read the body whole first, for nobody
+  else
     return false;
   // The body stays unread, so the connection cannot carry another request.
   res.set_header("Connection", "close");
-  send_error(res, *refusal);
   return true;
 }
 
@@ -139,8 +126,10 @@ bool read_body(const httplib::Request& req, httplib::Response& res,
   });
   if (whole)
     return true;
+  // Its length passed the limit in the head (refuse_before_body): a read that fails was cut short.
   res.set_header("Connection", "close");
-  send_error(res, res.status == 413 ? body_over_limit() : body_cut_short());
+  send_error(res, refused(408, "request_timeout",
+                          "the body stopped short of its Content-Length; send it whole"));
   return false;
 }
 

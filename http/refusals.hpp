@@ -13,7 +13,7 @@ namespace emr {
 class route_table;
 
 /// Refuses, before its body is read, a request emr will not take, and answers it with
-/// `Connection: close` (the body stays unread): a method no route takes (501); a repeated Host,
+/// `Connection: close` (the body stays unread): PRI, HTTP/2's preface (501); a repeated Host,
 /// Content-Length, Content-Type or Authorization (400); HTTP/1.1 without Host (400); a
 /// Content-Length that is not a byte count (400) or is over `max_body_bytes` (413); a
 /// Content-Encoding other than identity (415); a chunked body (411); a POST, PUT or PATCH
@@ -23,8 +23,8 @@ bool refuse_before_body(const httplib::Request& req, httplib::Response& res,
                         const route_table& routes, std::size_t max_body_bytes);
 
 /// Reads a route's body into `req.body` through its content reader: a route reads it only once
-/// it has checked who sent it. False, with the answer sent (413, or 408 for a body that stopped
-/// short of its Content-Length) and the connection closing after it, when it could not.
+/// it has checked who sent it. False, with the answer sent (408: the body stopped short of its
+/// Content-Length) and the connection closing after it, when it could not.
 bool read_body(const httplib::Request& req, httplib::Response& res,
                const httplib::ContentReader& read);
 
