@@ -190,11 +190,15 @@ void health_state::on_attach(const std::string& provider, batcher_actor batcher)
 }
 
 void health_state::on_batcher_down(const caf::down_msg& down) {
-  if (!stopped_abnormally(down.reason))
-    return;
-  for (auto& [provider, t] : providers)
-    if (t.batcher.address() == down.source) {
-      t.failure = self->system().render(down.reason);
+  for (auto it = providers.begin(); it != providers.end(); ++it)
+    if (it->second.batcher.address() == down.source) {
+      if (stopped_abnormally(down.reason))
+        it->second.failure = self->system().render(down.reason);
+      else
+        // Drained, and no successor attached: its provider was removed. The directory's detach
+        // comes from another sender, so it may have overtaken this batcher's attach, which would
+        // otherwise leave a provider that no longer exists counted as serving in /health.
+        providers.erase(it);
       return;
     }
 }

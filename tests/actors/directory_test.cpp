@@ -216,6 +216,20 @@ TEST_F(supervision, drained_and_replaced_batchers_are_not_restarted) {
   EXPECT_FALSE(directory->route("voy"));
 }
 
+// The directory's detach and the new batcher's attach come from different senders: removed
+// before its batcher has attached, a provider must not stay in the health actor's table.
+TEST_F(supervision, a_provider_removed_as_it_starts_leaves_no_health_entry) {
+  start();
+  auto ghost = spec;
+  ghost.name = "ghost";
+  directory->start(ghost);
+  directory->stop("ghost");
+  sched->run();
+  auto status = health_status();
+  EXPECT_FALSE(status.contains("ghost"));
+  EXPECT_TRUE(status.contains("voy"));
+}
+
 TEST_F(supervision, a_restarted_health_actor_keeps_judging_the_providers) {
   start();
   auto first = directory->health();
