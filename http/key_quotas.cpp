@@ -65,10 +65,14 @@ void key_quotas::load(const std::vector<key_record>& keys) {
 
 void key_quotas::set(std::int64_t key_id, const key_limits& limits) {
   std::lock_guard guard{mutex_};
-  if (limits == key_limits{})
+  if (limits == key_limits{}) {
     keys_.erase(key_id);
-  else
-    keys_[key_id].limits = limits;
+    return;
+  }
+  auto [it, added] = keys_.try_emplace(key_id);
+  it->second.limits = limits;
+  if (added)
+    it->second.generation = ++last_generation_;
 }
 
 void key_quotas::refresh_day(std::int64_t key_id, std::int64_t now) {
@@ -159,7 +163,7 @@ key_quotas::admit(std::int64_t key_id, std::int64_t requests, std::int64_t token
                       (utc_day(now) + 1) * 86400 - now);
   k.minute.add(now, requests, tokens);
   k.day_in_flight += tokens;
-  return admission{key_id, tokens, now};
+  return admission{key_id, tokens, now, k.generation};
 }
 
 void key_quotas::settle(const admission& admitted, std::int64_t counted) {
@@ -168,8 +172,11 @@ void key_quotas::settle(const admission& admitted, std::int64_t counted) {
   if (it == keys_.end())
     return;
   auto& k = it->second;
-  k.day_in_flight -= admitted.tokens;
+  // Spent whatever limits admitted it: the day counts it.
   k.day_since += counted;
+  if (admitted.limits_generation != k.generation)
+    return;
+  k.day_in_flight -= admitted.tokens;
   // The minute learns what was counted in the second that admitted it, while that second is
   // still in the window; past it, a correction would only free tokens that were never spent.
   k.minute.correct(admitted.at, now_(), counted - admitted.tokens);

@@ -29,6 +29,8 @@ public:
     std::int64_t key_id = 0;
     std::int64_t tokens = 0; ///< estimated
     std::int64_t at = 0;     ///< unix second
+    /// The key's limits it was counted against; 0: none (the key had no limits then).
+    std::uint64_t limits_generation = 0;
   };
   /// Counts `requests` requests needing about `tokens` tokens against the key's limits, or says
   /// why not: 429 with the wait until they fit, or 400 when they never can.
@@ -62,6 +64,9 @@ private:
     std::int64_t day_since = 0;     ///< counted here since that read
     std::int64_t day_in_flight = 0; ///< estimates admitted and not yet settled
     bool reading = false;           ///< one thread reads the day's count; the others use the last
+    /// Which setting of limits this is: a request admitted under another (or under none) has no
+    /// estimate in flight here to take back.
+    std::uint64_t generation = 0;
   };
   /// Reads the key's tokens today through the meter when the last read is stale. A store that
   /// cannot be read leaves the last count in force (fail static).
@@ -71,6 +76,7 @@ private:
   std::function<std::int64_t()> now_;
   std::mutex mutex_;
   std::unordered_map<std::int64_t, key_state> keys_; ///< only keys with a limit
+  std::uint64_t last_generation_ = 0;
 };
 
 } // namespace emr

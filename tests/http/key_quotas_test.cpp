@@ -97,6 +97,35 @@ TEST_F(key_quotas_test, a_request_answered_after_its_minute_frees_no_tokens_of_t
       << "the 70 tokens over-estimated left with their minute";
 }
 
+// Limits set while a request of the key is in flight: its estimate was never counted against
+// them, so settling it takes nothing back from them, and what it spent still counts.
+TEST_F(key_quotas_test, limits_set_while_a_request_is_in_flight_are_not_loosened_by_its_answer) {
+  key_quotas quotas{*meter, clock()};
+  auto before = quotas.admit(key, 1, 1000);
+  ASSERT_FALSE(refused(before));
+  quotas.set(key, key_limits{0, 100, 0});
+  ASSERT_FALSE(refused(quotas.admit(key, 1, 80)));
+  quotas.settle(std::get<key_quotas::admission>(before), 750);
+  auto refusal = refused(quotas.admit(key, 1, 30));
+  ASSERT_TRUE(refusal) << "80 + 30 tokens are over 100 a minute";
+  EXPECT_EQ(refusal->status, 429);
+}
+
+TEST_F(key_quotas_test, a_day_limit_set_while_a_request_is_in_flight_counts_what_it_spent) {
+  key_quotas quotas{*meter, clock()};
+  auto before = quotas.admit(key, 1, 1000);
+  ASSERT_FALSE(refused(before));
+  quotas.set(key, key_limits{0, 0, 100});
+  meter->record({key, 0, 1, 1, 750, 1, 1, 0, 0});
+  quotas.settle(std::get<key_quotas::admission>(before), 750);
+  for (int i = 0; i < 3; ++i) {
+    auto refusal = refused(quotas.admit(key, 1, 30));
+    ASSERT_TRUE(refusal) << "750 tokens today are past 100 (request " << i << ")";
+    EXPECT_EQ(refusal->status, 429);
+    now += quotas.day_refresh_s;
+  }
+}
+
 TEST_F(key_quotas_test, a_days_tokens_count_every_replicas_use_and_reset_at_utc_midnight) {
   key_quotas quotas{*meter, clock()};
   quotas.set(key, key_limits{0, 0, 1000});
