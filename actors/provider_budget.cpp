@@ -133,17 +133,16 @@ void provider_budget::on_refused(clock_time now,
   forget_before(now);
   last_refusal_ = now;
   refusal_named_wait_ = retry_after.has_value();
-  auto learn = [now](minute_bucket& bucket, std::uint64_t used) {
-    if (bucket.stated())
-      return;
-    if (bucket.source() == limit_source::refusal)
-      used = std::min(used, bucket.per_minute());
-    bucket.set(used, limit_source::refusal, now, false);
-  };
-  if (sent_.size() >= least_calls_to_learn) {
-    learn(requests_, sent_.size());
-    if (sent_tokens_ > 0)
-      learn(tokens_, sent_tokens_);
+  // Only the calls: a 429 does not say which limit it met, and a tokens limit learned from a
+  // minute of short texts would hold a longer text for minutes, on a provider whose tokens limit
+  // is likely orders above it. Where tokens are what binds, the calls learned here still bound a
+  // minute's tokens while calls stay alike, and the providers that limit tokens tightly say so
+  // in their headers (on_headers).
+  if (sent_.size() >= least_calls_to_learn && !requests_.stated()) {
+    auto used = static_cast<std::uint64_t>(sent_.size());
+    if (requests_.source() == limit_source::refusal)
+      used = std::min(used, requests_.per_minute());
+    requests_.set(used, limit_source::refusal, now, false);
   }
   // Whatever the limit, the provider has none of it left until it said it would.
   for (auto* bucket : {&requests_, &tokens_}) {
@@ -155,20 +154,13 @@ void provider_budget::on_refused(clock_time now,
 }
 
 void provider_budget::grow_learned(clock_time now) {
-  if (now - last_refusal_ < minute || now - last_growth_ < minute)
+  if (now - last_refusal_ < minute || now - last_growth_ < minute ||
+      requests_.source() != limit_source::refusal ||
+      static_cast<double>(sent_.size()) < 0.9 * static_cast<double>(requests_.per_minute()))
     return;
-  auto grow = [&](minute_bucket& bucket, std::uint64_t used) {
-    if (bucket.source() != limit_source::refusal ||
-        static_cast<double>(used) < 0.9 * static_cast<double>(bucket.per_minute()))
-      return false;
-    auto limit = bucket.per_minute();
-    bucket.set(limit + std::max<std::uint64_t>(1, limit / 10), limit_source::refusal, now, false);
-    return true;
-  };
-  bool grown = grow(requests_, sent_.size());
-  grown = grow(tokens_, sent_tokens_) || grown;
-  if (grown)
-    last_growth_ = now;
+  auto limit = requests_.per_minute();
+  requests_.set(limit + std::max<std::uint64_t>(1, limit / 10), limit_source::refusal, now, false);
+  last_growth_ = now;
 }
 
 clock_time provider_budget::next_send(clock_time now) const {

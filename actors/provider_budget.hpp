@@ -1,8 +1,8 @@
 #pragma once
 // A provider's rate limits as its batcher knows them, and how fast the batcher may spend them.
 // Each limit (requests and tokens per minute) comes from the operator, else from the provider's
-// rate-limit headers, else from a 429: at a refusal, what this batcher sent in the last minute
-// is at most the limit. Pure logic on an injected clock.
+// rate-limit headers; the requests limit, else, from a 429: at a refusal, the calls this batcher
+// sent in the last minute are at most the limit. Pure logic on an injected clock.
 //
 // Spending is paced by a bucket per measure that holds a tenth of a minute's limit and refills at
 // nine tenths of it: any 60 s window then holds at most the limit, and a provider with budget to

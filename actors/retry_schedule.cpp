@@ -12,8 +12,12 @@
 namespace emr {
 
 bool is_retryable(int status) {
-  return status == 0 || status == 429 || status == 500 || status == 502 || status == 503 ||
-         status == 504;
+  // Any 5xx may pass (a proxy in front of the provider answers 520-524, an overloaded API 529),
+  // but 501 and 505 say the provider will never take this request. 408 and 409 are the ones a
+  // client may repeat as it is, as the providers' own SDKs do.
+  if (status >= 500)
+    return status != 501 && status != 505;
+  return status == 0 || status == 408 || status == 409 || status == 429;
 }
 
 namespace {

@@ -35,9 +35,13 @@ attempt_verdict classify(const upstream_reply& reply, std::string_view provider,
                       v.server_wait ? v.server_wait->count() : std::int64_t{-1}, name};
     return v;
   }
-  if (is_retryable(reply.status)) {
+  // The provider's failure, whoever sent the texts: it counts towards the sin-bin. 401 and 402
+  // say emr's key or account is refused, for every caller alike; 403 and 404 stay the caller's,
+  // since a caller naming `provider/model` can provoke them for a model of its choosing.
+  if (reply.status >= 500 || reply.status == 401 || reply.status == 402 ||
+      is_retryable(reply.status)) {
     v.outcome = outcome_class::server_error;
-    v.retry = true;
+    v.retry = is_retryable(reply.status);
     v.error = failure{502, "provider_error", detail, -1, name};
     return v;
   }
@@ -46,7 +50,7 @@ attempt_verdict classify(const upstream_reply& reply, std::string_view provider,
     v.splittable = true;
     v.error = failure{400, "invalid_request", detail, -1, name};
   } else {
-    // 401/403/404 and the like mean emr's own registration is wrong, not the caller's input.
+    // 403, 404 and the like: emr's registration (or a caller's model) is wrong, not the input.
     v.error = failure{502, "provider_error", detail, -1, name};
   }
   return v;

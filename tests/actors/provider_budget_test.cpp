@@ -127,7 +127,7 @@ TEST(provider_budget, a_429_teaches_the_limit_from_what_was_sent_in_the_last_min
   b.on_refused(refused, std::nullopt);
   EXPECT_EQ(b.requests().per_minute(), 50u);
   EXPECT_EQ(b.requests().source(), limit_source::refusal);
-  EXPECT_EQ(b.tokens().per_minute(), 5000u);
+  EXPECT_EQ(b.tokens().source(), limit_source::none) << "a 429 does not say it was the tokens";
   EXPECT_EQ(b.requests_left(refused), 0);
   // Nothing more until the first call of that minute leaves it.
   EXPECT_EQ(b.next_send(refused), t0 + 60s);
@@ -136,6 +136,22 @@ TEST(provider_budget, a_429_teaches_the_limit_from_what_was_sent_in_the_last_min
   for (int i = 49; i >= 0; --i)
     sent.insert(sent.begin(), t0 + i * 200ms);
   EXPECT_LE(busiest_minute(sent), 50u);
+}
+
+// A moment's overload after a minute of one-text calls: the limit the calls teach still lets a
+// longer text go within seconds, where a tokens limit learned from those calls (24 a minute) held
+// the next call for nine minutes after a 200-token one.
+TEST(provider_budget, a_429_after_short_texts_does_not_hold_a_longer_text_for_minutes) {
+  provider_budget b;
+  for (int i = 0; i < 12; ++i)
+    b.on_sent(t0 + i * 1s, 2);
+  auto refused = t0 + 12s;
+  b.on_refused(refused, 1s);
+  ASSERT_EQ(b.requests().per_minute(), 12u);
+  auto first = b.next_send(refused);
+  EXPECT_LE(first, refused + 10s);
+  b.on_sent(first, 200);
+  EXPECT_LE(b.next_send(first), first + 10s);
 }
 
 TEST(provider_budget, a_second_429_lowers_a_learned_limit_but_never_raises_it) {

@@ -16,9 +16,9 @@ using std::chrono::milliseconds;
 const auto epoch_2024 = std::chrono::system_clock::from_time_t(1704067200);
 
 TEST(retry_schedule, retryable_statuses) {
-  for (int s : {0, 429, 500, 502, 503, 504})
+  for (int s : {0, 408, 409, 429, 500, 502, 503, 504, 507, 520, 524, 529})
     EXPECT_TRUE(is_retryable(s)) << s;
-  for (int s : {200, 400, 401, 403, 404, 413, 422, 501})
+  for (int s : {200, 400, 401, 402, 403, 404, 413, 422, 501, 505})
     EXPECT_FALSE(is_retryable(s)) << s;
 }
 

@@ -95,7 +95,8 @@ TEST(classify, rate_limit_without_header_names_no_wait) {
 }
 
 TEST(classify, server_errors_are_retryable) {
-  for (int status : {500, 502, 503, 504}) {
+  // 520-524: a proxy in front of the provider; 529: an overloaded API; 408, 409: repeatable.
+  for (int status : {500, 502, 503, 504, 507, 520, 524, 529, 408, 409}) {
     auto v = classify(reply(status, "oops"), "voy", now);
     EXPECT_EQ(v.outcome, outcome_class::server_error) << status;
     EXPECT_TRUE(v.retry) << status;
@@ -121,16 +122,40 @@ TEST(classify, input_rejections_are_splittable_caller_errors) {
   }
 }
 
-TEST(classify, registration_errors_are_502_and_not_splittable) {
-  for (int status : {401, 403, 404}) {
+TEST(classify, a_5xx_the_provider_will_never_take_counts_against_it_but_is_not_retried) {
+  for (int status : {501, 505}) {
+    auto v = classify(reply(status, "not implemented"), "co", now);
+    EXPECT_EQ(v.outcome, outcome_class::server_error) << status;
+    EXPECT_FALSE(v.retry) << status;
+    ASSERT_TRUE(v.error);
+    EXPECT_EQ(v.error->status, 502) << status;
+  }
+}
+
+TEST(classify, a_refused_key_or_account_counts_against_the_provider_and_is_not_retried) {
+  for (int status : {401, 402}) {
     auto v = classify(reply(status, "invalid api token"), "co", now);
+    EXPECT_EQ(v.outcome, outcome_class::server_error) << status;
+    EXPECT_FALSE(v.retry) << status;
+    EXPECT_FALSE(v.splittable) << status;
+    ASSERT_TRUE(v.error);
+    EXPECT_EQ(v.error->status, 502) << status;
+    EXPECT_EQ(v.error->type, "provider_error");
+  }
+}
+
+// A caller naming `provider/model` can provoke these for a model of its own choosing: they must
+// not sin-bin the provider for everyone else.
+TEST(classify, model_errors_are_502_and_count_against_nobody) {
+  for (int status : {403, 404}) {
+    auto v = classify(reply(status, "model not found"), "co", now);
     EXPECT_EQ(v.outcome, outcome_class::caller_error) << status;
     EXPECT_FALSE(v.retry) << status;
     EXPECT_FALSE(v.splittable) << status;
     ASSERT_TRUE(v.error);
     EXPECT_EQ(v.error->status, 502) << status;
     EXPECT_EQ(v.error->type, "provider_error");
-    EXPECT_NE(v.error->message.find("invalid api token"), std::string::npos);
+    EXPECT_NE(v.error->message.find("model not found"), std::string::npos);
   }
 }
 
