@@ -266,9 +266,19 @@ void route_settled(self_ptr self, std::size_t index, std::size_t route) {
   auto& error = caller.route_errors[route];
   if (!error)
     complete_answer(self, caller, route);
+  // Billed on the routes that give this caller nothing.
+  auto unanswered_tokens = [&caller](std::optional<std::size_t> answered) {
+    std::int64_t tokens = 0;
+    for (std::size_t r = 0; r < caller.upstream_tokens.size(); ++r)
+      if (r != answered)
+        tokens += caller.upstream_tokens[r];
+    return tokens;
+  };
   if (caller.job.policy == routing_policy::any) {
     if (!error) {
-      finish(self, caller, caller_outcome{{std::move(caller.answers[route])}, std::nullopt});
+      finish(self, caller,
+             caller_outcome{
+                 {std::move(caller.answers[route])}, std::nullopt, unanswered_tokens(route)});
       return;
     }
     caller.failures.push_back(*error);
@@ -280,7 +290,8 @@ void route_settled(self_ptr self, std::size_t index, std::size_t route) {
     finish(self, caller,
            caller_outcome{{},
                           error->status == 504 ? deadline_failure(caller.job)
-                                               : combine_failures(caller.failures)});
+                                               : combine_failures(caller.failures),
+                          unanswered_tokens(std::nullopt)});
     return;
   }
   // Counted by route, not by chunk: a route the cache answered whole has no chunk to wait for.
@@ -292,7 +303,8 @@ void route_settled(self_ptr self, std::size_t index, std::size_t route) {
   if (caller.failures.empty())
     finish(self, caller, caller_outcome{std::move(caller.answers), std::nullopt});
   else
-    finish(self, caller, caller_outcome{{}, combine_failures(caller.failures)});
+    finish(self, caller,
+           caller_outcome{{}, combine_failures(caller.failures), unanswered_tokens(std::nullopt)});
 }
 
 void chunk_answered(self_ptr self, const chunk_place& place, chunk_result&& result) {
@@ -304,6 +316,7 @@ void chunk_answered(self_ptr self, const chunk_place& place, chunk_result&& resu
       caller.route_errors[place.route] = std::move(result.error);
   } else {
     caller.answers[place.route].tokens += result.tokens;
+    caller.upstream_tokens[place.route] += result.tokens;
     caller.answers[place.route].chunks[place.chunk] = std::move(result);
   }
   if (--caller.chunks_left[place.route] == 0)
@@ -429,6 +442,7 @@ caf::behavior request(self_ptr self, std::vector<caller_job> jobs, std::vector<c
     caller.job = std::move(jobs[c]);
     auto routes = caller.job.routes.size();
     caller.answers.resize(routes);
+    caller.upstream_tokens.resize(routes);
     caller.lookups.resize(routes);
     caller.route_errors.resize(routes);
     caller.chunks_left.resize(routes);

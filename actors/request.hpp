@@ -66,6 +66,9 @@ struct provider_answer {
 struct caller_outcome {
   std::vector<provider_answer> answers; ///< any: the provider that served; all: every provider
   std::optional<failure> error;
+  /// What providers billed for this caller's texts on routes that failed: no vector came back
+  /// for them, but they were spent, and the caller's key is charged them.
+  std::int64_t unanswered_tokens = 0;
 };
 
 /// Where a caller's outcome goes: its request actor sets it, its HTTP thread takes it.
@@ -112,7 +115,8 @@ struct caller_progress {
   /// answer, when it comes, is not this route's any more.
   std::vector<char> route_over;
   std::vector<provider_answer> answers;
-  std::vector<route_lookup> lookups; ///< per route
+  std::vector<std::int64_t> upstream_tokens; ///< per route: what its answered chunks were billed
+  std::vector<route_lookup> lookups;         ///< per route
   std::vector<std::optional<failure>> route_errors;
   std::vector<failure> failures;
   bool answered = false;

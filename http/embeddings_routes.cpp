@@ -150,6 +150,7 @@ public:
 
   /// Adds an answered (sub-)request's texts, tokens, cache hits and upstream share.
   void count(const caller_outcome& outcome) {
+    use.tokens += outcome.unanswered_tokens;
     for (const auto& answer : outcome.answers) {
       std::size_t rows = 0;
       for (const auto& chunk : answer.chunks)

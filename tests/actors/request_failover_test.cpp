@@ -37,10 +37,12 @@ struct request_failover : ::testing::Test, testing::test_system {
     sys.reset();
   }
 
-  // An `any` caller of one text over providers a, b (and more), each a fake batcher.
-  void start(std::vector<std::string> providers, std::chrono::milliseconds deadline) {
+  // An `any` caller of `texts` over providers a, b (and more), each a fake batcher taking
+  // `texts_a_call` texts a chunk.
+  void start(std::vector<std::string> providers, std::chrono::milliseconds deadline,
+             std::vector<std::string> texts = {"x"}, std::size_t texts_a_call = 128) {
     caller_job job;
-    job.texts = {"x"};
+    job.texts = std::move(texts);
     job.deadline = deadline;
     job.policy = routing_policy::any;
     for (const auto& name : providers) {
@@ -49,7 +51,7 @@ struct request_failover : ::testing::Test, testing::test_system {
                                           provider_type::voyage,
                                           "voyage-3.5",
                                           0,
-                                          batch_limits{128, 0},
+                                          batch_limits{texts_a_call, 0},
                                           batchers.back(),
                                           nullptr,
                                           {}});
@@ -67,8 +69,12 @@ struct request_failover : ::testing::Test, testing::test_system {
   }
   // Answers route's first message (its one chunk).
   void answer(std::size_t route, chunk_result result) {
+    answer_chunks(route, chunk_results{{std::move(result)}});
+  }
+  // Answers route's first message, a result for each of its chunks.
+  void answer_chunks(std::size_t route, chunk_results results) {
     caf::anon_send(caf::actor_cast<caf::actor>(batchers.at(route)), testing::release_atom::value,
-                   std::size_t{0}, chunk_results{{std::move(result)}});
+                   std::size_t{0}, std::move(results));
     sched->run();
   }
   void advance(caf::timespan d) {
@@ -154,6 +160,40 @@ TEST_F(request_failover, every_route_failing_within_its_share_names_each_failure
             std::string::npos)
       << got.error->message;
   EXPECT_NE(got.error->message.find("b: boom"), std::string::npos) << got.error->message;
+}
+
+// A provider billed the chunks it answered on a route that failed on another chunk: the caller
+// got nothing from that route, but its key is charged for them (usage and quotas).
+TEST_F(request_failover, tokens_billed_on_a_route_that_failed_go_with_the_answer) {
+  start({"a", "b"}, 1000ms, {"x", "yy"}, 1);
+  ASSERT_EQ(chunks_at(0).size(), 1u);
+  ASSERT_EQ(chunks_at(0)[0].message.chunks.size(), 2u);
+  auto billed = vectors_for("x");
+  billed.tokens = 7;
+  chunk_result refused;
+  refused.error = failure{400, "invalid_request", "provider 'a' answered 400", -1, "a"};
+  answer_chunks(0, chunk_results{{billed, refused}});
+  ASSERT_EQ(chunks_at(1).size(), 1u) << "a failed: b is tried";
+  answer_chunks(1, chunk_results{{vectors_for("x"), vectors_for("yy")}});
+  ASSERT_TRUE(answered());
+  ASSERT_FALSE(outcome->error) << outcome->error->message;
+  EXPECT_EQ(outcome->answers.at(0).provider, "b");
+  EXPECT_EQ(outcome->answers.at(0).tokens, 2);
+  EXPECT_EQ(outcome->unanswered_tokens, 7);
+}
+
+TEST_F(request_failover, tokens_billed_before_every_route_failed_go_with_the_error) {
+  start({"a"}, 1000ms, {"x", "yy"}, 1);
+  ASSERT_EQ(chunks_at(0).size(), 1u);
+  auto billed = vectors_for("x");
+  billed.tokens = 7;
+  chunk_result refused;
+  refused.error = failure{400, "invalid_request", "provider 'a' answered 400", -1, "a"};
+  answer_chunks(0, chunk_results{{billed, refused}});
+  ASSERT_TRUE(answered());
+  ASSERT_TRUE(outcome->error);
+  EXPECT_EQ(outcome->error->status, 400);
+  EXPECT_EQ(outcome->unanswered_tokens, 7);
 }
 
 } // namespace

@@ -42,6 +42,21 @@ struct key_usage : voyage_stack {
 
 } // namespace
 
+// A request whose texts went out in two calls, one answered and one refused: the caller gets the
+// refusal, but the provider billed the answered call, and the key is charged it.
+TEST_F(key_usage, tokens_billed_for_a_request_that_failed_count_against_its_key) {
+  ASSERT_EQ(emr.add_provider("pairs", "voyage", fake.url("/v1/embeddings"), "voyage-3.5", 2), 201);
+  auto id = key_id("voyage-stack");
+  auto a = emr.embed(key, R"({"provider":"pairs","input":["foxtrot-1","foxtrot-2","__poison__"]})");
+  ASSERT_EQ(a.status, 400) << a.body;
+  EXPECT_EQ(fake.stats().at("calls").as_int64(), 2) << "the pair, then the poison alone";
+  auto today = usage(id).at("days").at(0);
+  EXPECT_EQ(today.at("requests").as_int64(), 1);
+  EXPECT_EQ(today.at("errors").as_int64(), 1);
+  EXPECT_EQ(today.at("texts").as_int64(), 0) << "no vector reached the caller";
+  EXPECT_EQ(today.at("tokens").as_int64(), tokens_of({"foxtrot-1", "foxtrot-2"}));
+}
+
 TEST_F(key_usage, every_request_counts_against_its_key_per_day) {
   auto other = emr.create_key("other-team");
   auto id = key_id("voyage-stack");
