@@ -89,7 +89,9 @@ void key_usage_meter::flush() {
     rows.push_back(row);
   try {
     db_.add_key_usage(rows);
+    failed_at_.reset();
   } catch (const std::exception& e) {
+    failed_at_ = std::chrono::steady_clock::now();
     spdlog::warn("could not record key usage (kept for the next try): {}", e.what());
     std::lock_guard guard{mutex_};
     for (auto& [where, row] : batch)
@@ -102,7 +104,12 @@ std::vector<key_usage_row> key_usage_meter::usage(std::int64_t key_id, std::int6
   // A flush and a read of the store may hold this thread: another HTTP thread runs meanwhile.
   waiting_scope waiting;
   // Holding the write lock: a flush cannot move counts between pending and stored meanwhile.
+  auto asked_at = std::chrono::steady_clock::now();
   std::lock_guard one_at_a_time{flushing_};
+  // A flush this read waited for found the store out of reach: asking it again would make the
+  // caller wait out the store's deadline a second time.
+  if (failed_at_ && *failed_at_ >= asked_at)
+    throw store_unavailable("the store did not take the usage written just before this read");
   auto rows = db_.key_usage(key_id, from_day);
   std::lock_guard guard{mutex_};
   for (auto it = pending_.lower_bound({key_id, from_day});

@@ -5,10 +5,12 @@
 #include "http/periodic_task.hpp"
 #include "storage/store.hpp"
 
+#include <chrono>
 #include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 
 namespace emr {
 
@@ -32,7 +34,8 @@ public:
   /// kept for the next try, never lost or counted twice.
   void flush();
   /// The key's use from `from_day` on, oldest first: the store's rows with what is not written
-  /// yet added in.
+  /// yet added in. store_unavailable, without asking the store again, when the flush it waited
+  /// for could not write.
   std::vector<key_usage_row> usage(std::int64_t key_id, std::int64_t from_day);
   /// Since start: the `n` keys with the most requests, and the others' sum (key_id 0) when there
   /// are others, for a per-key metric label that cannot grow without bound.
@@ -44,7 +47,8 @@ private:
   mutable std::mutex mutex_;
   std::map<std::pair<std::int64_t, std::int64_t>, key_usage_row> pending_; ///< by (key, day)
   std::map<std::int64_t, key_usage_row> since_start_;
-  std::mutex flushing_;                    ///< one write at a time, so rows are never added twice
+  std::mutex flushing_; ///< one write at a time, so rows are never added twice
+  std::optional<std::chrono::steady_clock::time_point> failed_at_; ///< under flushing_
   std::unique_ptr<periodic_task> flusher_; ///< stopped first, then what is left is written
 };
 

@@ -16,16 +16,18 @@ constexpr const char* database_now = "extract(epoch from clock_timestamp())::dou
 
 // A grant must be quick or not at all: a replica that died holding a bucket's row lock, or a
 // database too slow to answer, must not hold every replica's grants for long. Each then spends
-// its share alone until the ledger answers in time again.
+// its share alone until the ledger answers in time again. The server's timeouts end a statement
+// that waits there; the connection's deadline, as long as the longest of them, ends the wait for
+// a server that does not answer at all.
 fleet_ledger::fleet_ledger(std::string url, std::string replica)
-    : db_(std::move(url), 2,
+    : db_(std::move(url), 3,
           "-c lock_timeout=2000 -c statement_timeout=3000 "
           "-c idle_in_transaction_session_timeout=5000"),
       replica_(std::move(replica)) {}
 
 fleet_ledger::~fleet_ledger() {
   try {
-    pg::checked(db_.get(), "DELETE FROM fleet_replicas WHERE id = $1", "leave the fleet",
+    pg::checked(db_.open(), "DELETE FROM fleet_replicas WHERE id = $1", "leave the fleet",
                 pg::parameters{}.text(replica_));
   } catch (const storage_error&) {
     // Out of reach: the others count this replica gone once it has been silent long enough.
@@ -33,7 +35,7 @@ fleet_ledger::~fleet_ledger() {
 }
 
 std::size_t fleet_ledger::heartbeat() {
-  auto* db = db_.get();
+  auto& db = db_.open();
   pg::checked(db,
               fmt::format("INSERT INTO fleet_replicas (id, seen_at) VALUES ($1, {})"
                           " ON CONFLICT (id) DO UPDATE SET seen_at = EXCLUDED.seen_at",
@@ -51,7 +53,7 @@ std::size_t fleet_ledger::heartbeat() {
 }
 
 budget_grant fleet_ledger::grant(const budget_ask& ask) {
-  auto* db = db_.get();
+  auto& db = db_.open();
   pg::transaction t(db, "take a budget grant");
   // A new bucket starts full, as a provider's own limit does.
   pg::checked(db,
@@ -84,7 +86,7 @@ budget_grant fleet_ledger::grant(const budget_ask& ask) {
 }
 
 void fleet_ledger::pause(const std::string& provider, double seconds) {
-  auto* db = db_.get();
+  auto& db = db_.open();
   pg::transaction t(db, "pause a provider");
   pg::checked(db,
               fmt::format("UPDATE provider_budgets SET paused_until = greatest(paused_until,"
@@ -97,7 +99,7 @@ void fleet_ledger::pause(const std::string& provider, double seconds) {
 }
 
 std::vector<std::pair<std::string, double>> fleet_ledger::pauses() {
-  auto r = pg::checked(db_.get(),
+  auto r = pg::checked(db_.open(),
                        fmt::format("SELECT provider, paused_until - {0} FROM provider_budgets"
                                    " WHERE paused_until > {0}",
                                    database_now),

@@ -23,7 +23,7 @@ listening_connection listen(const std::string& url) {
   static_assert(std::string_view{change_channel} == "emr_changes");
   try {
     auto db = std::make_unique<pg::connection>(url);
-    pg::checked(db->raw(), "LISTEN emr_changes", "listening for changes");
+    pg::checked(*db, "LISTEN emr_changes", "listening for changes");
     return db;
   } catch (const storage_error&) {
     return nullptr; // the store reports its own outage; this retries after the resync period

@@ -4,6 +4,9 @@
 
 #include <fmt/format.h>
 #include <libpq-fe.h>
+#include <poll.h>
+
+#include <cerrno>
 
 namespace emr::pg {
 
@@ -11,8 +14,9 @@ void connection::closer::operator()(pg_conn* db) const {
   PQfinish(db);
 }
 
-connection::connection(std::string url, int connect_timeout_s, std::string options)
-    : url_(std::move(url)), where_(redacted_database_url(url_)) {
+connection::connection(std::string url, int deadline_s, std::string options)
+    : url_(std::move(url)), where_(redacted_database_url(url_)), options_(std::move(options)),
+      deadline_(std::chrono::seconds{deadline_s}) {
   // libpq's reason for a URL it cannot parse quotes the URL's text, password included.
   char* parse_error = nullptr;
   auto* parsed = PQconninfoParse(url_.c_str(), &parse_error);
@@ -22,31 +26,146 @@ connection::connection(std::string url, int connect_timeout_s, std::string optio
                             " is not a valid database URL (libpq's reason is not shown: it quotes "
                             "the URL); percent-encode reserved characters in the password");
   PQconninfoFree(parsed);
-  // A server cut off (not down) would hold every reconnect for minutes without a timeout; one
-  // the URL names wins, being expanded after these defaults.
-  auto timeout = std::to_string(connect_timeout_s);
-  const char* keywords[] = {"connect_timeout", "options", "dbname", nullptr};
-  const char* values[] = {timeout.c_str(), options.c_str(), url_.c_str(), nullptr};
-  db_.reset(PQconnectdbParams(keywords, values, 1));
-  if (!db_ || PQstatus(db_.get()) != CONNECTION_OK)
-    throw store_unavailable("postgres: cannot connect to " + where_ + ": " +
-                            trimmed(db_ ? PQerrorMessage(db_.get()) : "out of memory"));
-  // The server's notices (a migration's "already exists, skipping") are not the operator's
-  // business; libpq would print each to stderr, outside the log.
-  PQsetNoticeProcessor(
-      db_.get(), [](void*, const char*) {}, nullptr);
+  if (auto why = connect(); !why.empty())
+    throw store_unavailable("postgres: cannot connect to " + where_ + ": " + why);
 }
 
 connection::~connection() = default;
 
-pg_conn* connection::get() {
-  if (PQstatus(db_.get()) != CONNECTION_OK) {
-    PQreset(db_.get());
-    if (PQstatus(db_.get()) != CONNECTION_OK)
-      throw store_unavailable("postgres: cannot reach " + where_ + ": " +
-                              trimmed(PQerrorMessage(db_.get())));
+std::string connection::connect() {
+  auto deadline = clock::now() + deadline_;
+  // A connection that idles between uses (the change listener's) has no deadline to notice a
+  // server gone silent: the kernel ends it after unanswered keepalives (10 s idle, then 3 probes
+  // 2 s apart) or data unacknowledged for 10 s. The URL's own values win, being expanded after
+  // these defaults.
+  const char* keywords[] = {
+      "options",          "keepalives",       "keepalives_idle", "keepalives_interval",
+      "keepalives_count", "tcp_user_timeout", "dbname",          nullptr};
+  const char* values[] = {options_.c_str(), "1", "10", "2", "3", "10000", url_.c_str(), nullptr};
+  // Connected step by step rather than by PQconnectdbParams, so that the deadline bounds the
+  // whole of it (libpq's connect_timeout counts whole seconds, at least 2, per address).
+  db_.reset(PQconnectStartParams(keywords, values, 1));
+  if (!db_)
+    return "out of memory";
+  auto polling = PGRES_POLLING_WRITING;
+  while (polling != PGRES_POLLING_OK) {
+    if (polling == PGRES_POLLING_FAILED || PQstatus(db_.get()) == CONNECTION_BAD) {
+      auto why = trimmed(PQerrorMessage(db_.get()));
+      db_.reset();
+      return why;
+    }
+    if (!wait(polling == PGRES_POLLING_READING ? POLLIN : POLLOUT, deadline)) {
+      db_.reset();
+      return fmt::format("no answer within {} ms", deadline_.count());
+    }
+    polling = PQconnectPoll(db_.get());
   }
-  return db_.get();
+  // Never blocking: a statement's send waits for the socket here, within the deadline, and
+  // closing a connection whose server stopped reading does not wait for it to read again.
+  PQsetnonblocking(db_.get(), 1);
+  // The server's notices (a migration's "already exists, skipping") are not the operator's
+  // business; libpq would print each to stderr, outside the log.
+  PQsetNoticeProcessor(
+      db_.get(), [](void*, const char*) {}, nullptr);
+  return {};
+}
+
+connection& connection::open(clock::time_point asked_at) {
+  if (db_ && PQstatus(db_.get()) == CONNECTION_OK)
+    return *this;
+  if (lost_at_ && *lost_at_ >= asked_at)
+    throw store_unavailable("postgres: " + where_ +
+                            " did not answer the use this one queued behind");
+  if (auto why = connect(); !why.empty()) {
+    lost_at_ = clock::now();
+    throw store_unavailable("postgres: cannot reach " + where_ + ": " + why);
+  }
+  lost_at_.reset();
+  return *this;
+}
+
+bool connection::wait(short events, clock::time_point deadline) const {
+  pollfd socket{PQsocket(db_.get()), events, 0};
+  if (socket.fd < 0)
+    return true; // libpq reports what is wrong
+  for (;;) {
+    auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - clock::now()).count();
+    if (left <= 0)
+      return false;
+    auto ready = ::poll(&socket, 1, static_cast<int>(left));
+    if (ready > 0 || (ready < 0 && errno != EINTR))
+      return true;
+  }
+}
+
+void connection::abandon(std::string why) {
+  db_.reset();
+  lost_at_ = clock::now();
+  throw store_unavailable(std::move(why));
+}
+
+result connection::exchange(std::string_view sql, std::string_view operation,
+                            const parameters* params) {
+  auto what = "postgres: " + std::string(operation) + ": ";
+  if (!db_) // abandoned earlier in this use, within a transaction that is gone with it
+    throw store_unavailable(what + "the connection to " + where_ + " was closed");
+  auto* db = db_.get();
+  auto deadline = clock::now() + deadline_;
+  auto silent = [&] {
+    return what + fmt::format("no answer from {} within {} ms", where_, deadline_.count());
+  };
+  std::string text(sql);
+  int sent = 0;
+  if (params) {
+    std::vector<const char*> values;
+    std::vector<int> lengths;
+    for (const auto& v : params->values()) {
+      values.push_back(v.c_str());
+      lengths.push_back(static_cast<int>(v.size()));
+    }
+    sent = PQsendQueryParams(db, text.c_str(), static_cast<int>(values.size()), nullptr,
+                             values.data(), lengths.data(), nullptr, 0);
+  } else {
+    sent = PQsendQuery(db, text.c_str());
+  }
+  PGresult* last = nullptr;
+  if (sent) {
+    // What did not fit in the socket's buffer goes out as the server reads; its answers are read
+    // meanwhile, as libpq asks, so that neither side waits on a full buffer.
+    for (int unsent = PQflush(db); unsent > 0; unsent = PQflush(db)) {
+      if (!wait(POLLIN | POLLOUT, deadline))
+        abandon(silent());
+      PQconsumeInput(db);
+    }
+    // A script has one result per statement: the last one tells, unless an earlier one failed.
+    for (;;) {
+      while (PQisBusy(db)) {
+        if (!wait(POLLIN, deadline)) {
+          PQclear(last);
+          abandon(silent());
+        }
+        if (!PQconsumeInput(db))
+          break; // the connection broke: PQgetResult says how, without waiting
+      }
+      auto* next = PQgetResult(db);
+      if (!next)
+        break;
+      auto status = last ? PQresultStatus(last) : PGRES_COMMAND_OK;
+      if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK)
+        std::swap(last, next);
+      PQclear(next);
+    }
+  }
+  result r{last};
+  auto status = last ? PQresultStatus(last) : PGRES_FATAL_ERROR;
+  if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK)
+    return r;
+  auto why = what + trimmed(last ? PQresultErrorMessage(last) : PQerrorMessage(db));
+  if (PQstatus(db) != CONNECTION_OK) {
+    lost_at_ = clock::now();
+    throw store_unavailable(why);
+  }
+  throw storage_error(why);
 }
 
 result::~result() {
@@ -92,50 +211,28 @@ std::string trimmed(std::string why) {
   return why;
 }
 
-namespace {
-
-/// Throws unless `raw` is a success.
-void check(pg_conn* db, PGresult* raw, std::string_view operation) {
-  auto status = raw ? PQresultStatus(raw) : PGRES_FATAL_ERROR;
-  if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK)
-    return;
-  auto why = "postgres: " + std::string(operation) + ": " +
-             trimmed(raw ? PQresultErrorMessage(raw) : PQerrorMessage(db));
-  if (PQstatus(db) != CONNECTION_OK)
-    throw store_unavailable(why);
-  throw storage_error(why);
-}
-
-} // namespace
-
-result checked(pg_conn* db, std::string_view sql, std::string_view operation,
+result checked(connection& db, std::string_view sql, std::string_view operation,
                const parameters& params) {
-  std::vector<const char*> values;
-  std::vector<int> lengths;
-  for (const auto& v : params.values()) {
-    values.push_back(v.c_str());
-    lengths.push_back(static_cast<int>(v.size()));
-  }
-  auto* raw = PQexecParams(db, std::string(sql).c_str(), static_cast<int>(values.size()), nullptr,
-                           values.data(), lengths.data(), nullptr, 0);
-  result r{raw};
-  check(db, raw, operation);
-  return r;
+  return db.exchange(sql, operation, &params);
 }
 
-void execute_script(pg_conn* db, std::string_view sql, std::string_view operation) {
-  auto* raw = PQexec(db, std::string(sql).c_str());
-  result r{raw};
-  check(db, raw, operation);
+void execute_script(connection& db, std::string_view sql, std::string_view operation) {
+  db.exchange(sql, operation, nullptr);
 }
 
-transaction::transaction(pg_conn* db, std::string_view operation) : db_(db), operation_(operation) {
+transaction::transaction(connection& db, std::string_view operation)
+    : db_(db), operation_(operation) {
   checked(db_, "BEGIN", operation_);
 }
 
 transaction::~transaction() {
-  if (!committed_)
-    PQclear(PQexec(db_, "ROLLBACK"));
+  if (committed_ || !db_.raw())
+    return; // a connection closed mid-way took the transaction with it
+  try {
+    execute_script(db_, "ROLLBACK", operation_);
+  } catch (const storage_error&) {
+    // The server rolls back a transaction whose connection it finds broken.
+  }
 }
 
 void transaction::commit() {

@@ -72,13 +72,13 @@ private:
 // Rows a statement carries at most, so that no statement's text grows without bound.
 constexpr std::size_t rows_a_statement = 256;
 
-std::int64_t recorded_schema_version(pg_conn* db) {
+std::int64_t recorded_schema_version(pg::connection& db) {
   return checked(db, "SELECT coalesce(max(version), 0) FROM schema_migrations",
                  "read schema version")
       .integer(0, 0);
 }
 
-void migrate(pg_conn* db, const std::string& where) {
+void migrate(pg::connection& db, const std::string& where) {
   transaction t(db, "migrate");
   // Replicas starting together queue here; each then sees what the one before it applied.
   checked(db, "SELECT pg_advisory_xact_lock($1)", "lock for migration",
@@ -128,8 +128,8 @@ parameters provider_parameters(const provider_record& p) {
                        .integer(p.tokens_per_minute));
 }
 
-std::optional<key_record> select_key(pg_conn* db, std::string_view where, const parameters& params,
-                                     std::string_view operation) {
+std::optional<key_record> select_key(pg::connection& db, std::string_view where,
+                                     const parameters& params, std::string_view operation) {
   auto r = checked(db, fmt::format("SELECT {} FROM caller_keys WHERE {}", key_columns, where),
                    operation, params);
   if (r.rows() == 0)
@@ -137,7 +137,7 @@ std::optional<key_record> select_key(pg_conn* db, std::string_view where, const 
   return key_from(row{r, 0});
 }
 
-key_record insert_key(pg_conn* db, std::string_view name, std::string_view public_id,
+key_record insert_key(pg::connection& db, std::string_view name, std::string_view public_id,
                       std::string_view secret_hash, const key_limits& limits,
                       std::string_view operation) {
   key_record k;
@@ -165,13 +165,13 @@ key_record insert_key(pg_conn* db, std::string_view name, std::string_view publi
 
 /// Tells every replica's postgres_changes that `topic` changed; within a transaction, at its
 /// commit.
-void announce(pg_conn* db, change_topic topic) {
+void announce(pg::connection& db, change_topic topic) {
   checked(db, "SELECT pg_notify($1, $2)", "announce the change",
           parameters{}.text(change_channel).text(topic_name(topic)));
 }
 
 /// `changed`, announced when true.
-bool announced(pg_conn* db, bool changed, change_topic topic) {
+bool announced(pg::connection& db, bool changed, change_topic topic) {
   if (changed)
     announce(db, topic);
   return changed;
@@ -179,20 +179,22 @@ bool announced(pg_conn* db, bool changed, change_topic topic) {
 
 } // namespace
 
-postgres_store::postgres_store(std::string url, int connect_timeout_s, std::string options)
-    : db_(std::move(url), connect_timeout_s, std::move(options)) {
-  migrate(db_.get(), db_.where());
+postgres_store::postgres_store(std::string url, int deadline_s, std::string options)
+    : db_(std::move(url), deadline_s, std::move(options)) {
+  migrate(db_, db_.where());
 }
 
 postgres_store::~postgres_store() = default;
 
-pg_conn* postgres_store::connection() {
-  return db_.get();
+pg::connection& postgres_store::connection(std::unique_lock<std::mutex>& lock) {
+  auto asked_at = pg::connection::clock::now();
+  lock = std::unique_lock{mutex_};
+  return db_.open(asked_at);
 }
 
 bool postgres_store::add_provider(const provider_record& p) {
-  std::lock_guard lock(mutex_);
-  auto* db = connection();
+  std::unique_lock<std::mutex> lock;
+  auto& db = connection(lock);
   return announced(
       db,
       checked(db,
@@ -206,10 +208,10 @@ bool postgres_store::add_provider(const provider_record& p) {
 }
 
 std::vector<provider_record> postgres_store::providers() {
-  std::lock_guard lock(mutex_);
-  auto r =
-      checked(connection(), fmt::format("SELECT {} FROM providers ORDER BY name", provider_columns),
-              "list providers");
+  std::unique_lock<std::mutex> lock;
+  auto r = checked(connection(lock),
+                   fmt::format("SELECT {} FROM providers ORDER BY name", provider_columns),
+                   "list providers");
   std::vector<provider_record> out;
   for (int i = 0; i < r.rows(); ++i)
     out.push_back(provider_from(row{r, i}));
@@ -217,8 +219,8 @@ std::vector<provider_record> postgres_store::providers() {
 }
 
 std::optional<provider_record> postgres_store::provider(std::string_view name) {
-  std::lock_guard lock(mutex_);
-  auto r = checked(connection(),
+  std::unique_lock<std::mutex> lock;
+  auto r = checked(connection(lock),
                    fmt::format("SELECT {} FROM providers WHERE name = $1", provider_columns),
                    "read provider", parameters{}.text(name));
   if (r.rows() == 0)
@@ -227,8 +229,8 @@ std::optional<provider_record> postgres_store::provider(std::string_view name) {
 }
 
 bool postgres_store::update_provider(const provider_record& p) {
-  std::lock_guard lock(mutex_);
-  auto* db = connection();
+  std::unique_lock<std::mutex> lock;
+  auto& db = connection(lock);
   return announced(
       db,
       checked(db,
@@ -241,8 +243,8 @@ bool postgres_store::update_provider(const provider_record& p) {
 }
 
 bool postgres_store::remove_provider(std::string_view name) {
-  std::lock_guard lock(mutex_);
-  auto* db = connection();
+  std::unique_lock<std::mutex> lock;
+  auto& db = connection(lock);
   return announced(db,
                    checked(db, "DELETE FROM providers WHERE name = $1", "remove provider",
                            parameters{}.text(name))
@@ -252,8 +254,8 @@ bool postgres_store::remove_provider(std::string_view name) {
 
 key_record postgres_store::create_key(std::string_view name, std::string_view public_id,
                                       std::string_view secret_hash, const key_limits& limits) {
-  std::lock_guard lock(mutex_);
-  auto* db = connection();
+  std::unique_lock<std::mutex> lock;
+  auto& db = connection(lock);
   // Other replicas find a new key in the store at its first use; its limits they must hear of,
   // or they would admit it without them. The notice goes out as the key is committed.
   constexpr std::string_view operation = "create key";
@@ -266,9 +268,9 @@ key_record postgres_store::create_key(std::string_view name, std::string_view pu
 }
 
 std::vector<key_record> postgres_store::keys() {
-  std::lock_guard lock(mutex_);
-  auto r = checked(connection(), fmt::format("SELECT {} FROM caller_keys ORDER BY id", key_columns),
-                   "list keys");
+  std::unique_lock<std::mutex> lock;
+  auto r = checked(connection(lock),
+                   fmt::format("SELECT {} FROM caller_keys ORDER BY id", key_columns), "list keys");
   std::vector<key_record> out;
   for (int i = 0; i < r.rows(); ++i)
     out.push_back(key_from(row{r, i}));
@@ -276,19 +278,19 @@ std::vector<key_record> postgres_store::keys() {
 }
 
 std::optional<key_record> postgres_store::key_by_public_id(std::string_view public_id) {
-  std::lock_guard lock(mutex_);
-  return select_key(connection(), "public_id = $1", parameters{}.text(public_id),
+  std::unique_lock<std::mutex> lock;
+  return select_key(connection(lock), "public_id = $1", parameters{}.text(public_id),
                     "read key by public id");
 }
 
 std::optional<key_record> postgres_store::key(std::int64_t id) {
-  std::lock_guard lock(mutex_);
-  return select_key(connection(), "id = $1", parameters{}.integer(id), "read key");
+  std::unique_lock<std::mutex> lock;
+  return select_key(connection(lock), "id = $1", parameters{}.integer(id), "read key");
 }
 
 bool postgres_store::revoke_key(std::int64_t id) {
-  std::lock_guard lock(mutex_);
-  auto* db = connection();
+  std::unique_lock<std::mutex> lock;
+  auto& db = connection(lock);
   return announced(
       db,
       checked(db, "UPDATE caller_keys SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL",
@@ -298,8 +300,8 @@ bool postgres_store::revoke_key(std::int64_t id) {
 }
 
 bool postgres_store::set_key_limits(std::int64_t id, const key_limits& limits) {
-  std::lock_guard lock(mutex_);
-  auto* db = connection();
+  std::unique_lock<std::mutex> lock;
+  auto& db = connection(lock);
   return announced(
       db,
       checked(db,
@@ -318,9 +320,9 @@ bool postgres_store::set_key_limits(std::int64_t id, const key_limits& limits) {
 std::optional<key_record> postgres_store::rotate_key(std::int64_t id,
                                                      std::string_view new_public_id,
                                                      std::string_view new_secret_hash) {
-  std::lock_guard lock(mutex_);
+  std::unique_lock<std::mutex> lock;
   constexpr std::string_view operation = "rotate key";
-  auto* db = connection();
+  auto& db = connection(lock);
   transaction t(db, operation);
   // FOR UPDATE: a replica rotating or revoking the same key at once waits for this one.
   auto old_key = select_key(db, "id = $1 FOR UPDATE", parameters{}.integer(id), operation);
@@ -344,9 +346,9 @@ void postgres_store::touch_keys(
     ids.add(std::to_string(id));
     times.add(std::to_string(time));
   }
-  std::lock_guard lock(mutex_);
+  std::unique_lock<std::mutex> lock;
   // One statement for the whole batch; a key named twice keeps its latest time.
-  checked(connection(),
+  checked(connection(lock),
           "UPDATE caller_keys AS k SET last_used_at = t.at"
           " FROM (SELECT id, max(at) AS at FROM unnest($1::bigint[], $2::bigint[]) AS u(id, at)"
           "       GROUP BY id) AS t"
@@ -357,9 +359,9 @@ void postgres_store::touch_keys(
 void postgres_store::add_key_usage(const std::vector<key_usage_row>& rows) {
   if (rows.empty())
     return;
-  std::lock_guard lock(mutex_);
+  std::unique_lock<std::mutex> lock;
   constexpr std::string_view operation = "record key usage";
-  auto* db = connection();
+  auto& db = connection(lock);
   transaction t(db, operation);
   for (const auto& r : rows)
     checked(db,
@@ -388,8 +390,8 @@ void postgres_store::add_key_usage(const std::vector<key_usage_row>& rows) {
 }
 
 std::vector<key_usage_row> postgres_store::key_usage(std::int64_t key_id, std::int64_t from_day) {
-  std::lock_guard lock(mutex_);
-  auto r = checked(connection(),
+  std::unique_lock<std::mutex> lock;
+  auto r = checked(connection(lock),
                    "SELECT day, requests, texts, tokens, upstream_texts, upstream_calls,"
                    " cache_hits, errors FROM key_usage WHERE key_id = $1 AND day >= $2"
                    " ORDER BY day",
@@ -404,9 +406,9 @@ std::vector<key_usage_row> postgres_store::key_usage(std::int64_t key_id, std::i
 
 void postgres_store::import(const std::vector<provider_record>& providers,
                             const std::vector<key_record>& keys) {
-  std::lock_guard lock(mutex_);
+  std::unique_lock<std::mutex> lock;
   constexpr std::string_view operation = "import";
-  auto* db = connection();
+  auto& db = connection(lock);
   transaction t(db, operation);
   // Nobody writes between the count and the copy: the tables are locked until the commit.
   checked(db, "LOCK TABLE providers, caller_keys IN EXCLUSIVE MODE", operation);
@@ -463,9 +465,9 @@ void postgres_store::put_cached_vectors(const std::vector<stored_vector>& vector
   rows.reserve(by_key.size());
   for (const auto& [key, v] : by_key)
     rows.push_back(v);
-  std::lock_guard lock(mutex_);
+  std::unique_lock<std::mutex> lock;
   constexpr std::string_view operation = "keep cached vectors";
-  auto* db = connection();
+  auto& db = connection(lock);
   transaction t(db, operation);
   for (std::size_t first = 0; first < rows.size(); first += rows_a_statement) {
     auto last = std::min(rows.size(), first + rows_a_statement);
@@ -501,8 +503,8 @@ std::vector<stored_vector> postgres_store::cached_vectors(const std::vector<std:
   std::vector<stored_vector> found;
   if (keys.empty())
     return found;
-  std::lock_guard lock(mutex_);
-  auto* db = connection();
+  std::unique_lock<std::mutex> lock;
+  auto& db = connection(lock);
   for (std::size_t first = 0; first < keys.size(); first += rows_a_statement) {
     array_literal wanted;
     for (auto i = first; i < std::min(keys.size(), first + rows_a_statement); ++i)
@@ -519,9 +521,9 @@ std::vector<stored_vector> postgres_store::cached_vectors(const std::vector<std:
 }
 
 std::int64_t postgres_store::trim_cached_vectors(std::int64_t now, std::int64_t max_entries) {
-  std::lock_guard lock(mutex_);
+  std::unique_lock<std::mutex> lock;
   constexpr std::string_view operation = "trim cached vectors";
-  auto* db = connection();
+  auto& db = connection(lock);
   transaction t(db, operation);
   auto dropped = checked(db, "DELETE FROM cached_vectors WHERE expires_at <= $1", operation,
                          parameters{}.integer(now))
@@ -537,27 +539,27 @@ std::int64_t postgres_store::trim_cached_vectors(std::int64_t now, std::int64_t 
 }
 
 std::int64_t postgres_store::clear_cached_vectors() {
-  std::lock_guard lock(mutex_);
-  return checked(connection(), "DELETE FROM cached_vectors", "clear cached vectors").changed();
+  std::unique_lock<std::mutex> lock;
+  return checked(connection(lock), "DELETE FROM cached_vectors", "clear cached vectors").changed();
 }
 
 std::int64_t postgres_store::cached_vector_count() {
-  std::lock_guard lock(mutex_);
-  return checked(connection(), "SELECT count(*) FROM cached_vectors", "count cached vectors")
+  std::unique_lock<std::mutex> lock;
+  return checked(connection(lock), "SELECT count(*) FROM cached_vectors", "count cached vectors")
       .integer(0, 0);
 }
 
 std::int64_t postgres_store::schema_version() {
-  std::lock_guard lock(mutex_);
-  return recorded_schema_version(connection());
+  std::unique_lock<std::mutex> lock;
+  return recorded_schema_version(connection(lock));
 }
 
 std::string postgres_store::integrity_check() {
-  std::lock_guard lock(mutex_);
+  std::unique_lock<std::mutex> lock;
   // PostgreSQL keeps its own pages sound; what can be wrong here is emr's schema: every table
   // and column this build reads must be there.
   try {
-    auto* db = connection();
+    auto& db = connection(lock);
     checked(db, fmt::format("SELECT {} FROM providers LIMIT 0", provider_columns),
             "read providers");
     checked(db, fmt::format("SELECT {} FROM caller_keys LIMIT 0", key_columns), "read keys");

@@ -9,8 +9,6 @@
 #include <mutex>
 #include <string>
 
-struct pg_conn;
-
 namespace emr {
 
 /// One connection behind one mutex, like the SQLite store: admin writes and batched last-used
@@ -19,8 +17,9 @@ class postgres_store final : public store {
 public:
   /// `url`: a libpq connection URI or keyword string (postgresql://user:password@host:port/db).
   /// Connects and applies pending migrations. Throws storage_error, without the password.
-  /// `connect_timeout_s` and the server `options` (`-c name=value ...`) as for pg::connection.
-  explicit postgres_store(std::string url, int connect_timeout_s = 5, std::string options = {});
+  /// `deadline_s`, within which every connect and statement is answered or fails as
+  /// store_unavailable, and the server `options` (`-c name=value ...`) as for pg::connection.
+  explicit postgres_store(std::string url, int deadline_s = 5, std::string options = {});
   ~postgres_store() override;
   postgres_store(const postgres_store&) = delete;
   postgres_store& operator=(const postgres_store&) = delete;
@@ -60,8 +59,9 @@ public:
   void import(const std::vector<provider_record>& providers, const std::vector<key_record>& keys);
 
 private:
-  /// The open connection, reconnecting when it broke.
-  pg_conn* connection();
+  /// The connection for one use, reopened when it broke, once this use holds `lock` (taken here):
+  /// a use that queued behind one that found the server gone fails at once.
+  pg::connection& connection(std::unique_lock<std::mutex>& lock);
 
   std::mutex mutex_;
   pg::connection db_;

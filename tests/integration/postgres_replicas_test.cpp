@@ -3,12 +3,14 @@
 // revoked through one is refused by the others (within a second, even where it was cached), and
 // a provider added through one serves through the others. Vectors are checked.
 
+#include "storage/postgres_store.hpp"
 #include "tests/integration/harness.hpp"
 #include "tests/integration/load_balancer.hpp"
 #include "tests/postgres/cluster.hpp"
 #include "tools/load_client.hpp"
 
 #include <gtest/gtest.h>
+#include <httplib.h>
 
 #include <functional>
 #include <optional>
@@ -51,11 +53,14 @@ std::optional<std::chrono::milliseconds> time_until(int status, std::chrono::mil
   }
 }
 
-/// The fixture's cluster stopped for a while: brought back by end(), or however the test ends,
-/// since the other tests share it.
+/// The fixture's cluster stopped for a while, or `frozen` (its processes stopped by SIGSTOP: a
+/// server that keeps its connections and never answers): brought back by end(), or however the
+/// test ends, since the other tests share it.
 class store_outage {
 public:
-  store_outage() : started_(postgres_cluster("down")) {}
+  enum kind { down, frozen };
+  explicit store_outage(kind how = down)
+      : how_(how), started_(postgres_cluster(how == down ? "down" : "freeze")) {}
   ~store_outage() { end(); }
   store_outage(const store_outage&) = delete;
   store_outage& operator=(const store_outage&) = delete;
@@ -65,13 +70,25 @@ public:
     if (!started_ || ended_)
       return true;
     ended_ = true;
-    return postgres_cluster("up");
+    return postgres_cluster(how_ == down ? "up" : "thaw");
   }
 
 private:
+  kind how_;
   bool started_;
   bool ended_ = false;
 };
+
+/// The status of one caller's text to `server`, or 0 when no answer came within 10 s: far more
+/// than the store's deadlines, where a caller waiting on a database that never answers waits.
+int answered_within_10s(const emr_server& server, const std::string& key, const std::string& text) {
+  httplib::Client client{"127.0.0.1", server.port()};
+  client.set_read_timeout(10);
+  auto body = json::serialize(json::object{{"input", text}, {"provider", "voyage"}});
+  auto r =
+      client.Post("/v1/embeddings", {{"Authorization", "Bearer " + key}}, body, "application/json");
+  return r ? r->status : 0;
+}
 
 /// A fresh database for the replicas a test starts, their scratch places and the fake they call.
 struct replicas_on_postgresql : ::testing::Test {
@@ -229,6 +246,60 @@ TEST_F(replicas_on_postgresql, the_stored_cache_rides_out_an_outage_of_the_store
   EXPECT_TRUE(stats.json().at("stored_entries").is_null()) << stats.body;
   EXPECT_GE(stats.json().at("store_errors").as_int64(), 1) << stats.body;
   ASSERT_TRUE(outage.end());
+}
+
+// A database that stops answering (its processes stopped, so that connections stay up and every
+// statement waits) fails each read within the connection's deadline, and the next use's
+// reconnect within it too; once it answers again the store reconnects.
+TEST_F(replicas_on_postgresql, a_store_whose_database_stops_answering_fails_within_its_deadline) {
+  emr::postgres_store store{database.url(), 1};
+  ASSERT_EQ(store.keys().size(), 0u);
+  {
+    store_outage outage{store_outage::frozen};
+    ASSERT_TRUE(outage.started());
+    EXPECT_THROW(store.keys(), emr::store_unavailable) << "the statement's answer never comes";
+    EXPECT_THROW(store.keys(), emr::store_unavailable) << "the reconnect is never answered";
+    ASSERT_TRUE(outage.end());
+  }
+  EXPECT_EQ(store.create_key("after", "after-id", "hash").name, "after");
+  EXPECT_EQ(store.keys().size(), 1u);
+}
+
+// The same on the caller's side: with the cache kept in the store and a key with a daily limit,
+// callers are answered while the database does not answer, the fresh text from upstream and the
+// limited key's from memory, its last day count in force.
+TEST_F(replicas_on_postgresql, callers_are_answered_while_the_store_does_not_answer) {
+  std::string cached = std::string{fast_auth} + "[cache]\nstored_entries = 10000\n";
+  emr_server replica{first_dir, cached, env};
+  ASSERT_EQ(add_voyage(replica), 201);
+  auto key = replica.create_key("unlimited");
+  auto limited = replica.create_key("limited");
+  ASSERT_EQ(embed_through(replica, key, "embedded before"), 200);
+  ASSERT_EQ(embed_through(replica, limited, "embedded before"), 200);
+  auto keys = replica.admin("GET", "/admin/keys").json().at("keys").as_array();
+  auto limited_id = json::serialize(keys.at(1).at("id"));
+  ASSERT_EQ(
+      replica.admin("PATCH", "/admin/keys/" + limited_id, R"({"tokens_per_day":1000000})").status,
+      200)
+      << "a limit newly set: the key's next request reads its use today from the store";
+  fake.reset();
+
+  store_outage outage{store_outage::frozen};
+  ASSERT_TRUE(outage.started());
+  EXPECT_EQ(answered_within_10s(replica, key, "first asked while the store is frozen"), 200)
+      << "the store's read fails and the text goes upstream" << replica.process().log();
+  EXPECT_EQ(fake.stats().at("texts").as_int64(), 1);
+  EXPECT_EQ(answered_within_10s(replica, limited, "embedded before"), 200)
+      << "the limited key's use today cannot be read: its last count stays in force"
+      << replica.process().log();
+  EXPECT_EQ(fake.stats().at("texts").as_int64(), 1) << "answered from memory";
+  auto stats = replica.admin("GET", "/admin/cache");
+  ASSERT_EQ(stats.status, 200) << stats.body;
+  EXPECT_GE(stats.json().at("store_errors").as_int64(), 1) << stats.body;
+  ASSERT_TRUE(outage.end());
+
+  auto after = replica.admin("POST", "/admin/keys", R"({"name":"after"})");
+  EXPECT_EQ(after.status, 201) << "the store reconnects once the database answers: " << after.body;
 }
 
 /// Three replicas on the fixture's database behind a real HAProxy, and the admin API through it:

@@ -6,6 +6,9 @@
 #   stop STATE   stops the cluster STATE names and removes its directory and STATE
 #   down STATE   stops its server, keeping everything (a test's outage)
 #   up STATE     starts that server again on the same port
+#   freeze STATE stops (SIGSTOP) its server and every backend: a database that keeps its
+#                connections and never answers, as a hung host or a black-holed path does
+#   thaw STATE   lets them run again (SIGCONT)
 set -euo pipefail
 action="$1" state="$2"
 bin=/usr/lib/postgresql/15/bin
@@ -30,6 +33,17 @@ serve() {
     -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200" \
     start >/dev/null || { cat "$dir/server.log" >&2; exit 1; }
 }
+# Sends SIGNAL to the server and to every process it started; the server first when stopping, so
+# that it starts none meanwhile, and last when continuing.
+signal_server() {
+  local signal="$1" server children
+  server="$(sed -n 1p "$(sed -n 2p "$state")/data/postmaster.pid")"
+  [ "$signal" = CONT ] || kill -STOP "$server"
+  children="$(ps -o pid= --ppid "$server" || true)"
+  # shellcheck disable=SC2086 # one process id a word
+  [ -z "$children" ] || kill "-$signal" $children
+  [ "$signal" = STOP ] || kill -CONT "$server"
+}
 port_of() { sed -n 1p "$state" | sed -E 's|.*:([0-9]+)/.*|\1|'; }
 case "$action" in
 start)
@@ -52,8 +66,14 @@ up)
 stop)
   stop
   ;;
+freeze)
+  signal_server STOP
+  ;;
+thaw)
+  signal_server CONT
+  ;;
 *)
-  echo "usage: $0 start|stop|down|up STATE" >&2
+  echo "usage: $0 start|stop|down|up|freeze|thaw STATE" >&2
   exit 2
   ;;
 esac
