@@ -159,29 +159,25 @@ void create_parent_directory(const std::filesystem::path& database_file) {
                         ec.message());
 }
 
-void narrow_mode(int fd, const std::filesystem::path& file) {
-  struct stat st {};
-  if (::fstat(fd, &st) != 0)
-    fail_errno("cannot stat", file);
-  if (!S_ISREG(st.st_mode))
-    throw storage_error("sqlite_store: " + file.string() + " is not a regular file");
-  if ((st.st_mode & 0777) != owner_only && ::fchmod(fd, owner_only) != 0)
-    fail_errno("cannot chmod 0600", file);
-}
-
 // Created here rather than by SQLite so the file is 0600 from its first byte. SQLite gives the
-// -wal and -shm files it creates later the main file's mode.
+// -wal and -shm files it creates later the main file's mode. An existing file is only ever named
+// by path, never opened: closing any descriptor of a file drops every POSIX lock this process
+// holds on it, so another connection here (the cache's) would lose its locks, and another
+// process's `.backup` could then checkpoint and delete the WAL under it (SQLite's "How To Corrupt
+// Your Database Files", 2.2).
 void create_owner_only_file(const std::filesystem::path& database_file) {
-  int fd = ::open(database_file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, owner_only);
-  if (fd < 0)
-    fail_errno("cannot open", database_file);
-  try {
-    narrow_mode(fd, database_file);
-  } catch (...) {
-    ::close(fd);
-    throw;
-  }
-  ::close(fd);
+  int fd = ::open(database_file.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, owner_only);
+  if (fd >= 0)
+    ::close(fd); // new, so no lock of this process is on it yet
+  else if (errno != EEXIST)
+    fail_errno("cannot create", database_file);
+  struct stat st {};
+  if (::stat(database_file.c_str(), &st) != 0)
+    fail_errno("cannot stat", database_file);
+  if (!S_ISREG(st.st_mode))
+    throw storage_error("sqlite_store: " + database_file.string() + " is not a regular file");
+  if ((st.st_mode & 0777) != owner_only && ::chmod(database_file.c_str(), owner_only) != 0)
+    fail_errno("cannot chmod 0600", database_file);
   // Side files left by an older, looser version keep their mode otherwise.
   for (const char* suffix : {"-wal", "-shm", "-journal"}) {
     auto side_file = database_file.string() + suffix;

@@ -14,6 +14,7 @@
 #include <csignal>
 #include <cstdlib>
 #include <fstream>
+#include <sstream>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <thread>
@@ -57,6 +58,24 @@ void raw_execute(const fs::path& file, const std::string& sql) {
       << (error ? error : "");
   sqlite3_free(error);
   sqlite3_close(db);
+}
+
+/// How many POSIX locks this process holds on the file, as the kernel lists them in /proc/locks.
+int locks_held_on(const fs::path& file) {
+  struct stat st {};
+  EXPECT_EQ(::stat(file.c_str(), &st), 0) << file;
+  std::ifstream locks{"/proc/locks"};
+  int held = 0;
+  // "1: POSIX  ADVISORY  READ 1234 08:01:5678 1073741826 1073742335"
+  for (std::string line; std::getline(locks, line);) {
+    std::istringstream fields{line};
+    std::string number, kind, advisory, access, pid, device_and_inode;
+    fields >> number >> kind >> advisory >> access >> pid >> device_and_inode;
+    auto inode = device_and_inode.substr(device_and_inode.rfind(':') + 1);
+    if (kind == "POSIX" && pid == std::to_string(::getpid()) && inode == std::to_string(st.st_ino))
+      ++held;
+  }
+  return held;
 }
 
 provider_record sample_provider(std::string name) {
@@ -440,6 +459,21 @@ TEST_F(sqlite_store_test, creates_parent_directory_and_owner_only_files) {
     ASSERT_TRUE(fs::exists(side_file)) << side_file;
     EXPECT_EQ(permission_bits(side_file), 0600u) << side_file;
   }
+}
+
+// `emr serve` opens a second store on the file for the embedding cache. Closing any descriptor of
+// a file drops every POSIX lock the process holds on it, so opening the file outside SQLite would
+// cost the first connection its shared lock, and another process's `.backup` could then
+// checkpoint and delete the live WAL.
+TEST_F(sqlite_store_test, a_second_store_on_the_file_keeps_the_first_ones_lock) {
+  sqlite_store server(database_file);
+  server.create_key("k", "F000000000000000", "h");
+  ASSERT_GT(locks_held_on(database_file), 0);
+  sqlite_store cache(database_file);
+  EXPECT_EQ(cache.cached_vector_count(), 0);
+  EXPECT_GT(locks_held_on(database_file), 0);
+  EXPECT_EQ(server.keys().size(), 1u);
+  EXPECT_GT(locks_held_on(database_file), 0);
 }
 
 TEST_F(sqlite_store_test, narrows_an_existing_world_readable_file_to_0600) {
