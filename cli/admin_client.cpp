@@ -68,6 +68,19 @@ json::value admin_call(const admin_options& options, const std::string& method,
   return answer;
 }
 
+std::string path_segment(std::string_view name) {
+  std::string segment;
+  for (unsigned char c : name) {
+    bool unreserved = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                      c == '-' || c == '.' || c == '_' || c == '~';
+    if (unreserved)
+      segment += static_cast<char>(c);
+    else
+      fmt::format_to(std::back_inserter(segment), "%{:02X}", c);
+  }
+  return segment;
+}
+
 std::string cell(const json::value& v) {
   if (v.is_null())
     return "-";

@@ -5,6 +5,7 @@
 #include <boost/json/value.hpp>
 
 #include <string>
+#include <string_view>
 
 namespace emr {
 
@@ -22,6 +23,10 @@ void add_admin_options(CLI::App& cmd, admin_options& options);
 /// with the server's message (or "server not reachable at URL").
 boost::json::value admin_call(const admin_options& options, const std::string& method,
                               const std::string& path, const boost::json::value* body = nullptr);
+
+/// A provider name or key id as one segment of an admin path: every byte but RFC 3986's unreserved
+/// characters percent-encoded, so that `a?b`, `x%41` or `h#sh` name that provider and no other.
+std::string path_segment(std::string_view name);
 
 /// Prints rows as an aligned table under the headers.
 void print_table(const std::vector<std::string>& headers,

@@ -83,7 +83,8 @@ void add_keys_commands(CLI::App& app) {
     json::object fields;
     update_limits->put(fields);
     json::value body = std::move(fields);
-    auto answer = admin_call(*update_opts, "PATCH", "/admin/keys/" + *update_id, &body);
+    auto answer =
+        admin_call(*update_opts, "PATCH", "/admin/keys/" + path_segment(*update_id), &body);
     if (update_opts->json)
       std::cout << json::serialize(answer) << "\n";
     else
@@ -120,7 +121,7 @@ void add_keys_commands(CLI::App& app) {
   revoke->add_option("id", *revoke_id, "key id")->required();
   add_admin_options(*revoke, *revoke_opts);
   revoke->callback([revoke_opts, revoke_id] {
-    auto answer = admin_call(*revoke_opts, "DELETE", "/admin/keys/" + *revoke_id);
+    auto answer = admin_call(*revoke_opts, "DELETE", "/admin/keys/" + path_segment(*revoke_id));
     if (revoke_opts->json)
       std::cout << json::serialize(answer) << "\n";
     else
@@ -133,9 +134,10 @@ void add_keys_commands(CLI::App& app) {
   rotate->add_option("id", *rotate_id, "key id")->required();
   add_admin_options(*rotate, *rotate_opts);
   rotate->callback([rotate_opts, rotate_id] {
-    print_key(*rotate_opts,
-              admin_call(*rotate_opts, "POST", "/admin/keys/" + *rotate_id + "/rotate"),
-              "rotated into");
+    print_key(
+        *rotate_opts,
+        admin_call(*rotate_opts, "POST", "/admin/keys/" + path_segment(*rotate_id) + "/rotate"),
+        "rotated into");
   });
 
   auto usage = keys->add_subcommand("usage", "What a key used, per UTC day");
@@ -149,7 +151,8 @@ void add_keys_commands(CLI::App& app) {
   add_admin_options(*usage, *usage_opts);
   usage->callback([usage_opts, usage_id, days] {
     auto answer = admin_call(*usage_opts, "GET",
-                             "/admin/keys/" + *usage_id + "/usage?days=" + std::to_string(*days));
+                             "/admin/keys/" + path_segment(*usage_id) +
+                                 "/usage?days=" + std::to_string(*days));
     if (usage_opts->json) {
       std::cout << json::serialize(answer) << "\n";
       return;

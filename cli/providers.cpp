@@ -157,8 +157,10 @@ void add_providers_commands(CLI::App& app) {
       throw command_failure("nothing to update: give --endpoint, --model, --max-batch, --rpm, "
                             "--tpm, --enable or --disable");
     json::value v = std::move(body);
-    print_provider(*update_opts,
-                   admin_call(*update_opts, "PATCH", "/admin/providers/" + u->name, &v), "updated");
+    print_provider(
+        *update_opts,
+        admin_call(*update_opts, "PATCH", "/admin/providers/" + path_segment(u->name), &v),
+        "updated");
   });
 
   auto remove =
@@ -168,9 +170,10 @@ void add_providers_commands(CLI::App& app) {
   remove->add_option("name", *remove_name, "provider name")->required();
   add_admin_options(*remove, *remove_opts);
   remove->callback([remove_opts, remove_name] {
-    print_provider(*remove_opts,
-                   admin_call(*remove_opts, "DELETE", "/admin/providers/" + *remove_name),
-                   "removed");
+    print_provider(
+        *remove_opts,
+        admin_call(*remove_opts, "DELETE", "/admin/providers/" + path_segment(*remove_name)),
+        "removed");
   });
 
   auto test = providers->add_subcommand("test", "Make one small real embedding call");
@@ -179,7 +182,8 @@ void add_providers_commands(CLI::App& app) {
   test->add_option("name", *test_name, "provider name")->required();
   add_admin_options(*test, *test_opts);
   test->callback([test_opts, test_name] {
-    auto answer = admin_call(*test_opts, "POST", "/admin/providers/" + *test_name + "/test");
+    auto answer =
+        admin_call(*test_opts, "POST", "/admin/providers/" + path_segment(*test_name) + "/test");
     if (test_opts->json) {
       std::cout << json::serialize(answer) << "\n";
     } else if (answer.at("ok").as_bool()) {

@@ -198,6 +198,43 @@ TEST_F(operator_surface, providers_commands_in_both_modes) {
   EXPECT_NE(cli({"providers", "remove", "voyage"}).code, 0);
 }
 
+// A name or id is one path segment whatever it holds: `a?b` must not reach `a`, `x%41` not `xA`,
+// `h#sh` not `h`.
+TEST_F(operator_surface, commands_act_on_the_provider_or_key_named_and_no_other) {
+  for (std::string name : {"a?b", "a", "x%41", "xA", "h#sh", "h", "sp ace", "sp"})
+    ASSERT_EQ(emr.add_provider(name, "voyage", fake.url("/v1/embeddings"), "voyage-3.5", 64), 201)
+        << name;
+  auto max_batch_of = [&] {
+    std::map<std::string, std::int64_t> max_batch;
+    auto listed = emr.admin("GET", "/admin/providers").json();
+    for (const auto& p : listed.at("providers").as_array())
+      max_batch[std::string{p.at("name").as_string()}] = p.at("max_batch").as_int64();
+    return max_batch;
+  };
+
+  auto updated = cli({"providers", "update", "a?b", "--max-batch", "7"});
+  EXPECT_EQ(updated.code, 0) << updated.err;
+  auto hashed = cli({"providers", "update", "h#sh", "--max-batch", "9"});
+  EXPECT_EQ(hashed.code, 0) << hashed.err;
+  auto spaced = cli({"providers", "update", "sp ace", "--max-batch", "11"});
+  EXPECT_EQ(spaced.code, 0) << spaced.err;
+  auto tested = cli_json({"providers", "test", "a?b"});
+  EXPECT_EQ(tested.at("dimensions").as_int64(), 1024);
+  auto removed = cli({"providers", "remove", "x%41"});
+  EXPECT_EQ(removed.code, 0) << removed.err;
+  EXPECT_EQ(
+      max_batch_of(),
+      (std::map<std::string, std::int64_t>{
+          {"a?b", 7}, {"a", 64}, {"xA", 64}, {"h#sh", 9}, {"h", 64}, {"sp ace", 11}, {"sp", 64}}));
+
+  auto created = emr.admin("POST", "/admin/keys", R"({"name":"kept"})").json();
+  auto id = std::to_string(created.at("id").as_int64());
+  auto revoked = cli({"keys", "revoke", id + "?x"});
+  EXPECT_EQ(revoked.code, 1);
+  EXPECT_NE(revoked.err.find("(HTTP 404)"), std::string::npos) << revoked.err;
+  EXPECT_FALSE(emr.admin("GET", "/admin/keys").json().at("keys").at(0).at("revoked").as_bool());
+}
+
 TEST_F(operator_surface, status_and_health_commands_in_both_modes) {
   ASSERT_EQ(emr.add_provider("voyage", "voyage", fake.url("/v1/embeddings"), "voyage-3.5"), 201);
   auto key = emr.create_key();
