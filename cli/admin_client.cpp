@@ -1,5 +1,6 @@
 #include "cli/admin_client.hpp"
 
+#include "cli/admin_secret.hpp"
 #include "cli/commands.hpp"
 #include "providers/http_client.hpp"
 
@@ -24,10 +25,10 @@ void add_admin_options(CLI::App& cmd, admin_options& options) {
 
 json::value admin_call(const admin_options& options, const std::string& method,
                        const std::string& path, const json::value* body) {
-  auto secret = options.admin_secret;
+  auto secret = admin_secret_from(options.admin_secret, "--admin-secret");
   if (secret.empty())
     if (auto env = std::getenv("EMR_ADMIN_SECRET"))
-      secret = env;
+      secret = admin_secret_from(env, "EMR_ADMIN_SECRET");
   if (secret.empty())
     throw command_failure("no admin secret: pass --admin-secret or set EMR_ADMIN_SECRET");
   auto server = parse_endpoint(options.server);

@@ -2,6 +2,7 @@
 
 #include "actors/fleet_budget.hpp"
 #include "actors/scheduler.hpp"
+#include "cli/admin_secret.hpp"
 #include "cli/commands.hpp"
 #include "cli/config.hpp"
 #include "cli/logging.hpp"
@@ -168,10 +169,11 @@ int serve(const serve_options& options) {
     }
   }
   auto& config = loaded.config;
-  auto secret = std::getenv("EMR_ADMIN_SECRET");
-  if (!secret || !*secret)
+  auto raw_secret = std::getenv("EMR_ADMIN_SECRET");
+  auto secret = admin_secret_from(raw_secret ? raw_secret : "", "EMR_ADMIN_SECRET");
+  if (secret.empty())
     throw command_failure("EMR_ADMIN_SECRET is not set; set it to the admin API's secret");
-  if (std::string_view{secret}.size() < 16)
+  if (secret.size() < 16)
     throw command_failure("EMR_ADMIN_SECRET must be at least 16 bytes long");
   setup_logging(config.log);
 

@@ -262,6 +262,35 @@ TEST(cli_errors, an_unreachable_server_is_one_clear_line) {
   EXPECT_EQ(r.err, "emr: server not reachable at http://127.0.0.1:1\n");
 }
 
+// A secret mounted from a file ends in a line break. The server and the CLI both drop blanks
+// around it, so the same bytes authenticate; one with a control character inside is refused by
+// both with a line saying so.
+TEST(admin_secret, blanks_around_it_are_dropped_by_server_and_cli_alike) {
+  scratch_dir dir;
+  emr_server emr{dir, {}, {{"EMR_ADMIN_SECRET", std::string{admin_secret} + " \r\n"}}};
+  EXPECT_EQ(emr.admin("GET", "/admin/keys").status, 200);
+  auto from_env = run_cli({"keys", "list", "--server", emr.base_url(), "--json"},
+                          {{"EMR_ADMIN_SECRET", "\t" + std::string{admin_secret} + "\n"}});
+  EXPECT_EQ(from_env.code, 0) << from_env.err;
+  EXPECT_EQ(from_env.out, "{\"keys\":[]}\n");
+  auto from_flag = run_cli({"keys", "list", "--server", emr.base_url(), "--json", "--admin-secret",
+                            std::string{admin_secret} + "\n"});
+  EXPECT_EQ(from_flag.code, 0) << from_flag.err;
+  EXPECT_EQ(from_flag.out, "{\"keys\":[]}\n");
+
+  auto broken = run_cli({"keys", "list", "--server", emr.base_url(), "--admin-secret",
+                         "integration-admin\nsecret-0123456789"});
+  EXPECT_EQ(broken.code, 1);
+  EXPECT_EQ(broken.err, "emr: --admin-secret holds a control character inside (a line break, "
+                        "a tab); the admin secret must be one line of printable characters\n");
+  auto refused = run_cli({"serve", "--config", emr.config_path.string()},
+                         {{"EMR_ADMIN_SECRET", "integration-admin\r\nsecret-0123456789"}});
+  EXPECT_EQ(refused.code, 1);
+  EXPECT_EQ(refused.err, "emr: EMR_ADMIN_SECRET holds a control character inside (a line "
+                         "break, a tab); the admin secret must be one line of printable "
+                         "characters\n");
+}
+
 TEST(config_commands, validate_reports_every_problem_with_its_line_and_show_fills_defaults) {
   scratch_dir dir;
   auto path = (dir.path / "bad.toml").string();
