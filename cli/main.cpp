@@ -3,6 +3,26 @@
 #include "cli/commands.hpp"
 
 #include <iostream>
+#include <string>
+#include <string_view>
+
+namespace {
+
+// docs/configuration.md promises one line on stderr, and CLI11's messages can run to several.
+std::string one_line(std::string_view message) {
+  std::string line;
+  for (char c : message) {
+    if (c != '\n' && c != '\r')
+      line += c;
+    else if (!line.empty() && line.back() != ' ')
+      line += ' ';
+  }
+  while (!line.empty() && line.back() == ' ')
+    line.pop_back();
+  return line;
+}
+
+} // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"emr: merges many callers' embedding requests into few, full provider calls", "emr"};
@@ -18,13 +38,15 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
-  } catch (const emr::command_failure& e) {
-    std::cerr << "emr: " << e.what() << "\n";
+    // --help and --version end the parse too, with exit code 0: CLI11 prints them.
+    if (e.get_exit_code() == 0)
+      return app.exit(e);
+    std::cerr << "emr: " << one_line(e.what()) << "\n";
     return 1;
   } catch (const std::exception& e) {
-    // A store that cannot be opened, say: a line saying why, not an abort and a core dump.
-    std::cerr << "emr: " << e.what() << "\n";
+    // A command's failure, or a store that cannot be opened, say: a line saying why, not an
+    // abort and a core dump.
+    std::cerr << "emr: " << one_line(e.what()) << "\n";
     return 1;
   }
   return 0;

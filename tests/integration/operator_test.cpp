@@ -262,6 +262,35 @@ TEST(cli_errors, an_unreachable_server_is_one_clear_line) {
   EXPECT_EQ(r.err, "emr: server not reachable at http://127.0.0.1:1\n");
 }
 
+// docs/configuration.md: every command exits 0 on success and 1 with one line `emr: <message>`.
+// A command line the parser refuses is no exception; --help and --version still exit 0.
+TEST(cli_errors, a_refused_command_line_exits_1_with_one_line) {
+  struct refusal {
+    std::vector<std::string> args;
+    std::string err;
+  };
+  for (const auto& [args, err] : std::vector<refusal>{
+           {{}, "emr: A subcommand is required\n"},
+           {{"keys", "create"}, "emr: --name is required\n"},
+           {{"keys", "create", "--name", "n", "--rpm", "-5"},
+            "emr: --rpm: Value -5 not in range 0 to 10000000\n"},
+           {{"keys", "create", "--name", "n", "--rpm", "abc"},
+            "emr: --rpm: Value abc not in range 0 to 10000000\n"},
+           {{"keys", "list", "--bogus"}, "emr: The following argument was not expected: --bogus\n"},
+       }) {
+    auto r = run_cli(args);
+    EXPECT_EQ(r.code, 1) << args.size();
+    EXPECT_EQ(r.err, err);
+    EXPECT_EQ(r.out, "");
+  }
+  auto help = run_cli({"keys", "--help"});
+  EXPECT_EQ(help.code, 0);
+  EXPECT_NE(help.out.find("create"), std::string::npos) << help.out;
+  auto version = run_cli({"--version"});
+  EXPECT_EQ(version.code, 0);
+  EXPECT_TRUE(version.out.starts_with("emr ")) << version.out;
+}
+
 // A secret mounted from a file ends in a line break. The server and the CLI both drop blanks
 // around it, so the same bytes authenticate; one with a control character inside is refused by
 // both with a line saying so.
