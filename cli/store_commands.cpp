@@ -9,7 +9,6 @@
 #include "storage/sqlite_store.hpp"
 
 #include <cstdlib>
-#include <filesystem>
 #include <iostream>
 
 namespace emr {
@@ -54,11 +53,9 @@ void add_store_commands(CLI::App& app) {
       }
       from = config.storage_path;
     }
-    // Opening a missing file would create an empty store and copy nothing.
-    if (!std::filesystem::exists(from))
-      throw command_failure("no SQLite store at " + from);
     try {
-      sqlite_store source{from};
+      // Only read: a --from that names the wrong file must come out of this as it went in.
+      sqlite_store source{sqlite_store::read_only, from};
       auto providers = source.providers();
       auto keys = source.keys();
       postgres_store target{to};

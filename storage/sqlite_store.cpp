@@ -200,16 +200,20 @@ std::int64_t recorded_schema_version(sqlite3* db) {
   return query.integer(0);
 }
 
+void check_known(std::int64_t version, const std::filesystem::path& database_file) {
+  if (version > latest_schema_version)
+    throw storage_error("sqlite_store: " + database_file.string() + " has schema version " +
+                        std::to_string(version) + " but this emr knows only up to " +
+                        std::to_string(latest_schema_version) + "; upgrade emr");
+}
+
 void migrate(sqlite3* db, const std::filesystem::path& database_file) {
   execute(db,
           "CREATE TABLE IF NOT EXISTS schema_migrations"
           " (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)",
           "create schema_migrations");
   auto current = recorded_schema_version(db);
-  if (current > latest_schema_version)
-    throw storage_error("sqlite_store: " + database_file.string() + " has schema version " +
-                        std::to_string(current) + " but this emr knows only up to " +
-                        std::to_string(latest_schema_version) + "; upgrade emr");
+  check_known(current, database_file);
   for (const auto& step : migrations) {
     if (step.version <= current)
       continue;
@@ -263,19 +267,22 @@ void sqlite_store::connection_closer::operator()(sqlite3* db) const {
   sqlite3_close_v2(db);
 }
 
-sqlite_store::sqlite_store(const std::filesystem::path& database_file)
-    : database_file_(database_file) {
-  create_parent_directory(database_file_);
-  create_owner_only_file(database_file_);
+void sqlite_store::open(int flags) {
   sqlite3* raw = nullptr;
-  int rc =
-      sqlite3_open_v2(database_file_.c_str(), &raw,
-                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE, nullptr);
+  int rc = sqlite3_open_v2(database_file_.c_str(), &raw,
+                           flags | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE, nullptr);
   db_.reset(raw); // sqlite hands back a handle even on failure, and it must be closed
   if (rc != SQLITE_OK)
     throw storage_error("sqlite_store: cannot open " + database_file_.string() + ": " +
                         (raw ? sqlite3_errmsg(raw) : sqlite3_errstr(rc)));
   sqlite3_busy_timeout(db_.get(), busy_timeout_ms);
+}
+
+sqlite_store::sqlite_store(const std::filesystem::path& database_file)
+    : database_file_(database_file) {
+  create_parent_directory(database_file_);
+  create_owner_only_file(database_file_);
+  open(SQLITE_OPEN_READWRITE);
   auto journal_mode = single_text_row(db_.get(), "PRAGMA journal_mode=WAL", "enable WAL");
   if (journal_mode != "wal")
     throw storage_error("sqlite_store: " + database_file_.string() +
@@ -283,6 +290,47 @@ sqlite_store::sqlite_store(const std::filesystem::path& database_file)
   // FULL fsyncs the WAL on every commit: an acknowledged key change survives power loss too.
   execute(db_.get(), "PRAGMA synchronous=FULL", "set synchronous");
   execute(db_.get(), "PRAGMA foreign_keys=ON", "enable foreign keys");
+  migrate(db_.get(), database_file_);
+}
+
+sqlite_store::sqlite_store(read_only_t, const std::filesystem::path& database_file)
+    : database_file_(database_file) {
+  auto refuse = [&](std::string_view why) {
+    throw storage_error("sqlite_store: " + database_file_.string() + " " + std::string{why});
+  };
+  struct stat st {};
+  if (::stat(database_file_.c_str(), &st) != 0)
+    fail_errno("cannot read", database_file_);
+  if (!S_ISREG(st.st_mode))
+    refuse("is not a regular file");
+  // SQLite takes an empty file for an empty database.
+  if (st.st_size == 0)
+    refuse("is empty, not an emr store");
+  open(SQLITE_OPEN_READONLY);
+  auto operation = "read " + database_file_.string();
+  if (single_text_row(db_.get(),
+                      "SELECT count(*) FROM sqlite_master WHERE type = 'table'"
+                      " AND name = 'schema_migrations'",
+                      operation) == "0")
+    refuse("is an SQLite database but not an emr store");
+  auto version = recorded_schema_version(db_.get());
+  check_known(version, database_file_);
+  if (version == latest_schema_version)
+    return;
+  // Older: the queries want today's columns, which the file may not be changed to hold.
+  sqlite3* raw = nullptr;
+  int rc = sqlite3_open_v2(":memory:", &raw, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nullptr);
+  std::unique_ptr<sqlite3, connection_closer> copy{raw};
+  if (rc != SQLITE_OK)
+    throw storage_error("sqlite_store: cannot open a copy in memory: " +
+                        std::string{sqlite3_errstr(rc)});
+  auto backup = sqlite3_backup_init(copy.get(), "main", db_.get(), "main");
+  if (!backup)
+    fail(copy.get(), "copy " + database_file_.string());
+  sqlite3_backup_step(backup, -1);
+  if (sqlite3_backup_finish(backup) != SQLITE_OK)
+    fail(copy.get(), "copy " + database_file_.string());
+  db_ = std::move(copy);
   migrate(db_.get(), database_file_);
 }
 

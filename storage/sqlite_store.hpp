@@ -18,6 +18,13 @@ public:
   /// Creates the parent directory (0700) and the file (0600) when missing, narrows an existing
   /// file's mode to 0600, and applies pending migrations. Throws storage_error.
   explicit sqlite_store(const std::filesystem::path& database_file);
+  struct read_only_t {};
+  static constexpr read_only_t read_only{};
+  /// Opens an emr store only to read from it (`emr store migrate`'s source): SQLite's read-only
+  /// mode, no chmod and no migration, so the file keeps its bytes and its mode. A store of an older
+  /// schema is read through a migrated copy in memory. Throws storage_error when the file is
+  /// missing, empty, not SQLite, or not an emr store.
+  sqlite_store(read_only_t, const std::filesystem::path& database_file);
   ~sqlite_store() override;
   sqlite_store(const sqlite_store&) = delete;
   sqlite_store& operator=(const sqlite_store&) = delete;
@@ -55,6 +62,9 @@ private:
   struct connection_closer {
     void operator()(sqlite3*) const;
   };
+
+  /// Opens the connection with `flags` (read-write or read-only); throws storage_error.
+  void open(int flags);
 
   std::mutex mutex_;
   std::filesystem::path database_file_;

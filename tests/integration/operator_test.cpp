@@ -291,6 +291,50 @@ TEST(cli_errors, a_refused_command_line_exits_1_with_one_line) {
   EXPECT_TRUE(version.out.starts_with("emr ")) << version.out;
 }
 
+// A wrong --from must come out of `emr store migrate` byte for byte, mode and all: the source is
+// only read, and what is not an emr store is refused before anything is copied.
+TEST(store_migrate, a_source_that_is_not_an_emr_store_is_refused_and_left_as_it_was) {
+  scratch_dir dir;
+  auto victim = dir.path / "victim.toml";
+  auto empty = dir.path / "empty.db";
+  std::ofstream{victim} << "[server]\nbind = \"127.0.0.1:3200\"\n";
+  std::ofstream{empty};
+  auto missing = dir.path / "missing.db";
+  for (const auto& file : {victim, empty})
+    std::filesystem::permissions(
+        file, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write |
+                  std::filesystem::perms::group_read | std::filesystem::perms::others_read);
+  auto bytes_of = [](const std::filesystem::path& file) {
+    std::ifstream in{file, std::ios::binary};
+    return std::string{std::istreambuf_iterator<char>{in}, {}};
+  };
+  auto before = bytes_of(victim);
+  auto to = std::string{"postgresql://emr@127.0.0.1:1/emr"};
+  auto not_sqlite = run_cli({"store", "migrate", "--from", victim.string(), "--to", to});
+  EXPECT_EQ(not_sqlite.code, 1);
+  EXPECT_EQ(not_sqlite.err,
+            "emr: sqlite_store: read " + victim.string() + ": file is not a database\n");
+  auto blank = run_cli({"store", "migrate", "--from", empty.string(), "--to", to});
+  EXPECT_EQ(blank.code, 1);
+  EXPECT_EQ(blank.err, "emr: sqlite_store: " + empty.string() + " is empty, not an emr store\n");
+  auto absent = run_cli({"store", "migrate", "--from", missing.string(), "--to", to});
+  EXPECT_EQ(absent.code, 1);
+  EXPECT_EQ(absent.err,
+            "emr: sqlite_store: cannot read " + missing.string() + ": No such file or directory\n");
+
+  EXPECT_EQ(bytes_of(victim), before);
+  EXPECT_EQ(bytes_of(empty), "");
+  EXPECT_FALSE(std::filesystem::exists(missing));
+  for (const auto& file : {victim, empty}) {
+    EXPECT_EQ(std::filesystem::status(file).permissions() & std::filesystem::perms::all,
+              std::filesystem::perms::owner_read | std::filesystem::perms::owner_write |
+                  std::filesystem::perms::group_read | std::filesystem::perms::others_read)
+        << file;
+    for (const char* suffix : {"-wal", "-shm", "-journal"})
+      EXPECT_FALSE(std::filesystem::exists(file.string() + suffix)) << file << suffix;
+  }
+}
+
 // A secret mounted from a file ends in a line break. The server and the CLI both drop blanks
 // around it, so the same bytes authenticate; one with a control character inside is refused by
 // both with a line saying so.

@@ -14,6 +14,7 @@
 #include <csignal>
 #include <cstdlib>
 #include <fstream>
+#include <iterator>
 #include <sstream>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -499,25 +500,31 @@ TEST_F(sqlite_store_test, fresh_database_is_at_latest_schema_and_sound) {
             "3");
 }
 
-// A database written by the emr before rate limits (schema 1) upgrades in place when opened.
-TEST_F(sqlite_store_test, schema_1_upgrades_keeping_its_providers_with_no_rate_limits) {
-  fs::create_directories(database_file.parent_path());
-  raw_execute(database_file,
+/// Writes the file as the emr before rate limits (schema 1) left it, holding one provider.
+void write_schema_1_store(const fs::path& file, const provider_record& p) {
+  fs::create_directories(file.parent_path());
+  raw_execute(file,
               "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER "
               "NOT NULL);" +
                   std::string{migrations[0].sqlite} +
-                  "INSERT INTO schema_migrations VALUES (1, 1700000000);"
-                  "INSERT INTO providers (name, type, endpoint, model, api_key_env, max_batch,"
-                  " enabled, created_at) VALUES ('old', 'voyage',"
-                  " 'https://api.voyageai.com/v1/embeddings', 'voyage-3', 'VOYAGE_API_KEY', 64, 0,"
-                  " 1600000000);");
-  ASSERT_EQ(raw_query(database_file, "SELECT max(version) FROM schema_migrations"), "1");
+                  "INSERT INTO schema_migrations VALUES (1, 1700000000);" +
+                  fmt::format("INSERT INTO providers (name, type, endpoint, model, api_key_env,"
+                              " max_batch, enabled, created_at) VALUES ('{}', '{}', '{}', '{}',"
+                              " '{}', {}, {}, {});",
+                              p.name, p.type, p.endpoint, p.model, p.api_key_env, p.max_batch,
+                              p.enabled ? 1 : 0, p.created_at));
+  ASSERT_EQ(raw_query(file, "SELECT max(version) FROM schema_migrations"), "1");
+}
 
-  sqlite_store store(database_file);
-  EXPECT_EQ(store.schema_version(), latest_schema_version);
+// A database written by the emr before rate limits (schema 1) upgrades in place when opened.
+TEST_F(sqlite_store_test, schema_1_upgrades_keeping_its_providers_with_no_rate_limits) {
   auto expected = sample_provider("old");
   expected.enabled = false;
   expected.created_at = 1600000000;
+  write_schema_1_store(database_file, expected);
+
+  sqlite_store store(database_file);
+  EXPECT_EQ(store.schema_version(), latest_schema_version);
   EXPECT_EQ(store.provider("old"), expected); // every column kept, and no limits set
 
   expected.requests_per_minute = 500;
@@ -537,6 +544,88 @@ TEST_F(sqlite_store_test, garbage_file_throws_storage_error) {
   fs::create_directories(database_file.parent_path());
   std::ofstream(database_file) << std::string(8192, 'x');
   EXPECT_THROW(sqlite_store{database_file}, storage_error);
+}
+
+// -- read-only, as `emr store migrate` reads its source ---------------------------
+
+std::string bytes_of(const fs::path& file) {
+  std::ifstream in{file, std::ios::binary};
+  return std::string{std::istreambuf_iterator<char>{in}, {}};
+}
+
+TEST_F(sqlite_store_test, read_only_reads_every_record_and_leaves_bytes_and_mode_as_they_were) {
+  {
+    sqlite_store store(database_file);
+    ASSERT_TRUE(store.add_provider(sample_provider("p")));
+    store.create_key("k", "F000000000000000", "h");
+  }
+  ASSERT_EQ(::chmod(database_file.c_str(), 0644), 0);
+  auto before = bytes_of(database_file);
+  {
+    sqlite_store source(sqlite_store::read_only, database_file);
+    EXPECT_EQ(source.providers(), std::vector<provider_record>{sample_provider("p")});
+    ASSERT_EQ(source.keys().size(), 1u);
+    EXPECT_EQ(source.keys().at(0).public_id, "F000000000000000");
+    EXPECT_THROW(source.add_provider(sample_provider("q")), storage_error);
+  }
+  EXPECT_EQ(bytes_of(database_file), before);
+  EXPECT_EQ(permission_bits(database_file), 0644u);
+}
+
+// An older emr's store is read through a migrated copy in memory; the file keeps its schema.
+TEST_F(sqlite_store_test, read_only_reads_an_older_schema_without_migrating_the_file) {
+  write_schema_1_store(database_file, sample_provider("p"));
+  auto before = bytes_of(database_file);
+  {
+    sqlite_store source(sqlite_store::read_only, database_file);
+    EXPECT_EQ(source.providers(), std::vector<provider_record>{sample_provider("p")});
+    EXPECT_EQ(source.schema_version(), latest_schema_version);
+  }
+  EXPECT_EQ(bytes_of(database_file), before);
+  EXPECT_EQ(raw_query(database_file, "SELECT max(version) FROM schema_migrations"), "1");
+}
+
+TEST_F(sqlite_store_test, read_only_refuses_what_is_not_an_emr_store_and_leaves_it_alone) {
+  fs::create_directories(database_file.parent_path());
+  auto refusal = [](const fs::path& file) -> std::string {
+    try {
+      sqlite_store source(sqlite_store::read_only, file);
+    } catch (const storage_error& e) {
+      return e.what();
+    }
+    return "opened";
+  };
+  auto missing = directory / "missing.db";
+  EXPECT_EQ(refusal(missing),
+            "sqlite_store: cannot read " + missing.string() + ": No such file or directory");
+  EXPECT_FALSE(fs::exists(missing));
+
+  auto empty = directory / "empty.db";
+  std::ofstream{empty};
+  EXPECT_EQ(refusal(empty), "sqlite_store: " + empty.string() + " is empty, not an emr store");
+  EXPECT_EQ(fs::file_size(empty), 0u);
+
+  auto garbage = directory / "config.toml";
+  std::ofstream{garbage} << "[server]\nbind = \"127.0.0.1:3200\"\n";
+  ASSERT_EQ(::chmod(garbage.c_str(), 0644), 0);
+  EXPECT_EQ(refusal(garbage),
+            "sqlite_store: read " + garbage.string() + ": file is not a database");
+  EXPECT_EQ(bytes_of(garbage), "[server]\nbind = \"127.0.0.1:3200\"\n");
+  EXPECT_EQ(permission_bits(garbage), 0644u);
+
+  auto other = directory / "other.db";
+  raw_execute(other, "CREATE TABLE notes (body TEXT)");
+  auto other_before = bytes_of(other);
+  EXPECT_EQ(refusal(other),
+            "sqlite_store: " + other.string() + " is an SQLite database but not an emr store");
+  EXPECT_EQ(bytes_of(other), other_before);
+
+  { sqlite_store store(database_file); }
+  raw_query(database_file, "INSERT INTO schema_migrations (version, applied_at) VALUES (999, 0)");
+  EXPECT_EQ(refusal(database_file),
+            fmt::format("sqlite_store: {} has schema version 999 but this emr knows only up to "
+                        "{}; upgrade emr",
+                        database_file.string(), latest_schema_version));
 }
 
 TEST_F(sqlite_store_test, unopenable_path_throws_storage_error) {
