@@ -57,12 +57,17 @@ json::value admin_call(const admin_options& options, const std::string& method,
   json::error_code ec;
   auto answer = json::parse(res->body, ec);
   if (res->status < 200 || res->status >= 300) {
-    std::string message = res->body;
+    auto status = std::to_string(res->status);
     if (!ec && answer.is_object())
       if (auto err = answer.as_object().if_contains("error"); err && err->is_object())
         if (auto m = err->as_object().if_contains("message"); m && m->is_string())
-          message = m->as_string().c_str();
-    throw command_failure(message + " (HTTP " + std::to_string(res->status) + ")");
+          throw command_failure(std::string{m->as_string()} + " (HTTP " + status + ")");
+    // Not emr's error body: a wrong --server, or a proxy in front of it answering for itself.
+    auto base = std::string_view{options.server};
+    if (base.ends_with('/'))
+      base.remove_suffix(1);
+    throw command_failure("unexpected HTTP " + status + " from " + std::string{base} + path +
+                          " (is this an emr server?)");
   }
   if (ec)
     throw command_failure("server answered something that is not JSON");

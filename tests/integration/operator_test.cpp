@@ -291,6 +291,16 @@ TEST(cli_errors, a_refused_command_line_exits_1_with_one_line) {
   EXPECT_TRUE(version.out.starts_with("emr ")) << version.out;
 }
 
+// A --server that is not emr (or a proxy answering for itself) answers without emr's error body.
+TEST(cli_errors, an_answer_that_is_not_emrs_says_so) {
+  scratch_dir dir;
+  fake_provider not_emr{dir};
+  auto r = run_cli({"keys", "list", "--server", not_emr.url("/"), "--admin-secret", "x"});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_EQ(r.err, "emr: unexpected HTTP 404 from " + not_emr.url("/admin/keys") +
+                       " (is this an emr server?)\n");
+}
+
 // A wrong --from must come out of `emr store migrate` byte for byte, mode and all: the source is
 // only read, and what is not an emr store is refused before anything is copied.
 TEST(store_migrate, a_source_that_is_not_an_emr_store_is_refused_and_left_as_it_was) {
