@@ -175,7 +175,8 @@ void create_owner_only_file(const std::filesystem::path& database_file) {
   if (::stat(database_file.c_str(), &st) != 0)
     fail_errno("cannot stat", database_file);
   if (!S_ISREG(st.st_mode))
-    throw storage_error("sqlite_store: " + database_file.string() + " is not a regular file");
+    throw storage_error("sqlite_store: cannot open " + database_file.string() +
+                        ": not a regular file");
   if ((st.st_mode & 0777) != owner_only && ::chmod(database_file.c_str(), owner_only) != 0)
     fail_errno("cannot chmod 0600", database_file);
   // Side files left by an older, looser version keep their mode otherwise.
