@@ -112,6 +112,9 @@ void create_key(app& a, const httplib::Request& req, httplib::Response& res) {
   auto body = json_object(req, res);
   if (!body)
     return;
+  if (auto e = check_fields(*body,
+                            {"name", "requests_per_minute", "tokens_per_minute", "tokens_per_day"}))
+    return send_error(res, *e);
   auto name = body->if_contains("name");
   if (!name || !name->is_string() || !valid_name(name->get_string()))
     return send_error(res, api_error{400,
@@ -224,6 +227,10 @@ void update_key(app& a, const httplib::Request& req, httplib::Response& res) {
   auto record = live_key(a, req, res);
   if (!record)
     return;
+  // A key's name is fixed: the store keeps no rename.
+  if (auto e = check_patch_fields(
+          *body, {"requests_per_minute", "tokens_per_minute", "tokens_per_day"}, {"name"}))
+    return send_error(res, *e);
   auto limits = record->limits;
   if (auto e = read_key_limits(*body, limits))
     return send_error(res, *e);

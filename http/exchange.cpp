@@ -9,6 +9,8 @@
 #include <boost/algorithm/string/predicate.hpp>
 #include <boost/algorithm/string/trim.hpp>
 
+#include <boost/json.hpp>
+
 #include <algorithm>
 #include <array>
 #include <atomic>
@@ -26,6 +28,17 @@ std::uint64_t splitmix64(std::uint64_t x) {
   x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
   x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
   return x ^ (x >> 31);
+}
+
+bool listed(std::initializer_list<std::string_view> names, std::string_view name) {
+  return std::find(names.begin(), names.end(), name) != names.end();
+}
+
+std::string joined(std::initializer_list<std::string_view> names) {
+  std::string text;
+  for (auto name : names)
+    text.append(text.empty() ? "" : ", ").append(name);
+  return text;
 }
 
 } // namespace
@@ -83,6 +96,30 @@ bool valid_name(std::string_view name) {
   return !name.empty() && name.size() <= 128 &&
          std::none_of(name.begin(), name.end(),
                       [](unsigned char c) { return c < 0x20 || c == 0x7f; });
+}
+
+std::optional<api_error> check_fields(const boost::json::object& body,
+                                      std::initializer_list<std::string_view> known) {
+  for (const auto& field : body)
+    if (!listed(known, field.key()))
+      return invalid_request("unknown field '" + std::string{field.key()} + "'; the fields are " +
+                                 joined(known),
+                             std::string{field.key()});
+  return std::nullopt;
+}
+
+std::optional<api_error> check_patch_fields(const boost::json::object& body,
+                                            std::initializer_list<std::string_view> changeable,
+                                            std::initializer_list<std::string_view> fixed) {
+  if (body.empty())
+    return invalid_request("nothing to change: give at least one of " + joined(changeable));
+  for (const auto& field : body)
+    if (listed(fixed, field.key()))
+      return invalid_request("'" + std::string{field.key()} +
+                                 "' cannot be changed; the fields that can are " +
+                                 joined(changeable),
+                             std::string{field.key()});
+  return check_fields(body, changeable);
 }
 
 } // namespace emr

@@ -3,7 +3,10 @@
 
 #include "http/api_error.hpp"
 
+#include <boost/json/object.hpp>
 #include <httplib.h>
+
+#include <initializer_list>
 
 namespace emr {
 
@@ -19,5 +22,15 @@ std::optional<api_error> require_json(const httplib::Request& req);
 /// Whether a name an operator gives (a key's, a provider's) is 1 to 128 bytes without control
 /// characters, which would garble the logs, tables and metrics labels that show it.
 bool valid_name(std::string_view name);
+
+/// 400 naming the first field of `body` that is not one of `known`: a misspelt field would
+/// otherwise be dropped without a word, and the change it carried with it.
+std::optional<api_error> check_fields(const boost::json::object& body,
+                                      std::initializer_list<std::string_view> known);
+/// check_fields for a PATCH, which may set only `changeable` fields: one of `fixed` is named as a
+/// field that cannot change, and an empty body, which would change nothing, is a 400 too.
+std::optional<api_error> check_patch_fields(const boost::json::object& body,
+                                            std::initializer_list<std::string_view> changeable,
+                                            std::initializer_list<std::string_view> fixed);
 
 } // namespace emr

@@ -121,6 +121,9 @@ provider_spec to_spec(const provider_record& r) {
 }
 
 std::variant<provider_record, api_error> provider_from_json(const json::object& body) {
+  if (auto e = check_fields(body, {"name", "type", "endpoint", "model", "api_key_env", "max_batch",
+                                   "enabled", "requests_per_minute", "tokens_per_minute"}))
+    return *e;
   provider_record r;
   for (auto [key, field] :
        {std::pair{"name", &r.name}, std::pair{"type", &r.type}, std::pair{"endpoint", &r.endpoint},
@@ -139,6 +142,13 @@ std::variant<provider_record, api_error> provider_from_json(const json::object& 
 }
 
 std::optional<api_error> patch_provider(provider_record& r, const json::object& body) {
+  // The name is the record's identity, and the type gives the endpoint, model and max_batch
+  // their meaning: another of either is another provider, to add.
+  if (auto e = check_patch_fields(body,
+                                  {"endpoint", "model", "api_key_env", "max_batch", "enabled",
+                                   "requests_per_minute", "tokens_per_minute"},
+                                  {"name", "type"}))
+    return e;
   for (auto [key, field] : {std::pair{"endpoint", &r.endpoint}, std::pair{"model", &r.model},
                             std::pair{"api_key_env", &r.api_key_env}})
     if (auto e = read_string(body, key, *field))

@@ -19,11 +19,12 @@ provider_spec to_spec(const provider_record& record);
 std::optional<api_error> check_provider(const provider_record& record);
 
 /// Validates an admin request's fields into a record (type, URL, env name, max batch and rate
-/// limit ranges).
+/// limit ranges); a field it does not know is a 400.
 std::variant<provider_record, api_error> provider_from_json(const boost::json::object& body);
 
 /// Applies a PATCH (endpoint, model, api_key_env, max_batch, enabled, requests_per_minute,
-/// tokens_per_minute) to a record, validating as on create.
+/// tokens_per_minute) to a record, validating as on create; another field (name and type are
+/// fixed), or none at all, is a 400.
 std::optional<api_error> patch_provider(provider_record& record, const boost::json::object& body);
 
 /// The admin view: never the key's value, only the variable's name and whether it is set, nor a

@@ -51,6 +51,46 @@ TEST(provider_model, one_with_control_characters_or_over_128_characters_is_a_400
   EXPECT_TRUE(std::holds_alternative<provider_record>(with("model", json::string(128, 'm'))));
 }
 
+TEST(provider_fields, an_unknown_field_on_create_is_a_400_naming_it) {
+  auto parsed = provider_from_json(body(R"(,"max_batches":64)"));
+  auto error = std::get_if<api_error>(&parsed);
+  ASSERT_NE(error, nullptr);
+  EXPECT_EQ(error->status, 400);
+  EXPECT_EQ(error->type, "invalid_request");
+  EXPECT_EQ(error->param, "max_batches");
+  EXPECT_EQ(error->message,
+            "unknown field 'max_batches'; the fields are name, type, endpoint, model, "
+            "api_key_env, max_batch, enabled, requests_per_minute, tokens_per_minute");
+}
+
+TEST(provider_fields, a_patch_of_a_fixed_or_unknown_field_or_of_nothing_is_a_400_changing_nothing) {
+  struct refused_patch {
+    std::string body;
+    std::string param;
+    std::string message;
+  };
+  const std::string changeable = "endpoint, model, api_key_env, max_batch, enabled, "
+                                 "requests_per_minute, tokens_per_minute";
+  for (const auto& [patch, param, message] : std::vector<refused_patch>{
+           {R"({"name":"other","model":"voyage-3.5-lite"})", "name",
+            "'name' cannot be changed; the fields that can are " + changeable},
+           {R"({"type":"cohere"})", "type",
+            "'type' cannot be changed; the fields that can are " + changeable},
+           {R"({"model":"voyage-3.5-lite","request_per_minute":5})", "request_per_minute",
+            "unknown field 'request_per_minute'; the fields are " + changeable},
+           {"{}", "", "nothing to change: give at least one of " + changeable}}) {
+    SCOPED_TRACE(patch);
+    auto record = created();
+    auto error = patch_provider(record, json::parse(patch).as_object());
+    ASSERT_TRUE(error.has_value());
+    EXPECT_EQ(error->status, 400);
+    EXPECT_EQ(error->type, "invalid_request");
+    EXPECT_EQ(error->param, param);
+    EXPECT_EQ(error->message, message);
+    EXPECT_EQ(record, created());
+  }
+}
+
 TEST(provider_key_env, may_not_name_emr_s_own_secrets) {
   for (const char* name : {"EMR_ADMIN_SECRET", "EMR_DATABASE_URL"}) {
     SCOPED_TRACE(name);
