@@ -117,12 +117,7 @@ void create_key(app& a, const httplib::Request& req, httplib::Response& res) {
     return send_error(res, *e);
   auto name = body->if_contains("name");
   if (!name || !name->is_string() || !valid_name(name->get_string()))
-    return send_error(res, api_error{400,
-                                     "invalid_request",
-                                     "'name' must be 1 to 128 characters, no control characters",
-                                     "name",
-                                     {},
-                                     -1});
+    return send_error(res, invalid_name("name"));
   key_limits limits;
   if (auto e = read_key_limits(*body, limits))
     return send_error(res, *e);

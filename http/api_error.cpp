@@ -1,5 +1,7 @@
 #include "http/api_error.hpp"
 
+#include "http/code_points.hpp"
+
 #include <boost/json.hpp>
 
 namespace json = boost::json;
@@ -8,44 +10,19 @@ namespace emr {
 
 namespace {
 
-// How many bytes a UTF-8 sequence starting with `lead` has; 0 when `lead` starts none.
-std::size_t sequence_length(unsigned char lead) {
-  if (lead < 0x80)
-    return 1;
-  if ((lead >> 5) == 0x6)
-    return 2;
-  if ((lead >> 4) == 0xe)
-    return 3;
-  if ((lead >> 3) == 0x1e)
-    return 4;
-  return 0;
-}
-
 // Messages quote what callers sent (a path segment, a method), which need not be UTF-8; JSON must
 // be, so each byte that starts no valid sequence becomes U+FFFD.
 std::string valid_utf8(std::string_view s) {
-  static constexpr std::uint32_t smallest[] = {0, 0, 0x80, 0x800, 0x10000}; // overlong below
   std::string out;
   out.reserve(s.size());
-  for (std::size_t i = 0; i < s.size();) {
-    auto lead = static_cast<unsigned char>(s[i]);
-    auto length = sequence_length(lead);
-    bool valid = length > 0 && i + length <= s.size();
-    std::uint32_t code_point = lead & (0xff >> (length + 1));
-    for (std::size_t k = 1; valid && k < length; ++k) {
-      auto next = static_cast<unsigned char>(s[i + k]);
-      valid = (next & 0xc0) == 0x80;
-      code_point = (code_point << 6) | (next & 0x3f);
-    }
-    valid = valid && (length == 1 || (code_point >= smallest[length] && code_point <= 0x10ffff &&
-                                      (code_point < 0xd800 || code_point > 0xdfff)));
-    if (valid) {
-      out.append(s.substr(i, length));
-      i += length;
-    } else {
+  while (!s.empty()) {
+    auto c = first_code_point(s);
+    auto bytes = c ? c->bytes : 1;
+    if (c)
+      out.append(s.substr(0, bytes));
+    else
       out += "\xef\xbf\xbd";
-      ++i;
-    }
+    s.remove_prefix(bytes);
   }
   return out;
 }

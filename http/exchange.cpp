@@ -1,6 +1,7 @@
 #include "http/exchange.hpp"
 
 #include "http/caller_text.hpp"
+#include "http/code_points.hpp"
 
 #include "actors/arrivals.hpp"
 
@@ -30,11 +31,22 @@ std::uint64_t splitmix64(std::uint64_t x) {
   return x ^ (x >> 31);
 }
 
+// C0, DEL and C1.
+bool control_character(std::uint32_t c) {
+  return c < 0x20 || (c >= 0x7f && c <= 0x9f);
+}
+
+// Unicode's White_Space characters but the controls.
+bool white_space(std::uint32_t c) {
+  return c == 0x20 || c == 0xa0 || c == 0x1680 || (c >= 0x2000 && c <= 0x200a) || c == 0x2028 ||
+         c == 0x2029 || c == 0x202f || c == 0x205f || c == 0x3000;
+}
+
 bool listed(std::initializer_list<std::string_view> names, std::string_view name) {
   return std::find(names.begin(), names.end(), name) != names.end();
 }
 
-std::string joined(std::initializer_list<std::string_view> names) {
+std::string field_list(std::initializer_list<std::string_view> names) {
   std::string text;
   for (auto name : names)
     text.append(text.empty() ? "" : ", ").append(name);
@@ -93,9 +105,25 @@ std::optional<api_error> require_json(const httplib::Request& req) {
 }
 
 bool valid_name(std::string_view name) {
-  return !name.empty() && name.size() <= 128 &&
-         std::none_of(name.begin(), name.end(),
-                      [](unsigned char c) { return c < 0x20 || c == 0x7f; });
+  std::size_t characters = 0;
+  std::uint32_t first = 0;
+  std::uint32_t last = 0;
+  while (!name.empty()) {
+    auto c = first_code_point(name);
+    if (!c || control_character(c->value) || ++characters > 128)
+      return false;
+    first = characters == 1 ? c->value : first;
+    last = c->value;
+    name.remove_prefix(c->bytes);
+  }
+  return characters > 0 && !white_space(first) && !white_space(last);
+}
+
+api_error invalid_name(const std::string& field) {
+  return invalid_request("'" + field +
+                             "' must be 1 to 128 characters of UTF-8, without control characters "
+                             "or a space at either end",
+                         field);
 }
 
 std::optional<api_error> check_fields(const boost::json::object& body,
@@ -103,7 +131,7 @@ std::optional<api_error> check_fields(const boost::json::object& body,
   for (const auto& field : body)
     if (!listed(known, field.key()))
       return invalid_request("unknown field '" + std::string{field.key()} + "'; the fields are " +
-                                 joined(known),
+                                 field_list(known),
                              std::string{field.key()});
   return std::nullopt;
 }
@@ -112,12 +140,12 @@ std::optional<api_error> check_patch_fields(const boost::json::object& body,
                                             std::initializer_list<std::string_view> changeable,
                                             std::initializer_list<std::string_view> fixed) {
   if (body.empty())
-    return invalid_request("nothing to change: give at least one of " + joined(changeable));
+    return invalid_request("nothing to change: give at least one of " + field_list(changeable));
   for (const auto& field : body)
     if (listed(fixed, field.key()))
       return invalid_request("'" + std::string{field.key()} +
                                  "' cannot be changed; the fields that can are " +
-                                 joined(changeable),
+                                 field_list(changeable),
                              std::string{field.key()});
   return check_fields(body, changeable);
 }

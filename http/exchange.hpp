@@ -19,9 +19,12 @@ void send_json(httplib::Response& res, int status, std::string body);
 std::string request_id(const httplib::Request& req, httplib::Response& res);
 /// 415 unless the body is declared JSON (or not declared at all).
 std::optional<api_error> require_json(const httplib::Request& req);
-/// Whether a name an operator gives (a key's, a provider's) is 1 to 128 bytes without control
-/// characters, which would garble the logs, tables and metrics labels that show it.
+/// Whether a name an operator gives (a key's, a provider's, a model's) is 1 to 128 characters of
+/// UTF-8 without control characters (C0, DEL, C1), which would garble the logs, tables and
+/// metrics labels that show it, nor a space at either end, which would make it look like another.
 bool valid_name(std::string_view name);
+/// The 400 for a `field` that is not a valid_name.
+api_error invalid_name(const std::string& field);
 
 /// 400 naming the first field of `body` that is not one of `known`: a misspelt field would
 /// otherwise be dropped without a word, and the change it carried with it.

@@ -33,7 +33,7 @@ bool emr_secret(std::string_view name) {
 
 std::optional<api_error> check_provider(const provider_record& r) {
   if (!valid_name(r.name))
-    return invalid_request("'name' must be 1 to 128 characters, no control characters", "name");
+    return invalid_name("name");
   if (r.name.find('/') != std::string::npos)
     return invalid_request("'name' must not contain '/' (it separates provider and model)", "name");
   auto type = parse_provider_type(r.type);
@@ -45,7 +45,7 @@ std::optional<api_error> check_provider(const provider_record& r) {
   if (r.model.empty())
     return invalid_request("'model' is required", "model");
   if (!valid_name(r.model))
-    return invalid_request("'model' must be 1 to 128 characters, no control characters", "model");
+    return invalid_name("model");
   if (!valid_env_name(r.api_key_env))
     return invalid_request("'api_key_env' must be an environment variable name", "api_key_env");
   if (emr_secret(r.api_key_env))
