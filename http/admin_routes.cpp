@@ -385,25 +385,31 @@ void clear_cache(app& a, const httplib::Request&, httplib::Response& res) {
 
 } // namespace
 
-void install_admin_routes(route_table& routes, app& a) {
-  auto bind = [&a](void (*f)(app&, const httplib::Request&, httplib::Response&)) {
+void install_admin_routes(route_table& routes, app& a, admin_changes& changes) {
+  // `one_at_a_time`: the lock of the kind of record the route changes, if it changes one.
+  auto bind = [&a](void (*f)(app&, const httplib::Request&, httplib::Response&),
+                   std::mutex* one_at_a_time = nullptr) {
     // The store, argon2 and a provider's test call hold an operator's request for milliseconds:
     // another HTTP thread runs callers' requests meanwhile.
-    return admin_route(a, [&a, f](const httplib::Request& req, httplib::Response& res) {
-      waiting_scope waiting;
-      f(a, req, res);
-    });
+    return admin_route(a,
+                       [&a, f, one_at_a_time](const httplib::Request& req, httplib::Response& res) {
+                         waiting_scope waiting;
+                         std::unique_lock<std::mutex> change;
+                         if (one_at_a_time)
+                           change = std::unique_lock{*one_at_a_time};
+                         f(a, req, res);
+                       });
   };
   routes.post("/admin/keys", bind(create_key));
   routes.get("/admin/keys", bind(list_keys));
-  routes.del(R"(/admin/keys/([^/]+))", bind(revoke_key));
-  routes.post(R"(/admin/keys/([^/]+)/rotate)", bind(rotate_key));
+  routes.del(R"(/admin/keys/([^/]+))", bind(revoke_key, &changes.keys));
+  routes.post(R"(/admin/keys/([^/]+)/rotate)", bind(rotate_key, &changes.keys));
   routes.get(R"(/admin/keys/([^/]+)/usage)", bind(key_usage));
-  routes.patch(R"(/admin/keys/([^/]+))", bind(update_key));
-  routes.post("/admin/providers", bind(add_provider));
+  routes.patch(R"(/admin/keys/([^/]+))", bind(update_key, &changes.keys));
+  routes.post("/admin/providers", bind(add_provider, &changes.providers));
   routes.get("/admin/providers", bind(list_providers));
-  routes.patch(R"(/admin/providers/([^/]+))", bind(update_provider));
-  routes.del(R"(/admin/providers/([^/]+))", bind(remove_provider));
+  routes.patch(R"(/admin/providers/([^/]+))", bind(update_provider, &changes.providers));
+  routes.del(R"(/admin/providers/([^/]+))", bind(remove_provider, &changes.providers));
   routes.post(R"(/admin/providers/([^/]+)/test)", bind(test_provider));
   routes.get("/admin/config", bind([](app& a, const httplib::Request&, httplib::Response& res) {
                send_json(res, 200, json::serialize(a.effective_config));

@@ -3,14 +3,25 @@
 
 #include "http/app.hpp"
 
+#include <mutex>
+
 namespace emr {
 
 class route_table;
 
 /// POST /v1/embeddings and POST /v1/embeddings/batch.
 void install_embedding_routes(route_table& routes, app& a);
+/// Admin changes to stored records, one at a time for each kind. A change reads a record, writes
+/// it whole and then makes what runs match it: two at once on one record would each write what
+/// they read, the later undoing the earlier (both answered 200), and could leave the running
+/// provider or quota unlike the stored one. Changes are rare, so one lock a kind costs nothing.
+struct admin_changes {
+  std::mutex providers;
+  std::mutex keys;
+};
+
 /// /admin/*: keys, providers, config, stats.
-void install_admin_routes(route_table& routes, app& a);
+void install_admin_routes(route_table& routes, app& a, admin_changes& changes);
 /// GET /health, /health/providers, /status.
 void install_public_routes(route_table& routes, app& a);
 /// GET /metrics (Prometheus text).

@@ -216,6 +216,7 @@ struct http_server::impl {
   app& a;
   gated_server server;
   route_table routes{server};
+  admin_changes changes;
   explicit impl(app& a)
       : a(a), server(a.settings, a.arriving, [&a] {
           known_to_caf(a.system);
@@ -287,7 +288,7 @@ http_server::http_server(app& a) : impl_(std::make_unique<impl>(a)) {
           answer_refusal(req, res, *routes);
       });
   install_embedding_routes(impl_->routes, a);
-  install_admin_routes(impl_->routes, a);
+  install_admin_routes(impl_->routes, a, impl_->changes);
   install_public_routes(impl_->routes, a);
   install_metrics_route(impl_->routes, a);
 }
