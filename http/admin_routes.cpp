@@ -143,10 +143,14 @@ void revoke_key(app& a, const httplib::Request& req, httplib::Response& res) {
   auto record = id ? a.db.key(*id) : std::nullopt;
   if (!record)
     return send_error(res, not_found("no key with id " + req.matches[1].str()));
-  a.auth.revoke(*id);
+  // Revoking a revoked key answers 200 as well (a retried DELETE must not fail), saying so.
+  bool revoked_now = a.auth.revoke(*id);
   a.quotas.set(*id, {});
-  spdlog::info("revoked caller key {}", *id);
-  send_json(res, 200, json::serialize(key_json(*a.db.key(*id))));
+  if (revoked_now)
+    spdlog::info("revoked caller key {}", *id);
+  auto o = key_json(*a.db.key(*id));
+  o["already_revoked"] = !revoked_now;
+  send_json(res, 200, json::serialize(o));
 }
 
 json::object usage_json(const key_usage_row& u) {

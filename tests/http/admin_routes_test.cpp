@@ -10,8 +10,11 @@
 #include "http/routes.hpp"
 #include "storage/sqlite_store.hpp"
 
+#include <boost/json.hpp>
 #include <caf/all.hpp>
 #include <gtest/gtest.h>
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
 
 #include <filesystem>
 #include <future>
@@ -215,6 +218,39 @@ TEST_F(admin_routes_test, two_patches_of_one_key_both_land) {
   ASSERT_TRUE(stored.has_value());
   EXPECT_EQ(stored->limits.requests_per_minute, 5);
   EXPECT_EQ(stored->limits.tokens_per_day, 1000);
+}
+
+// What the server logs while it lives.
+struct log_capture {
+  std::ostringstream lines;
+  std::shared_ptr<spdlog::sinks::ostream_sink_mt> sink =
+      std::make_shared<spdlog::sinks::ostream_sink_mt>(lines);
+  log_capture() { spdlog::default_logger()->sinks().push_back(sink); }
+  ~log_capture() { std::erase(spdlog::default_logger()->sinks(), sink); }
+  std::size_t count(std::string_view text) const {
+    std::size_t n = 0;
+    auto all = lines.str();
+    for (auto at = all.find(text); at != std::string::npos; at = all.find(text, at + 1))
+      ++n;
+    return n;
+  }
+};
+
+TEST_F(admin_routes_test, revoking_a_revoked_key_answers_200_says_so_and_logs_nothing) {
+  ASSERT_EQ(call("POST", "/admin/keys", R"({"name":"billing"})").first, 201);
+  log_capture log;
+  auto first = call("DELETE", "/admin/keys/1", "");
+  auto again = call("DELETE", "/admin/keys/1", "");
+  ASSERT_EQ(first.first, 200);
+  ASSERT_EQ(again.first, 200);
+  auto first_json = boost::json::parse(first.second).as_object();
+  auto again_json = boost::json::parse(again.second).as_object();
+  EXPECT_EQ(first_json.at("revoked"), true);
+  EXPECT_EQ(first_json.at("already_revoked"), false);
+  EXPECT_EQ(again_json.at("revoked"), true);
+  EXPECT_EQ(again_json.at("already_revoked"), true);
+  EXPECT_EQ(again_json.at("revoked_at"), first_json.at("revoked_at"));
+  EXPECT_EQ(log.count("revoked caller key 1"), 1u) << log.lines.str();
 }
 
 } // namespace
