@@ -294,7 +294,8 @@ void update_provider(app& a, const httplib::Request& req, httplib::Response& res
   // Removed meanwhile (another admin call, another replica): nothing was written.
   if (!a.db.update_provider(*record))
     return send_error(res, not_found("no provider named '" + name + "'"));
-  if (record->enabled)
+  // A record that cannot run may be left enabled by a PATCH that only clears a limit.
+  if (record->enabled && !check_provider(*record))
     a.directory.start(to_spec(*record));
   else
     a.directory.stop(name);
@@ -313,8 +314,13 @@ void remove_provider(app& a, const httplib::Request& req, httplib::Response& res
 
 void test_provider(app& a, const httplib::Request& req, httplib::Response& res) {
   auto name = req.matches[1].str();
-  if (!a.db.provider(name))
+  auto record = a.db.provider(name);
+  if (!record)
     return send_error(res, not_found("no provider named '" + name + "'"));
+  // Such a record does not run, enabled or not: what is wrong with it is the answer.
+  if (auto problem = check_provider(*record))
+    return send_error(res,
+                      invalid_request("provider '" + name + "' cannot run: " + problem->message));
   auto route = a.directory.route(name);
   if (!route)
     return send_error(

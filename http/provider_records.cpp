@@ -5,6 +5,7 @@
 
 #include <boost/json.hpp>
 
+#include <algorithm>
 #include <cstdlib>
 #include <limits>
 
@@ -106,6 +107,18 @@ std::optional<api_error> read_enabled(const json::object& body, bool& out) {
   return std::nullopt;
 }
 
+// Whether a PATCH only sets `enabled` to false and rate limits to 0 (or null, which keeps them).
+bool only_disables_or_clears(const json::object& body) {
+  return std::all_of(body.begin(), body.end(), [](const json::key_value_pair& field) {
+    const auto& v = field.value();
+    if (field.key() == "enabled")
+      return v.is_bool() && !v.get_bool();
+    if (field.key() == "requests_per_minute" || field.key() == "tokens_per_minute")
+      return v.is_null() || (v.is_int64() && v.get_int64() == 0);
+    return false;
+  });
+}
+
 } // namespace
 
 provider_spec to_spec(const provider_record& r) {
@@ -159,6 +172,11 @@ std::optional<api_error> patch_provider(provider_record& r, const json::object& 
     return e;
   if (auto e = read_rate_limits(body, r))
     return e;
+  // A stored record that cannot run (written by hand or by an older emr, perhaps with a type no
+  // PATCH can change) may still be disabled, or have a limit cleared: neither makes it run, and
+  // refusing them would leave nothing but its removal.
+  if (only_disables_or_clears(body))
+    return std::nullopt;
   return check_provider(r);
 }
 

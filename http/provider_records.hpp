@@ -24,7 +24,9 @@ std::variant<provider_record, api_error> provider_from_json(const boost::json::o
 
 /// Applies a PATCH (endpoint, model, api_key_env, max_batch, enabled, requests_per_minute,
 /// tokens_per_minute) to a record, validating as on create; another field (name and type are
-/// fixed), or none at all, is a 400.
+/// fixed), or none at all, is a 400. A PATCH that only disables the record or clears its rate
+/// limits is taken even when the record cannot run (check_provider); any other must leave it able
+/// to.
 std::optional<api_error> patch_provider(provider_record& record, const boost::json::object& body);
 
 /// The admin view: never the key's value, only the variable's name and whether it is set, nor a
