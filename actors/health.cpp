@@ -195,10 +195,12 @@ void health_state::on_batcher_down(const caf::down_msg& down) {
       if (stopped_abnormally(down.reason))
         it->second.failure = self->system().render(down.reason);
       else
-        // Drained, and no successor attached: its provider was removed. The directory's detach
-        // comes from another sender, so it may have overtaken this batcher's attach, which would
-        // otherwise leave a provider that no longer exists counted as serving in /health.
-        providers.erase(it);
+        // Drained, and no successor attached yet: either the provider was changed and the new
+        // batcher's attach is still on its way (it comes from another sender), and it takes
+        // this record back with its verdict, or the provider was removed and the directory's
+        // detach overtook this batcher's attach. Until then it is not reported at all, so a
+        // removed provider is never counted as serving in /health.
+        it->second.batcher = nullptr;
       return;
     }
 }
@@ -217,6 +219,8 @@ health_stats health_state::stats() {
   health_stats out;
   auto t = now();
   for (auto& [provider, tracked] : providers) {
+    if (!tracked.batcher)
+      continue; // drained, no successor attached (on_batcher_down)
     auto s = tracked.health.stats(t);
     if (!tracked.failure.empty()) {
       s.state = "failed";

@@ -102,10 +102,12 @@ std::unique_ptr<store> open_store(emr_config& config) {
 
 // The embedding cache's own connection to the same store (open_store has resolved the URL): its
 // reads sit in callers' paths, so they never queue behind key checks and usage writes, and a
-// PostgreSQL that stops answering costs a caller a second, not a connect timeout.
+// PostgreSQL that stops answering costs a caller a second, not a connect timeout. The server
+// ends a slow statement first (its clock starts after the connection's), so a slow read leaves
+// the connection open.
 std::unique_ptr<store> open_cache_store(const emr_config& config) {
   if (!config.storage_url.empty())
-    return std::make_unique<postgres_store>(config.storage_url, 1, "-c statement_timeout=1000");
+    return std::make_unique<postgres_store>(config.storage_url, 1, "-c statement_timeout=800");
   return std::make_unique<sqlite_store>(config.storage_path);
 }
 

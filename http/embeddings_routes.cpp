@@ -378,12 +378,13 @@ void embed_batch(app& a, const httplib::Request& req, httplib::Response& res,
     }
     auto& p = std::get<prepared_job>(s.prepared);
     auto outcome = await_job(a, *s.answer);
+    // A failed sub-request too: what its providers billed counts against the key.
+    record.count(outcome);
     if (outcome.error) {
       append_failed_result(out, from_failure(*outcome.error));
       ++record.use.errors;
       continue;
     }
-    record.count(outcome);
     if (auto e = rendered.take(vector_bytes(outcome, p.encoding))) {
       append_failed_result(out, *e);
       ++record.use.errors;

@@ -17,11 +17,12 @@ constexpr const char* database_now = "extract(epoch from clock_timestamp())::dou
 // A grant must be quick or not at all: a replica that died holding a bucket's row lock, or a
 // database too slow to answer, must not hold every replica's grants for long. Each then spends
 // its share alone until the ledger answers in time again. The server's timeouts end a statement
-// that waits there; the connection's deadline, as long as the longest of them, ends the wait for
-// a server that does not answer at all.
+// that waits there, with a clean error on a connection that stays open; the connection's
+// deadline, half a second longer since its clock starts before the server's, ends the wait for a
+// server that does not answer at all.
 fleet_ledger::fleet_ledger(std::string url, std::string replica)
     : db_(std::move(url), 3,
-          "-c lock_timeout=2000 -c statement_timeout=3000 "
+          "-c lock_timeout=2000 -c statement_timeout=2500 "
           "-c idle_in_transaction_session_timeout=5000"),
       replica_(std::move(replica)) {}
 

@@ -179,9 +179,15 @@ bool announced(pg::connection& db, bool changed, change_topic topic) {
 
 } // namespace
 
+// Migrations run once, at start, on a connection of their own: a replica may wait there for
+// another's migration (the advisory lock), and a step may rebuild a large table, neither of which
+// the deadline callers are held to would allow.
+constexpr int migration_deadline_s = 600;
+
 postgres_store::postgres_store(std::string url, int deadline_s, std::string options)
-    : db_(std::move(url), deadline_s, std::move(options)) {
-  migrate(db_, db_.where());
+    : db_(url, deadline_s, std::move(options)) {
+  pg::connection setup(std::move(url), migration_deadline_s);
+  migrate(setup, setup.where());
 }
 
 postgres_store::~postgres_store() = default;

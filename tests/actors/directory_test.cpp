@@ -230,6 +230,31 @@ TEST_F(supervision, a_provider_removed_as_it_starts_leaves_no_health_entry) {
   EXPECT_TRUE(status.contains("voy"));
 }
 
+// A changed provider's old batcher drains and stops; its successor's attach comes from another
+// sender and may arrive after the old one's down message. The provider keeps its verdict.
+TEST_F(supervision, a_provider_changed_while_sin_binned_stays_sin_binned) {
+  start();
+  for (int i = 0; i < 5; ++i)
+    caf::anon_send(directory->health(), atom::report::value,
+                   call_report{"voy", outcome_class::server_error, 1ms, -1, false});
+  sched->run();
+  ASSERT_EQ(health_status().at("voy").state, "sin-binned");
+  auto first = current();
+  directory->start(spec); // an admin update
+  // The old batcher drains and stops, and the health actor hears it, before the new one starts.
+  ASSERT_TRUE(sched->prioritize(first));
+  sched->run_once();
+  ASSERT_FALSE(alive(first));
+  ASSERT_TRUE(sched->prioritize(directory->health()));
+  sched->run_once();
+  sched->run();
+  EXPECT_EQ(health_status().at("voy").state, "sin-binned");
+  auto refused = send({"y"});
+  ASSERT_TRUE(refused->answered);
+  ASSERT_TRUE(refused->result.error);
+  EXPECT_EQ(refused->result.error->status, 503);
+}
+
 TEST_F(supervision, a_restarted_health_actor_keeps_judging_the_providers) {
   start();
   auto first = directory->health();

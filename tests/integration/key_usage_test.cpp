@@ -55,6 +55,17 @@ TEST_F(key_usage, tokens_billed_for_a_request_that_failed_count_against_its_key)
   EXPECT_EQ(today.at("errors").as_int64(), 1);
   EXPECT_EQ(today.at("texts").as_int64(), 0) << "no vector reached the caller";
   EXPECT_EQ(today.at("tokens").as_int64(), tokens_of({"foxtrot-1", "foxtrot-2"}));
+
+  // The same as a sub-request of a batch.
+  auto batch = http_call(
+      emr.port(), "POST", "/v1/embeddings/batch",
+      R"({"requests":[{"id":1,"provider":"pairs","input":["golf-1","golf-2","__poison__"]}]})",
+      {{"Authorization", "Bearer " + key}});
+  ASSERT_EQ(batch.status, 200) << batch.body;
+  EXPECT_EQ(batch.json().at("results").at(0).at("status").as_int64(), 400) << batch.body;
+  today = usage(id).at("days").at(0);
+  EXPECT_EQ(today.at("tokens").as_int64(),
+            tokens_of({"foxtrot-1", "foxtrot-2", "golf-1", "golf-2"}));
 }
 
 TEST_F(key_usage, every_request_counts_against_its_key_per_day) {
